@@ -1,0 +1,289 @@
+"""The JobSpec: the one typed description of an adaptation job.
+
+The YAML file that ``launch.py train|submit`` reads, the web form, the job row's JSON and the child
+process all go through :func:`parse_spec`. Field names are a public contract: add fields freely,
+rename none. Every field declares its bounds, choices and help text here, and the UI builds its
+widgets from them (``JobSpec.model_json_schema()``).
+
+    from jobs.spec import load_spec
+    spec = load_spec("examples/smollm2-lora.yaml")
+"""
+
+from __future__ import annotations
+
+import difflib
+import warnings
+from enum import Enum
+from pathlib import Path
+from typing import Any, Literal, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from jobs.errors import SpecError
+
+
+class Task(str, Enum):
+    """What the adapted model does."""
+
+    CAUSAL_LM = "causal-lm"
+    TEXT_CLASSIFICATION = "text-classification"
+
+
+class Method(str, Enum):
+    """How the base model is adapted."""
+
+    LORA = "lora"
+    QLORA = "qlora"
+    PROMPT_TUNING = "prompt-tuning"
+    FULL = "full"
+
+
+class DataFormat(str, Enum):
+    """How rows of the data file are turned into training examples."""
+
+    AUTO = "auto"
+    TEXT = "text"
+    INSTRUCTION = "instruction"
+    CHAT = "chat"
+    CLASSIFICATION = "classification"
+
+
+class Scheduler(str, Enum):
+    """Learning-rate schedule (names as in transformers)."""
+
+    LINEAR = "linear"
+    COSINE = "cosine"
+    CONSTANT = "constant"
+    CONSTANT_WITH_WARMUP = "constant_with_warmup"
+
+
+class Precision(str, Enum):
+    """Numeric precision of training; ``auto`` picks bf16 or fp16 on CUDA and fp32 on CPU."""
+
+    AUTO = "auto"
+    FP32 = "fp32"
+    BF16 = "bf16"
+    FP16 = "fp16"
+
+
+class SpecModel(BaseModel):
+    """Base of every spec section: unknown keys are ignored with a warning that suggests a fix."""
+
+    model_config = ConfigDict(extra="ignore", use_enum_values=False, validate_assignment=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _warn_unknown_keys(cls, values: Any) -> Any:
+        if isinstance(values, dict):
+            known = set(cls.model_fields)
+            for key in values:
+                if isinstance(key, str) and key not in known:
+                    close = difflib.get_close_matches(key, known, n=1)
+                    hint = f" (did you mean '{close[0]}'?)" if close else ""
+                    warnings.warn(f"{cls.__name__}: unknown key '{key}' ignored{hint}", UserWarning, stacklevel=2)
+        return values
+
+
+class DataSpec(SpecModel):
+    """Where the training data is and how to read it."""
+
+    train: str = Field(description="Training data file: .csv .tsv .jsonl .json .parquet or .txt.")
+    validation: Union[float, str, None] = Field(
+        default=None,
+        description="Held-out data: a fraction of the training rows (0 to 0.5), a file, or empty for none.",
+    )
+    format: DataFormat = Field(
+        default=DataFormat.AUTO,
+        description="auto detects it from the columns; text, instruction, chat or classification force it.",
+    )
+    columns: dict[str, str] = Field(
+        default_factory=dict,
+        description="Map roles to your column names, e.g. {prompt: question, response: answer} or {text: review, label: stars}.",
+    )
+
+    @field_validator("validation")
+    @classmethod
+    def _validation_fraction(cls, value: Union[float, str, None]) -> Union[float, str, None]:
+        if isinstance(value, float) and not 0.0 < value <= 0.5:
+            raise ValueError("must be a fraction between 0 and 0.5 (e.g. 0.1), a file path, or empty")
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
+    @field_validator("train")
+    @classmethod
+    def _train_not_empty(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must name a data file")
+        return value
+
+
+class TrainingSpec(SpecModel):
+    """Optimisation settings shared by every method."""
+
+    epochs: float = Field(default=1.0, gt=0, le=100, description="Passes over the training data.")
+    max_steps: int | None = Field(default=None, ge=1, le=1_000_000, description="Stop after this many optimizer steps (overrides epochs).")
+    learning_rate: float = Field(default=2.0e-4, gt=0, le=1.0, description="Peak learning rate.")
+    batch_size: int = Field(default=8, ge=1, le=1024, description="Examples per device per step.")
+    gradient_accumulation: int = Field(default=1, ge=1, le=1024, description="Steps to accumulate before each optimizer update.")
+    max_length: int = Field(default=512, ge=8, le=131072, description="Longest example in tokens; longer ones are truncated.")
+    warmup_ratio: float = Field(default=0.03, ge=0, le=0.5, description="Fraction of steps spent warming up the learning rate.")
+    scheduler: Scheduler = Field(default=Scheduler.COSINE, description="Learning-rate schedule after warm-up.")
+    weight_decay: float = Field(default=0.0, ge=0, le=1.0, description="AdamW weight decay.")
+    eval_steps: int | None = Field(default=None, ge=1, description="Evaluate every N steps (empty: at the end of each epoch when there is validation data).")
+    save_steps: int | None = Field(default=None, ge=1, description="Save a resumable checkpoint every N steps (empty: at the end only).")
+    logging_steps: int = Field(default=1, ge=1, le=10_000, description="Record metrics every N steps.")
+    seed: int = Field(default=42, ge=0, le=2**32 - 1, description="Random seed for data order and initialisation.")
+    precision: Precision = Field(default=Precision.AUTO, description="auto, fp32, bf16 or fp16 (bf16/fp16 need CUDA).")
+    gradient_checkpointing: bool = Field(default=False, description="Trade compute for memory on long sequences.")
+    packing: bool = Field(default=False, description="Causal LM only: pack several examples into each max_length sequence.")
+    group_by_length: bool = Field(default=True, description="Batch examples of similar length together to waste less padding.")
+    train_on_prompt: bool = Field(default=False, description="Also compute the loss on prompt and user tokens (default: answers only).")
+
+
+class LoraSpec(SpecModel):
+    """LoRA / QLoRA / DoRA settings."""
+
+    r: int = Field(default=8, ge=1, le=1024, description="Rank of the low-rank update.")
+    alpha: float = Field(default=16, gt=0, le=4096, description="Scaling numerator; the update is scaled by alpha / r.")
+    dropout: float = Field(default=0.05, ge=0, lt=1, description="Dropout on the LoRA input.")
+    target_modules: Union[Literal["auto", "all-linear"], list[str]] = Field(
+        default="auto",
+        description="auto (attention projections), all-linear, or a list of module names such as [q_proj, v_proj].",
+    )
+    use_dora: bool = Field(default=False, description="Weight-decomposed LoRA (DoRA).")
+
+    @field_validator("target_modules")
+    @classmethod
+    def _non_empty_list(cls, value: Union[str, list[str]]) -> Union[str, list[str]]:
+        if isinstance(value, list) and not [name for name in value if name.strip()]:
+            raise ValueError("must be auto, all-linear, or a non-empty list of module names")
+        return value
+
+
+class PromptTuningSpec(SpecModel):
+    """Prompt tuning settings."""
+
+    num_virtual_tokens: int = Field(default=20, ge=1, le=1000, description="Number of trainable virtual tokens.")
+    init_text: str | None = Field(default=None, description="Initialise the virtual tokens from this text (empty: random).")
+
+
+class ResourcesSpec(SpecModel):
+    """What the job needs from the machine that runs it."""
+
+    gpus: int = Field(default=1, ge=0, le=64, description="GPUs for this job (0: CPU).")
+
+
+class JobSpec(SpecModel):
+    """One adaptation job: a base model, data, a method and its settings."""
+
+    name: str | None = Field(default=None, max_length=200, description="A name to find the run by.")
+    task: Task = Field(default=Task.CAUSAL_LM, description="causal-lm (generate text) or text-classification.")
+    base_model: str = Field(description="A Hub id, a local folder, or a path to a .gguf file.")
+    method: Method = Field(default=Method.LORA, description="lora, qlora, prompt-tuning or full.")
+    data: DataSpec
+    training: TrainingSpec = Field(default_factory=TrainingSpec)
+    lora: LoraSpec = Field(default_factory=LoraSpec)
+    prompt_tuning: PromptTuningSpec = Field(default_factory=PromptTuningSpec)
+    resources: ResourcesSpec = Field(default_factory=ResourcesSpec)
+
+    @field_validator("base_model")
+    @classmethod
+    def _model_not_empty(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must name a model: a Hub id such as HuggingFaceTB/SmolLM2-135M-Instruct, a folder or a .gguf file")
+        return value.strip()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "JobSpec":
+        if self.training.packing and self.task is not Task.CAUSAL_LM:
+            raise ValueError("training.packing only applies to task causal-lm; set it to false")
+        if self.data.format is DataFormat.CLASSIFICATION and self.task is not Task.TEXT_CLASSIFICATION:
+            raise ValueError("data.format classification needs task text-classification")
+        if self.task is Task.TEXT_CLASSIFICATION and self.data.format in (DataFormat.TEXT, DataFormat.CHAT, DataFormat.INSTRUCTION):
+            raise ValueError(f"data.format {self.data.format.value} does not fit task text-classification; use classification or auto")
+        return self
+
+    def to_yaml(self) -> str:
+        """The spec as YAML, with enums written as their plain values."""
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
+
+    @property
+    def display_name(self) -> str:
+        """The name, or a readable default built from the model and method."""
+        return self.name or f"{Path(self.base_model).name}-{self.method.value}"
+
+
+def _field_path(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(part) for part in loc if not str(part).startswith(("function-", "literal[", "str", "float", "list[")))
+
+
+def _problem_sentence(error: dict[str, Any]) -> str:
+    path = _field_path(error["loc"]) or "spec"
+    kind = error["type"]
+    ctx = error.get("ctx") or {}
+    got = error.get("input")
+    got_text = "" if isinstance(got, (dict, list)) or got is None else f" (got {got!r})"
+    if kind == "missing":
+        return f"{path} is required"
+    if kind == "enum":
+        return f"{path} must be one of: {ctx.get('expected', '')}{got_text}"
+    if kind == "literal_error":
+        return f"{path} must be {ctx.get('expected', '')}{got_text}"
+    if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
+        words = {"greater_than": "greater than", "greater_than_equal": "at least", "less_than": "less than", "less_than_equal": "at most"}
+        bound = next(iter(ctx.values()), "")
+        return f"{path} must be {words[kind]} {bound}{got_text}"
+    if kind in ("value_error", "assertion_error"):
+        message = str(ctx.get("error", error["msg"]))
+        return message if path == "spec" or message.startswith(path) else f"{path} {message}"
+    return f"{path}: {error['msg'].lower()}{got_text}"
+
+
+def format_validation_error(error: ValidationError) -> list[str]:
+    """One sentence per problem, naming the field and what is allowed; duplicates from unions removed."""
+    sentences: list[str] = []
+    for item in error.errors():
+        sentence = _problem_sentence(item)
+        if sentence not in sentences:
+            sentences.append(sentence)
+    return sentences
+
+
+def parse_spec(data: dict[str, Any] | JobSpec) -> JobSpec:
+    """Validate a mapping into a JobSpec, raising :class:`SpecError` with one sentence per problem."""
+    if isinstance(data, JobSpec):
+        return data
+    if not isinstance(data, dict):
+        raise SpecError([f"the spec must be a mapping of fields (task, base_model, method, data, ...), got {type(data).__name__}"])
+    try:
+        return JobSpec.model_validate(data)
+    except ValidationError as error:
+        raise SpecError(format_validation_error(error)) from None
+
+
+def parse_spec_yaml(text: str, source: str = "spec") -> JobSpec:
+    """Parse YAML text into a JobSpec; YAML syntax errors name the line."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(error, "problem", None) or "invalid YAML"
+        raise SpecError([f"{source} is not valid YAML{where}: {problem}"]) from None
+    if data is None:
+        raise SpecError([f"{source} is empty; it needs at least base_model and data.train"])
+    return parse_spec(data)
+
+
+def load_spec(path: str | Path) -> JobSpec:
+    """Read a YAML spec file. Relative data paths stay relative to the current directory."""
+    path = Path(path)
+    if not path.is_file():
+        raise SpecError([f"spec file {path} does not exist"])
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise SpecError([f"spec file {path} is not UTF-8 text"]) from None
+    return parse_spec_yaml(text, source=str(path))

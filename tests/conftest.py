@@ -1,0 +1,42 @@
+"""Shared fixtures: offline mode, a fresh data home per test, and tiny models built once per session."""
+
+from __future__ import annotations
+
+import os
+import warnings
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import pytest  # noqa: E402
+
+from tests.tiny import build_tiny_bert, build_tiny_llama  # noqa: E402
+
+warnings.filterwarnings("ignore", message=".*Pandas4Warning.*")
+
+
+@pytest.fixture(scope="session")
+def tiny_llama(tmp_path_factory: pytest.TempPathFactory):
+    """Folder of a 2-layer Llama with a byte-level BPE tokenizer and a chat template."""
+    return build_tiny_llama(tmp_path_factory.mktemp("tiny-llama"))
+
+
+@pytest.fixture(scope="session")
+def tiny_bert(tmp_path_factory: pytest.TempPathFactory):
+    """Folder of a 2-layer BERT encoder (no classification head) with the same tokenizer."""
+    return build_tiny_bert(tmp_path_factory.mktemp("tiny-bert"))
+
+
+@pytest.fixture(autouse=True)
+def adapta_home(tmp_path, monkeypatch):
+    """Each test gets its own data home and database file."""
+    from storage.db import reset_engines
+
+    home = tmp_path / "adapta-home"
+    monkeypatch.setenv("ADAPTA_HOME", str(home))
+    monkeypatch.delenv("ADAPTA_DB_URL", raising=False)
+    reset_engines()
+    yield home
+    reset_engines()
