@@ -234,6 +234,8 @@ def _problem_sentence(error: dict[str, Any]) -> str:
     if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
         words = {"greater_than": "greater than", "greater_than_equal": "at least", "less_than": "less than", "less_than_equal": "at most"}
         bound = next(iter(ctx.values()), "")
+        if isinstance(bound, float) and bound.is_integer():
+            bound = int(bound)
         return f"{path} must be {words[kind]} {bound}{got_text}"
     if kind in ("value_error", "assertion_error"):
         message = str(ctx.get("error", error["msg"]))

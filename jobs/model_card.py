@@ -1,0 +1,81 @@
+"""The model card (``README.md``) written next to every adapter or model: Hub metadata, data, settings, results, usage."""
+
+from __future__ import annotations
+
+import platform
+from importlib import metadata
+from typing import Any
+
+import yaml
+
+from jobs.spec import JobSpec, Method, Task
+
+PIPELINE_TAG = {Task.CAUSAL_LM: "text-generation", Task.TEXT_CLASSIFICATION: "text-classification"}
+
+
+def _version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def _usage_snippet(spec: JobSpec, folder_name: str) -> str:
+    if spec.method is Method.FULL:
+        cls = "AutoModelForCausalLM" if spec.task is Task.CAUSAL_LM else "AutoModelForSequenceClassification"
+        return f"from transformers import AutoTokenizer, {cls}\n\nmodel = {cls}.from_pretrained(\"{folder_name}\")\ntokenizer = AutoTokenizer.from_pretrained(\"{folder_name}\")\n"
+    cls = "AutoPeftModelForCausalLM" if spec.task is Task.CAUSAL_LM else "AutoPeftModelForSequenceClassification"
+    return (
+        f"from peft import {cls}\nfrom transformers import AutoTokenizer\n\n"
+        f"model = {cls}.from_pretrained(\"{folder_name}\")  # loads {spec.base_model} + this adapter\n"
+        f"tokenizer = AutoTokenizer.from_pretrained(\"{folder_name}\")\n"
+    )
+
+
+def _metrics_table(summary: dict[str, Any]) -> str:
+    rows = [("final training loss", summary.get("last_loss")), ("first training loss", summary.get("first_loss"))]
+    rows += [(name, value) for name, value in sorted((summary.get("eval_metrics") or {}).items()) if not name.endswith(("runtime", "per_second"))]
+    lines = ["| metric | value |", "|---|---|"]
+    for name, value in rows:
+        if value is not None:
+            lines.append(f"| {name} | {value:.4f} |" if isinstance(value, float) else f"| {name} | {value} |")
+    return "\n".join(lines)
+
+
+def render_model_card(spec: JobSpec, summary: dict[str, Any], folder_name: str) -> str:
+    """The README.md text: YAML front matter for the Hub, then what was trained, how, and how to use it."""
+    is_peft = spec.method is not Method.FULL
+    front = {
+        "base_model": spec.base_model,
+        "library_name": "peft" if is_peft else "transformers",
+        "pipeline_tag": PIPELINE_TAG[spec.task],
+        "tags": ["adapta", spec.method.value, spec.task.value] + (["lora"] if spec.method in (Method.LORA, Method.QLORA) else []),
+    }
+    data = summary.get("data", {})
+    hyper = spec.training.model_dump(mode="json")
+    if spec.method in (Method.LORA, Method.QLORA):
+        hyper.update({f"lora_{k}": v for k, v in spec.lora.model_dump(mode="json").items()})
+    if spec.method is Method.PROMPT_TUNING:
+        hyper.update({f"prompt_tuning_{k}": v for k, v in spec.prompt_tuning.model_dump(mode="json").items()})
+    hyper_lines = "\n".join(f"| {key} | {value} |" for key, value in hyper.items())
+    labels = summary.get("label_names")
+    label_text = f"\nLabels: {', '.join(labels)}.\n" if labels else ""
+    return (
+        f"---\n{yaml.safe_dump(front, sort_keys=False)}---\n\n"
+        f"# {spec.display_name}\n\n"
+        f"{'A ' + spec.method.value + ' adapter for' if is_peft else 'A fully fine-tuned version of'} "
+        f"`{spec.base_model}` ({spec.task.value}), trained with [Adapta](https://github.com/).\n"
+        f"{label_text}\n"
+        f"## Training data\n\n"
+        f"- file: `{data.get('train_file', spec.data.train)}` ({data.get('format', spec.data.format.value)} format)\n"
+        f"- training examples: {summary.get('train_examples')}, validation examples: {summary.get('eval_examples')}\n"
+        f"- rows skipped as unusable: {summary.get('skipped_rows', 0)}\n\n"
+        f"## Results\n\n{_metrics_table(summary)}\n\n"
+        f"Steps: {summary.get('global_step')}, runtime: {summary.get('runtime_seconds', 0):.1f} s, "
+        f"trainable parameters: {summary.get('trainable_params'):,} of {summary.get('total_params'):,}.\n\n"
+        f"## Hyperparameters\n\n| setting | value |\n|---|---|\n{hyper_lines}\n\n"
+        f"## Usage\n\n```python\n{_usage_snippet(spec, folder_name)}```\n\n"
+        f"## Framework versions\n\n"
+        f"python {platform.python_version()}, torch {_version('torch')}, transformers {_version('transformers')}, "
+        f"peft {_version('peft')}\n"
+    )

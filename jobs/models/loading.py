@@ -1,0 +1,162 @@
+"""Load a resolved base model and its tokenizer the safe way, and choose the training precision.
+
+Everything loads with ``use_safetensors=True`` and ``trust_remote_code=False``. Causal LMs load with
+``AutoModelForCausalLM``; classifiers with ``AutoModelForSequenceClassification`` and a new head sized to
+the label names (``ignore_mismatched_sizes=True`` lets a checkpoint with another head load too).
+
+    from jobs.models import resolve_model, load_tokenizer, load_base_model
+    resolved = resolve_model("path/to/model")
+    tokenizer = load_tokenizer(resolved)
+    model = load_base_model(resolved, Task.CAUSAL_LM, pad_token_id=tokenizer.pad_token_id)
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from typing import Any
+
+import torch
+from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+
+from jobs.errors import ModelError, UnsupportedError
+from jobs.models.source import ResolvedModel, check_model_safety, model_architecture_supported
+from jobs.spec import Method, Precision, Task
+
+
+def load_tokenizer(resolved: ResolvedModel) -> PreTrainedTokenizerBase:
+    """The model's tokenizer; when it has no pad token, the end-of-sequence token is used for padding."""
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(resolved.path, trust_remote_code=False)
+    except (OSError, ValueError) as error:
+        raise ModelError(
+            f"cannot load a tokenizer from {resolved.path} ({error}); the model folder needs its tokenizer files "
+            "(tokenizer.json or tokenizer_config.json with its vocabulary)"
+        ) from None
+    if tokenizer.pad_token is None:
+        fallback = tokenizer.eos_token or tokenizer.unk_token
+        if fallback is None:
+            raise ModelError(
+                f"the tokenizer of {resolved.ref} has no pad, end-of-sequence or unknown token to pad with; pick another model"
+            )
+        tokenizer.pad_token = fallback
+    return tokenizer
+
+
+def load_base_model(
+    resolved: ResolvedModel,
+    task: Task,
+    *,
+    label_names: list[str] | None = None,
+    dtype: torch.dtype | None = None,
+    quantize_4bit: bool = False,
+    device_map: Any = None,
+    pad_token_id: int | None = None,
+) -> PreTrainedModel:
+    """Load the base model for ``task``.
+
+    ``label_names`` (text-classification only, required there) name the classes in order; they become
+    ``config.id2label``/``label2id`` and size the new head. ``dtype`` defaults to float32 (see
+    :func:`resolve_precision`). ``quantize_4bit`` loads NF4 weights for QLoRA (CUDA and bitsandbytes only).
+    ``pad_token_id`` should be the tokenizer's; without it the config keeps its own or falls back to eos.
+    """
+    task = Task(task)
+    config = check_model_safety(resolved.path)
+    model_architecture_supported(config, task)
+    kwargs: dict[str, Any] = {
+        "use_safetensors": True,
+        "trust_remote_code": False,
+        "dtype": dtype or torch.float32,
+    }
+    if quantize_4bit:
+        kwargs["quantization_config"] = _four_bit_config()
+        kwargs["dtype"] = torch.bfloat16
+        if device_map is None:
+            device_map = {"": torch.cuda.current_device()}
+    if device_map is not None:
+        kwargs["device_map"] = device_map
+    if task is Task.TEXT_CLASSIFICATION:
+        names = [str(name) for name in (label_names or [])]
+        if len(names) < 2 or len(set(names)) != len(names):
+            raise ModelError(
+                f"text-classification needs at least two distinct label names, got {names}; check the label column of the data"
+            )
+        kwargs.update(
+            num_labels=len(names),
+            id2label=dict(enumerate(names)),
+            label2id={name: index for index, name in enumerate(names)},
+            ignore_mismatched_sizes=True,
+        )
+        auto_class: Any = AutoModelForSequenceClassification
+    else:
+        auto_class = AutoModelForCausalLM
+    try:
+        model = auto_class.from_pretrained(resolved.path, **kwargs)
+    except OSError as error:
+        raise ModelError(f"cannot load model {resolved.ref} from {resolved.path} ({error}); re-download or re-convert it") from None
+    _set_pad_token_id(model, pad_token_id)
+    return model
+
+
+def _set_pad_token_id(model: PreTrainedModel, pad_token_id: int | None) -> None:
+    """Put a pad token id on the config (and the generation config) so batching and classification work."""
+    if pad_token_id is None:
+        pad_token_id = model.config.pad_token_id
+    if pad_token_id is None:
+        eos = model.config.eos_token_id
+        pad_token_id = eos[0] if isinstance(eos, (list, tuple)) and eos else eos
+    if pad_token_id is None:
+        return
+    model.config.pad_token_id = pad_token_id
+    generation_config = getattr(model, "generation_config", None)
+    if generation_config is not None and generation_config.pad_token_id is None:
+        generation_config.pad_token_id = pad_token_id
+
+
+def _four_bit_config() -> Any:
+    """The QLoRA quantisation: NF4 with double quantisation, computing in bf16."""
+    if not torch.cuda.is_available() or importlib.util.find_spec("bitsandbytes") is None:
+        raise UnsupportedError("QLoRA needs a CUDA GPU and the bitsandbytes package; this machine has none — use method lora instead")
+    from transformers import BitsAndBytesConfig
+
+    return BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type="nf4",
+        bnb_4bit_use_double_quant=True,
+        bnb_4bit_compute_dtype=torch.bfloat16,
+    )
+
+
+def resolve_precision(precision: Precision, method: Method | None = None) -> tuple[torch.dtype, dict[str, bool]]:
+    """The dtype to load the base model in and the Trainer flags (``{"bf16": ..., "fp16": ...}``).
+
+    auto: bf16 on a CUDA GPU that supports it, fp16 on other CUDA GPUs, fp32 on CPU. bf16 and fp16 need
+    CUDA. Full fine-tuning keeps fp32 weights and lets autocast run in half precision (fp16 gradients of
+    fp16 weights cannot be unscaled), so with ``method=Method.FULL`` the load dtype stays float32.
+    """
+    precision = Precision(precision)
+    cuda = torch.cuda.is_available()
+    if precision is Precision.AUTO:
+        precision = (Precision.BF16 if torch.cuda.is_bf16_supported() else Precision.FP16) if cuda else Precision.FP32
+    if precision is Precision.FP32:
+        return torch.float32, {"bf16": False, "fp16": False}
+    if not cuda:
+        raise UnsupportedError(f"precision {precision.value} needs a CUDA GPU and this machine has none; use precision fp32 or auto")
+    if precision is Precision.BF16 and not torch.cuda.is_bf16_supported():
+        raise UnsupportedError("this GPU does not support bf16; use precision fp16 or auto")
+    half = torch.bfloat16 if precision is Precision.BF16 else torch.float16
+    load_dtype = torch.float32 if method is not None and Method(method) is Method.FULL else half
+    return load_dtype, {"bf16": precision is Precision.BF16, "fp16": precision is Precision.FP16}
+
+
+def count_parameters(model: torch.nn.Module) -> tuple[int, int]:
+    """(trainable, total) parameter counts; 4-bit packed weights count as the parameters they hold."""
+    trainable = total = 0
+    for parameter in model.parameters():
+        count = parameter.numel()
+        if parameter.__class__.__name__ == "Params4bit":  # two 4-bit values per byte of storage
+            storage = getattr(parameter, "quant_storage", None)
+            count *= 2 * (storage.itemsize if storage is not None else 1)
+        total += count
+        if parameter.requires_grad:
+            trainable += count
+    return trainable, total

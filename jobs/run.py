@@ -1,0 +1,139 @@
+"""Run one JobSpec to completion: the code path shared by ``launch.py train`` and the worker's child.
+
+``execute_run(spec, run_dir, job_id=...)`` writes ``spec.yaml``, streams metrics, trains through the
+trainer registry, then writes ``summary.json`` and the model card and records the artifacts.
+``train_in_foreground(spec)`` wraps it with a job row of its own (running → succeeded | failed) so a
+foreground run shows up in ``launch.py jobs`` like a queued one.
+
+    python -m jobs.run SPEC.yaml [--output DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from jobs.errors import AdaptaError
+from jobs.metrics import MetricsSink
+from jobs.model_card import render_model_card
+from jobs.spec import JobSpec, load_spec
+from jobs.trainers import get_trainer
+from storage.db import session_scope
+from storage.paths import data_home
+from storage.tables import Artifact, Job, JobStatus, utcnow
+
+
+def _folder_size(folder: Path) -> int:
+    return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
+
+
+def _summary(spec: JobSpec, outcome: Any) -> dict[str, Any]:
+    summary = asdict(outcome)
+    summary["output_folder"] = str(outcome.output_folder)
+    summary["data"] = {"train_file": spec.data.train, "format": spec.data.format.value}
+    summary["spec_name"] = spec.display_name
+    return summary
+
+
+def execute_run(
+    spec: JobSpec,
+    run_dir: Path,
+    *,
+    job_id: int | None = None,
+    attempt: int = 0,
+    worker_id: str | None = None,
+    show_progress: bool = False,
+) -> dict[str, Any]:
+    """Train ``spec`` into ``run_dir`` and write its outputs; returns the summary dict."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "spec.yaml").write_text(spec.to_yaml(), encoding="utf-8")
+    sink = MetricsSink(run_dir / "metrics.jsonl", job_id=job_id, attempt=attempt, worker_id=worker_id)
+    trainer = get_trainer(spec.task)
+    outcome = trainer(spec, run_dir, sink, show_progress=show_progress, stop_file=run_dir / "STOP")
+    summary = _summary(spec, outcome)
+    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
+    card = render_model_card(spec, summary, outcome.output_folder.name)
+    (run_dir / "README.md").write_text(card, encoding="utf-8")
+    (outcome.output_folder / "README.md").write_text(card, encoding="utf-8")
+    if job_id is not None:
+        with session_scope() as session:
+            session.add(Artifact(job_id=job_id, kind=outcome.output_folder.name, path=str(outcome.output_folder), size_bytes=_folder_size(outcome.output_folder)))
+    return summary
+
+
+def create_job_row(spec: JobSpec, status: JobStatus, run_dir: Path | None = None) -> int:
+    """Insert a job row for ``spec`` and return its id."""
+    with session_scope() as session:
+        job = Job(
+            name=spec.display_name,
+            status=status,
+            task=spec.task.value,
+            method=spec.method.value,
+            base_model=spec.base_model,
+            spec_json=spec.model_dump_json(),
+            run_dir=str(run_dir) if run_dir else None,
+        )
+        if status is JobStatus.RUNNING:
+            job.started_at = utcnow()
+            job.attempt = 1
+        session.add(job)
+        session.flush()
+        return int(job.id)
+
+
+def _finish_job(job_id: int, status: JobStatus, error: str | None = None) -> None:
+    with session_scope() as session:
+        job = session.get(Job, job_id)
+        if job is not None:
+            job.status = status
+            job.error = error
+            job.finished_at = utcnow()
+            session.add(job)
+
+
+def train_in_foreground(spec: JobSpec, output_dir: Path | None = None, show_progress: bool = True) -> tuple[int, dict[str, Any]]:
+    """Run a spec now, in this process, tracked by a job row; returns (job id, summary)."""
+    home = data_home()
+    job_id = create_job_row(spec, JobStatus.RUNNING)
+    run_dir = Path(output_dir).absolute() if output_dir else home.run_dir(job_id)
+    with session_scope() as session:
+        job = session.get(Job, job_id)
+        job.run_dir = str(run_dir)
+        session.add(job)
+    try:
+        summary = execute_run(spec, run_dir, job_id=job_id, attempt=1, show_progress=show_progress)
+    except AdaptaError as error:
+        _finish_job(job_id, JobStatus.FAILED, str(error))
+        raise
+    except KeyboardInterrupt:
+        _finish_job(job_id, JobStatus.CANCELLED, "stopped from the keyboard")
+        raise
+    except Exception as error:
+        _finish_job(job_id, JobStatus.FAILED, f"{type(error).__name__}: {error}")
+        raise
+    _finish_job(job_id, JobStatus.SUCCEEDED)
+    return job_id, summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m jobs.run SPEC.yaml [--output DIR]``: exit 0 on success, 2 with one line on bad input."""
+    parser = argparse.ArgumentParser(prog="python -m jobs.run", description="Run one Adapta job spec in the foreground.")
+    parser.add_argument("spec", help="path to a YAML job spec")
+    parser.add_argument("--output", help="run folder (default: <ADAPTA_HOME>/runs/<job id>)")
+    args = parser.parse_args(argv)
+    try:
+        spec = load_spec(args.spec)
+        job_id, summary = train_in_foreground(spec, Path(args.output) if args.output else None, show_progress=True)
+    except AdaptaError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"job {job_id} finished: {summary['global_step']} steps, loss {summary['first_loss']} -> {summary['last_loss']}; outputs in {Path(summary['output_folder']).parent}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,22 @@
+"""Trainer registry: one training function per task family, looked up by the spec's task.
+
+Text tasks (causal LM, classification) use :mod:`jobs.trainers.text`; the diffusion family will
+register ``text-to-image`` here.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from jobs.spec import Task
+
+TrainerFunction = Callable[..., object]
+
+
+def get_trainer(task: Task) -> TrainerFunction:
+    """The training function for a task (imported lazily: torch loads only in the training process)."""
+    if task in (Task.CAUSAL_LM, Task.TEXT_CLASSIFICATION):
+        from jobs.trainers.text import train_text_model
+
+        return train_text_model
+    raise KeyError(f"no trainer registered for task {task.value}")

@@ -1,0 +1,201 @@
+"""The text trainer: causal LM and sequence classification with transformers' Trainer and PEFT.
+
+``train_text_model(spec, run_dir, sink)`` resolves and loads the base model safely, builds the
+training examples, applies the method (LoRA, QLoRA, prompt tuning, full), trains with dynamic
+padding and length grouping (or packing), checkpoints into ``run_dir/checkpoints`` and resumes from
+the last checkpoint found there, evaluates, and saves ``adapter/`` (PEFT) or ``model/`` (full).
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import Trainer, TrainingArguments, set_seed
+from transformers.trainer_utils import get_last_checkpoint
+
+from jobs.data import load_training_data
+from jobs.metrics import MetricsSink
+from jobs.models import count_parameters, load_base_model, load_tokenizer, resolve_model, resolve_precision
+from jobs.spec import JobSpec, Method, Task
+from jobs.trainers.collate import PadCollator
+from jobs.trainers.evaluation import make_compute_metrics
+from jobs.trainers.methods import apply_method
+from jobs.trainers.progress import ProgressCallback
+
+CHECKPOINTS = "checkpoints"
+
+
+@dataclass
+class TrainOutcome:
+    """What a finished (or cleanly stopped) text training run produced and measured."""
+
+    output_folder: Path
+    global_step: int
+    resumed_from_step: int | None
+    first_loss: float | None
+    last_loss: float | None
+    train_loss: float | None
+    eval_metrics: dict[str, float]
+    label_names: list[str] | None
+    trainable_params: int
+    total_params: int
+    train_examples: int
+    eval_examples: int
+    skipped_rows: int
+    runtime_seconds: float
+    peak_memory_bytes: int
+    stopped_early: bool
+    base_model_path: str
+    warnings: list[str] = field(default_factory=list)
+
+
+def _training_arguments(spec: JobSpec, run_dir: Path, has_eval: bool, precision_flags: dict[str, Any]) -> TrainingArguments:
+    settings = spec.training
+    if has_eval:
+        eval_strategy, eval_steps = ("steps", settings.eval_steps) if settings.eval_steps else ("epoch", None)
+    else:
+        eval_strategy, eval_steps = "no", None
+    save_strategy, save_steps = ("steps", settings.save_steps) if settings.save_steps else ("epoch", None)
+    use_length_grouping = settings.group_by_length and not settings.packing
+    return TrainingArguments(
+        output_dir=str(run_dir / CHECKPOINTS),
+        num_train_epochs=settings.epochs,
+        max_steps=settings.max_steps or -1,
+        learning_rate=settings.learning_rate,
+        per_device_train_batch_size=settings.batch_size,
+        per_device_eval_batch_size=settings.batch_size,
+        gradient_accumulation_steps=settings.gradient_accumulation,
+        warmup_steps=settings.warmup_ratio,
+        lr_scheduler_type=settings.scheduler.value,
+        weight_decay=settings.weight_decay,
+        logging_steps=settings.logging_steps,
+        logging_first_step=True,
+        eval_strategy=eval_strategy,
+        eval_steps=eval_steps,
+        save_strategy=save_strategy,
+        save_steps=save_steps,
+        save_total_limit=2,
+        seed=settings.seed,
+        data_seed=settings.seed,
+        gradient_checkpointing=settings.gradient_checkpointing,
+        gradient_checkpointing_kwargs={"use_reentrant": False} if settings.gradient_checkpointing else None,
+        train_sampling_strategy="group_by_length" if use_length_grouping else "random",
+        include_num_input_tokens_seen="non_padding",
+        remove_unused_columns=False,
+        use_cpu=not torch.cuda.is_available(),
+        dataloader_num_workers=0,
+        disable_tqdm=True,
+        report_to="none",
+        **precision_flags,
+    )
+
+
+def _peak_memory_bytes() -> int:
+    if torch.cuda.is_available():
+        return int(torch.cuda.max_memory_allocated())
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
+
+
+def _losses(log_history: list[dict[str, Any]]) -> tuple[float | None, float | None]:
+    losses = [entry["loss"] for entry in log_history if "loss" in entry]
+    return (losses[0], losses[-1]) if losses else (None, None)
+
+
+def _save_adapter(model: Any, tokenizer: Any, folder: Path, spec: JobSpec, hub_ref: str | None, label_names: list[str] | None) -> None:
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    config_path = folder / "adapter_config.json"
+    if hub_ref and config_path.is_file():
+        # Point the adapter at the Hub id, not this machine's cache folder, so it loads anywhere.
+        config = json.loads(config_path.read_text())
+        config["base_model_name_or_path"] = hub_ref
+        config_path.write_text(json.dumps(config, indent=2, sort_keys=True))
+    if label_names:
+        # The label names travel with the adapter (PEFT keeps only the head's weights).
+        base_config = model.get_base_model().config
+        base_config.save_pretrained(folder)
+
+
+def train_text_model(
+    spec: JobSpec,
+    run_dir: Path,
+    sink: MetricsSink,
+    *,
+    show_progress: bool = False,
+    stop_file: Path | None = None,
+) -> TrainOutcome:
+    """Train one text spec into ``run_dir``; resumes from ``run_dir/checkpoints`` when it holds one."""
+    started = time.perf_counter()
+    set_seed(spec.training.seed)
+    resolved = resolve_model(spec.base_model)
+    dtype, precision_flags = resolve_precision(spec.training.precision)
+    tokenizer = load_tokenizer(resolved)
+    data = load_training_data(spec, tokenizer)
+    model = load_base_model(
+        resolved,
+        spec.task,
+        label_names=data.label_names,
+        dtype=dtype,
+        quantize_4bit=spec.method is Method.QLORA,
+    )
+    model = apply_method(model, spec, resolved.path)
+    trainable, total = count_parameters(model)
+
+    has_eval = bool(data.eval_examples)
+    args = _training_arguments(spec, run_dir, has_eval, precision_flags)
+    progress = ProgressCallback(sink, show_progress=show_progress, stop_file=stop_file)
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=data.train_examples,
+        eval_dataset=data.eval_examples or None,
+        data_collator=PadCollator(tokenizer.pad_token_id),
+        processing_class=tokenizer,
+        compute_metrics=make_compute_metrics(len(data.label_names)) if spec.task is Task.TEXT_CLASSIFICATION else None,
+        callbacks=[progress],
+    )
+    checkpoint_dir = run_dir / CHECKPOINTS
+    last_checkpoint = get_last_checkpoint(str(checkpoint_dir)) if checkpoint_dir.is_dir() else None
+    resumed_from = int(Path(last_checkpoint).name.split("-")[-1]) if last_checkpoint else None
+    result = trainer.train(resume_from_checkpoint=last_checkpoint)
+    stopped_early = trainer.state.global_step < trainer.state.max_steps
+
+    eval_metrics: dict[str, float] = {}
+    if has_eval:
+        eval_metrics = {key: float(value) for key, value in trainer.evaluate().items() if isinstance(value, (int, float))}
+        sink.record(trainer.state.global_step, eval_metrics, total_steps=trainer.state.max_steps)
+
+    is_peft = spec.method is not Method.FULL
+    output_folder = run_dir / ("adapter" if is_peft else "model")
+    hub_ref = spec.base_model if resolved.source == "hub-cache" else None
+    if is_peft:
+        _save_adapter(trainer.model, tokenizer, output_folder, spec, hub_ref, data.label_names)
+    else:
+        trainer.save_model(str(output_folder))
+    first_loss, last_loss = _losses(trainer.state.log_history)
+    return TrainOutcome(
+        output_folder=output_folder,
+        global_step=trainer.state.global_step,
+        resumed_from_step=resumed_from,
+        first_loss=first_loss,
+        last_loss=last_loss,
+        train_loss=float(result.training_loss) if result.training_loss is not None else None,
+        eval_metrics=eval_metrics,
+        label_names=data.label_names,
+        trainable_params=trainable,
+        total_params=total,
+        train_examples=len(data.train_examples),
+        eval_examples=len(data.eval_examples or []),
+        skipped_rows=len(data.skipped),
+        runtime_seconds=time.perf_counter() - started,
+        peak_memory_bytes=_peak_memory_bytes(),
+        stopped_early=stopped_early,
+        base_model_path=str(resolved.path),
+        warnings=list(data.warnings),
+    )

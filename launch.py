@@ -1,0 +1,141 @@
+"""Adapta's command line: wiring only, every command calls into ``jobs/`` or ``storage/``.
+
+    python launch.py                      start the app (until the web UI lands: a getting-started guide)
+    python launch.py train SPEC.yaml      run one job spec in the foreground (progress bar, exit 0 on success)
+    python launch.py inspect DATA_FILE    preview a data file: format, columns, problems with row numbers
+    python launch.py models               list the models usable offline (packaged, HF cache, data home)
+    python launch.py jobs [--json]        list the jobs recorded in the database
+
+Bad input exits with status 2 and a one-line ``error: ...`` on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+GUIDE = """Adapta: no-code adaptation of foundation models.
+
+The web UI is not built yet; the engine runs from the command line:
+
+  1. See which models are usable offline:      python launch.py models
+  2. Check a data file before training:         python launch.py inspect examples/data/capitals.jsonl
+  3. Train (LoRA on the packaged SmolLM2-135M):  python launch.py train examples/smollm2-lora.yaml
+  4. See recorded jobs:                         python launch.py jobs
+
+Outputs land in {runs}/<job id>/ (adapter/, metrics.jsonl, summary.json, README.md model card).
+"""
+
+
+def _command_ui(args: argparse.Namespace) -> int:
+    from storage.paths import data_home
+
+    print(GUIDE.format(runs=data_home().runs))
+    return 0
+
+
+def _command_train(args: argparse.Namespace) -> int:
+    from jobs.run import main as run_main
+
+    argv = [args.spec] + (["--output", args.output] if args.output else [])
+    return run_main(argv)
+
+
+def _command_inspect(args: argparse.Namespace) -> int:
+    from jobs.data import inspect_dataset
+    from jobs.spec import DataFormat, Task
+
+    report = inspect_dataset(args.path, format=DataFormat(args.format), task=Task(args.task))
+    print(json.dumps(report.to_dict(), indent=2, default=str))
+    return 0
+
+
+def _command_models(args: argparse.Namespace) -> int:
+    from jobs.models import local_catalog
+
+    entries = local_catalog()
+    if args.json:
+        print(json.dumps([entry.__dict__ for entry in entries], indent=2, default=str))
+        return 0
+    for entry in entries:
+        size = f"{entry.size_bytes / 1e6:.0f} MB" if entry.size_bytes else "?"
+        print(f"{entry.name:48s} {entry.source:10s} {entry.task_hint or '-':20s} {size:>8s}  {entry.ref}")
+    if not entries:
+        print("no models found offline; install the packaged ones with `make install` or download one with `hf download ORG/NAME`")
+    return 0
+
+
+def _command_jobs(args: argparse.Namespace) -> int:
+    from sqlmodel import select
+
+    from storage.db import session_scope
+    from storage.tables import Job
+
+    with session_scope() as session:
+        jobs = session.exec(select(Job).order_by(Job.id)).all()
+    rows = [
+        {
+            "id": job.id,
+            "name": job.name,
+            "status": job.status.value,
+            "attempt": job.attempt,
+            "step": job.step,
+            "total_steps": job.total_steps,
+            "created_at": job.created_at.isoformat(timespec="seconds"),
+            "error": job.error,
+        }
+        for job in jobs
+    ]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    for row in rows:
+        progress = f"{row['step']}/{row['total_steps'] or '?'}"
+        print(f"{row['id']:>5}  {row['status']:10s} {progress:>11s}  {row['name']}" + (f"  ({row['error']})" if row["error"] else ""))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for every command."""
+    parser = argparse.ArgumentParser(prog="launch.py", description="Adapta: no-code adaptation of foundation models.")
+    commands = parser.add_subparsers(dest="command")
+    ui = commands.add_parser("ui", help="start the app (default)")
+    ui.set_defaults(handler=_command_ui)
+    train = commands.add_parser("train", help="run one job spec in the foreground")
+    train.add_argument("spec", type=Path, help="YAML job spec")
+    train.add_argument("--output", help="run folder (default: <ADAPTA_HOME>/runs/<job id>)")
+    train.set_defaults(handler=_command_train)
+    inspect = commands.add_parser("inspect", help="preview and validate a data file")
+    inspect.add_argument("path", help="data file (.csv .tsv .jsonl .json .parquet .txt)")
+    inspect.add_argument("--format", default="auto", choices=["auto", "text", "instruction", "chat", "classification"])
+    inspect.add_argument("--task", default="causal-lm", choices=["causal-lm", "text-classification"])
+    inspect.set_defaults(handler=_command_inspect)
+    models = commands.add_parser("models", help="list models usable offline")
+    models.add_argument("--json", action="store_true")
+    models.set_defaults(handler=_command_models)
+    jobs = commands.add_parser("jobs", help="list recorded jobs")
+    jobs.add_argument("--json", action="store_true")
+    jobs.set_defaults(handler=_command_jobs)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse ``argv`` and run the command; user errors print one line and return 2."""
+    from jobs.errors import AdaptaError
+
+    args = build_parser().parse_args(argv)
+    handler = getattr(args, "handler", _command_ui)
+    try:
+        return handler(args)
+    except AdaptaError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

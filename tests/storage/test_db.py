@@ -1,0 +1,55 @@
+"""The engine: WAL mode, busy timeout, tables, the data-home layout."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from storage.db import database_url, get_engine, session_scope
+from storage.paths import data_home, safe_name
+from storage.tables import Job, JobStatus, Metric
+
+
+def test_default_database_is_a_wal_sqlite_file_in_the_data_home(adapta_home: Path) -> None:
+    url = database_url()
+    assert url == f"sqlite:///{adapta_home / 'adapta.db'}"
+    with get_engine().connect() as connection:
+        assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert connection.execute(text("PRAGMA busy_timeout")).scalar() == 30000
+    assert (adapta_home / "adapta.db").is_file()
+    for folder in ("uploads", "runs", "models"):
+        assert (adapta_home / folder).is_dir()
+
+
+def test_db_url_override(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    other = tmp_path / "elsewhere.db"
+    monkeypatch.setenv("ADAPTA_DB_URL", f"sqlite:///{other}")
+    with session_scope() as session:
+        session.add(Job(name="x", task="causal-lm", method="lora", base_model="m", spec_json="{}"))
+    assert other.is_file()
+
+
+def test_jobs_and_metrics_persist_across_engines(adapta_home: Path) -> None:
+    from storage.db import reset_engines
+
+    with session_scope() as session:
+        job = Job(name="run", task="causal-lm", method="lora", base_model="m", spec_json="{}")
+        session.add(job)
+        session.flush()
+        session.add(Metric(job_id=job.id, step=1, name="loss", value=2.5))
+    reset_engines()
+    with session_scope() as session:
+        stored = session.get(Job, 1)
+        assert stored.status is JobStatus.QUEUED and stored.name == "run"
+
+
+def test_run_folders_cannot_escape_the_data_home() -> None:
+    home = data_home()
+    assert home.run_dir(7) == home.runs / "7"
+    assert home.contains(home.run_dir(7))
+    assert not home.contains(home.root / ".." / "outside")
+    assert safe_name("../../etc/passwd") == "etc-passwd"
+    with pytest.raises(ValueError):
+        safe_name("../..")
