@@ -23,7 +23,11 @@ def _version(package: str) -> str:
 def _usage_snippet(spec: JobSpec, folder_name: str) -> str:
     if spec.method is Method.FULL:
         cls = "AutoModelForCausalLM" if spec.task is Task.CAUSAL_LM else "AutoModelForSequenceClassification"
-        return f"from transformers import AutoTokenizer, {cls}\n\nmodel = {cls}.from_pretrained(\"{folder_name}\")\ntokenizer = AutoTokenizer.from_pretrained(\"{folder_name}\")\n"
+        return (
+            f"from transformers import AutoTokenizer, {cls}\n\n"
+            f"model = {cls}.from_pretrained(\"{folder_name}\")\n"
+            f"tokenizer = AutoTokenizer.from_pretrained(\"{folder_name}\")\n"
+        )
     cls = "AutoPeftModelForCausalLM" if spec.task is Task.CAUSAL_LM else "AutoPeftModelForSequenceClassification"
     return (
         f"from peft import {cls}\nfrom transformers import AutoTokenizer\n\n"

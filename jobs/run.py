@@ -61,7 +61,8 @@ def execute_run(
     (outcome.output_folder / "README.md").write_text(card, encoding="utf-8")
     if job_id is not None:
         with session_scope() as session:
-            session.add(Artifact(job_id=job_id, kind=outcome.output_folder.name, path=str(outcome.output_folder), size_bytes=_folder_size(outcome.output_folder)))
+            folder = outcome.output_folder
+            session.add(Artifact(job_id=job_id, kind=folder.name, path=str(folder), size_bytes=_folder_size(folder)))
     return summary
 
 
@@ -131,7 +132,9 @@ def main(argv: list[str] | None = None) -> int:
     except AdaptaError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    print(f"job {job_id} finished: {summary['global_step']} steps, loss {summary['first_loss']} -> {summary['last_loss']}; outputs in {Path(summary['output_folder']).parent}")
+    first, last = summary["first_loss"], summary["last_loss"]
+    losses = f"loss {first:.4f} -> {last:.4f}" if first is not None and last is not None else "no loss logged"
+    print(f"job {job_id} finished: {summary['global_step']} steps, {losses}; outputs in {Path(summary['output_folder']).parent}")
     return 0
 
 

@@ -196,7 +196,7 @@ class JobSpec(SpecModel):
         return value.strip()
 
     @model_validator(mode="after")
-    def _consistent(self) -> "JobSpec":
+    def _consistent(self) -> JobSpec:
         if self.training.packing and self.task is not Task.CAUSAL_LM:
             raise ValueError("training.packing only applies to task causal-lm; set it to false")
         if self.data.format is DataFormat.CLASSIFICATION and self.task is not Task.TEXT_CLASSIFICATION:

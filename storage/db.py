@@ -9,8 +9,8 @@ instead of failing with "database is locked" (measured: 0 errors vs 202 with a d
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine

@@ -40,7 +40,7 @@ class DataHome:
     def database_file(self) -> Path:
         return self.root / "adapta.db"
 
-    def ensure(self) -> "DataHome":
+    def ensure(self) -> DataHome:
         for folder in (self.root, self.uploads, self.runs, self.models):
             folder.mkdir(parents=True, exist_ok=True)
         return self

@@ -6,7 +6,7 @@ migration and a plot is one indexed query: ``WHERE job_id = ? AND name = 'loss' 
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from enum import Enum
 from typing import Optional
 
@@ -15,7 +15,7 @@ from sqlmodel import Field, SQLModel
 
 def utcnow() -> datetime:
     """Timezone-aware UTC now (every timestamp in the database is UTC)."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class JobStatus(str, Enum):

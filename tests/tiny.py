@@ -1,7 +1,9 @@
 """Tiny real models for fast tests: a byte-level BPE tokenizer, a 2-layer Llama and a 2-layer BERT.
 
-They are built from configs with random weights and saved as ordinary safetensors folders, so every
-code path (resolution, safety checks, loading, training, saving, reloading) is the real one.
+They are built from configs, pre-trained for a second on a small corpus (next-token prediction for the
+Llama, masked-token prediction for BERT) so that they have features to adapt, and saved as ordinary
+safetensors folders: every code path (resolution, safety checks, loading, training, saving,
+reloading) is the real one.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from pathlib import Path
 
 import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-from transformers import BertConfig, BertForSequenceClassification, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+from transformers import BertConfig, BertForMaskedLM, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
 CHAT_TEMPLATE = (
     "{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n{% endfor %}"
@@ -53,6 +55,27 @@ def build_tokenizer(folder: Path) -> PreTrainedTokenizerFast:
     return fast
 
 
+def _pretrain(model: torch.nn.Module, tokenizer: PreTrainedTokenizerFast, masked: bool, steps: int = 150) -> None:
+    """A second of pre-training on the corpus, deterministic (seeded)."""
+    generator = torch.Generator().manual_seed(0)
+    tokenizer.padding_side = "right"
+    batch = tokenizer(sorted(set(CORPUS)), return_tensors="pt", padding=True)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    model.train()
+    for _ in range(steps):
+        input_ids = batch["input_ids"].clone()
+        labels = input_ids.masked_fill(batch["attention_mask"] == 0, -100)
+        if masked:
+            chosen = (torch.rand(input_ids.shape, generator=generator) < 0.2) & (batch["attention_mask"] == 1)
+            labels = labels.masked_fill(~chosen, -100)
+            input_ids = input_ids.masked_fill(chosen, tokenizer.unk_token_id)
+        loss = model(input_ids=input_ids, attention_mask=batch["attention_mask"], labels=labels).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    model.eval()
+
+
 def build_tiny_llama(folder: Path) -> Path:
     """A 2-layer Llama (hidden 64) with the tiny tokenizer, saved as safetensors."""
     tokenizer = build_tokenizer(folder)
@@ -70,7 +93,9 @@ def build_tiny_llama(folder: Path) -> Path:
         eos_token_id=tokenizer.eos_token_id,
         tie_word_embeddings=False,
     )
-    LlamaForCausalLM(config).save_pretrained(folder)
+    model = LlamaForCausalLM(config)
+    _pretrain(model, tokenizer, masked=False)
+    model.save_pretrained(folder)
     return folder
 
 
@@ -89,6 +114,8 @@ def build_tiny_bert(folder: Path) -> Path:
         max_position_embeddings=512,
         pad_token_id=tokenizer.pad_token_id,
     )
+    model = BertForMaskedLM(config)
+    _pretrain(model, tokenizer, masked=True)
     # Saved as a bare encoder checkpoint the way Hub BERTs are: the classification head is new.
-    BertForSequenceClassification(config).bert.save_pretrained(folder)
+    model.bert.save_pretrained(folder)
     return folder

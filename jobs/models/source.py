@@ -214,6 +214,8 @@ def convert_gguf(gguf: Path, home: DataHome) -> Path:
         _dequantise_into(gguf, partial)
         marker = {"source": str(gguf.absolute()), "size": gguf.stat().st_size, "seconds": round(time.perf_counter() - started, 1)}
         (partial / CONVERTED_MARKER).write_text(json.dumps(marker, indent=2), encoding="utf-8")
+        if (target / CONVERTED_MARKER).is_file():  # another process finished first: keep theirs
+            return target
         if target.exists():  # an unfinished conversion from an earlier crash (no marker)
             shutil.rmtree(target, ignore_errors=True)
         try:

@@ -6,7 +6,7 @@ register ``text-to-image`` here.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from jobs.spec import Task
 

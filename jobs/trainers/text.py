@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from transformers import Trainer, TrainingArguments, set_seed
+from transformers import PrinterCallback, Trainer, TrainingArguments, set_seed
 from transformers.trainer_utils import get_last_checkpoint
 
 from jobs.data import load_training_data
@@ -133,7 +133,7 @@ def train_text_model(
     """Train one text spec into ``run_dir``; resumes from ``run_dir/checkpoints`` when it holds one."""
     started = time.perf_counter()
     set_seed(spec.training.seed)
-    resolved = resolve_model(spec.base_model)
+    resolved = resolve_model(spec.base_model, task=spec.task)
     dtype, precision_flags = resolve_precision(spec.training.precision)
     tokenizer = load_tokenizer(resolved)
     data = load_training_data(spec, tokenizer)
@@ -147,19 +147,20 @@ def train_text_model(
     model = apply_method(model, spec, resolved.path)
     trainable, total = count_parameters(model)
 
-    has_eval = bool(data.eval_examples)
+    has_eval = bool(data.eval)
     args = _training_arguments(spec, run_dir, has_eval, precision_flags)
     progress = ProgressCallback(sink, show_progress=show_progress, stop_file=stop_file)
     trainer = Trainer(
         model=model,
         args=args,
-        train_dataset=data.train_examples,
-        eval_dataset=data.eval_examples or None,
+        train_dataset=data.train,
+        eval_dataset=data.eval or None,
         data_collator=PadCollator(tokenizer.pad_token_id),
         processing_class=tokenizer,
         compute_metrics=make_compute_metrics(len(data.label_names)) if spec.task is Task.TEXT_CLASSIFICATION else None,
         callbacks=[progress],
     )
+    trainer.remove_callback(PrinterCallback)  # metrics go to the sink and the progress bar, not stdout
     checkpoint_dir = run_dir / CHECKPOINTS
     last_checkpoint = get_last_checkpoint(str(checkpoint_dir)) if checkpoint_dir.is_dir() else None
     resumed_from = int(Path(last_checkpoint).name.split("-")[-1]) if last_checkpoint else None
@@ -178,6 +179,7 @@ def train_text_model(
         _save_adapter(trainer.model, tokenizer, output_folder, spec, hub_ref, data.label_names)
     else:
         trainer.save_model(str(output_folder))
+        (output_folder / "training_args.bin").unlink(missing_ok=True)  # a pickle; the settings are in spec.yaml
     first_loss, last_loss = _losses(trainer.state.log_history)
     return TrainOutcome(
         output_folder=output_folder,
@@ -190,8 +192,8 @@ def train_text_model(
         label_names=data.label_names,
         trainable_params=trainable,
         total_params=total,
-        train_examples=len(data.train_examples),
-        eval_examples=len(data.eval_examples or []),
+        train_examples=len(data.train),
+        eval_examples=len(data.eval or []),
         skipped_rows=len(data.skipped),
         runtime_seconds=time.perf_counter() - started,
         peak_memory_bytes=_peak_memory_bytes(),
