@@ -42,7 +42,7 @@ def _command_ui(args: argparse.Namespace) -> int:
 def _command_train(args: argparse.Namespace) -> int:
     from jobs.run import main as run_main
 
-    argv = [args.spec] + (["--output", args.output] if args.output else [])
+    argv = [str(args.spec)] + (["--output", args.output] if args.output else [])
     return run_main(argv)
 
 

@@ -20,7 +20,7 @@ TEMPLATES = [
 ]
 
 
-def sentiment_words(threshold: float = 2.0) -> tuple[list[str], list[str]]:
+def sentiment_words(threshold: float = 2.5) -> tuple[list[str], list[str]]:
     """Alphabetic VADER words scored >= threshold (positive) and <= -threshold (negative), sorted."""
     from vader.data.lexicon import LEXICON
 
@@ -30,7 +30,7 @@ def sentiment_words(threshold: float = 2.0) -> tuple[list[str], list[str]]:
 
 
 def sentiment_splits(train_size: int = 200, test_size: int = 100, seed: int = 0) -> tuple[list[dict], list[dict]]:
-    """(train rows, test rows) of {"text", "label"}; no sentiment word is shared between the splits."""
+    """(train rows, test rows) of {"text", "label", "word"}; no sentiment word is shared between the splits."""
     rng = random.Random(seed)
     positive, negative = sentiment_words()
     rng.shuffle(positive)
@@ -41,7 +41,7 @@ def sentiment_splits(train_size: int = 200, test_size: int = 100, seed: int = 0)
         for index in range(count):
             label = "positive" if index % 2 == 0 else "negative"
             word = rng.choice(pos_words if label == "positive" else neg_words)
-            out.append({"text": rng.choice(TEMPLATES).format(w=word), "label": label})
+            out.append({"text": rng.choice(TEMPLATES).format(w=word), "label": label, "word": word})
         rng.shuffle(out)
         return out
 

