@@ -315,7 +315,7 @@ def padding_part(model_dir: str, config: dict[str, Any], work: Path) -> dict[str
     import gc
 
     import torch
-    from transformers import DataCollatorForSeq2Seq, PrinterCallback, Trainer, TrainerCallback, set_seed
+    from transformers import DataCollatorForSeq2Seq, PrinterCallback, Trainer, set_seed
 
     from jobs.data import load_training_data
     from jobs.models import load_base_model, load_tokenizer, resolve_model, resolve_precision
@@ -331,15 +331,23 @@ def padding_part(model_dir: str, config: dict[str, Any], work: Path) -> dict[str
     data_path = write_jsonl(work / "variable.jsonl", rows)
 
     class CountingTrainer(Trainer):
-        """Counts real (attention-mask) and processed (padded) tokens of every batch it trains on."""
+        """Counts real (attention-mask) and processed (padded) tokens of every batch, and notes them at each loss log."""
 
-        real_tokens = 0
-        processed_tokens = 0
+        def __init__(self, *args: Any, **kwargs: Any):
+            super().__init__(*args, **kwargs)
+            self.real_tokens = 0
+            self.processed_tokens = 0
+            self.step_log: list[tuple[int, float, int, int]] = []
 
         def training_step(self, model, inputs, *args, **kwargs):
             self.real_tokens += int(inputs["attention_mask"].sum())
             self.processed_tokens += int(inputs["input_ids"].numel())
             return super().training_step(model, inputs, *args, **kwargs)
+
+        def log(self, logs, *args, **kwargs):
+            if "loss" in logs:
+                self.step_log.append((self.state.global_step, time.perf_counter(), self.real_tokens, self.processed_tokens))
+            return super().log(logs, *args, **kwargs)
 
     variants = [
         ("naive", "pad to max_length, random order", {"group_by_length": False}, "max_length"),
@@ -378,24 +386,16 @@ def padding_part(model_dir: str, config: dict[str, Any], work: Path) -> dict[str
             collator: Any = DataCollatorForSeq2Seq(tokenizer, padding="max_length", max_length=max_length, label_pad_token_id=-100)
         else:
             collator = PadCollator(tokenizer.pad_token_id)
-        log: list[tuple[int, float, int, int]] = []
-
-        class Clock(TrainerCallback):
-            def on_log(self, args, state, control, logs=None, **kwargs):
-                if logs and "loss" in logs:
-                    log.append((state.global_step, time.perf_counter(), trainer.real_tokens, trainer.processed_tokens))
-
         trainer = CountingTrainer(
             model=model,
             args=_training_arguments(spec, work / f"padding-{key}", False, precision_flags),
             train_dataset=data.train,
             data_collator=collator,
             processing_class=tokenizer,
-            callbacks=[Clock()],
         )
         trainer.remove_callback(PrinterCallback)
         trainer.train()
-        by_step = {step: (moment, real, processed) for step, moment, real, processed in reversed(log)}
+        by_step = {step: (moment, real, processed) for step, moment, real, processed in reversed(trainer.step_log)}
         (t0, real0, slots0), (t1, real1, slots1) = by_step[warmup], by_step[warmup + steps]
         seconds = t1 - t0
         results.append(
@@ -443,21 +443,20 @@ def markdown(report: dict[str, Any]) -> str:
             f"max_length {config['max_length']}, fp32 CPU, {config['threads'] or 'default'} torch thread(s); steps/s over steps "
             f"{config['warmup'] + 1}-{config['warmup'] + config['steps']} (after {config['warmup']} warm-up steps).",
             "",
-            "| run | side | steps/s | measured s | process wall s | peak RSS MiB | polled peak RSS MiB | first loss |",
-            "|---|---|---:|---:|---:|---:|---:|---:|",
+            "| run | side | steps/s | measured s | process wall s | peak RSS MiB | polled peak RSS MiB |",
+            "|---|---|---:|---:|---:|---:|---:|",
         ]
         for run in overhead["runs"]:
-            loss = f"{run['first_loss']:.4f}" if run["first_loss"] is not None else "-"
             lines.append(
                 f"| {run['run']} | {'Adapta' if run['side'] == 'adapta' else 'plain'} | {run['steps_per_second']:.3f} | {run['measured_seconds']:.1f} | "
-                f"{run['wall_seconds']:.1f} | {run['max_rss_bytes'] / MIB:.0f} | {run['polled_peak_rss_bytes'] / MIB:.0f} | {loss} |"
+                f"{run['wall_seconds']:.1f} | {run['max_rss_bytes'] / MIB:.0f} | {run['polled_peak_rss_bytes'] / MIB:.0f} |"
             )
         speed_ok = "meets" if overhead["meets_goals"]["speed"] else "MISSES"
         memory_ok = "meets" if overhead["meets_goals"]["memory"] else "MISSES"
         pairs = ", ".join(f"{ratio:.3f}" for ratio in overhead["steps_per_second_ratio_per_pair"])
         lines += [
             f"| **ratio** | Adapta ÷ plain | **{overhead['steps_per_second_ratio']:.3f}** | | | **{overhead['peak_rss_ratio']:.3f}** | "
-            f"{overhead['polled_peak_rss_ratio']:.3f} | |",
+            f"{overhead['polled_peak_rss_ratio']:.3f} |",
             "",
             f"steps/s ratio {overhead['steps_per_second_ratio']:.3f} ({speed_ok} goal >= 0.95; per pair: {pairs}); "
             f"peak RSS ratio {overhead['peak_rss_ratio']:.3f} ({memory_ok} goal <= 1.05).",

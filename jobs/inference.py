@@ -16,7 +16,7 @@ import contextlib
 import json
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -98,34 +98,33 @@ class _Config:
         self.id2label = raw.get("id2label") or {}
 
 
-def load_run(run_dir: str | Path) -> LoadedModel:
-    """The model of a finished run (base + adapter, or the fully fine-tuned model), cached."""
-    key = str(Path(run_dir).resolve())
+def _cached(key: str, loader: Callable[[], LoadedModel]) -> LoadedModel:
+    """The cached model under ``key``, loading it (and evicting the least recently used) when absent."""
     with _lock:
         if key in _cache:
             _cache.move_to_end(key)
             return _cache[key]
-        loaded = _load_run(Path(run_dir))
+        loaded = loader()
         _cache[key] = loaded
         while len(_cache) > CACHE_SIZE:
             _cache.popitem(last=False)
         return loaded
+
+
+def load_run(run_dir: str | Path) -> LoadedModel:
+    """The model of a finished run (base + adapter, or the fully fine-tuned model), cached."""
+    return _cached(str(Path(run_dir).resolve()), lambda: _load_run(Path(run_dir)))
+
+
+def _load_base(base_model: str, task: Task) -> LoadedModel:
+    resolved = resolve_model(base_model, task=task)
+    model = load_base_model(resolved, task, dtype=torch.float32)
+    return LoadedModel(model.eval(), load_tokenizer(resolved), task, _label_names_from_config(model.config), False, base_model)
 
 
 def load_base(base_model: str, task: Task = Task.CAUSAL_LM) -> LoadedModel:
     """A base model alone (no adapter), cached like runs."""
-    key = f"base::{task.value}::{base_model}"
-    with _lock:
-        if key in _cache:
-            _cache.move_to_end(key)
-            return _cache[key]
-        resolved = resolve_model(base_model)
-        model = load_base_model(resolved, task, dtype=torch.float32)
-        loaded = LoadedModel(model.eval(), load_tokenizer(resolved), task, _label_names_from_config(model.config), False, base_model)
-        _cache[key] = loaded
-        while len(_cache) > CACHE_SIZE:
-            _cache.popitem(last=False)
-        return loaded
+    return _cached(f"base::{task.value}::{base_model}", lambda: _load_base(base_model, task))
 
 
 def clear_cache() -> None:
