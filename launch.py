@@ -4,7 +4,10 @@
     python launch.py train SPEC.yaml      run one job spec in the foreground (progress bar, exit 0 on success)
     python launch.py inspect DATA_FILE    preview a data file: format, columns, problems with row numbers
     python launch.py models               list the models usable offline (packaged, HF cache, data home)
+    python launch.py submit SPEC.yaml     validate a spec and queue it (prints the job id)
+    python launch.py worker [--gpus 0,1]  run queued jobs (one worker process per GPU with --gpus)
     python launch.py jobs [--json]        list the jobs recorded in the database
+    python launch.py cancel ID | retry ID cancel a queued/running job, requeue a failed/cancelled one
 
 Bad input exits with status 2 and a one-line ``error: ...`` on stderr, never a traceback.
 """
@@ -71,32 +74,52 @@ def _command_models(args: argparse.Namespace) -> int:
 
 
 def _command_jobs(args: argparse.Namespace) -> int:
-    from sqlmodel import select
+    from jobs.queue import job_summary, list_jobs
 
-    from storage.db import session_scope
-    from storage.tables import Job
-
-    with session_scope() as session:
-        jobs = session.exec(select(Job).order_by(Job.id)).all()
-    rows = [
-        {
-            "id": job.id,
-            "name": job.name,
-            "status": job.status.value,
-            "attempt": job.attempt,
-            "step": job.step,
-            "total_steps": job.total_steps,
-            "created_at": job.created_at.isoformat(timespec="seconds"),
-            "error": job.error,
-        }
-        for job in jobs
-    ]
+    rows = [job_summary(job) for job in reversed(list_jobs(limit=args.limit))]
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
     for row in rows:
         progress = f"{row['step']}/{row['total_steps'] or '?'}"
-        print(f"{row['id']:>5}  {row['status']:10s} {progress:>11s}  {row['name']}" + (f"  ({row['error']})" if row["error"] else ""))
+        error = f"  ({row['error']})" if row["error"] else ""
+        print(f"{row['id']:>5}  {row['status']:10s} {progress:>11s}  attempt {row['attempt']}  {row['name']}{error}")
+    return 0
+
+
+def _command_submit(args: argparse.Namespace) -> int:
+    from jobs.queue import submit_job
+    from jobs.spec import load_spec
+
+    print(submit_job(load_spec(args.spec), priority=args.priority))
+    return 0
+
+
+def _command_cancel(args: argparse.Namespace) -> int:
+    from jobs.queue import request_cancel
+
+    status = request_cancel(args.id)
+    print(f"job {args.id}: {'cancelled' if status.value == 'cancelled' else 'cancel requested; its worker stops it'}")
+    return 0
+
+
+def _command_retry(args: argparse.Namespace) -> int:
+    from jobs.queue import retry_job
+
+    retry_job(args.id)
+    print(f"job {args.id} queued again; it resumes from its last checkpoint")
+    return 0
+
+
+def _command_worker(args: argparse.Namespace) -> int:
+    from jobs.worker import WorkerConfig, run_gpu_workers, run_worker
+
+    config = WorkerConfig(heartbeat_seconds=args.heartbeat, lease_seconds=args.lease)
+    if args.worker_id:
+        config.worker_id = args.worker_id
+    if args.gpus:
+        return run_gpu_workers([gpu.strip() for gpu in args.gpus.split(",") if gpu.strip()], config)
+    run_worker(config)
     return 0
 
 
@@ -120,7 +143,22 @@ def build_parser() -> argparse.ArgumentParser:
     models.set_defaults(handler=_command_models)
     jobs = commands.add_parser("jobs", help="list recorded jobs")
     jobs.add_argument("--json", action="store_true")
+    jobs.add_argument("--limit", type=int, default=500)
     jobs.set_defaults(handler=_command_jobs)
+    submit = commands.add_parser("submit", help="validate a spec and put it in the queue")
+    submit.add_argument("spec", type=Path)
+    submit.add_argument("--priority", type=int, default=0)
+    submit.set_defaults(handler=_command_submit)
+    for name, handler, text in (("cancel", _command_cancel, "cancel a queued or running job"), ("retry", _command_retry, "requeue a failed or cancelled job")):
+        command = commands.add_parser(name, help=text)
+        command.add_argument("id", type=int)
+        command.set_defaults(handler=handler)
+    worker = commands.add_parser("worker", help="run queued jobs")
+    worker.add_argument("--gpus", help="comma-separated GPU ids: one worker process per GPU")
+    worker.add_argument("--worker-id", help="name of this worker (default: host:pid)")
+    worker.add_argument("--heartbeat", type=float, default=10.0, help="seconds between lease renewals")
+    worker.add_argument("--lease", type=float, default=60.0, help="seconds a lease lasts without a heartbeat")
+    worker.set_defaults(handler=_command_worker)
     return parser
 
 

@@ -172,7 +172,8 @@ class PromptTuningSpec(SpecModel):
 class ResourcesSpec(SpecModel):
     """What the job needs from the machine that runs it."""
 
-    gpus: int = Field(default=1, ge=0, le=64, description="GPUs for this job (0: CPU).")
+    gpus: int = Field(default=1, ge=0, le=64, description="GPUs for this job; more than 1 launches data-parallel training with accelerate.")
+    processes: int = Field(default=1, ge=1, le=64, description="Training processes when running on CPU (data parallel with gloo); GPUs count otherwise.")
 
 
 class JobSpec(SpecModel):
