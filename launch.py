@@ -36,9 +36,23 @@ Outputs land in {runs}/<job id>/ (adapter/, metrics.jsonl, summary.json, README.
 
 
 def _command_ui(args: argparse.Namespace) -> int:
-    from storage.paths import data_home
+    try:
+        from webui.app import serve
+    except ImportError:  # the web UI is not built yet: explain the command line instead
+        from storage.paths import data_home
 
-    print(GUIDE.format(runs=data_home().runs))
+        print(GUIDE.format(runs=data_home().runs))
+        return 0
+    worker = None
+    if not args.no_worker:
+        from jobs.worker import start_background_worker
+
+        worker = start_background_worker()
+    try:
+        serve(host=args.host, port=args.port, share=args.share)
+    finally:
+        if worker is not None:
+            worker.stop()
     return 0
 
 
@@ -123,11 +137,20 @@ def _command_worker(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_ui_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    parser.add_argument("--port", type=int, default=7860)
+    parser.add_argument("--share", action="store_true", help="also open a public Gradio share link")
+    parser.add_argument("--no-worker", action="store_true", help="do not start the embedded worker")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every command."""
     parser = argparse.ArgumentParser(prog="launch.py", description="Adapta: no-code adaptation of foundation models.")
+    _add_ui_arguments(parser)
     commands = parser.add_subparsers(dest="command")
     ui = commands.add_parser("ui", help="start the app (default)")
+    _add_ui_arguments(ui)
     ui.set_defaults(handler=_command_ui)
     train = commands.add_parser("train", help="run one job spec in the foreground")
     train.add_argument("spec", type=Path, help="YAML job spec")
@@ -167,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     from jobs.errors import AdaptaError
 
     args = build_parser().parse_args(argv)
-    handler = getattr(args, "handler", _command_ui)
+    handler = getattr(args, "handler", _command_ui)  # no command: the app
     try:
         return handler(args)
     except AdaptaError as error:

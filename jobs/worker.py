@@ -197,3 +197,11 @@ def run_gpu_workers(gpus: list[str], base: WorkerConfig) -> int:
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
     return max(process.wait() for process in processes)
+
+
+def start_background_worker(config: WorkerConfig | None = None) -> Worker:
+    """The embedded worker of ``python launch.py``: a supervising thread (training still runs in a child process)."""
+    worker = Worker(config)
+    thread = threading.Thread(target=worker.run_forever, name="adapta-worker", daemon=True)
+    thread.start()
+    return worker
