@@ -36,13 +36,15 @@ Outputs land in {runs}/<job id>/ (adapter/, metrics.jsonl, summary.json, README.
 
 
 def _command_ui(args: argparse.Namespace) -> int:
-    try:
-        from webui.app import serve
-    except ImportError:  # the web UI is not built yet: explain the command line instead
+    import importlib.util
+
+    if importlib.util.find_spec("webui.app") is None:  # the web UI is not built yet: explain the command line
         from storage.paths import data_home
 
         print(GUIDE.format(runs=data_home().runs))
         return 0
+    from webui.app import serve
+
     worker = None
     if not args.no_worker:
         from jobs.worker import start_background_worker
