@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import traceback
 from pathlib import Path
@@ -31,6 +32,20 @@ def is_main_process() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 
 
+def die_with_parent() -> None:
+    """Ask Linux to SIGKILL this process when its parent (the worker) dies, so no orphan keeps training."""
+    parent = os.getppid()
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
 def _write_error(run_dir: Path, message: str) -> None:
     if is_main_process():
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -44,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--attempt", type=int, required=True)
     parser.add_argument("--worker-id", required=True)
     args = parser.parse_args(argv)
+    die_with_parent()
 
     from jobs.errors import AdaptaError
     from jobs.queue import get_job

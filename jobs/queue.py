@@ -69,6 +69,23 @@ def _coerce_spec(spec: JobSpec | dict[str, Any] | str) -> JobSpec:
     return parse_spec(spec)
 
 
+def _absolute(path_text: str) -> str:
+    path = Path(path_text).expanduser()
+    return str(path.absolute()) if not path.is_absolute() and path.exists() else path_text
+
+
+def prepare_for_queue(spec: JobSpec) -> JobSpec:
+    """Make local paths absolute (the worker runs elsewhere) and check the data files exist before queueing."""
+    data = spec.data.model_copy(update={
+        "train": _absolute(spec.data.train),
+        "validation": _absolute(spec.data.validation) if isinstance(spec.data.validation, str) else spec.data.validation,
+    })
+    for field_name, value in (("data.train", data.train), ("data.validation", data.validation)):
+        if isinstance(value, str) and not Path(value).is_file():
+            raise AdaptaError(f"{field_name} file {value} does not exist; check the path or upload the file again")
+    return spec.model_copy(update={"data": data, "base_model": _absolute(spec.base_model)})
+
+
 def submit_job(
     spec: JobSpec | dict[str, Any] | str,
     *,
@@ -77,7 +94,7 @@ def submit_job(
     max_attempts: int = DEFAULT_MAX_ATTEMPTS,
 ) -> int:
     """Validate the spec (an invalid one never enters the queue) and queue it; returns the job id."""
-    checked = _coerce_spec(spec)
+    checked = prepare_for_queue(_coerce_spec(spec))
     if max_attempts < 1:
         raise AdaptaError("max_attempts must be at least 1")
     with session_scope() as session:
