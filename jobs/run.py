@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from dataclasses import asdict
 from pathlib import Path
@@ -50,11 +51,14 @@ def execute_run(
 ) -> dict[str, Any]:
     """Train ``spec`` into ``run_dir`` and write its outputs; returns the summary dict."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "spec.yaml").write_text(spec.to_yaml(), encoding="utf-8")
+    if int(os.environ.get("RANK", "0")) == 0:
+        (run_dir / "spec.yaml").write_text(spec.to_yaml(), encoding="utf-8")
     sink = MetricsSink(run_dir / "metrics.jsonl", job_id=job_id, attempt=attempt, worker_id=worker_id)
     trainer = get_trainer(spec.task)
     outcome = trainer(spec, run_dir, sink, show_progress=show_progress, stop_file=run_dir / "STOP")
     summary = _summary(spec, outcome)
+    if not outcome.is_main_process:
+        return summary
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
     card = render_model_card(spec, summary, outcome.output_folder.name)
     (run_dir / "README.md").write_text(card, encoding="utf-8")

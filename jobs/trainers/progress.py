@@ -22,7 +22,7 @@ class ProgressCallback(TrainerCallback):
     """Records metrics as they are logged and shows a tqdm bar when asked."""
 
     def __init__(self, sink: MetricsSink, show_progress: bool = False, stop_file: Path | None = None):
-        self.sink = sink
+        self.sink: MetricsSink | None = sink
         self.show_progress = show_progress
         self.stop_file = stop_file
         self.bar: Any = None
@@ -32,10 +32,14 @@ class ProgressCallback(TrainerCallback):
         self.last_loss: float | None = None
 
     def on_train_begin(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any) -> None:
+        if not state.is_world_process_zero:  # in distributed runs only rank 0 reports
+            self.sink = None
+            self.show_progress = False
         self.started_at = time.perf_counter()
         self.start_step = state.global_step
         self.start_tokens = int(getattr(state, "num_input_tokens_seen", 0) or 0)
-        self.sink.set_total_steps(state.max_steps)
+        if self.sink is not None:
+            self.sink.set_total_steps(state.max_steps)
         if self.show_progress:
             from tqdm.auto import tqdm
 
@@ -49,7 +53,7 @@ class ProgressCallback(TrainerCallback):
             control.should_save = True
 
     def on_log(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, logs: dict[str, Any] | None = None, **kwargs: Any) -> None:
-        if not logs:
+        if not logs or self.sink is None:
             return
         values = {_RENAME.get(key, key): value for key, value in logs.items() if isinstance(value, (int, float))}
         elapsed = time.perf_counter() - self.started_at

@@ -53,6 +53,7 @@ class TrainOutcome:
     stopped_early: bool
     base_model_path: str
     warnings: list[str] = field(default_factory=list)
+    is_main_process: bool = True
 
 
 def _training_arguments(spec: JobSpec, run_dir: Path, has_eval: bool, precision_flags: dict[str, Any]) -> TrainingArguments:
@@ -167,19 +168,22 @@ def train_text_model(
     result = trainer.train(resume_from_checkpoint=last_checkpoint)
     stopped_early = trainer.state.global_step < trainer.state.max_steps
 
+    is_main = trainer.is_world_process_zero()
     eval_metrics: dict[str, float] = {}
     if has_eval:
         eval_metrics = {key: float(value) for key, value in trainer.evaluate().items() if isinstance(value, (int, float))}
-        sink.record(trainer.state.global_step, eval_metrics, total_steps=trainer.state.max_steps)
+        if is_main:
+            sink.record(trainer.state.global_step, eval_metrics, total_steps=trainer.state.max_steps)
 
     is_peft = spec.method is not Method.FULL
     output_folder = run_dir / ("adapter" if is_peft else "model")
     hub_ref = spec.base_model if resolved.source in ("hub-cache", "packaged") else None
-    if is_peft:
+    if is_peft and is_main:
         _save_adapter(trainer.model, tokenizer, output_folder, spec, hub_ref, data.label_names)
-    else:
-        trainer.save_model(str(output_folder))
-        (output_folder / "training_args.bin").unlink(missing_ok=True)  # a pickle; the settings are in spec.yaml
+    elif not is_peft:
+        trainer.save_model(str(output_folder))  # collective under FSDP/DeepSpeed: every rank calls it
+        if is_main:
+            (output_folder / "training_args.bin").unlink(missing_ok=True)  # a pickle; the settings are in spec.yaml
     first_loss, last_loss = _losses(trainer.state.log_history)
     return TrainOutcome(
         output_folder=output_folder,
@@ -200,4 +204,5 @@ def train_text_model(
         stopped_early=stopped_early,
         base_model_path=str(resolved.path),
         warnings=list(data.warnings),
+        is_main_process=is_main,
     )
