@@ -16,6 +16,8 @@ from tests.tiny import build_tiny_bert, build_tiny_llama  # noqa: E402
 
 warnings.filterwarnings("ignore", message=".*Pandas4Warning.*")
 
+pytest_plugins = ["tests.postgres"]
+
 
 @pytest.fixture(scope="session")
 def tiny_llama(tmp_path_factory: pytest.TempPathFactory):
