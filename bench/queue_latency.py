@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -57,6 +58,7 @@ def startup_latency(home: Path) -> dict[str, float]:
         "training: {max_steps: 3, batch_size: 4, max_length: 64}\n"
     )
     direct_dir = home / "direct"
+    shutil.rmtree(direct_dir, ignore_errors=True)
     started = time.monotonic()
     direct = subprocess.Popen([sys.executable, str(ROOT / "launch.py"), "train", str(spec), "--output", str(direct_dir)],
                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -82,9 +84,8 @@ def big_table(count: int) -> dict[str, float]:
     from jobs.queue import claim_next_job, job_summary, list_jobs, submit_job
     from jobs.spec import parse_spec
     from storage.db import session_scope
-    from storage.tables import Job, JobStatus
-
     from storage.paths import data_home
+    from storage.tables import Job, JobStatus
 
     data = data_home().root / "t.txt"
     data.write_text("hello\n")

@@ -69,6 +69,9 @@ def main(argv: list[str] | None = None) -> int:
     job = get_job(args.job_id)
     run_dir = Path(job.run_dir)
     if is_main_process():
+        devices = os.environ.get("CUDA_VISIBLE_DEVICES", "all")
+        print(f"adapta child: job {args.job_id} attempt {args.attempt} worker {args.worker_id} CUDA_VISIBLE_DEVICES={devices}", flush=True)
+    if is_main_process():
         (run_dir / ERROR_FILE).unlink(missing_ok=True)
     try:
         spec = parse_spec(JobSpec.model_validate_json(job.spec_json).model_dump(mode="json"))

@@ -169,11 +169,20 @@ class PromptTuningSpec(SpecModel):
     init_text: str | None = Field(default=None, description="Initialise the virtual tokens from this text (empty: random).")
 
 
+class Strategy(str, Enum):
+    """How several processes share one training job (used when more than one process runs)."""
+
+    DDP = "ddp"
+    FSDP = "fsdp"
+    DEEPSPEED = "deepspeed"
+
+
 class ResourcesSpec(SpecModel):
     """What the job needs from the machine that runs it."""
 
     gpus: int = Field(default=1, ge=0, le=64, description="GPUs for this job; more than 1 launches data-parallel training with accelerate.")
     processes: int = Field(default=1, ge=1, le=64, description="Training processes when running on CPU (data parallel with gloo); GPUs count otherwise.")
+    strategy: Strategy = Field(default=Strategy.DDP, description="ddp (data parallel), fsdp (sharded) or deepspeed, for multi-process jobs.")
 
 
 class JobSpec(SpecModel):

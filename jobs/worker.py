@@ -25,6 +25,7 @@ from pathlib import Path
 
 from jobs.child import ERROR_FILE, EXIT_OK, OOM_MESSAGE
 from jobs.queue import ClaimedJob, cancel_requested, claim_next_job, finish_job, reap_expired_leases, reconcile_worker, renew_lease, requeue_job
+from jobs.spec import Strategy
 from storage.tables import JobStatus
 
 LOG_FILE = "train.log"
@@ -39,7 +40,7 @@ class WorkerConfig:
     worker_id: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
     heartbeat_seconds: float = 10.0
     lease_seconds: float = 60.0
-    poll_seconds: float = 1.0
+    poll_seconds: float = 0.5
     cancel_grace_seconds: float = 10.0
     cuda_visible_devices: str | None = None
 
@@ -66,6 +67,10 @@ def child_command(claimed: ClaimedJob) -> list[str]:
     launch = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", str(processes), "--num_machines", "1"]
     if resources.gpus == 0:
         launch.append("--cpu")
+    elif resources.strategy is Strategy.FSDP:
+        launch.append("--use_fsdp")
+    elif resources.strategy is Strategy.DEEPSPEED:
+        launch.append("--use_deepspeed")
     else:
         launch.append("--multi_gpu")
     return [*launch, *child_args]

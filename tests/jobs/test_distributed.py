@@ -21,6 +21,8 @@ def test_child_command_uses_accelerate_for_several_processes(tmp_path: Path) -> 
     assert cpu[1:3] == ["-m", "accelerate.commands.launch"] and "--cpu" in cpu and cpu[cpu.index("--num_processes") + 1] == "2"
     gpu = child_command(claimed({"gpus": 4}))
     assert "--multi_gpu" in gpu and gpu[gpu.index("--num_processes") + 1] == "4"
+    assert "--use_fsdp" in child_command(claimed({"gpus": 2, "strategy": "fsdp"}))
+    assert "--use_deepspeed" in child_command(claimed({"gpus": 2, "strategy": "deepspeed"}))
 
 
 def test_two_cpu_processes_train_one_job_through_the_worker(tmp_path: Path, tiny_llama: Path) -> None:
@@ -39,4 +41,32 @@ def test_two_cpu_processes_train_one_job_through_the_worker(tmp_path: Path, tiny
     assert (run_dir / "adapter" / "adapter_model.safetensors").is_file()
     steps = [json.loads(line)["step"] for line in (run_dir / "metrics.jsonl").read_text().splitlines() if '"loss"' in line]
     assert steps == sorted(set(steps)), "only rank 0 may record metrics (no duplicated steps)"
-    assert "world_size=2" in log or "num_processes" in log or "Distributed" in log or summary["global_step"] == 4
+
+
+def test_one_worker_process_per_gpu(tmp_path: Path, tiny_llama: Path, adapta_home: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    data = tmp_path / "qa.jsonl"
+    data.write_text("".join(json.dumps({"question": f"Q{i}?", "answer": f"A{i}."}) + "\n" for i in range(8)))
+    ids = [submit_job({"base_model": str(tiny_llama), "data": {"train": str(data)}, "training": {"max_steps": 40, "batch_size": 2}}) for _ in range(2)]
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "ADAPTA_HOME": str(adapta_home)}
+    workers = subprocess.Popen([sys.executable, str(root / "launch.py"), "worker", "--gpus", "0,1", "--worker-id", "host", "--heartbeat", "0.5"],
+                               env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline and not all(get_job(i).status.finished for i in ids):
+            time.sleep(0.5)
+    finally:
+        os.killpg(workers.pid, signal.SIGTERM)
+        workers.wait(timeout=30)
+    jobs = [get_job(i) for i in ids]
+    assert [job.status for job in jobs] == [JobStatus.SUCCEEDED] * 2
+    assert {job.worker_id for job in jobs} == {"host:gpu0", "host:gpu1"}, "each GPU's worker should have taken one job"
+    for job in jobs:
+        gpu = job.worker_id.rsplit("gpu", 1)[1]
+        assert f"CUDA_VISIBLE_DEVICES={gpu}" in (Path(job.run_dir) / "train.log").read_text()

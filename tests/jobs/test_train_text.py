@@ -139,8 +139,8 @@ def test_qlora_on_cpu_is_refused_with_a_clear_message(tmp_path: Path, tiny_llama
         train_in_foreground(spec, show_progress=False)
 
 
-def test_dora_packing_and_all_linear_train(tmp_path: Path, tiny_llama: Path) -> None:
-    raw = make_spec(tmp_path, tiny_llama, "causal-lm", "lora", max_steps=6, packing=True, max_length=96)
+def test_dora_packing_all_linear_and_checkpointing_train(tmp_path: Path, tiny_llama: Path) -> None:
+    raw = make_spec(tmp_path, tiny_llama, "causal-lm", "lora", max_steps=6, packing=True, max_length=96, gradient_checkpointing=True)
     raw["lora"].update(use_dora=True, target_modules="all-linear")
     _, summary = train_in_foreground(parse_spec(raw), show_progress=False)
     config = json.loads((Path(summary["output_folder"]) / "adapter_config.json").read_text())
