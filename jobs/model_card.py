@@ -53,7 +53,7 @@ def render_model_card(spec: JobSpec, summary: dict[str, Any], folder_name: str) 
         "base_model": spec.base_model,
         "library_name": "peft" if is_peft else "transformers",
         "pipeline_tag": PIPELINE_TAG[spec.task],
-        "tags": ["adapta", spec.method.value, spec.task.value] + (["lora"] if spec.method in (Method.LORA, Method.QLORA) else []),
+        "tags": list(dict.fromkeys(["adapta", spec.method.value, spec.task.value] + (["lora"] if spec.method is Method.QLORA else []))),
     }
     data = summary.get("data", {})
     hyper = spec.training.model_dump(mode="json")
@@ -68,7 +68,7 @@ def render_model_card(spec: JobSpec, summary: dict[str, Any], folder_name: str) 
         f"---\n{yaml.safe_dump(front, sort_keys=False)}---\n\n"
         f"# {spec.display_name}\n\n"
         f"{'A ' + spec.method.value + ' adapter for' if is_peft else 'A fully fine-tuned version of'} "
-        f"`{spec.base_model}` ({spec.task.value}), trained with [Adapta](https://github.com/).\n"
+        f"`{spec.base_model}` ({spec.task.value}), trained with Adapta.\n"
         f"{label_text}\n"
         f"## Training data\n\n"
         f"- file: `{data.get('train_file', spec.data.train)}` ({data.get('format', spec.data.format.value)} format)\n"

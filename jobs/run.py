@@ -35,7 +35,7 @@ def _folder_size(folder: Path) -> int:
 def _summary(spec: JobSpec, outcome: Any) -> dict[str, Any]:
     summary = asdict(outcome)
     summary["output_folder"] = str(outcome.output_folder)
-    summary["data"] = {"train_file": spec.data.train, "format": spec.data.format.value}
+    summary["data"] = {"train_file": spec.data.train, "format": outcome.data_format, "columns": outcome.data_mapping}
     summary["spec_name"] = spec.display_name
     return summary
 

@@ -52,6 +52,8 @@ class TrainOutcome:
     peak_memory_bytes: int
     stopped_early: bool
     base_model_path: str
+    data_format: str = "auto"
+    data_mapping: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     is_main_process: bool = True
 
@@ -203,6 +205,8 @@ def train_text_model(
         peak_memory_bytes=_peak_memory_bytes(),
         stopped_early=stopped_early,
         base_model_path=str(resolved.path),
+        data_format=data.choice.format.value,
+        data_mapping=dict(data.choice.mapping),
         warnings=list(data.warnings),
         is_main_process=is_main,
     )

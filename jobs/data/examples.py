@@ -1,0 +1,440 @@
+"""Turn data rows into training features: ``input_ids``, ``attention_mask`` and ``labels``.
+
+Causal LM: ``labels`` are the ``input_ids`` with ``-100`` wherever the model should not be graded (system and
+user turns, the instruction) unless ``train_on_prompt``; the model shifts them itself. Text rows are trained
+whole, with EOS appended. Instruction rows go through the tokenizer's chat template when it has one
+(``[system?, user=prompt(+input), assistant=response]``), else through the plain
+``### Instruction: / ### Response:`` layout. Chat rows are rendered with the chat template and only the
+assistant turns are graded: each turn's characters run from ``len(render(msgs[:i], add_generation_prompt=True))``
+to ``len(render(msgs[:i+1]))`` (trailing whitespace trimmed), and tokens are matched to them by offsets.
+
+Text classification: ``labels`` is the index of the row's label in ``label_names``.
+
+    data = load_training_data(spec, tokenizer)
+    data.train[0]   # {"input_ids": [...], "attention_mask": [...], "labels": [...]}
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from jobs.data.formats import FormatChoice, resolve_format
+from jobs.data.readers import read_table
+from jobs.data.rows import Problem, RowError, label_key, row_fields
+from jobs.errors import DataError
+from jobs.spec import DataFormat, JobSpec, Task
+
+IGNORE_INDEX = -100
+"""Label value that the loss ignores."""
+PLAIN_INSTRUCTION = "### Instruction:\n{prompt}\n\n### Response:\n"
+"""Layout of instruction rows for tokenizers without a chat template; the response and EOS follow."""
+PLAIN_CHAT_TEMPLATE = (
+    "{% for message in messages %}{{ '### ' + message['role'] | capitalize + ':\\n' + message['content'] }}"
+    "{% if message['role'] == 'assistant' %}{{ eos_token }}{% endif %}{{ '\\n\\n' }}{% endfor %}"
+    "{% if add_generation_prompt %}{{ '### Assistant:\\n' }}{% endif %}"
+)
+"""Chat layout for tokenizers without a chat template."""
+
+T = TypeVar("T")
+
+
+@dataclass
+class BuiltExamples:
+    """The result of :func:`build_examples`."""
+
+    examples: list[dict[str, Any]]
+    """Features, one dict per usable row."""
+    skipped: list[Problem] = field(default_factory=list)
+    """Rows left out and why (a problem in the row, or nothing left to learn after truncation)."""
+    warnings: list[str] = field(default_factory=list)
+    """Things the user should know that concern the whole file (each said once)."""
+    rows: list[int] = field(default_factory=list)
+    """For each example, the row number it came from."""
+
+
+@dataclass
+class TrainingData:
+    """Everything a trainer needs from the data spec."""
+
+    train: list[dict[str, Any]]
+    """Training features (packed when ``training.packing``)."""
+    eval: list[dict[str, Any]] | None
+    """Validation features, or None without validation data."""
+    label_names: list[str] | None
+    """Class names in label-id order (classification), else None."""
+    choice: FormatChoice
+    """The format and column mapping that were used."""
+    skipped: list[Problem] = field(default_factory=list)
+    """Rows left out of training or validation, and why."""
+    warnings: list[str] = field(default_factory=list)
+    """Notes for the user about the data as a whole."""
+
+
+def build_label_map(records: list[dict[str, Any]], mapping: dict[str, str]) -> list[str]:
+    """Label names in a stable order: numerically when every label is an integer, else alphabetically."""
+    column = mapping["label"]
+    names: set[str] = set()
+    for record in records:
+        try:
+            key = label_key(record.get(column))
+        except RowError:
+            continue
+        if key is not None:
+            names.add(key)
+    if names and all(_is_int(name) for name in names):
+        return sorted(names, key=lambda name: int(name))
+    return sorted(names)
+
+
+def _is_int(text: str) -> bool:
+    try:
+        int(text)
+    except ValueError:
+        return False
+    return True
+
+
+def build_examples(
+    records: list[dict[str, Any]],
+    choice: FormatChoice,
+    tokenizer: Any,
+    task: Task,
+    max_length: int,
+    train_on_prompt: bool = False,
+    label_names: list[str] | None = None,
+    row_numbers: Sequence[int] | None = None,
+) -> BuiltExamples:
+    """Tokenize rows into features, skipping (and reporting) the rows that cannot be used.
+
+    ``row_numbers`` gives each record's row number in the file for messages (default: 1, 2, 3 ...).
+    """
+    numbers = list(row_numbers) if row_numbers is not None else list(range(1, len(records) + 1))
+    built = BuiltExamples(examples=[])
+    classify = Task(task) is Task.TEXT_CLASSIFICATION
+    index: dict[str, int] = {}
+    if classify:
+        names = label_names if label_names is not None else build_label_map(records, choice.mapping)
+        index = {name: position for position, name in enumerate(names)}
+    for record, row in zip(records, numbers, strict=True):
+        try:
+            fields = row_fields(record, choice)
+            if classify:
+                example = _classification_example(fields, tokenizer, max_length, index, choice.mapping["label"])
+            else:
+                example = _causal_example(fields, choice.format, tokenizer, max_length, train_on_prompt, built.warnings)
+        except RowError as error:
+            built.skipped.append(error.problem(row))
+            continue
+        built.examples.append(example)
+        built.rows.append(row)
+    return built
+
+
+def _classification_example(fields: dict[str, Any], tokenizer: Any, max_length: int, index: dict[str, int], column: str) -> dict[str, Any]:
+    if fields["label"] not in index:
+        known = ", ".join(index) or "none"
+        raise RowError(column, f"label {fields['label']!r} is not one of the training labels ({known})")
+    encoded = tokenizer(fields["text"], fields["text_pair"], truncation=True, max_length=max_length)
+    example = {"input_ids": list(encoded["input_ids"]), "attention_mask": list(encoded["attention_mask"])}
+    if "token_type_ids" in encoded:
+        example["token_type_ids"] = list(encoded["token_type_ids"])
+    example["labels"] = index[fields["label"]]
+    return example
+
+
+def _warn(warnings: list[str], message: str) -> None:
+    if message not in warnings:
+        warnings.append(message)
+
+
+def _causal_example(
+    fields: dict[str, Any], fmt: DataFormat, tokenizer: Any, max_length: int, train_on_prompt: bool, warnings: list[str]
+) -> dict[str, Any]:
+    eos = tokenizer.eos_token_id
+    if fmt is DataFormat.TEXT:
+        text = fields["text"]
+        ids, labels = _tokenize_spans(tokenizer, text, [(0, len(text))], add_special_tokens=True, train_all=True)
+        if eos is not None and (not ids or ids[-1] != eos):
+            ids, labels = ids + [eos], labels + [eos]
+    elif fmt is DataFormat.INSTRUCTION and not getattr(tokenizer, "chat_template", None):
+        prefix = PLAIN_INSTRUCTION.format(prompt=fields["prompt"])
+        if fields.get("system"):
+            prefix = f"{fields['system']}\n\n{prefix}"
+        text = prefix + fields["response"]
+        ids, labels = _tokenize_spans(tokenizer, text, [(len(prefix), len(text))], True, train_on_prompt)
+        if eos is not None:
+            ids, labels = ids + [eos], labels + [eos]
+    else:
+        if fmt is DataFormat.INSTRUCTION:
+            messages = [{"role": "system", "content": fields["system"]}] if fields.get("system") else []
+            messages += [{"role": "user", "content": fields["prompt"]}, {"role": "assistant", "content": fields["response"]}]
+        else:
+            messages = fields["messages"]
+        text, spans, add_special = _render_chat(tokenizer, messages, warnings)
+        if spans is None:
+            _warn(warnings, "the chat template does not render conversations turn by turn, so the loss covers whole conversations")
+            spans, train_on_prompt = [(0, len(text))], True
+        ids, labels = _tokenize_spans(tokenizer, text, spans, add_special, train_on_prompt)
+    full_length = len(ids)
+    ids, labels = ids[:max_length], labels[:max_length]
+    if all(label == IGNORE_INDEX for label in labels):
+        raise RowError(
+            None,
+            f"nothing is left to learn after truncating to max_length {max_length} (the row has {full_length} tokens); "
+            "raise max_length or shorten the prompt",
+        )
+    return {"input_ids": ids, "attention_mask": [1] * len(ids), "labels": labels}
+
+
+def _render_chat(tokenizer: Any, messages: list[dict[str, str]], warnings: list[str]) -> tuple[str, list[tuple[int, int]] | None, bool]:
+    """The rendered conversation, the character spans of its assistant turns (None if unknown), add_special_tokens."""
+    template = None
+    if not getattr(tokenizer, "chat_template", None):
+        template = PLAIN_CHAT_TEMPLATE
+        _warn(warnings, "the tokenizer has no chat template, so conversations use a plain '### User: / ### Assistant:' layout")
+
+    def render(turns: list[dict[str, str]], generation_prompt: bool = False) -> str:
+        return tokenizer.apply_chat_template(turns, chat_template=template, tokenize=False, add_generation_prompt=generation_prompt)
+
+    try:
+        full = render(messages)
+    except Exception as error:  # jinja2 TemplateError, ValueError from templates that refuse a role order
+        merged = _merge_system(messages)
+        try:
+            full = render(merged) if merged else None
+        except Exception:
+            full = None
+        if full is None:
+            raise RowError(
+                None, f"the model's chat template refuses this conversation ({error}); check its roles and their order"
+            ) from None
+        messages = merged
+        _warn(warnings, "the chat template does not accept system messages, so each one was put at the start of the first user message")
+    add_special = template is not None
+    spans: list[tuple[int, int]] = []
+    for position, message in enumerate(messages):
+        if message["role"] != "assistant":
+            continue
+        try:
+            prefix = render(messages[:position], True) if position else ""
+            upto = render(messages[: position + 1])
+        except Exception:
+            return full, _find_contents(full, messages, tokenizer), add_special
+        end = len(upto.rstrip())
+        if not position or not full.startswith(upto) or not upto.startswith(prefix) or end <= len(prefix):
+            return full, _find_contents(full, messages, tokenizer), add_special
+        spans.append((len(prefix), end))
+    return full, spans, add_special
+
+
+def _merge_system(messages: list[dict[str, str]]) -> list[dict[str, str]] | None:
+    """For templates without a system role (Gemma): the system text joined to the first user turn, or None."""
+    if len(messages) < 2 or messages[0]["role"] != "system" or messages[1]["role"] != "user":
+        return None
+    first = {"role": "user", "content": f"{messages[0]['content']}\n\n{messages[1]['content']}"}
+    return [first, *messages[2:]]
+
+
+def _find_contents(full: str, messages: list[dict[str, str]], tokenizer: Any) -> list[tuple[int, int]] | None:
+    """Fallback for templates that are not prefix-consistent: find each assistant text in order (plus a following EOS)."""
+    spans: list[tuple[int, int]] = []
+    cursor = 0
+    eos_text = tokenizer.eos_token or ""
+    for message in messages:
+        if message["role"] != "assistant":
+            continue
+        content = message["content"].strip()
+        start = full.find(content, cursor)
+        if start < 0:
+            return None
+        end = start + len(content)
+        if eos_text and full.startswith(eos_text, end):
+            end += len(eos_text)
+        spans.append((start, end))
+        cursor = end
+    return spans
+
+
+def _tokenize_spans(
+    tokenizer: Any, text: str, spans: list[tuple[int, int]], add_special_tokens: bool, train_all: bool
+) -> tuple[list[int], list[int]]:
+    """Token ids of ``text`` and labels that keep only tokens overlapping ``spans`` (all of them if ``train_all``)."""
+    if getattr(tokenizer, "is_fast", True):
+        encoded = tokenizer(text, add_special_tokens=add_special_tokens, return_offsets_mapping=True)
+        ids = list(encoded["input_ids"])
+        if train_all:
+            return ids, list(ids)
+        labels = [
+            token if start != end and any(start < span_end and end > span_start for span_start, span_end in spans) else IGNORE_INDEX
+            for token, (start, end) in zip(ids, encoded["offset_mapping"], strict=True)
+        ]
+        return ids, labels
+    # Slow tokenizers have no offsets: tokenize the pieces between span boundaries one by one.
+    ids: list[int] = []
+    labels: list[int] = []
+    if add_special_tokens and getattr(tokenizer, "bos_token_id", None) is not None:
+        ids.append(tokenizer.bos_token_id)
+        labels.append(IGNORE_INDEX)
+    cursor = 0
+    for start, end in [*spans, (len(text), len(text))]:
+        for piece, trained in ((text[cursor:start], train_all), (text[start:end], True)):
+            if piece:
+                piece_ids = tokenizer(piece, add_special_tokens=False)["input_ids"]
+                ids += piece_ids
+                labels += piece_ids if trained else [IGNORE_INDEX] * len(piece_ids)
+        cursor = end
+    return ids, labels
+
+
+def pack_examples(examples: list[dict[str, Any]], max_length: int, eos_token_id: int) -> list[dict[str, Any]]:
+    """Concatenate causal-LM examples into chunks of exactly ``max_length`` tokens, keeping each token's label.
+
+    An example that does not end with EOS is followed by one (not graded), so documents stay separated. A chunk
+    with no graded token (all prompt) teaches nothing and is dropped; the last chunk is padded with EOS
+    (attention 0, label -100).
+    """
+    stream_ids: list[int] = []
+    stream_labels: list[int] = []
+    for example in examples:
+        stream_ids += example["input_ids"]
+        stream_labels += example["labels"]
+        if not example["input_ids"] or example["input_ids"][-1] != eos_token_id:
+            stream_ids.append(eos_token_id)
+            stream_labels.append(IGNORE_INDEX)
+    chunks: list[dict[str, Any]] = []
+    for start in range(0, len(stream_ids), max_length):
+        ids = stream_ids[start : start + max_length]
+        labels = stream_labels[start : start + max_length]
+        if all(label == IGNORE_INDEX for label in labels):
+            continue
+        padding = max_length - len(ids)
+        chunks.append(
+            {
+                "input_ids": ids + [eos_token_id] * padding,
+                "attention_mask": [1] * len(ids) + [0] * padding,
+                "labels": labels + [IGNORE_INDEX] * padding,
+            }
+        )
+    return chunks
+
+
+def split_validation(items: Sequence[T], fraction: float, seed: int) -> tuple[list[T], list[T]]:
+    """Deterministically hold out ``fraction`` of ``items`` (at least one, never all); both parts keep their order."""
+    count = len(items)
+    if count < 2 or fraction <= 0:
+        return list(items), []
+    held = min(count - 1, max(1, round(count * fraction)))
+    chosen = set(random.Random(seed).sample(range(count), held))
+    train = [item for position, item in enumerate(items) if position not in chosen]
+    held_out = [item for position, item in enumerate(items) if position in chosen]
+    return train, held_out
+
+
+def load_training_data(spec: JobSpec, tokenizer: Any, label_names: list[str] | None = None) -> TrainingData:
+    """Read ``spec.data``, build train (and validation) features, and pack them when ``spec.training.packing``.
+
+    Raises :class:`DataError` when no usable training rows remain, when classification data has fewer than two
+    classes, or when validation data uses a label that training never does.
+    """
+    task = spec.task
+    training = spec.training
+    table = read_table(spec.data.train)
+    choice = resolve_format(table.records, spec.data.format, spec.data.columns, task, source=table.name)
+    warnings: list[str] = []
+    max_length = _usable_max_length(tokenizer, training.max_length, task, warnings)
+
+    if task is Task.TEXT_CLASSIFICATION:
+        found = build_label_map(table.records, choice.mapping)
+        if label_names is None:
+            label_names = found
+            if len(label_names) < 2:
+                only = f"only {label_names[0]!r}" if label_names else "no labels"
+                raise DataError(
+                    f"{table.name} has {only} in column {choice.mapping['label']!r}; classification needs at least two classes."
+                )
+        else:
+            unknown = [name for name in found if name not in label_names]
+            if unknown:
+                raise DataError(
+                    f"{table.name} has label {unknown[0]!r}, which the model's labels ({', '.join(label_names)}) do not include."
+                )
+    else:
+        label_names = None
+
+    build = _builder(choice, tokenizer, task, max_length, training.train_on_prompt, label_names)
+    built = build(table.records, table.row_numbers)
+    if not built.examples:
+        reasons = "; ".join(str(problem) for problem in built.skipped[:3])
+        raise DataError(f"no usable rows in {table.name}: {reasons}.")
+    skipped = list(built.skipped)
+    warnings += built.warnings
+    train = built.examples
+    evaluation: list[dict[str, Any]] | None = None
+
+    validation = spec.data.validation
+    if isinstance(validation, float):
+        train, evaluation = split_validation(train, validation, training.seed)
+        if not evaluation:
+            warnings.append(f"{table.name} has too few usable rows to hold out {validation:.0%} for validation; training without it")
+            evaluation = None
+    elif isinstance(validation, str):
+        evaluation = _validation_file(Path(validation), choice, task, label_names, build, skipped, warnings)
+
+    if training.packing and task is Task.CAUSAL_LM:
+        eos = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else tokenizer.pad_token_id
+        train = pack_examples(train, max_length, eos)
+        evaluation = pack_examples(evaluation, max_length, eos) if evaluation else evaluation
+    return TrainingData(train=train, eval=evaluation, label_names=label_names, choice=choice, skipped=skipped, warnings=warnings)
+
+
+def _builder(
+    choice: FormatChoice, tokenizer: Any, task: Task, max_length: int, train_on_prompt: bool, label_names: list[str] | None
+) -> Callable[[list[dict[str, Any]], list[int]], BuiltExamples]:
+    def build(records: list[dict[str, Any]], rows: list[int]) -> BuiltExamples:
+        return build_examples(records, choice, tokenizer, task, max_length, train_on_prompt, label_names, rows)
+
+    return build
+
+
+def _validation_file(
+    path: Path,
+    choice: FormatChoice,
+    task: Task,
+    label_names: list[str] | None,
+    build: Callable[[list[dict[str, Any]], list[int]], BuiltExamples],
+    skipped: list[Problem],
+    warnings: list[str],
+) -> list[dict[str, Any]] | None:
+    table = read_table(path)
+    resolve_format(table.records, choice.format, choice.mapping, task, source=table.name)  # same columns must exist
+    if task is Task.TEXT_CLASSIFICATION and label_names is not None:
+        for record, row in zip(table.records, table.row_numbers, strict=True):
+            try:
+                key = label_key(record.get(choice.mapping["label"]))
+            except RowError:
+                continue
+            if key is not None and key not in label_names:
+                raise DataError(
+                    f"{table.name} row {row} has label {key!r}, which the training data never uses "
+                    f"(training labels: {', '.join(label_names)}); fix the label or add examples of it to the training data."
+                )
+    built = build(table.records, table.row_numbers)
+    skipped += [Problem(p.row, p.column, f"{table.name}: {p.message}", p.level) for p in built.skipped]
+    for message in built.warnings:
+        _warn(warnings, message)
+    if not built.examples:
+        warnings.append(f"no usable rows in validation file {table.name}; training without validation")
+        return None
+    return built.examples
+
+
+def _usable_max_length(tokenizer: Any, requested: int, task: Task, warnings: list[str]) -> int:
+    limit = getattr(tokenizer, "model_max_length", None)
+    if task is Task.TEXT_CLASSIFICATION and isinstance(limit, int) and 0 < limit < requested:
+        warnings.append(f"max_length {requested} is more than the model accepts; using {limit}")
+        return limit
+    return requested
