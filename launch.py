@@ -38,7 +38,7 @@ Outputs land in {runs}/<job id>/ (adapter/, metrics.jsonl, summary.json, README.
 def _command_ui(args: argparse.Namespace) -> int:
     import importlib.util
 
-    if importlib.util.find_spec("webui.app") is None:  # the web UI is not built yet: explain the command line
+    if importlib.util.find_spec("webui") is None or importlib.util.find_spec("webui.app") is None:  # no web UI: explain the CLI
         from storage.paths import data_home
 
         print(GUIDE.format(runs=data_home().runs))
