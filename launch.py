@@ -1,6 +1,6 @@
 """Adapta's command line: wiring only, every command calls into ``jobs/`` or ``storage/``.
 
-    python launch.py                      start the app (until the web UI lands: a getting-started guide)
+    python launch.py [--host --port --share --no-worker]   the web UI with an embedded worker (127.0.0.1:7860)
     python launch.py train SPEC.yaml      run one job spec in the foreground (progress bar, exit 0 on success)
     python launch.py inspect DATA_FILE    preview a data file: format, columns, problems with row numbers
     python launch.py models               list the models usable offline (packaged, HF cache, data home)

@@ -17,6 +17,7 @@ import os
 import signal
 import sys
 import traceback
+import warnings
 from pathlib import Path
 
 EXIT_OK, EXIT_UNEXPECTED, EXIT_BAD_INPUT, EXIT_OUT_OF_MEMORY = 0, 1, 2, 3
@@ -60,6 +61,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--worker-id", required=True)
     args = parser.parse_args(argv)
     die_with_parent()
+    # Library deprecation notices (e.g. gradient -> activation checkpointing renames) would bury the log a person reads.
+    warnings.filterwarnings("ignore", category=FutureWarning)
 
     from jobs.errors import AdaptaError
     from jobs.queue import get_job

@@ -85,6 +85,47 @@ def test_models_lists_the_packaged_models(adapta_home: Path) -> None:
     assert any("SmolLM2" in name for name in names) and any("MiniLM" in name for name in names)
 
 
-def test_default_command_prints_the_guide(adapta_home: Path) -> None:
-    result = run_cli(home=adapta_home)
-    assert result.returncode == 0 and "launch.py train" in result.stdout
+def test_the_app_serves_on_loopback_and_its_embedded_worker_runs_jobs(tmp_path: Path, tiny_llama: Path, adapta_home: Path) -> None:
+    import signal
+    import socket
+    import time
+    import urllib.request
+
+    import psutil
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "ADAPTA_HOME": str(adapta_home), "HF_HUB_OFFLINE": "1"}
+    app = subprocess.Popen([sys.executable, str(ROOT / "launch.py"), "--port", str(port)], env=env,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as response:
+                    assert response.status == 200
+                    break
+            except OSError:
+                assert time.monotonic() < deadline and app.poll() is None, "the app did not start"
+                time.sleep(0.5)
+        listening = [c.laddr for c in psutil.Process(app.pid).net_connections() if c.status == psutil.CONN_LISTEN]
+        assert listening and all(address.ip == "127.0.0.1" for address in listening), listening
+
+        data = tmp_path / "qa.jsonl"
+        data.write_text("".join(json.dumps({"question": f"Q{i}?", "answer": f"A{i}."}) + "\n" for i in range(4)))
+        spec = tmp_path / "spec.yaml"
+        spec.write_text(f"base_model: {tiny_llama}\ndata: {{train: {data}}}\ntraining: {{max_steps: 2, batch_size: 2}}\n")
+        submitted = run_cli("submit", str(spec), home=adapta_home)
+        assert submitted.returncode == 0, submitted.stderr
+        job_id = int(submitted.stdout.strip())
+        while True:
+            jobs = {job["id"]: job for job in json.loads(run_cli("jobs", "--json", home=adapta_home).stdout)}
+            if jobs[job_id]["status"] in ("succeeded", "failed"):
+                break
+            assert time.monotonic() < deadline + 120, jobs[job_id]
+            time.sleep(1)
+        assert jobs[job_id]["status"] == "succeeded", jobs[job_id]["error"]
+    finally:
+        os.killpg(app.pid, signal.SIGTERM)
+        app.wait(timeout=30)

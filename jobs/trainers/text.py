@@ -17,7 +17,6 @@ from typing import Any
 
 import torch
 from transformers import PrinterCallback, Trainer, TrainingArguments, set_seed
-from transformers.trainer_utils import get_last_checkpoint
 
 from jobs.data import load_training_data
 from jobs.metrics import MetricsSink
@@ -99,6 +98,21 @@ def _training_arguments(spec: JobSpec, run_dir: Path, has_eval: bool, precision_
     )
 
 
+def last_complete_checkpoint(checkpoint_dir: Path) -> Path | None:
+    """The newest checkpoint that was fully written (a crash mid-save leaves one without trainer_state.json)."""
+    if not checkpoint_dir.is_dir():
+        return None
+    candidates = []
+    for folder in checkpoint_dir.glob("checkpoint-*"):
+        step = folder.name.rsplit("-", 1)[-1]
+        if folder.is_dir() and step.isdigit():
+            candidates.append((int(step), folder))
+    for _, folder in sorted(candidates, reverse=True):
+        if (folder / "trainer_state.json").is_file() and any(folder.glob("*.safetensors")):
+            return folder
+    return None
+
+
 def _peak_memory_bytes() -> int:
     if torch.cuda.is_available():
         return int(torch.cuda.max_memory_allocated())
@@ -165,9 +179,9 @@ def train_text_model(
     )
     trainer.remove_callback(PrinterCallback)  # metrics go to the sink and the progress bar, not stdout
     checkpoint_dir = run_dir / CHECKPOINTS
-    last_checkpoint = get_last_checkpoint(str(checkpoint_dir)) if checkpoint_dir.is_dir() else None
-    resumed_from = int(Path(last_checkpoint).name.split("-")[-1]) if last_checkpoint else None
-    result = trainer.train(resume_from_checkpoint=last_checkpoint)
+    last_checkpoint = last_complete_checkpoint(checkpoint_dir)
+    resumed_from = int(last_checkpoint.name.split("-")[-1]) if last_checkpoint else None
+    result = trainer.train(resume_from_checkpoint=str(last_checkpoint) if last_checkpoint else None)
     stopped_early = trainer.state.global_step < trainer.state.max_steps
 
     is_main = trainer.is_world_process_zero()

@@ -131,6 +131,21 @@ def test_resume_continues_from_the_checkpoint_step(tmp_path: Path, tiny_llama: P
     assert resumed_steps and min(resumed_steps) > stopped_at, "training restarted from step 0 instead of the checkpoint"
 
 
+def test_a_half_written_checkpoint_is_skipped_on_resume(tmp_path: Path, tiny_llama: Path) -> None:
+    spec = parse_spec(make_spec(tmp_path, tiny_llama, "causal-lm", "lora", max_steps=8, save_steps=4))
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "STOP").touch()
+    first = execute_run(spec, run_dir)
+    (run_dir / "STOP").unlink()
+    broken = run_dir / "checkpoints" / "checkpoint-6"  # a crash during the save of step 6: folder, no state
+    broken.mkdir()
+    (broken / "adapter_config.json").write_text("{}")
+    second = execute_run(spec, run_dir)
+    assert second["resumed_from_step"] == first["global_step"]
+    assert second["global_step"] == 8
+
+
 def test_qlora_on_cpu_is_refused_with_a_clear_message(tmp_path: Path, tiny_llama: Path) -> None:
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA")

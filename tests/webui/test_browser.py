@@ -1,0 +1,129 @@
+"""The newcomer path in real Chromium (Debian's /usr/bin/chromium driven by Playwright), with a real worker.
+
+Screenshots of each step go to tests/webui/artifacts/ (git-ignored). Skipped, with the reason, only when
+/usr/bin/chromium is missing (``make test`` installs it).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.webui.conftest import ARTIFACTS
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium is not installed (/usr/bin/chromium); run `make install-dev`")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser: object) -> Iterator[object]:
+    context = browser.new_context(viewport={"width": 1280, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    yield page
+    context.close()
+
+
+def shot(page: object, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def open_tab(page: object, label: str) -> None:
+    page.get_by_role("tab", name=label).click()
+
+
+def fill(page: object, elem_id: str, value: str) -> None:
+    box = page.locator(f"#{elem_id} textarea, #{elem_id} input").first
+    box.fill(value)
+    box.press("Tab")
+
+
+def wait_text(page: object, selector: str, text: str, timeout_s: float = 120) -> None:
+    page.locator(selector).filter(has_text=text).first.wait_for(timeout=timeout_s * 1000)
+
+
+def test_newcomer_path_from_model_to_playground(page: object, app_url: str, worker: object, tiny_llama: Path, qa_jsonl: Path) -> None:
+    page.goto(app_url)
+    wait_text(page, "#hub-notice", "offline")
+    shot(page, "01-models-offline")
+    fill(page, "model-ref", str(tiny_llama))
+    page.locator("#model-check").click()
+    wait_text(page, "#model-info", "Adapta can adapt this model")
+    page.locator("#model-use").click()
+    page.get_by_role("tab", name="2 · Data", selected=True).wait_for()
+    page.locator("#data-upload input[type=file]").set_input_files(str(qa_jsonl))
+    wait_text(page, "#data-status", "is ready")
+    wait_text(page, "#data-preview", "Planet Zor is teal.")
+    shot(page, "02-data-preview")
+    page.locator("#data-use").click()
+    page.get_by_role("tab", name="3 · Train", selected=True).wait_for()
+    method = page.locator("#field-method input").first
+    method.click()
+    page.get_by_role("option", name="lora", exact=True).click()
+    fill(page, "field-training-max-steps", "12")
+    fill(page, "field-training-batch-size", "2")
+    fill(page, "field-training-learning-rate", "0.02")
+    page.locator("#field-lora-target-modules input").first.fill("all-linear")
+    shot(page, "03-train-form")
+    page.locator("#train-submit").click()
+    page.get_by_role("tab", name="4 · Jobs", selected=True).wait_for()
+    wait_text(page, "#job-detail", "succeeded", timeout_s=150)
+    page.locator("#job-loss-plot canvas, #job-loss-plot svg").first.wait_for()
+    time.sleep(1.0)
+    shot(page, "04-job-succeeded")
+    page.locator("#job-detail").screenshot(path=str(ARTIFACTS / "04b-job-detail.png"))
+    open_tab(page, "5 · Playground")
+    fill(page, "play-prompt", "What colour is planet Zor?")
+    page.locator("#play-run").click()
+    wait_text(page, "#play-status", "Done", timeout_s=90)
+    base = page.locator("#play-base textarea").input_value()
+    adapted = page.locator("#play-adapted textarea").input_value()
+    shot(page, "05-playground")
+    assert base and adapted and base != adapted
+    page.locator("#language label").filter(has_text="Português").click()
+    page.get_by_role("tab", name="5 · Testar").wait_for()
+    shot(page, "06-portuguese")
+
+
+def test_reload_mid_job_keeps_progress_and_history(page: object, app_url: str, worker: object, tiny_llama: Path, qa_jsonl: Path) -> None:
+    from jobs.metrics import metric_series
+    from jobs.queue import get_job, request_cancel, submit_job
+    from tests.webui.conftest import tiny_spec_yaml
+
+    job_id = submit_job(tiny_spec_yaml(tiny_llama, qa_jsonl, steps=100_000))
+    deadline = time.monotonic() + 120
+    while len(metric_series(job_id, "loss")) < 3 and time.monotonic() < deadline:
+        time.sleep(0.5)
+    page.goto(app_url)
+    open_tab(page, "4 · Jobs")
+    wait_text(page, "#job-detail", "running")
+    page.locator("#job-loss-plot canvas, #job-loss-plot svg").first.wait_for()
+    shot(page, "07-before-reload")
+    page.reload()
+    open_tab(page, "4 · Jobs")
+    wait_text(page, "#job-detail", f"#{job_id}")
+    wait_text(page, "#job-detail", "running")
+    page.locator("#job-loss-plot canvas, #job-loss-plot svg").first.wait_for()
+    assert "step" in page.locator("#job-detail").inner_text()
+    shot(page, "08-after-reload")
+    request_cancel(job_id)
+    deadline = time.monotonic() + 60
+    while get_job(job_id).status.value == "running" and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert get_job(job_id).status.value == "cancelled"

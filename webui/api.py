@@ -1,0 +1,248 @@
+"""The actions behind the UI and the ``gradio_client`` API, as plain typed functions over ``jobs/`` and ``storage/``.
+
+The tabs call these; :func:`register_api` exposes them under stable names (``/search_models``,
+``/model_info``, ``/inspect_dataset``, ``/submit_job``, ``/list_jobs``, ``/job_status``, ``/cancel_job``,
+``/generate``). A user's mistake (an :class:`jobs.errors.AdaptaError`) reaches an API client as a
+``gr.Error`` carrying its one sentence; nothing here trains or spawns anything.
+
+    from gradio_client import Client
+    client = Client("http://127.0.0.1:7860/")
+    job_id = client.predict(open("spec.yaml").read(), api_name="/submit_job")
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any, TypeVar
+
+import gradio as gr
+from sqlmodel import col, select
+
+from jobs import hub
+from jobs.data import SUPPORTED_EXTENSIONS, inspect_dataset
+from jobs.errors import AdaptaError, DataError
+from jobs.metrics import metric_series
+from jobs.queue import get_job, job_summary, list_jobs, request_cancel, submit_job
+from jobs.spec import DataFormat, Task
+from jobs.worker import LOG_FILE, log_tail
+from storage.db import session_scope
+from storage.paths import data_home, safe_name
+from storage.tables import Dataset, JobStatus
+
+F = TypeVar("F", bound=Callable[..., Any])
+DEFAULT_MAX_UPLOAD_MB = 200
+
+
+def max_upload_bytes() -> int:
+    """The upload limit: ``ADAPTA_MAX_UPLOAD_MB`` (default 200) megabytes."""
+    try:
+        megabytes = float(os.environ.get("ADAPTA_MAX_UPLOAD_MB", DEFAULT_MAX_UPLOAD_MB))
+    except ValueError:
+        megabytes = DEFAULT_MAX_UPLOAD_MB
+    return int(megabytes * 1024 * 1024)
+
+
+def user_errors(fn: F) -> F:
+    """Turn an AdaptaError (and a bad argument) into a ``gr.Error`` with its sentence; the server keeps serving."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except AdaptaError as error:
+            raise gr.Error(str(error), print_exception=False) from None
+        except (TypeError, ValueError) as error:
+            raise gr.Error(f"invalid input: {error}", print_exception=False) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+# ---- models -------------------------------------------------------------------------------------------------
+
+def search_models_action(query: str = "", task: str = "", sort: str = "downloads") -> dict[str, Any]:
+    found = hub.search_models(query or "", task or None, sort or "downloads")
+    return {"models": found.models, "offline": found.offline, "notice": found.notice}
+
+
+def model_info_action(model: str) -> dict[str, Any]:
+    return hub.model_info(model)
+
+
+# ---- data ---------------------------------------------------------------------------------------------------
+
+def store_upload(temp_path: str, original_name: str | None = None) -> Path:
+    """Copy an uploaded file into ``uploads/<sha>/<safe name>`` (size-limited), check it reads, register it."""
+    source = Path(temp_path)
+    name = original_name or source.name
+    suffix = Path(name).suffix.lower()
+    if suffix not in SUPPORTED_EXTENSIONS:
+        raise DataError(f"{Path(name).name} has an unsupported file type; upload one of {', '.join(SUPPORTED_EXTENSIONS)}")
+    size = source.stat().st_size
+    if size > max_upload_bytes():
+        raise DataError(f"{Path(name).name} is {size / 1e6:.1f} MB, over the {max_upload_bytes() / 1e6:.0f} MB upload limit; upload a smaller sample")
+    digest = hashlib.sha256(source.read_bytes()).hexdigest()
+    folder = data_home().uploads / digest[:16]
+    target = folder / safe_name(Path(name).name)
+    folder.mkdir(parents=True, exist_ok=True)
+    if not target.is_file():
+        shutil.copyfile(source, target)
+    try:
+        report = inspect_dataset(target)
+    except AdaptaError:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    with session_scope() as session:
+        known = session.exec(select(Dataset).where(Dataset.sha256 == digest, Dataset.path == str(target))).first()
+        if known is None:
+            session.add(Dataset(name=target.name, path=str(target), format=report.format.value, rows=report.rows,
+                                columns_json=json.dumps(report.columns), sha256=digest, size_bytes=size))
+    return target
+
+
+def previous_uploads() -> list[tuple[str, str]]:
+    """(label, path) of registered datasets whose file still exists, newest first."""
+    with session_scope() as session:
+        rows = session.exec(select(Dataset).order_by(col(Dataset.id).desc())).all()
+    return [(f"{row.name} · {row.rows} rows · #{row.id}", row.path) for row in rows if Path(row.path).is_file()]
+
+
+def inspect_action(path: str, format: str = "auto", task: str = "causal-lm", columns: dict[str, str] | None = None,
+                   tokenizer: Any = None, max_length: int | None = None) -> dict[str, Any]:
+    report = inspect_dataset(path, DataFormat(format or "auto"), columns or None, Task(task or "causal-lm"), tokenizer=tokenizer, max_length=max_length)
+    return report.to_dict()
+
+
+# ---- jobs ---------------------------------------------------------------------------------------------------
+
+def submit_action(spec_yaml: str) -> int:
+    return submit_job(spec_yaml or "")
+
+
+def list_jobs_action() -> list[dict[str, Any]]:
+    return [job_summary(job) for job in list_jobs()]
+
+
+def last_value(job_id: int, name: str) -> float | None:
+    series = metric_series(job_id, name)
+    return series[-1][1] if series else None
+
+
+def job_status_action(job_id: int) -> dict[str, Any]:
+    job = get_job(int(job_id))
+    summary = job_summary(job)
+    total = job.total_steps or 0
+    summary["progress"] = round(job.step / total, 4) if total else (1.0 if job.status is JobStatus.SUCCEEDED else 0.0)
+    summary["eta_seconds"] = last_value(int(job_id), "eta_seconds") if job.status is JobStatus.RUNNING else None
+    summary["loss"] = last_value(int(job_id), "loss")
+    live_log = Path(job.run_dir) / LOG_FILE if job.run_dir else None
+    summary["log_tail"] = (log_tail(live_log, 20) if live_log is not None and live_log.is_file() else "") or (job.log_tail or "")
+    return summary
+
+
+def cancel_action(job_id: int) -> dict[str, Any]:
+    status = request_cancel(int(job_id))
+    return {"id": int(job_id), "status": status.value, "cancel_requested": status is JobStatus.RUNNING}
+
+
+# ---- playground ---------------------------------------------------------------------------------------------
+
+def load_for_playground(source: str) -> Any:
+    """A loaded model for a job id (its run) or a base model reference; cached by jobs.inference."""
+    from jobs.inference import load_base, load_run
+
+    text = str(source or "").strip()
+    if not text:
+        raise AdaptaError("pick a finished job or a base model first")
+    if text.isdigit():
+        job = get_job(int(text))
+        if job.status is not JobStatus.SUCCEEDED:
+            raise AdaptaError(f"job {text} is {job.status.value}; only succeeded jobs can be tried in the playground")
+        return load_run(job.run_dir)
+    task = Task.TEXT_CLASSIFICATION if (hub.model_info(text).get("task") == Task.TEXT_CLASSIFICATION.value) else Task.CAUSAL_LM
+    return load_base(text, task)
+
+
+def generate_action(source: str, prompt: str, max_new_tokens: int = 64, temperature: float = 0.0, top_p: float = 0.9) -> dict[str, Any]:
+    from jobs.inference import GenerationSettings, classify, compare_generate
+
+    if not (prompt or "").strip():
+        raise AdaptaError("write a prompt first")
+    loaded = load_for_playground(source)
+    if loaded.task is Task.TEXT_CLASSIFICATION:
+        return {"task": loaded.task.value, "base": classify(loaded, prompt, adapter=False), "adapted": classify(loaded, prompt, adapter=True)}
+    settings = GenerationSettings(max_new_tokens=max(1, min(int(max_new_tokens), 1024)), temperature=max(0.0, float(temperature)),
+                                  top_p=min(1.0, max(0.05, float(top_p))))
+    base, adapted = compare_generate(loaded, prompt, settings)
+    return {"task": loaded.task.value, "base": base, "adapted": adapted if loaded.is_adapter else base}
+
+
+# ---- the gradio_client endpoints ----------------------------------------------------------------------------
+
+def api_search_models(query: str, task: str = "", sort: str = "downloads") -> dict:
+    """Search the Hub (or, offline, the local catalog). task: text-generation | text-classification | text-to-image."""
+    return user_errors(search_models_action)(query, task, sort)
+
+
+def api_model_info(model: str) -> dict:
+    """Describe one model: parameters, license, formats, compatibility verdict and memory per method."""
+    return user_errors(model_info_action)(model)
+
+
+def api_submit_job(spec_yaml: str) -> int:
+    """Validate a job spec given as YAML text and queue it; returns the job id."""
+    return user_errors(submit_action)(spec_yaml)
+
+
+def api_list_jobs() -> list:
+    """Every job, newest first, as JSON."""
+    return user_errors(list_jobs_action)()
+
+
+def api_job_status(job_id: int) -> dict:
+    """One job: status, progress, ETA, attempt, latest loss, error and log tail."""
+    return user_errors(job_status_action)(job_id)
+
+
+def api_cancel_job(job_id: int) -> dict:
+    """Cancel a queued job now, or ask a running one to stop."""
+    return user_errors(cancel_action)(job_id)
+
+
+def api_generate(source: str, prompt: str, max_new_tokens: int = 64, temperature: float = 0.0, top_p: float = 0.9) -> dict:
+    """source: a job id (base vs adapted) or a base model; returns {'base': ..., 'adapted': ...}."""
+    return user_errors(generate_action)(source, prompt, max_new_tokens, temperature, top_p)
+
+
+def api_inspect_dataset(file: str | None, format: str = "auto", task: str = "causal-lm") -> dict:
+    """Store an uploaded data file and inspect it: format, mapping, preview, problems with row numbers; stored_path goes into a spec."""
+
+    def run() -> dict[str, Any]:
+        if not file:
+            raise DataError("no file was uploaded")
+        stored = store_upload(file)
+        report = inspect_action(str(stored), format, task)
+        report["stored_path"] = report.pop("path")  # a "path" key would make clients try to download it
+        return report
+
+    return user_errors(run)()
+
+
+def register_api() -> None:
+    """Inside a Blocks context: the public endpoints (the file endpoint uses hidden components)."""
+    for fn, name in ((api_search_models, "search_models"), (api_model_info, "model_info"), (api_submit_job, "submit_job"),
+                     (api_list_jobs, "list_jobs"), (api_job_status, "job_status"), (api_cancel_job, "cancel_job"),
+                     (api_generate, "generate")):
+        gr.api(fn, api_name=name, concurrency_limit=None if name in ("list_jobs", "job_status", "search_models") else 2)
+    with gr.Row(visible=False):
+        file_in = gr.File(type="filepath")
+        format_in = gr.Textbox(value="auto")
+        task_in = gr.Textbox(value="causal-lm")
+        report_out = gr.JSON()
+        trigger = gr.Button()
+    trigger.click(api_inspect_dataset, [file_in, format_in, task_in], report_out, api_name="inspect_dataset", api_visibility="public")

@@ -1,0 +1,125 @@
+"""The Adapta web app: assembles the tabs, the language switch and the public API, and serves it.
+
+    python launch.py                        # serves on 127.0.0.1:7860 with the embedded worker
+    from webui.app import build_app, serve  # build_app() -> gr.Blocks; serve(host, port, share)
+
+Uploads are limited by ``ADAPTA_MAX_UPLOAD_MB`` (default 200). The web server never trains: jobs go to
+the queue, and a worker runs each in a child process.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import gradio as gr
+
+from jobs.errors import AdaptaError
+from jobs.queue import get_job
+from jobs.spec import JobSpec, parse_spec
+from webui import data_tab, export_tab, jobs_tab, models_tab, playground_tab, train_tab
+from webui.api import max_upload_bytes, model_info_action, register_api
+from webui.i18n import DEFAULT_LANGUAGE, LANGUAGES, Registry, t
+
+CSS = "#job-loss-plot, #job-lr-plot {min-height: 260px} .adapta-progress {margin: 4px 0}"
+
+
+def build_app() -> gr.Blocks:
+    """The whole UI as a Blocks app (not launched)."""
+    registry = Registry()
+    with gr.Blocks(title="Adapta") as demo:
+        lang = gr.State(DEFAULT_LANGUAGE)
+        with gr.Row():
+            registry.markdown("app.title")
+            language = gr.Radio(choices=list(LANGUAGES), value="English", show_label=False, container=False, elem_id="language")
+        with gr.Tabs(elem_id="tabs") as tabs:
+            with registry.make(gr.Tab, "tab.models", id="models", elem_id="tab-models"):
+                models = models_tab.build(registry)
+            with registry.make(gr.Tab, "tab.data", id="data", elem_id="tab-data"):
+                data = data_tab.build(registry)
+            with registry.make(gr.Tab, "tab.train", id="train", elem_id="tab-train"):
+                train = train_tab.build(registry)
+            with registry.make(gr.Tab, "tab.jobs", id="jobs", elem_id="tab-jobs"):
+                jobs = jobs_tab.build(registry)
+            with registry.make(gr.Tab, "tab.playground", id="playground", elem_id="tab-playground") as play_tab_block:
+                play = playground_tab.build(registry)
+            with registry.make(gr.Tab, "tab.export", id="export", elem_id="tab-export") as export_tab_block:
+                export = export_tab.build(registry)
+        register_api()
+
+        task_widget = train.widget("task")
+        models_tab.wire(models, lang)
+        data_tab.wire(data, lang, task_widget, train.base_model)
+
+        def after_submit(job_id: int) -> list[Any]:
+            return [gr.update(selected="jobs"), gr.update(choices=jobs_tab.jobs_table()[1], value=str(job_id))]
+
+        train_tab.wire(train, lang, [tabs, jobs.selected], after_submit)
+        jobs_tab.wire(jobs, lang)
+        playground_tab.wire(play, lang)
+        export_tab.wire(export, lang)
+
+        def use_model(ref: str, language: str) -> list[Any]:
+            ref = (ref or "").strip()
+            try:
+                info = model_info_action(ref)
+            except AdaptaError as error:
+                return [f"⚠️ {error}", gr.update(), gr.update(), gr.update()]
+            task = info.get("task") or gr.update()
+            return [f"✅ {t(language, 'models.chosen', model=ref)}", ref, task, gr.update(selected="data")]
+
+        models.use.click(use_model, [models.model_ref, lang], [models.status, train.base_model, task_widget, tabs], api_visibility="private")
+
+        def use_data(path: str, fmt: str, language: str, *roles: str) -> list[Any]:
+            if not path:
+                return [f"⚠️ {t(language, 'data.none')}", gr.update(), gr.update(), gr.update(), gr.update(), gr.update()]
+            columns = data_tab.current_mapping(fmt, *roles)
+            return ["", path, columns, train_tab.columns_text(columns), fmt or "auto", gr.update(selected="train")]
+
+        data.use.click(use_data, [data.path, data.format, lang, *data.role_list],
+                       [data.status, train.train_file, train.columns, train.columns_view, train.widget("data.format"), tabs], api_visibility="private")
+
+        fill_outputs = [train.base_model, train.train_file, train.columns, train.columns_view, *train.widgets, *train.groups.values()]
+
+        def duplicate(job_id: str | None, language: str) -> list[Any]:
+            try:
+                spec = parse_spec(JobSpec.model_validate_json(get_job(int(job_id or 0)).spec_json).model_dump(mode="json"))
+            except (AdaptaError, ValueError) as error:
+                return [f"⚠️ {error}", *[gr.update()] * len(fill_outputs), gr.update()]
+            return [t(language, "jobs.duplicated", id=job_id), *train_tab.fill_from_spec(train, spec), gr.update(selected="train")]
+
+        jobs.duplicate.click(duplicate, [jobs.selected, lang], [jobs.message, *fill_outputs, tabs], api_visibility="private")
+        play_tab_block.select(lambda: playground_tab.source_choices(), None, play.source, api_visibility="private")
+        export_tab_block.select(export_tab.finished_jobs, None, export.job, api_visibility="private")
+
+        def switch(name: str) -> list[Any]:
+            code = LANGUAGES.get(name, DEFAULT_LANGUAGE)
+            return [code, *registry.updates(code)]
+
+        language.change(switch, language, [lang, *registry.components], api_visibility="private")
+
+        def on_load(language: str) -> list[Any]:
+            notice, frame = models_tab.run_search("", "", "downloads", language)
+            return [notice, frame, data_tab.refresh_previous(), *jobs_tab.refresh(None, language)]
+
+        demo.load(on_load, lang, [models.notice, models.results, data.previous, jobs.table, jobs.selected, jobs.progress, jobs.detail,
+                                  jobs.loss_plot, jobs.lr_plot, jobs.log], api_visibility="private")
+    return demo
+
+
+def launch_app(demo: gr.Blocks, host: str = "127.0.0.1", port: int = 7860, share: bool = False, *, prevent_thread_lock: bool = False,
+               quiet: bool = False) -> Any:
+    """Launch ``demo`` with Adapta's settings (queue, upload limit, no SSR, nothing extra served)."""
+    demo.queue(default_concurrency_limit=4)
+    return demo.launch(server_name=host, server_port=port, share=share, ssr_mode=False, max_file_size=max_upload_bytes(),
+                       allowed_paths=[], prevent_thread_lock=prevent_thread_lock, quiet=quiet, css=CSS, theme=gr.themes.Soft(),
+                       footer_links=["api"])
+
+
+def serve(host: str = "127.0.0.1", port: int = 7860, share: bool = False) -> None:
+    """Build and serve the app until interrupted (``launch.py`` starts the worker first)."""
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    launch_app(build_app(), host=host, port=port, share=share)
+
+
+__all__ = ["build_app", "launch_app", "serve"]

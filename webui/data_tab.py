@@ -1,0 +1,183 @@
+"""Data tab: upload (or reuse) a data file, see its preview, format, column mapping, statistics and problems.
+
+Uploads are copied into ``<data home>/uploads/<sha>/`` under a safe name, refused when over the size
+limit or unreadable (a .jsonl that is really binary, a CSV saved as UTF-16 ...), and registered in the
+Dataset table so they can be picked again later. They are never served back by the web server.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import pandas as pd
+
+from jobs.data.formats import ALL_ROLES, OPTIONAL_ROLES, REQUIRED_ROLES
+from jobs.errors import AdaptaError
+from jobs.spec import DataFormat, Task
+from webui.api import inspect_action, previous_uploads, store_upload
+from webui.i18n import Registry, t
+
+PROBLEM_COLUMNS = ["row", "column", "level", "message"]
+HISTOGRAM_BINS = 12
+
+
+@dataclass
+class DataTab:
+    upload: gr.File
+    previous: gr.Dropdown
+    reuse: gr.Button
+    status: gr.Markdown
+    path: gr.State
+    format: gr.Dropdown
+    roles: dict[str, gr.Dropdown]
+    preview: gr.Dataframe
+    stats: gr.Markdown
+    histogram: gr.BarPlot
+    problems: gr.Dataframe
+    use: gr.Button
+
+    @property
+    def role_list(self) -> list[gr.Dropdown]:
+        return [self.roles[role] for role in ALL_ROLES]
+
+
+def build(r: Registry) -> DataTab:
+    r.markdown("data.intro")
+    with gr.Row():
+        upload = r.make(gr.File, "data.upload", file_types=[".csv", ".tsv", ".jsonl", ".json", ".parquet", ".txt"], type="filepath",
+                        elem_id="data-upload", scale=2)
+        with gr.Column(scale=1):
+            previous = r.make(gr.Dropdown, "data.previous", choices=[], elem_id="data-previous")
+            reuse = r.button("data.reuse")
+    status = gr.Markdown(elem_id="data-status")
+    path = gr.State("")
+    with gr.Row():
+        fmt = r.make(gr.Dropdown, "data.format", choices=[item.value for item in DataFormat], value="auto", elem_id="data-format")
+        roles = {role: r.make(gr.Dropdown, f"data.role.{role}", choices=[], visible=False, allow_custom_value=False) for role in ALL_ROLES}
+    preview = gr.Dataframe(interactive=False, wrap=True, max_height=320, elem_id="data-preview")
+    with gr.Row():
+        stats = gr.Markdown(elem_id="data-stats")
+        histogram = r.make(gr.BarPlot, "data.histogram", x="tokens", y="rows", elem_id="data-histogram", sort=None)
+    problems = gr.Dataframe(headers=PROBLEM_COLUMNS, interactive=False, wrap=True, elem_id="data-problems")
+    use = r.button("data.use", variant="primary", elem_id="data-use")
+    return DataTab(upload, previous, reuse, status, path, fmt, roles, preview, stats, histogram, problems, use)
+
+
+def _tokenizer_for(model_ref: str) -> Any:
+    """The chosen model's tokenizer (for token lengths), or None when no usable model is chosen."""
+    if not (model_ref or "").strip():
+        return None
+    try:
+        from jobs.models import load_tokenizer, resolve_model
+
+        return load_tokenizer(resolve_model(model_ref))
+    except AdaptaError:
+        return None
+
+
+def _token_lengths(path: str, report: dict[str, Any], task: str, tokenizer: Any) -> list[int]:
+    from jobs.data import build_examples, build_label_map, read_records
+    from jobs.data.formats import FormatChoice
+
+    records = read_records(path)[:5000]
+    choice = FormatChoice(DataFormat(report["format"]), report["mapping"])
+    labels = build_label_map(records, choice.mapping) if Task(task) is Task.TEXT_CLASSIFICATION else None
+    built = build_examples(records, choice, tokenizer, Task(task), max_length=10**9, label_names=labels)
+    return [len(example["input_ids"]) for example in built.examples]
+
+
+def histogram_frame(lengths: list[int]) -> pd.DataFrame:
+    if not lengths:
+        return pd.DataFrame({"tokens": [], "rows": []})
+    low, high = min(lengths), max(lengths)
+    width = max(1, -(-(high - low + 1) // HISTOGRAM_BINS))
+    counts: dict[int, int] = {}
+    for length in lengths:
+        start = low + (length - low) // width * width
+        counts[start] = counts.get(start, 0) + 1
+    return pd.DataFrame({"tokens": [f"{start}-{start + width - 1}" for start in sorted(counts)], "rows": [counts[s] for s in sorted(counts)]})
+
+
+def _role_updates(report: dict[str, Any] | None) -> list[Any]:
+    if report is None:
+        return [gr.update(visible=False) for _ in ALL_ROLES]
+    fmt = DataFormat(report["format"])
+    shown = set(REQUIRED_ROLES[fmt] + OPTIONAL_ROLES[fmt])
+    columns = ["", *report["columns"]]
+    return [gr.update(visible=role in shown, choices=columns, value=report["mapping"].get(role, "")) for role in ALL_ROLES]
+
+
+def show_report(path: str, fmt: str, mapping: dict[str, str] | None, task: str, model_ref: str, lang: str) -> list[Any]:
+    """Outputs: status, path, format, preview, stats, histogram, problems, *roles."""
+    empty = [pd.DataFrame(), "", histogram_frame([]), pd.DataFrame(columns=PROBLEM_COLUMNS)]
+    try:
+        report = inspect_action(path, fmt or "auto", task or "causal-lm", mapping or None)
+    except AdaptaError as error:
+        return [f"❌ {error}", path, gr.update(), *empty, *_role_updates(None)]
+    tokenizer = _tokenizer_for(model_ref)
+    lengths = _token_lengths(path, report, task or "causal-lm", tokenizer) if tokenizer is not None else []
+    stats = [t(lang, "data.stats", rows=report["rows"], usable=report["usable_rows"], format=report["format"],
+               mapping=", ".join(f"{role} ← {column}" for role, column in report["mapping"].items()))]
+    if lengths:
+        ordered = sorted(lengths)
+        p95 = ordered[max(0, -(-len(ordered) * 95 // 100) - 1)]
+        stats.append(t(lang, "data.tokens", min=ordered[0], p50=ordered[len(ordered) // 2], p95=p95, max=ordered[-1]))
+    else:
+        stats.append(t(lang, "data.no_tokenizer"))
+    if report["label_counts"]:
+        stats.append(t(lang, "data.labels") + " " + ", ".join(f"{name}: {count}" for name, count in report["label_counts"].items()))
+    problems = pd.DataFrame(report["problems"], columns=PROBLEM_COLUMNS)
+    errors = sum(1 for problem in report["problems"] if problem["level"] == "error")
+    status = f"✅ {t(lang, 'data.ok', name=Path(path).name)}" if not errors else f"⚠️ {t(lang, 'data.has_problems', count=errors)}"
+    preview = pd.DataFrame([{key: _cell(value) for key, value in row.items()} for row in report["preview"]])
+    return [status, path, gr.update(value=report["format"]), preview, "\n\n".join(stats), histogram_frame(lengths), problems, *_role_updates(report)]
+
+
+def _cell(value: Any) -> Any:
+    return value if isinstance(value, (str, int, float, bool)) or value is None else str(value)
+
+
+def on_upload(file: str | None, task: str, model_ref: str, lang: str) -> list[Any]:
+    if not file:
+        return [gr.update()] * (7 + len(ALL_ROLES)) + [gr.update()]
+    try:
+        stored = store_upload(file)
+    except AdaptaError as error:
+        gr.Warning(str(error))
+        return [f"❌ {t(lang, 'data.rejected')}: {error}", "", gr.update(), pd.DataFrame(), "", histogram_frame([]),
+                pd.DataFrame(columns=PROBLEM_COLUMNS), *_role_updates(None), refresh_previous()]
+    return [*show_report(str(stored), "auto", None, task, model_ref, lang), refresh_previous(str(stored))]
+
+
+def refresh_previous(selected: str | None = None) -> Any:
+    return gr.update(choices=previous_uploads(), value=selected)
+
+
+def current_mapping(fmt: str, *role_values: str) -> dict[str, str]:
+    """The role -> column mapping chosen in the dropdowns (roles of other formats ignored)."""
+    if not fmt or fmt == "auto":
+        return {}
+    shown = set(REQUIRED_ROLES[DataFormat(fmt)] + OPTIONAL_ROLES[DataFormat(fmt)])
+    return {role: value for role, value in zip(ALL_ROLES, role_values, strict=True) if value and role in shown}
+
+
+def wire(tab: DataTab, lang: gr.State, task: gr.Component, model_ref: gr.Component) -> None:
+    report_outputs = [tab.status, tab.path, tab.format, tab.preview, tab.stats, tab.histogram, tab.problems, *tab.role_list]
+    tab.upload.upload(on_upload, [tab.upload, task, model_ref, lang], [*report_outputs, tab.previous], api_visibility="private")
+
+    def reuse(path: str, task_value: str, ref: str, language: str) -> list[Any]:
+        return show_report(path, "auto", None, task_value, ref, language) if path else [gr.update()] * len(report_outputs)
+
+    tab.reuse.click(reuse, [tab.previous, task, model_ref, lang], report_outputs, api_visibility="private")
+
+    def remap(path: str, fmt: str, task_value: str, ref: str, language: str, *roles: str) -> list[Any]:
+        if not path:
+            return [gr.update()] * len(report_outputs)
+        return show_report(path, fmt, current_mapping(fmt, *roles) if fmt != "auto" else None, task_value, ref, language)
+
+    tab.format.input(remap, [tab.path, tab.format, task, model_ref, lang, *tab.role_list], report_outputs, api_visibility="private")
+    for dropdown in tab.role_list:
+        dropdown.input(remap, [tab.path, tab.format, task, model_ref, lang, *tab.role_list], report_outputs, api_visibility="private")

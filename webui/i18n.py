@@ -1,0 +1,76 @@
+"""Every label and message of the web UI in English and Brazilian Portuguese, switchable in the page.
+
+``t(lang, key, **values)`` formats one string. Widgets are created through a :class:`Registry`, which
+remembers which attribute (label, info, value) of which component shows which key, so switching the
+language is one event that updates them all. The form's field labels and help come from the JobSpec
+schema in English (``field.<path>`` and ``field.<path>.info``) and are translated here; a test checks
+that both languages have exactly the same keys, so a new spec field fails CI until it is translated.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gradio as gr
+
+from webui.i18n_strings import EN_UI, FIELDS_PT, PT_UI
+from webui.spec_form import schema_fields
+
+LANGUAGES: dict[str, str] = {"English": "en", "Português (Brasil)": "pt-BR"}
+DEFAULT_LANGUAGE = "en"
+
+
+def _field_strings_en() -> dict[str, str]:
+    strings: dict[str, str] = {}
+    for field in schema_fields():
+        strings[f"field.{field.path}"] = field.name.replace("_", " ").capitalize()
+        strings[f"field.{field.path}.info"] = field.description
+    return strings
+
+
+STRINGS: dict[str, dict[str, str]] = {
+    "en": {**EN_UI, **_field_strings_en()},
+    "pt-BR": {**PT_UI, **FIELDS_PT},
+}
+
+
+def t(lang: str | None, key: str, **values: Any) -> str:
+    """The string ``key`` in ``lang`` (English when missing), formatted with ``values``."""
+    table = STRINGS.get(lang or DEFAULT_LANGUAGE, STRINGS[DEFAULT_LANGUAGE])
+    text = table.get(key) or STRINGS[DEFAULT_LANGUAGE].get(key) or key
+    return text.format(**values) if values else text
+
+
+class Registry:
+    """Creates translated widgets and, on a language switch, gives one update per registered widget."""
+
+    def __init__(self) -> None:
+        self._items: list[tuple[Any, dict[str, str]]] = []
+
+    def register(self, component: Any, **attrs: str) -> Any:
+        """Remember that ``component``'s attributes (label=..., info=..., value=...) show these keys."""
+        self._items.append((component, attrs))
+        return component
+
+    def make(self, cls: type, key: str, *, info: str | None = None, attr: str = "label", **kwargs: Any) -> Any:
+        """``cls(**kwargs)`` with its ``attr`` (and ``info``) set from keys, registered for switching."""
+        attrs = {attr: key}
+        kwargs[attr] = t(DEFAULT_LANGUAGE, key)
+        if info:
+            attrs["info"] = info
+            kwargs["info"] = t(DEFAULT_LANGUAGE, info)
+        return self.register(cls(**kwargs), **attrs)
+
+    def button(self, key: str, **kwargs: Any) -> gr.Button:
+        return self.make(gr.Button, key, attr="value", **kwargs)
+
+    def markdown(self, key: str, **kwargs: Any) -> gr.Markdown:
+        return self.make(gr.Markdown, key, attr="value", **kwargs)
+
+    @property
+    def components(self) -> list[Any]:
+        return [component for component, _ in self._items]
+
+    def updates(self, lang: str) -> list[Any]:
+        """One ``gr.update`` per registered component, in registration order."""
+        return [gr.update(**{attr: t(lang, key) for attr, key in attrs.items()}) for _, attrs in self._items]

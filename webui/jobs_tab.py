@@ -1,0 +1,173 @@
+"""Jobs tab: every job with status, progress, ETA and attempt; the selected one live (gr.Timer polls the database).
+
+All state comes from the job and metric rows, so a reload or a server restart re-attaches to running jobs
+with their full history. Actions: cancel, retry, duplicate-and-edit (fills the Train form), move up/down in
+the queue, delete.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import gradio as gr
+import pandas as pd
+
+from jobs.errors import AdaptaError
+from jobs.metrics import metric_series
+from jobs.queue import delete_job, list_jobs, move_job, request_cancel, retry_job
+from webui.api import job_status_action
+from webui.i18n import Registry, t
+
+JOB_COLUMNS = ["id", "name", "status", "progress", "eta", "attempt", "method", "base_model"]
+POLL_SECONDS = 2.0
+
+
+@dataclass
+class JobsTab:
+    table: gr.Dataframe
+    selected: gr.Dropdown
+    detail: gr.Markdown
+    progress: gr.HTML
+    loss_plot: gr.LinePlot
+    lr_plot: gr.LinePlot
+    log: gr.Textbox
+    cancel: gr.Button
+    retry: gr.Button
+    duplicate: gr.Button
+    up: gr.Button
+    down: gr.Button
+    delete: gr.Button
+    message: gr.Markdown
+    timer: gr.Timer
+
+
+def build(r: Registry) -> JobsTab:
+    r.markdown("jobs.intro")
+    table = gr.Dataframe(headers=JOB_COLUMNS, interactive=False, elem_id="jobs-table")
+    selected = r.make(gr.Dropdown, "jobs.selected", choices=[], allow_custom_value=True, elem_id="jobs-selected")
+    progress = gr.HTML(elem_id="job-progress")
+    detail = gr.Markdown(elem_id="job-detail")
+    with gr.Row():
+        cancel = r.button("jobs.cancel", size="sm", elem_id="job-cancel")
+        retry = r.button("jobs.retry", size="sm")
+        duplicate = r.button("jobs.duplicate", size="sm")
+        up = r.button("jobs.up", size="sm")
+        down = r.button("jobs.down", size="sm")
+        delete = r.button("jobs.delete", size="sm", variant="stop")
+    message = gr.Markdown(elem_id="job-message")
+    with gr.Row():
+        loss_plot = r.make(gr.LinePlot, "jobs.loss_plot", x="step", y="value", color="series", elem_id="job-loss-plot", height=260,
+                           color_map={"loss": "#4f46e5", "eval_loss": "#f97316"})
+        lr_plot = r.make(gr.LinePlot, "jobs.lr_plot", x="step", y="value", color="series", elem_id="job-lr-plot", height=260,
+                         color_map={"learning_rate": "#059669"})
+    log = r.make(gr.Textbox, "jobs.log", lines=10, max_lines=14, interactive=False, elem_id="job-log")
+    timer = gr.Timer(POLL_SECONDS)
+    return JobsTab(table, selected, detail, progress, loss_plot, lr_plot, log, cancel, retry, duplicate, up, down, delete, message, timer)
+
+
+def _eta_text(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    minutes, secs = divmod(int(seconds), 60)
+    return f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"
+
+
+def jobs_table() -> tuple[pd.DataFrame, list[tuple[str, str]]]:
+    rows, choices = [], []
+    for job in list_jobs(limit=200):
+        progress = f"{job.step}/{job.total_steps}" if job.total_steps else ("—" if job.step == 0 else str(job.step))
+        eta = ""
+        if job.status.value == "running":
+            series = metric_series(int(job.id), "eta_seconds")
+            eta = _eta_text(series[-1][1]) if series else ""
+        rows.append([job.id, job.name, job.status.value, progress, eta, f"{job.attempt}/{job.max_attempts}", job.method, job.base_model])
+        choices.append((f"#{job.id} · {job.name} · {job.status.value}", str(job.id)))
+    return pd.DataFrame(rows, columns=JOB_COLUMNS), choices
+
+
+def series_frame(job_id: int, names: list[str]) -> pd.DataFrame | None:
+    frames = [pd.DataFrame({"step": [s for s, _ in points], "value": [v for _, v in points], "series": name})
+              for name in names if (points := metric_series(job_id, name))]
+    # None (not an empty frame) when there is nothing yet: a plot first drawn from empty data draws no line later
+    return pd.concat(frames, ignore_index=True) if frames else None
+
+
+def progress_html(fraction: float, status: str) -> str:
+    percent = max(0.0, min(1.0, fraction)) * 100
+    return (f'<div class="adapta-progress" data-status="{status}" style="background:#e5e7eb;border-radius:6px;height:14px;width:100%">'
+            f'<div style="background:#6366f1;height:14px;border-radius:6px;width:{percent:.1f}%"></div></div>'
+            f'<small>{percent:.0f}%</small>')
+
+
+def job_detail(job_id: str | None, lang: str) -> list[Any]:
+    """Outputs: progress, detail, loss plot, lr plot, log."""
+    if not job_id:
+        empty = series_frame(0, [])
+        return ["", t(lang, "jobs.none_selected"), empty, empty, ""]
+    try:
+        status = job_status_action(int(job_id))
+    except AdaptaError as error:
+        empty = series_frame(0, [])
+        return ["", f"⚠️ {error}", empty, empty, ""]
+    lines = [
+        f"### #{status['id']} · {status['name']}",
+        t(lang, "jobs.status_line", status=t(lang, f"status.{status['status']}"), step=status["step"], total=status["total_steps"] or "?",
+          attempt=status["attempt"], max_attempts=status["max_attempts"]),
+    ]
+    if status["eta_seconds"] is not None:
+        lines.append(t(lang, "jobs.eta", eta=_eta_text(status["eta_seconds"])))
+    if status["loss"] is not None:
+        lines.append(t(lang, "jobs.last_loss", loss=f"{status['loss']:.4f}"))
+    if status["error"]:
+        lines.append(f"❌ **{t(lang, 'jobs.error')}**: {status['error']}")
+    job = int(job_id)
+    return [progress_html(status["progress"], status["status"]), "\n\n".join(lines), series_frame(job, ["loss", "eval_loss"]),
+            series_frame(job, ["learning_rate"]), status["log_tail"]]
+
+
+def refresh(selected: str | None, lang: str) -> list[Any]:
+    """Outputs: table, selected (choices), progress, detail, loss plot, lr plot, log."""
+    frame, choices = jobs_table()
+    ids = [value for _, value in choices]
+    if selected not in ids:
+        selected = ids[0] if ids else None
+    return [frame, gr.update(choices=choices, value=selected), *job_detail(selected, lang)]
+
+
+def act(action: str, job_id: str | None, lang: str) -> str:
+    if not job_id:
+        return f"⚠️ {t(lang, 'jobs.none_selected')}"
+    number = int(job_id)
+    try:
+        if action == "cancel":
+            request_cancel(number)
+        elif action == "retry":
+            retry_job(number)
+        elif action in ("up", "down"):
+            move_job(number, action)
+        elif action == "delete":
+            delete_job(number)
+    except AdaptaError as error:
+        return f"⚠️ {error}"
+    return f"✅ {t(lang, f'jobs.done.{action}', id=number)}"
+
+
+def pick_row(frame: pd.DataFrame, evt: gr.SelectData) -> Any:
+    row = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
+    try:
+        return str(int(frame.iloc[int(row)]["id"]))
+    except (IndexError, KeyError, ValueError):
+        return gr.update()
+
+
+def wire(tab: JobsTab, lang: gr.State) -> None:
+    outputs = [tab.table, tab.selected, tab.progress, tab.detail, tab.loss_plot, tab.lr_plot, tab.log]
+    detail_outputs = outputs[2:]
+    tab.timer.tick(refresh, [tab.selected, lang], outputs, api_visibility="private", show_progress="hidden", concurrency_limit=None)
+    tab.selected.input(job_detail, [tab.selected, lang], detail_outputs, api_visibility="private", show_progress="hidden")
+    tab.table.select(pick_row, [tab.table], [tab.selected], api_visibility="private").then(
+        job_detail, [tab.selected, lang], detail_outputs, api_visibility="private")
+    for button, action in ((tab.cancel, "cancel"), (tab.retry, "retry"), (tab.up, "up"), (tab.down, "down"), (tab.delete, "delete")):
+        button.click(lambda job, language, name=action: act(name, job, language), [tab.selected, lang], tab.message,
+                     api_visibility="private").then(refresh, [tab.selected, lang], outputs, api_visibility="private", show_progress="hidden")

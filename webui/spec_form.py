@@ -1,0 +1,178 @@
+"""The Train form, generated from ``JobSpec.model_json_schema()``: no hand-kept list of hyperparameters.
+
+Each schema property becomes one widget: enums become dropdowns, booleans checkboxes, bounded integers
+and small bounded floats sliders, other numbers bounded number inputs, strings text boxes. Bounds, defaults
+and help text come from the schema; labels and help are translated through :mod:`webui.i18n` under the key
+``field.<section>.<name>``. A method's own section (``lora``, ``prompt_tuning``) is shown only for that method.
+
+    fields = schema_fields()            # FormField per widget, in schema order
+    widgets = build_widgets(fields, registry)
+    spec_dict = values_to_spec(fields, values, base_model=..., train=..., columns=...)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import gradio as gr
+
+from jobs.spec import JobSpec, Method
+
+SPECIAL_FIELDS = {"base_model", "data.train", "data.columns"}
+"""Set by the Models and Data tabs rather than by a generic widget."""
+SLIDER_MAX_INT = 4096
+"""Integers with a maximum up to this become sliders; larger ranges become bounded number inputs."""
+
+
+@dataclass(frozen=True)
+class FormField:
+    """One widget's worth of schema: dotted path, kind and bounds."""
+
+    path: str
+    kind: str  # enum | bool | int | float | str | modules | fraction
+    default: Any
+    description: str
+    choices: tuple[str, ...] = ()
+    minimum: float | None = None
+    maximum: float | None = None
+    nullable: bool = False
+    exclusive_minimum: bool = False
+
+    @property
+    def section(self) -> str:
+        return self.path.split(".")[0] if "." in self.path else "job"
+
+    @property
+    def name(self) -> str:
+        return self.path.split(".")[-1]
+
+
+def _resolve(schema: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
+    ref = node.get("$ref")
+    return schema["$defs"][ref.split("/")[-1]] if ref else node
+
+
+def _field(schema: dict[str, Any], path: str, node: dict[str, Any]) -> FormField:
+    description = str(node.get("description", ""))
+    default = node.get("default")
+    options = node.get("anyOf") or [node]
+    nullable = any(option.get("type") == "null" for option in options)
+    concrete = [_resolve(schema, option) for option in options if option.get("type") != "null"]
+    types = {option.get("type") for option in concrete}
+    first = concrete[0] if concrete else {}
+    if "array" in types:
+        enum = next((option.get("enum") for option in concrete if option.get("enum")), [])
+        return FormField(path, "modules", default, description, tuple(enum))
+    if first.get("enum"):
+        return FormField(path, "enum", default, description, tuple(str(value) for value in first["enum"]), nullable=nullable)
+    if types == {"boolean"}:
+        return FormField(path, "bool", default, description)
+    if "number" in types and "string" in types:
+        return FormField(path, "fraction", default, description, nullable=True)
+    if first.get("type") in ("integer", "number"):
+        low = first.get("minimum", first.get("exclusiveMinimum"))
+        return FormField(path, "int" if first["type"] == "integer" else "float", default, description, minimum=low,
+                         maximum=first.get("maximum", first.get("exclusiveMaximum")), nullable=nullable,
+                         exclusive_minimum="exclusiveMinimum" in first)
+    return FormField(path, "str", default, description, nullable=nullable)
+
+
+def schema_fields() -> list[FormField]:
+    """Every JobSpec field that gets a generic widget, in schema order (sections flattened as ``section.name``)."""
+    schema = JobSpec.model_json_schema()
+    fields: list[FormField] = []
+    for name, node in schema["properties"].items():
+        resolved = _resolve(schema, node)
+        if resolved.get("type") == "object" and "properties" in resolved:
+            for inner, inner_node in resolved["properties"].items():
+                if f"{name}.{inner}" not in SPECIAL_FIELDS:
+                    fields.append(_field(schema, f"{name}.{inner}", inner_node))
+        elif name not in SPECIAL_FIELDS:
+            fields.append(_field(schema, name, node))
+    return fields
+
+
+def method_sections(method: str) -> set[str]:
+    """The spec sections that belong to ``method``, derived from names: lora and qlora → lora, prompt-tuning → prompt_tuning."""
+    sections = {"lora", "prompt_tuning"}
+    key = str(method).replace("-", "_")
+    return {section for section in sections if section in key}
+
+
+METHOD_SECTIONS = ("lora", "prompt_tuning")
+"""Sections shown only when the chosen method uses them (see :func:`method_sections`)."""
+
+
+def make_widget(field: FormField, label: str, info: str) -> gr.components.Component:
+    """The widget for one field, with the schema's bounds and default."""
+    common: dict[str, Any] = {"label": label, "info": info, "elem_id": "field-" + field.path.replace(".", "-").replace("_", "-")}
+    if field.kind == "enum":
+        return gr.Dropdown(choices=list(field.choices), value=field.default, **common)
+    if field.kind == "modules":
+        return gr.Dropdown(choices=list(field.choices), value=field.default, allow_custom_value=True, **common)
+    if field.kind == "bool":
+        return gr.Checkbox(value=bool(field.default), **common)
+    if field.kind == "fraction":
+        return gr.Slider(minimum=0.0, maximum=0.5, step=0.05, value=field.default or 0.0, **common)
+    if field.kind == "int":
+        if not field.nullable and field.minimum is not None and field.maximum is not None and field.maximum <= SLIDER_MAX_INT:
+            return gr.Slider(minimum=field.minimum, maximum=field.maximum, step=1, value=field.default, **common)
+        low = None if field.nullable else field.minimum  # empty optional numbers arrive as 0: pydantic checks the bound
+        return gr.Number(value=field.default, minimum=low, maximum=field.maximum, precision=0, **common)
+    if field.kind == "float":
+        small = field.maximum is not None and field.maximum <= 1 and (field.default or 0) >= 0.01 or field.default == 0
+        if small and field.minimum is not None and field.maximum is not None:
+            return gr.Slider(minimum=field.minimum, maximum=field.maximum, step=0.01, value=field.default, **common)
+        return gr.Number(value=field.default, minimum=field.minimum, maximum=field.maximum, **common)
+    return gr.Textbox(value=field.default or "", **common)
+
+
+def values_to_spec(fields: list[FormField], values: list[Any], *, base_model: str, train: str, columns: dict[str, str] | None) -> dict[str, Any]:
+    """The spec mapping for :func:`jobs.spec.parse_spec` from widget values (empty optional fields are left out)."""
+    spec: dict[str, Any] = {"base_model": base_model or "", "data": {"train": train or "", "columns": dict(columns or {})}}
+    for field, value in zip(fields, values, strict=True):
+        if value is None or value == "" or (field.nullable and field.kind in ("int", "float") and value == 0):
+            continue  # an empty optional field (gradio sends an empty number as 0)
+        if field.kind == "fraction":
+            value = float(value) or None
+            if value is None:
+                continue
+        elif field.kind == "int":
+            value = int(value)
+        elif field.kind == "modules" and isinstance(value, str) and value not in field.choices:
+            value = [part.strip() for part in value.replace(",", " ").split() if part.strip()]
+        target = spec
+        *parents, last = field.path.split(".")
+        for parent in parents:
+            target = target.setdefault(parent, {})
+        target[last] = value
+    return spec
+
+
+def spec_to_values(fields: list[FormField], spec: JobSpec) -> list[Any]:
+    """Widget values for a validated spec (the inverse of :func:`values_to_spec`)."""
+    dumped = spec.model_dump(mode="json")
+    values = []
+    for field in fields:
+        node: Any = dumped
+        for part in field.path.split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        if field.kind == "modules" and isinstance(node, list):
+            node = ", ".join(node)
+        if field.kind == "fraction" and not isinstance(node, (int, float)):
+            node = 0.0
+        values.append(node)
+    return values
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "quick": {"training.epochs": 1, "training.learning_rate": 1e-3, "training.max_length": 256, "lora.r": 8, "lora.alpha": 16},
+    "balanced": {"training.epochs": 3, "training.learning_rate": 2e-4, "training.max_length": 512, "lora.r": 16, "lora.alpha": 32},
+    "quality": {"training.epochs": 5, "training.learning_rate": 1e-4, "training.max_length": 1024, "lora.r": 32, "lora.alpha": 64},
+}
+"""Starting points; every value stays editable in the form."""
+
+
+def method_choices() -> list[str]:
+    return [method.value for method in Method]

@@ -1,0 +1,246 @@
+"""Train tab: the JobSpec form (generated from its schema), presets, pre-flight check, YAML round trip, Submit.
+
+Pre-flight estimates memory for the chosen model and method against what this machine has (GPU, else
+RAM), counts the optimizer steps, and turns a throughput measured by an earlier job on the same model into
+a time estimate; a job that cannot fit is refused before it reaches the queue.
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from jobs import hub
+from jobs.data import read_records
+from jobs.errors import AdaptaError, SpecError
+from jobs.queue import list_jobs, submit_job
+from jobs.spec import JobSpec, parse_spec, parse_spec_yaml
+from storage.tables import JobStatus
+from webui.i18n import Registry, t
+from webui.spec_form import METHOD_SECTIONS, PRESETS, FormField, make_widget, method_sections, schema_fields, spec_to_values, values_to_spec
+
+ADVANCED_SECTIONS = ("resources",)
+
+
+@dataclass
+class TrainTab:
+    fields: list[FormField]
+    widgets: list[gr.components.Component]
+    groups: dict[str, gr.Group]
+    base_model: gr.Textbox
+    train_file: gr.Textbox
+    columns: gr.State
+    columns_view: gr.Markdown
+    preset: gr.Radio
+    preflight: gr.Button
+    preflight_out: gr.Markdown
+    show_yaml: gr.Button
+    yaml_view: gr.Code
+    download: gr.DownloadButton
+    upload_yaml: gr.UploadButton
+    submit: gr.Button
+    status: gr.Markdown
+
+    def widget(self, path: str) -> gr.components.Component:
+        return self.widgets[[field.path for field in self.fields].index(path)]
+
+
+def build(r: Registry) -> TrainTab:
+    fields = schema_fields()
+    widgets: list[Any] = []
+    groups: dict[str, Any] = {}
+    r.markdown("train.intro")
+    with gr.Row():
+        base_model = r.make(gr.Textbox, "train.base_model", info="train.base_model.info", elem_id="train-base-model")
+        train_file = r.make(gr.Textbox, "train.data_file", info="train.data_file.info", elem_id="train-data-file")
+    columns = gr.State({})
+    columns_view = gr.Markdown(elem_id="train-columns")
+    preset = r.make(gr.Radio, "train.preset", choices=list(PRESETS), value=None, elem_id="train-preset")
+
+    def add(field: FormField) -> None:
+        widget = make_widget(field, t("en", f"field.{field.path}"), t("en", f"field.{field.path}.info"))
+        widgets.append(r.register(widget, label=f"field.{field.path}", info=f"field.{field.path}.info"))
+
+    by_section: dict[str, list[FormField]] = {}
+    for field in fields:
+        by_section.setdefault(field.section, []).append(field)
+    ordered: list[FormField] = []
+    for section in by_section:
+        if section in ADVANCED_SECTIONS:
+            continue
+        if section in METHOD_SECTIONS:
+            with gr.Group(visible=section in method_sections("lora")) as group:
+                r.markdown(f"train.section.{section}")
+                for field in by_section[section]:
+                    add(field)
+                    ordered.append(field)
+            groups[section] = group
+        elif section == "training":
+            with r.make(gr.Accordion, "train.section.training", open=True):
+                for field in by_section[section]:
+                    add(field)
+                    ordered.append(field)
+        else:
+            with gr.Row():
+                for field in by_section[section]:
+                    add(field)
+                    ordered.append(field)
+    with r.make(gr.Accordion, "train.advanced", open=False):
+        for section in ADVANCED_SECTIONS:
+            for field in by_section.get(section, []):
+                add(field)
+                ordered.append(field)
+    with gr.Row():
+        preflight = r.button("train.preflight", elem_id="train-preflight")
+        submit = r.button("train.submit", variant="primary", elem_id="train-submit")
+    preflight_out = gr.Markdown(elem_id="train-preflight-out")
+    status = gr.Markdown(elem_id="train-status")
+    with r.make(gr.Accordion, "train.yaml", open=False):
+        with gr.Row():
+            show_yaml = r.button("train.show_yaml")
+            download = r.make(gr.DownloadButton, "train.download_yaml", attr="label")
+            upload_yaml = r.make(gr.UploadButton, "train.upload_yaml", attr="label", file_types=[".yaml", ".yml"], type="filepath")
+        yaml_view = gr.Code(language="yaml", interactive=True, elem_id="train-yaml")
+    return TrainTab(ordered, widgets, groups, base_model, train_file, columns, columns_view, preset, preflight, preflight_out,
+                    show_yaml, yaml_view, download, upload_yaml, submit, status)
+
+
+def form_spec(tab: TrainTab, values: list[Any]) -> JobSpec:
+    """The validated spec from the form's values: [base_model, train_file, columns, *widgets]."""
+    base_model, train_file, columns, *rest = values
+    return parse_spec(values_to_spec(tab.fields, list(rest), base_model=base_model, train=train_file, columns=columns))
+
+
+def count_steps(spec: JobSpec) -> int | None:
+    """Optimizer steps the job will take (max_steps, else epochs over the training rows)."""
+    if spec.training.max_steps:
+        return spec.training.max_steps
+    try:
+        rows = len(read_records(spec.data.train))
+    except AdaptaError:
+        return None
+    fraction = spec.data.validation if isinstance(spec.data.validation, float) else 0.0
+    per_epoch = math.ceil(rows * (1 - fraction) / spec.training.batch_size / spec.training.gradient_accumulation)
+    return max(1, math.ceil(per_epoch * spec.training.epochs))
+
+
+def seconds_per_step(base_model: str) -> float | None:
+    """Measured by the latest succeeded job on the same base model (wall time / steps), if any."""
+    for job in list_jobs(status=JobStatus.SUCCEEDED, limit=50):
+        if job.base_model == base_model and job.started_at and job.finished_at and job.total_steps:
+            return (job.finished_at - job.started_at).total_seconds() / job.total_steps
+    return None
+
+
+def preflight_report(spec: JobSpec, lang: str) -> tuple[bool, str]:
+    """(fits, markdown): memory estimate vs available, steps, and a time estimate when a throughput is known."""
+    lines = []
+    fits = True
+    try:
+        info = hub.model_info(spec.base_model, batch_size=spec.training.batch_size, seq_len=spec.training.max_length)
+    except AdaptaError as error:
+        return False, f"❌ {error}"
+    row = info["memory"][spec.method.value]
+    if not info["verdict"]["ok"]:
+        fits = False
+        lines.append(f"❌ {t(lang, 'models.incompatible')}: " + "; ".join(info["verdict"]["reasons"]))
+    if row["fits"] is False:
+        fits = False
+        lines.append(f"❌ {t(lang, 'train.no_fit', estimate=row['human'], device=row['device'])}")
+    else:
+        lines.append(f"✅ {t(lang, 'train.fits', estimate=row['human'], device=row['device'])}")
+    steps = count_steps(spec)
+    lines.append(t(lang, "train.steps", steps=steps if steps is not None else "?"))
+    per_step = seconds_per_step(spec.base_model)
+    if per_step and steps:
+        lines.append(t(lang, "train.time", minutes=f"{per_step * steps / 60:.1f}"))
+    else:
+        lines.append(t(lang, "train.time_unknown"))
+    return fits, "\n\n".join(f"- {line}" for line in lines)
+
+
+def fill_from_spec(tab: TrainTab, spec: JobSpec) -> list[Any]:
+    """Updates for [base_model, train_file, columns, columns_view, *widgets, *groups]."""
+    return [spec.base_model, spec.data.train, dict(spec.data.columns), columns_text(spec.data.columns), *spec_to_values(tab.fields, spec),
+            *group_visibility(tab, spec.method.value)]
+
+
+def columns_text(columns: dict[str, str]) -> str:
+    return ("🧩 " + ", ".join(f"{role} ← `{column}`" for role, column in columns.items())) if columns else ""
+
+
+def group_visibility(tab: TrainTab, method: str) -> list[Any]:
+    wanted = method_sections(method)
+    return [gr.update(visible=section in wanted) for section in tab.groups]
+
+
+def wire(tab: TrainTab, lang: gr.State, on_submitted: list[gr.components.Component], submitted_fn: Any) -> None:
+    """Events of the tab; ``submitted_fn(job_id)`` gives updates for ``on_submitted`` (e.g. switch to Jobs)."""
+    form_inputs = [tab.base_model, tab.train_file, tab.columns, *tab.widgets]
+    fill_outputs = [tab.base_model, tab.train_file, tab.columns, tab.columns_view, *tab.widgets, *tab.groups.values()]
+    tab.widget("method").change(lambda method: group_visibility(tab, method), tab.widget("method"), list(tab.groups.values()),
+                                api_visibility="private")
+
+    def apply_preset(name: str) -> list[Any]:
+        preset = PRESETS.get(name or "", {})
+        return [preset.get(field.path, gr.update()) for field in tab.fields]
+
+    tab.preset.change(apply_preset, tab.preset, tab.widgets, api_visibility="private")
+
+    def check(language: str, *values: Any) -> str:
+        try:
+            return preflight_report(form_spec(tab, list(values)), language)[1]
+        except SpecError as error:
+            return "❌ " + "\n\n❌ ".join(error.problems)
+
+    tab.preflight.click(check, [lang, *form_inputs], tab.preflight_out, api_visibility="private")
+
+    def to_yaml(*values: Any) -> tuple[str, Any]:
+        try:
+            text = form_spec(tab, list(values)).to_yaml()
+        except SpecError as error:
+            gr.Warning(str(error))
+            return gr.update(), gr.update()
+        path = Path(tempfile.mkdtemp(prefix="adapta-spec-")) / "job.yaml"
+        path.write_text(text, encoding="utf-8")
+        return text, gr.update(value=str(path))
+
+    tab.show_yaml.click(to_yaml, form_inputs, [tab.yaml_view, tab.download], api_visibility="private")
+
+    def load_yaml_text(text: str) -> list[Any]:
+        try:
+            spec = parse_spec_yaml(text or "", source="the YAML")
+        except SpecError as error:
+            gr.Warning(str(error))
+            return [gr.update()] * len(fill_outputs)
+        return fill_from_spec(tab, spec)
+
+    def load_yaml_file(path: str | None) -> list[Any]:
+        if not path:
+            return [gr.update()] * (len(fill_outputs) + 1)
+        text = Path(path).read_text(encoding="utf-8", errors="replace")
+        return [*load_yaml_text(text), text]
+
+    tab.upload_yaml.upload(load_yaml_file, tab.upload_yaml, [*fill_outputs, tab.yaml_view], api_visibility="private")
+    tab.yaml_view.blur(load_yaml_text, tab.yaml_view, fill_outputs, api_visibility="private")
+
+    def submit(language: str, *values: Any) -> list[Any]:
+        try:
+            spec = form_spec(tab, list(values))
+        except SpecError as error:
+            return ["❌ " + "\n\n❌ ".join(error.problems), gr.update(), *[gr.update()] * len(on_submitted)]
+        fits, report = preflight_report(spec, language)
+        if not fits:
+            return [f"❌ {t(language, 'train.refused')}", report, *[gr.update()] * len(on_submitted)]
+        try:
+            job_id = submit_job(spec)
+        except AdaptaError as error:
+            return [f"❌ {error}", report, *[gr.update()] * len(on_submitted)]
+        return [f"✅ {t(language, 'train.submitted', id=job_id)}", report, *submitted_fn(job_id)]
+
+    tab.submit.click(submit, [lang, *form_inputs], [tab.status, tab.preflight_out, *on_submitted], api_visibility="private")
