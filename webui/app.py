@@ -98,12 +98,12 @@ def build_app() -> gr.Blocks:
 
         language.change(switch, language, [lang, *registry.components], api_visibility="private")
 
-        def on_load(language: str) -> list[Any]:
-            notice, frame = models_tab.run_search("", "", "downloads", language)
-            return [notice, frame, data_tab.refresh_previous(), *jobs_tab.refresh(None, language)]
-
-        demo.load(on_load, lang, [models.notice, models.results, data.previous, jobs.table, jobs.selected, jobs.progress, jobs.detail,
-                                  jobs.loss_plot, jobs.lr_plot, jobs.log], api_visibility="private")
+        # Three independent loads, so the jobs table does not wait for the model search (which may wait on the Hub).
+        demo.load(lambda language: jobs_tab.refresh(None, language), lang,
+                  [jobs.table, jobs.selected, jobs.progress, jobs.detail, jobs.loss_plot, jobs.lr_plot, jobs.log], api_visibility="private")
+        demo.load(lambda language: models_tab.run_search("", "", "downloads", language), lang, [models.notice, models.results],
+                  api_visibility="private")
+        demo.load(data_tab.refresh_previous, None, data.previous, api_visibility="private")
     return demo
 
 
