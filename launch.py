@@ -8,6 +8,7 @@
     python launch.py worker [--gpus 0,1]  run queued jobs (one worker process per GPU with --gpus)
     python launch.py jobs [--json]        list the jobs recorded in the database
     python launch.py cancel ID | retry ID cancel a queued/running job, requeue a failed/cancelled one
+    python launch.py push ID OWNER/NAME   upload a finished job's adapter/model with its card (token: HF_TOKEN or prompt)
 
 Bad input exits with status 2 and a one-line ``error: ...`` on stderr, never a traceback.
 """
@@ -127,6 +128,23 @@ def _command_retry(args: argparse.Namespace) -> int:
     return 0
 
 
+def _command_push(args: argparse.Namespace) -> int:
+    import getpass
+    from pathlib import Path as _Path
+
+    from jobs.hub_push import push_run
+    from jobs.queue import get_job
+    from storage.tables import JobStatus
+
+    job = get_job(args.id)
+    if job.status is not JobStatus.SUCCEEDED:
+        print(f"error: job {args.id} is {job.status.value}; only succeeded jobs can be pushed", file=sys.stderr)
+        return 2
+    token = os.environ.get("HF_TOKEN") or getpass.getpass("Hugging Face token (write access; not stored): ")
+    print(push_run(_Path(job.run_dir), args.repo_id, token=token, private=args.private))
+    return 0
+
+
 def _command_worker(args: argparse.Namespace) -> int:
     from jobs.worker import WorkerConfig, run_gpu_workers, run_worker
 
@@ -178,6 +196,11 @@ def build_parser() -> argparse.ArgumentParser:
         command = commands.add_parser(name, help=text)
         command.add_argument("id", type=int)
         command.set_defaults(handler=handler)
+    push = commands.add_parser("push", help="upload a finished job's adapter or model to the Hugging Face Hub")
+    push.add_argument("id", type=int)
+    push.add_argument("repo_id", help="OWNER/NAME")
+    push.add_argument("--private", action="store_true")
+    push.set_defaults(handler=_command_push)
     worker = commands.add_parser("worker", help="run queued jobs")
     worker.add_argument("--gpus", help="comma-separated GPU ids: one worker process per GPU")
     worker.add_argument("--worker-id", help="name of this worker (default: host:pid)")

@@ -1,0 +1,112 @@
+"""Push a finished run to the Hugging Face Hub: the adapter (or full model), its model card and a loss plot.
+
+    from jobs.hub_push import push_run
+    url = push_run(run_dir, "me/my-adapter", token=token, private=True)
+
+The token is used for this call only: it is handed to ``HfApi`` in memory and never written to the
+database, a spec, a log or the run folder. Everything is uploaded in one commit built from the run's
+files plus two generated in memory (the card with the plot reference, and ``loss.svg``). The endpoint
+follows ``HF_ENDPOINT`` (tests point it at a loopback server standing in for the Hub).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from jobs.errors import AdaptaError
+from jobs.metrics import read_metrics_jsonl
+
+_REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
+SKIPPED_FILES = {"training_args.bin"}
+
+
+def loss_svg(metrics: list[dict], width: int = 640, height: int = 320) -> str | None:
+    """An SVG line plot of the training loss (and eval loss) by step; None when nothing was logged."""
+    series = {
+        name: [(row["step"], row[name]) for row in metrics if isinstance(row.get(name), (int, float))]
+        for name in ("loss", "eval_loss")
+    }
+    points = [point for values in series.values() for point in values]
+    if not points:
+        return None
+    margin = 40
+    steps = [step for step, _ in points]
+    values = [value for _, value in points]
+    low_step, high_step = min(steps), max(max(steps), min(steps) + 1)
+    low, high = min(values), max(max(values), min(values) + 1e-9)
+
+    def xy(step: float, value: float) -> str:
+        x = margin + (step - low_step) / (high_step - low_step) * (width - 2 * margin)
+        y = height - margin - (value - low) / (high - low) * (height - 2 * margin)
+        return f"{x:.1f},{y:.1f}"
+
+    colours = {"loss": "#4f46e5", "eval_loss": "#059669"}
+    lines = [
+        f'<polyline fill="none" stroke="{colours[name]}" stroke-width="2" points="{" ".join(xy(s, v) for s, v in values_)}"/>'
+        for name, values_ in series.items()
+        if values_
+    ]
+    labels = [
+        f'<text x="{margin}" y="20" font-size="13" fill="#4f46e5">loss</text>',
+        f'<text x="{margin + 50}" y="20" font-size="13" fill="#059669">{"eval_loss" if series["eval_loss"] else ""}</text>',
+        f'<text x="{margin}" y="{height - 10}" font-size="11">step {low_step}</text>',
+        f'<text x="{width - margin - 60}" y="{height - 10}" font-size="11">step {high_step}</text>',
+        f'<text x="4" y="{margin}" font-size="11">{high:.3g}</text>',
+        f'<text x="4" y="{height - margin}" font-size="11">{low:.3g}</text>',
+    ]
+    axes = f'<rect x="{margin}" y="{margin}" width="{width - 2 * margin}" height="{height - 2 * margin}" fill="none" stroke="#ccc"/>'
+    return f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}">{axes}{"".join(lines)}{"".join(labels)}</svg>\n'
+
+
+def _card_with_plot(card: str, has_plot: bool) -> str:
+    if not has_plot or "## Results" not in card:
+        return card
+    return card.replace("## Results\n", "## Results\n\n![Training loss](loss.svg)\n", 1)
+
+
+def push_run(run_dir: str | Path, repo_id: str, *, token: str | None, private: bool = False, folder: str | Path | None = None) -> str:
+    """Create ``repo_id`` (if needed) and upload the run's adapter/model folder (or ``folder``) with its card; returns the repo URL."""
+    import httpx
+    from huggingface_hub import CommitOperationAdd, HfApi
+    from huggingface_hub.errors import HfHubHTTPError
+
+    run_dir = Path(run_dir)
+    if not _REPO_ID.match(repo_id or ""):
+        raise AdaptaError(f"repository id {repo_id!r} is not valid; use OWNER/NAME, e.g. my-name/smollm2-planets-lora")
+    if not token:
+        raise AdaptaError("pushing needs a Hugging Face token with write access: sign in, paste one, or set HF_TOKEN")
+    source = Path(folder) if folder else next((run_dir / name for name in ("adapter", "model") if (run_dir / name).is_dir()), None)
+    if source is None or not source.is_dir():
+        raise AdaptaError(f"{run_dir} has no adapter/ or model/ folder yet; wait for the job to succeed before pushing")
+    metrics = read_metrics_jsonl(run_dir / "metrics.jsonl")
+    plot = loss_svg(metrics)
+    card_path = source / "README.md" if (source / "README.md").is_file() else run_dir / "README.md"
+    card = _card_with_plot(card_path.read_text(encoding="utf-8"), plot is not None) if card_path.is_file() else f"# {repo_id}\n"
+
+    operations = [
+        CommitOperationAdd(path_in_repo=path.relative_to(source).as_posix(), path_or_fileobj=str(path))
+        for path in sorted(source.rglob("*"))
+        if path.is_file() and path.name not in SKIPPED_FILES and path.name != "README.md"
+    ]
+    operations.append(CommitOperationAdd(path_in_repo="README.md", path_or_fileobj=card.encode("utf-8")))
+    if plot is not None:
+        operations.append(CommitOperationAdd(path_in_repo="loss.svg", path_or_fileobj=plot.encode("utf-8")))
+
+    from huggingface_hub import constants
+
+    if constants.is_offline_mode():
+        raise AdaptaError("offline mode is on (HF_HUB_OFFLINE=1), so nothing can be pushed; unset it on a connected machine and push again")
+    api = HfApi(endpoint=os.environ.get("HF_ENDPOINT") or None, token=token)
+    try:
+        repo_url = api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
+        api.create_commit(repo_id, operations, commit_message=f"Upload {source.name} trained with Adapta", repo_type="model")
+    except HfHubHTTPError as error:
+        status = getattr(error.response, "status_code", None)
+        if status in (401, 403):
+            raise AdaptaError(f"the Hub refused the token for {repo_id} (HTTP {status}); use a token with write access to that namespace") from None
+        raise AdaptaError(f"the Hub could not take the upload to {repo_id} (HTTP {status}); try again later") from None
+    except (OSError, httpx.TransportError) as error:
+        raise AdaptaError(f"the Hub is unreachable ({type(error).__name__}); check the connection or HF_ENDPOINT and try again") from None
+    return str(repo_url)
