@@ -46,8 +46,53 @@ def _metrics_table(summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _image_usage_snippet(spec: JobSpec, summary: dict[str, Any], folder_name: str) -> str:
+    cls = "StableDiffusionXLPipeline" if summary.get("pipeline_family") == "sdxl" else "StableDiffusionPipeline"
+    prompt = spec.samples.prompts[0] if spec.samples.prompts else f"a photo of {spec.data.trigger_word or 'your subject'}"
+    return (
+        f"import torch\nfrom diffusers import {cls}\n\n"
+        f"pipe = {cls}.from_pretrained(\"{spec.base_model}\")\n"
+        f"pipe.load_lora_weights(\"{folder_name}\")  # pytorch_lora_weights.safetensors\n"
+        f"image = pipe({prompt!r}, generator=torch.Generator().manual_seed(0)).images[0]\n"
+    )
+
+
+def render_image_model_card(spec: JobSpec, summary: dict[str, Any], folder_name: str) -> str:
+    """The README.md of a text-to-image LoRA: trigger word, sample images, both file formats, diffusers usage."""
+    front = {"base_model": spec.base_model, "library_name": "diffusers", "pipeline_tag": "text-to-image",
+             "tags": ["adapta", "lora", "text-to-image", "stable-diffusion-xl" if summary.get("pipeline_family") == "sdxl" else "stable-diffusion"]}
+    if spec.data.trigger_word:
+        front["instance_prompt"] = spec.data.trigger_word
+    samples = summary.get("samples") or []
+    last_samples = [name for name in samples if name.startswith(samples[-1].rsplit("-", 1)[0])] if samples else []
+    gallery = "\n".join(f"![sample {number}](../samples/{name})" for number, name in enumerate(last_samples)) or "No sample prompts were set."
+    hyper = {**spec.training.model_dump(mode="json"), **{f"lora_{k}": v for k, v in spec.lora.model_dump(mode="json").items()}}
+    hyper_lines = "\n".join(f"| {key} | {value} |" for key, value in hyper.items())
+    trigger = f"Put the trigger word **`{spec.data.trigger_word}`** in your prompt.\n\n" if spec.data.trigger_word else ""
+    skipped = summary.get("skipped_images") or {}
+    return (
+        f"---\n{yaml.safe_dump(front, sort_keys=False)}---\n\n"
+        f"# {spec.display_name}\n\n"
+        f"A LoRA for `{spec.base_model}` (text-to-image, {summary.get('pipeline_family', 'sd')}), trained with Adapta.\n\n{trigger}"
+        f"## Files\n\n- `pytorch_lora_weights.safetensors`: diffusers format (`pipe.load_lora_weights`)\n"
+        f"- `{summary.get('kohya_file', 'pytorch_lora_weights_kohya.safetensors')}`: kohya format for AUTOMATIC1111, ComfyUI and Forge\n\n"
+        f"## Samples (prompts: {', '.join(spec.samples.prompts) or 'none'}; seed {spec.samples.seed})\n\n{gallery}\n\n"
+        f"## Training data\n\n- images: `{spec.data.train}` ({summary.get('train_examples')} used, {len(skipped)} unreadable skipped"
+        f"{': ' + ', '.join(sorted(skipped)) if skipped else ''})\n- captions: {summary.get('data', {}).get('columns', {}).get('caption_source', 'auto')}\n\n"
+        f"## Results\n\n{_metrics_table(summary)}\n\n"
+        f"Steps: {summary.get('global_step')}, runtime: {summary.get('runtime_seconds', 0):.1f} s, "
+        f"trainable parameters: {summary.get('trainable_params'):,} of {summary.get('total_params'):,}.\n\n"
+        f"## Hyperparameters\n\n| setting | value |\n|---|---|\n{hyper_lines}\n\n"
+        f"## Usage\n\n```python\n{_image_usage_snippet(spec, summary, folder_name)}```\n\n"
+        f"## Framework versions\n\npython {platform.python_version()}, torch {_version('torch')}, diffusers {_version('diffusers')}, "
+        f"peft {_version('peft')}\n"
+    )
+
+
 def render_model_card(spec: JobSpec, summary: dict[str, Any], folder_name: str) -> str:
     """The README.md text: YAML front matter for the Hub, then what was trained, how, and how to use it."""
+    if spec.task is Task.TEXT_TO_IMAGE:
+        return render_image_model_card(spec, summary, folder_name)
     is_peft = spec.method is not Method.FULL
     front = {
         "base_model": spec.base_model,

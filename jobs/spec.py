@@ -28,6 +28,7 @@ class Task(str, Enum):
 
     CAUSAL_LM = "causal-lm"
     TEXT_CLASSIFICATION = "text-classification"
+    TEXT_TO_IMAGE = "text-to-image"
 
 
 class Method(str, Enum):
@@ -67,6 +68,22 @@ class Precision(str, Enum):
     FP16 = "fp16"
 
 
+class CaptionSource(str, Enum):
+    """text-to-image: where each image's caption comes from."""
+
+    AUTO = "auto"
+    TXT = "txt"
+    METADATA = "metadata"
+    INSTANCE_PROMPT = "instance_prompt"
+
+
+class Crop(str, Enum):
+    """text-to-image: how an image is cropped to the training resolution after resizing its short side."""
+
+    CENTER = "center"
+    RANDOM = "random"
+
+
 class SpecModel(BaseModel):
     """Base of every spec section: unknown keys are ignored with a warning that suggests a fix."""
 
@@ -88,7 +105,7 @@ class SpecModel(BaseModel):
 class DataSpec(SpecModel):
     """Where the training data is and how to read it."""
 
-    train: str = Field(description="Training data file: .csv .tsv .jsonl .json .parquet or .txt.")
+    train: str = Field(description="Training data file: .csv .tsv .jsonl .json .parquet or .txt (text-to-image: a folder or .zip of images).")
     validation: Union[float, str, None] = Field(
         default=None,
         description="Held-out data: a fraction of the training rows (0 to 0.5), a file, or empty for none.",
@@ -100,6 +117,16 @@ class DataSpec(SpecModel):
     columns: dict[str, str] = Field(
         default_factory=dict,
         description="Map roles to your column names, e.g. {prompt: question, response: answer} or {text: review, label: stars}.",
+    )
+    caption: CaptionSource = Field(
+        default=CaptionSource.AUTO,
+        description="text-to-image: auto (metadata.jsonl/csv, else same-name .txt files, else the instance prompt), txt, metadata or instance_prompt.",
+    )
+    instance_prompt: str | None = Field(
+        default=None, max_length=1000, description="text-to-image: one caption for every image without its own, e.g. 'a photo of sks dog'."
+    )
+    trigger_word: str | None = Field(
+        default=None, max_length=100, description="text-to-image: a rare word put in front of every caption that lacks it, e.g. sks."
     )
 
     @field_validator("validation")
@@ -140,6 +167,14 @@ class TrainingSpec(SpecModel):
     packing: bool = Field(default=False, description="Causal LM only: pack several examples into each max_length sequence.")
     group_by_length: bool = Field(default=True, description="Batch examples of similar length together to waste less padding.")
     train_on_prompt: bool = Field(default=False, description="Also compute the loss on prompt and user tokens (default: answers only).")
+    resolution: int = Field(default=512, ge=32, le=4096, multiple_of=8, description="text-to-image: square training size in pixels (a multiple of 8).")
+    crop: Crop = Field(default=Crop.CENTER, description="text-to-image: center or random crop after resizing the short side to the resolution.")
+    random_flip: bool = Field(default=False, description="text-to-image: flip images horizontally at random (not for subjects with text or asymmetry).")
+    noise_offset: float = Field(default=0.0, ge=0, le=1.0, description="text-to-image: offset noise strength (0.05-0.1 helps very dark or bright images).")
+    snr_gamma: float | None = Field(default=None, gt=0, le=100, description="text-to-image: Min-SNR loss weighting gamma (5 is typical; empty: plain MSE).")
+    use_8bit_adam: bool = Field(default=False, description="text-to-image: 8-bit AdamW from bitsandbytes (needs CUDA and bitsandbytes).")
+    cache_latents: bool = Field(default=False, description="text-to-image: encode every image with the VAE once (faster; disables random crop and flip).")
+    max_grad_norm: float = Field(default=1.0, gt=0, le=1000, description="text-to-image: clip the gradient norm to this value.")
 
 
 class LoraSpec(SpecModel):
@@ -153,6 +188,7 @@ class LoraSpec(SpecModel):
         description="auto (attention projections), all-linear, or a list of module names such as [q_proj, v_proj].",
     )
     use_dora: bool = Field(default=False, description="Weight-decomposed LoRA (DoRA).")
+    train_text_encoder: bool = Field(default=False, description="text-to-image: also put LoRA on the text encoder(s) attention.")
 
     @field_validator("target_modules")
     @classmethod
@@ -167,6 +203,16 @@ class PromptTuningSpec(SpecModel):
 
     num_virtual_tokens: int = Field(default=20, ge=1, le=1000, description="Number of trainable virtual tokens.")
     init_text: str | None = Field(default=None, description="Initialise the virtual tokens from this text (empty: random).")
+
+
+class SamplesSpec(SpecModel):
+    """text-to-image: sample images rendered during training at fixed seeds, saved under runs/<job>/samples/."""
+
+    prompts: list[str] = Field(default_factory=list, max_length=16, description="Prompts to render (empty: no samples).")
+    every_steps: int | None = Field(default=None, ge=1, description="Render every N steps (empty: at the end only).")
+    seed: int = Field(default=0, ge=0, le=2**32 - 1, description="Seed of the sample images, the same at every step.")
+    num_inference_steps: int = Field(default=25, ge=1, le=200, description="Denoising steps per sample image.")
+    guidance_scale: float = Field(default=7.5, ge=0, le=30, description="Classifier-free guidance scale of the samples.")
 
 
 class Strategy(str, Enum):
@@ -189,13 +235,14 @@ class JobSpec(SpecModel):
     """One adaptation job: a base model, data, a method and its settings."""
 
     name: str | None = Field(default=None, max_length=200, description="A name to find the run by.")
-    task: Task = Field(default=Task.CAUSAL_LM, description="causal-lm (generate text) or text-classification.")
-    base_model: str = Field(description="A Hub id, a local folder, or a path to a .gguf file.")
+    task: Task = Field(default=Task.CAUSAL_LM, description="causal-lm (generate text), text-classification or text-to-image (Stable Diffusion LoRA).")
+    base_model: str = Field(description="A Hub id, a local folder, or a path to a .gguf file (text-to-image: a diffusers folder or single-file .safetensors).")
     method: Method = Field(default=Method.LORA, description="lora, qlora, prompt-tuning or full.")
     data: DataSpec
     training: TrainingSpec = Field(default_factory=TrainingSpec)
     lora: LoraSpec = Field(default_factory=LoraSpec)
     prompt_tuning: PromptTuningSpec = Field(default_factory=PromptTuningSpec)
+    samples: SamplesSpec = Field(default_factory=SamplesSpec)
     resources: ResourcesSpec = Field(default_factory=ResourcesSpec)
 
     @field_validator("base_model")
@@ -213,6 +260,13 @@ class JobSpec(SpecModel):
             raise ValueError("data.format classification needs task text-classification")
         if self.task is Task.TEXT_CLASSIFICATION and self.data.format in (DataFormat.TEXT, DataFormat.CHAT, DataFormat.INSTRUCTION):
             raise ValueError(f"data.format {self.data.format.value} does not fit task text-classification; use classification or auto")
+        if self.task is Task.TEXT_TO_IMAGE:
+            if self.method is not Method.LORA:
+                raise ValueError(f"method {self.method.value} is not available for task text-to-image; use method lora")
+            if self.data.format is not DataFormat.AUTO:
+                raise ValueError("data.format does not apply to task text-to-image; leave it auto and set data.caption instead")
+            if self.data.caption is CaptionSource.INSTANCE_PROMPT and not (self.data.instance_prompt or "").strip():
+                raise ValueError("data.caption instance_prompt needs data.instance_prompt, e.g. 'a photo of sks dog'")
         return self
 
     def to_yaml(self) -> str:

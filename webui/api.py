@@ -219,6 +219,20 @@ def api_generate(source: str, prompt: str, max_new_tokens: int = 64, temperature
     return user_errors(generate_action)(source, prompt, max_new_tokens, temperature, top_p)
 
 
+def api_push_to_hub(job_id: int, repo_id: str, token: str, private: bool = True) -> dict:
+    """Push a succeeded job's adapter (or model) with its model card to OWNER/NAME; the token is used once, never stored."""
+
+    def run() -> dict[str, Any]:
+        from jobs.hub_push import push_run
+
+        job = get_job(int(job_id))
+        if job.status is not JobStatus.SUCCEEDED or not job.run_dir:
+            raise AdaptaError(f"job {job_id} is {job.status.value}; only succeeded jobs can be pushed")
+        return {"url": push_run(Path(job.run_dir), repo_id, token=token or None, private=bool(private))}
+
+    return user_errors(run)()
+
+
 def api_inspect_dataset(file: str | None, format: str = "auto", task: str = "causal-lm") -> dict:
     """Store an uploaded data file and inspect it: format, mapping, preview, problems with row numbers; stored_path goes into a spec."""
 
@@ -237,7 +251,7 @@ def register_api() -> None:
     """Inside a Blocks context: the public endpoints (the file endpoint uses hidden components)."""
     for fn, name in ((api_search_models, "search_models"), (api_model_info, "model_info"), (api_submit_job, "submit_job"),
                      (api_list_jobs, "list_jobs"), (api_job_status, "job_status"), (api_cancel_job, "cancel_job"),
-                     (api_generate, "generate")):
+                     (api_generate, "generate"), (api_push_to_hub, "push_to_hub")):
         gr.api(fn, api_name=name, concurrency_limit=None if name in ("list_jobs", "job_status", "search_models") else 2)
     with gr.Row(visible=False):
         file_in = gr.File(type="filepath")

@@ -1,4 +1,4 @@
-"""Export tab: download a finished job's adapter as a zip; merge a LoRA adapter into its base and save/download it.
+"""Export tab: download a finished job's adapter as a zip; merge a LoRA adapter into its base; push it to the Hub.
 
 Zips are built in a temporary folder (gradio serves them from its own cache); the merged model is also
 saved under ``<data home>/models/job-<id>-merged`` so that it appears in the local catalog.
@@ -28,6 +28,11 @@ class ExportTab:
     merge: gr.Button
     status: gr.Markdown
     file: gr.File
+    repo: gr.Textbox
+    token: gr.Textbox
+    private: gr.Checkbox
+    push: gr.Button
+    push_status: gr.Markdown
 
 
 def build(r: Registry) -> ExportTab:
@@ -40,7 +45,14 @@ def build(r: Registry) -> ExportTab:
         merge = r.button("export.merge", elem_id="export-merge")
     status = gr.Markdown(elem_id="export-status")
     file = r.make(gr.File, "export.file", interactive=False, elem_id="export-file")
-    return ExportTab(job, refresh, zip_adapter, merge, status, file)
+    r.markdown("share.title")
+    with gr.Row():
+        repo = r.make(gr.Textbox, "share.repo", elem_id="share-repo", scale=3)
+        token = r.make(gr.Textbox, "share.token", type="password", elem_id="share-token", scale=3)
+        private = r.make(gr.Checkbox, "share.private", value=True, elem_id="share-private", scale=1)
+    push = r.button("share.push", elem_id="share-push")
+    push_status = gr.Markdown(elem_id="share-status")
+    return ExportTab(job, refresh, zip_adapter, merge, status, file, repo, token, private, push, push_status)
 
 
 def finished_jobs() -> object:
@@ -85,8 +97,21 @@ def merge_adapter(job_id: str | None, lang: str) -> tuple[str, str | None]:
         return f"⚠️ {error}", None
 
 
+def push_job(job_id: str | None, repo_id: str, token: str, private: bool, lang: str) -> str:
+    """Push the job's adapter/model with its card; the token lives only in this call."""
+    from jobs.hub_push import push_run
+
+    try:
+        _, run_dir = _run_dir(job_id)
+        url = push_run(run_dir, (repo_id or "").strip(), token=(token or "").strip() or None, private=bool(private))
+        return f"✅ {t(lang, 'share.pushed', url=url)}"
+    except AdaptaError as error:
+        return f"⚠️ {error}"
+
+
 def wire(tab: ExportTab, lang: gr.State) -> None:
     tab.refresh.click(finished_jobs, None, tab.job, api_visibility="private")
     tab.zip_adapter.click(zip_adapter, [tab.job, lang], [tab.status, tab.file], api_visibility="private")
+    tab.push.click(push_job, [tab.job, tab.repo, tab.token, tab.private, lang], tab.push_status, api_visibility="private")
     tab.merge.click(merge_adapter, [tab.job, lang], [tab.status, tab.file], api_visibility="private", concurrency_limit=1,
                     concurrency_id="inference")

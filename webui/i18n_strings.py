@@ -128,6 +128,12 @@ EN_UI: dict[str, str] = {
     "export.file": "File",
     "export.zipped": "Adapter of job {id} zipped",
     "export.merged": "Merged model saved in {path}",
+    "share.title": "### Share on the Hugging Face Hub",
+    "share.repo": "Repository (OWNER/NAME)",
+    "share.token": "Hugging Face token (write access; used for this upload only, never stored)",
+    "share.private": "Private repository",
+    "share.push": "Push to the Hub",
+    "share.pushed": "Pushed to {url}",
 }
 
 PT_UI: dict[str, str] = {
@@ -253,6 +259,12 @@ PT_UI: dict[str, str] = {
     "export.file": "Arquivo",
     "export.zipped": "Adaptador da tarefa {id} compactado",
     "export.merged": "Modelo fundido salvo em {path}",
+    "share.title": "### Compartilhar no Hugging Face Hub",
+    "share.repo": "Repositório (DONO/NOME)",
+    "share.token": "Token do Hugging Face (com escrita; usado só neste envio, nunca guardado)",
+    "share.private": "Repositório privado",
+    "share.push": "Enviar ao Hub",
+    "share.pushed": "Enviado para {url}",
 }
 
 _PT_FIELDS: dict[str, tuple[str, str]] = {
@@ -289,6 +301,24 @@ _PT_FIELDS: dict[str, tuple[str, str]] = {
     "resources.gpus": ("GPUs", "GPUs para esta tarefa; mais de 1 usa treino paralelo com accelerate."),
     "resources.strategy": ("Estratégia", "ddp (paralelismo de dados), fsdp (fragmentado) ou deepspeed, para tarefas com vários processos."),
     "resources.processes": ("Processos", "Processos de treino em CPU (paralelismo de dados com gloo); com GPU conta o número de GPUs."),
+    # issue 5 (text-to-image): paste into _PT_FIELDS in webui/i18n_strings.py
+    "data.caption": ("Legendas", "auto (metadata.jsonl/csv, senão .txt de mesmo nome, senão o prompt de instância), txt, metadata, instance_prompt."),
+    "data.instance_prompt": ("Prompt de instância", "text-to-image: uma legenda para toda imagem sem a sua, por exemplo 'a photo of sks dog'."),
+    "data.trigger_word": ("Palavra-gatilho", "text-to-image: uma palavra rara posta no início de cada legenda que não a tem, por exemplo sks."),
+    "training.resolution": ("Resolução", "text-to-image: tamanho quadrado de treino em pixels (múltiplo de 8)."),
+    "training.crop": ("Recorte", "text-to-image: recorte central ou aleatório depois de redimensionar o lado menor para a resolução."),
+    "training.random_flip": ("Espelhar ao acaso", "text-to-image: espelha imagens na horizontal ao acaso (não para assuntos com texto ou assimetria)."),
+    "training.noise_offset": ("Deslocamento de ruído", "text-to-image: intensidade do offset noise (0,05-0,1 ajuda imagens muito escuras ou claras)."),
+    "training.snr_gamma": ("Gama do SNR", "text-to-image: gama da ponderação Min-SNR da perda (5 é comum; vazio: MSE simples)."),
+    "training.use_8bit_adam": ("Adam de 8 bits", "text-to-image: AdamW de 8 bits do bitsandbytes (precisa de CUDA e bitsandbytes)."),
+    "training.cache_latents": ("Guardar latentes", "text-to-image: codifica as imagens com o VAE uma vez (mais rápido; sem recorte aleatório nem espelho)."),
+    "training.max_grad_norm": ("Norma máxima do gradiente", "text-to-image: limita a norma do gradiente a este valor."),
+    "lora.train_text_encoder": ("Treinar codificador de texto", "text-to-image: também coloca LoRA na atenção do(s) codificador(es) de texto."),
+    "samples.prompts": ("Prompts de amostra", "Prompts a renderizar (vazio: sem amostras)."),
+    "samples.every_steps": ("Amostras a cada", "Renderiza a cada N passos (vazio: só no fim)."),
+    "samples.seed": ("Semente das amostras", "Semente das imagens de amostra, a mesma em todo passo."),
+    "samples.num_inference_steps": ("Passos de inferência", "Passos de remoção de ruído por imagem de amostra."),
+    "samples.guidance_scale": ("Escala de orientação", "Escala de classifier-free guidance das amostras."),
 }
 
 FIELDS_PT: dict[str, str] = {}

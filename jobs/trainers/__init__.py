@@ -1,7 +1,7 @@
 """Trainer registry: one training function per task family, looked up by the spec's task.
 
-Text tasks (causal LM, classification) use :mod:`jobs.trainers.text`; the diffusion family will
-register ``text-to-image`` here.
+Text tasks (causal LM, classification) use :mod:`jobs.trainers.text`; ``text-to-image`` uses
+:mod:`jobs.diffusion.train`.
 """
 
 from __future__ import annotations
@@ -19,4 +19,8 @@ def get_trainer(task: Task) -> TrainerFunction:
         from jobs.trainers.text import train_text_model
 
         return train_text_model
+    if task is Task.TEXT_TO_IMAGE:
+        from jobs.diffusion.train import train_text_to_image
+
+        return train_text_to_image
     raise KeyError(f"no trainer registered for task {task.value}")

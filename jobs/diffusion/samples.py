@@ -1,0 +1,67 @@
+"""Sample images during text-to-image training: same prompts, same seed, every N steps.
+
+Each call renders every prompt of ``spec.samples`` with the pipeline as it is now (LoRA active) into
+``runs/<job>/samples/step-<step>-<i>.png`` and appends one line per image to ``samples/index.jsonl``
+(step, prompt, seed, file) so the UI can show a growing gallery without listing folders.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from jobs.spec import SamplesSpec
+
+SAMPLES = "samples"
+
+
+def sample_due(settings: SamplesSpec, step: int, max_steps: int) -> bool:
+    """True when samples are rendered after ``step``: every ``every_steps`` and at the last step."""
+    if not settings.prompts:
+        return False
+    return step == max_steps or bool(settings.every_steps and step % settings.every_steps == 0)
+
+
+@torch.no_grad()
+def render_samples(pipe: Any, settings: SamplesSpec, step: int, run_dir: Path, resolution: int) -> list[Path]:
+    """Render every sample prompt at the fixed seed; returns the image files written."""
+    folder = run_dir / SAMPLES
+    folder.mkdir(parents=True, exist_ok=True)
+    device = pipe.unet.device
+    was_training = pipe.unet.training
+    pipe.unet.eval()
+    written: list[Path] = []
+    try:
+        for number, prompt in enumerate(settings.prompts):
+            generator = torch.Generator(device=device).manual_seed(settings.seed)
+            image = pipe(
+                prompt, num_inference_steps=settings.num_inference_steps, guidance_scale=settings.guidance_scale,
+                height=resolution, width=resolution, generator=generator,
+            ).images[0]
+            path = folder / f"step-{step:06d}-{number:02d}.png"
+            image.save(path)
+            written.append(path)
+            with (folder / "index.jsonl").open("a", encoding="utf-8") as handle:
+                handle.write(json.dumps({"step": step, "prompt": prompt, "seed": settings.seed, "file": path.name}) + "\n")
+    finally:
+        pipe.unet.train(was_training)
+    return written
+
+
+def read_sample_index(run_dir: Path) -> list[dict[str, Any]]:
+    """The samples of a run, oldest first: {step, prompt, seed, file, path}; a torn last line is skipped (for the UI gallery)."""
+    index = run_dir / SAMPLES / "index.jsonl"
+    rows: list[dict[str, Any]] = []
+    if not index.is_file():
+        return rows
+    for line in index.read_text(encoding="utf-8").splitlines():
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if (run_dir / SAMPLES / row.get("file", "")).is_file():
+            rows.append({**row, "path": str(run_dir / SAMPLES / row["file"])})
+    return rows
