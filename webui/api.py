@@ -2,7 +2,7 @@
 
 The tabs call these; :func:`register_api` exposes them under stable names (``/search_models``,
 ``/model_info``, ``/inspect_dataset``, ``/submit_job``, ``/list_jobs``, ``/job_status``, ``/cancel_job``,
-``/generate``). A user's mistake (an :class:`jobs.errors.AdaptaError`) reaches an API client as a
+``/generate``, ``/generate_image``). A user's mistake (an :class:`jobs.errors.AdaptaError`) reaches an API client as a
 ``gr.Error`` carrying its one sentence; nothing here trains or spawns anything.
 
     from gradio_client import Client
@@ -12,7 +12,9 @@ The tabs call these; :func:`register_api` exposes them under stable names (``/se
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -37,6 +39,10 @@ from storage.tables import Dataset, JobStatus
 
 F = TypeVar("F", bound=Callable[..., Any])
 DEFAULT_MAX_UPLOAD_MB = 200
+IMAGE_ARCHIVE = ".zip"
+IMAGES_FORMAT = "images"
+MAX_IMAGE_STEPS = 100
+IMAGE_STEPS_DEFAULT = 25
 
 
 def max_upload_bytes() -> int:
@@ -81,8 +87,8 @@ def store_upload(temp_path: str, original_name: str | None = None) -> Path:
     source = Path(temp_path)
     name = original_name or source.name
     suffix = Path(name).suffix.lower()
-    if suffix not in SUPPORTED_EXTENSIONS:
-        raise DataError(f"{Path(name).name} has an unsupported file type; upload one of {', '.join(SUPPORTED_EXTENSIONS)}")
+    if suffix not in SUPPORTED_EXTENSIONS and suffix != IMAGE_ARCHIVE:
+        raise DataError(f"{Path(name).name} has an unsupported file type; upload one of {', '.join(SUPPORTED_EXTENSIONS)} (images: a .zip)")
     size = source.stat().st_size
     if size > max_upload_bytes():
         raise DataError(f"{Path(name).name} is {size / 1e6:.1f} MB, over the {max_upload_bytes() / 1e6:.0f} MB upload limit; upload a smaller sample")
@@ -93,23 +99,41 @@ def store_upload(temp_path: str, original_name: str | None = None) -> Path:
     if not target.is_file():
         shutil.copyfile(source, target)
     try:
-        report = inspect_dataset(target)
+        if suffix == IMAGE_ARCHIVE:  # extracted safely (entry count, expanded size, ratio, no ../ or links) by the engine
+            images = inspect_images_action(str(target))
+            fmt, rows, columns = IMAGES_FORMAT, images["images"], []
+        else:
+            report = inspect_dataset(target)
+            fmt, rows, columns = report.format.value, report.rows, report.columns
     except AdaptaError:
         shutil.rmtree(folder, ignore_errors=True)
         raise
     with session_scope() as session:
         known = session.exec(select(Dataset).where(Dataset.sha256 == digest, Dataset.path == str(target))).first()
         if known is None:
-            session.add(Dataset(name=target.name, path=str(target), format=report.format.value, rows=report.rows,
-                                columns_json=json.dumps(report.columns), sha256=digest, size_bytes=size))
+            session.add(Dataset(name=target.name, path=str(target), format=fmt, rows=rows,
+                                columns_json=json.dumps(columns), sha256=digest, size_bytes=size))
     return target
+
+
+def inspect_images_action(path: str, instance_prompt: str | None = None, trigger_word: str | None = None) -> dict[str, Any]:
+    """A folder or .zip of captioned images: counts, sizes, caption source, every item and the problems by file name."""
+    from jobs.data.images import inspect_image_dataset
+
+    report = inspect_image_dataset(path, instance_prompt=instance_prompt or None, trigger_word=trigger_word or None)
+    items = [{"file": item.path.relative_to(report.folder).as_posix(), "caption": item.caption, "width": item.width, "height": item.height}
+             for item in report.items]
+    return {"format": IMAGES_FORMAT, "folder": str(report.folder), "images": len(items), "caption_source": report.caption_source,
+            "items": items, "problems": report.problems, "unreadable": sorted(report.unreadable), "tiny": sorted(report.tiny),
+            "missing_captions": sorted(report.missing_captions), "stray_files": report.stray_files}
 
 
 def previous_uploads() -> list[tuple[str, str]]:
     """(label, path) of registered datasets whose file still exists, newest first."""
     with session_scope() as session:
         rows = session.exec(select(Dataset).order_by(col(Dataset.id).desc())).all()
-    return [(f"{row.name} · {row.rows} rows · #{row.id}", row.path) for row in rows if Path(row.path).is_file()]
+    unit = {IMAGES_FORMAT: "images"}
+    return [(f"{row.name} · {row.rows} {unit.get(row.format, 'rows')} · #{row.id}", row.path) for row in rows if Path(row.path).is_file()]
 
 
 def inspect_action(path: str, format: str = "auto", task: str = "causal-lm", columns: dict[str, str] | None = None,
@@ -182,6 +206,46 @@ def generate_action(source: str, prompt: str, max_new_tokens: int = 64, temperat
     return {"task": loaded.task.value, "base": base, "adapted": adapted if loaded.is_adapter else base}
 
 
+def job_task(job_id: int | str) -> str:
+    """The task of a job (causal-lm, text-classification, text-to-image)."""
+    return str(get_job(int(job_id)).task)
+
+
+def job_samples(job_id: int | str) -> list[dict[str, Any]]:
+    """The sample images a text-to-image job has rendered so far, oldest first ({step, prompt, seed, file, path})."""
+    job = get_job(int(job_id))
+    if job.task != Task.TEXT_TO_IMAGE.value or not job.run_dir:
+        return []
+    from jobs.diffusion.samples import read_sample_index
+
+    return read_sample_index(Path(job.run_dir))
+
+
+def generate_image_action(job_id: int | str, prompt: str, seed: int = 0, lora_scale: float = 1.0, steps: int = IMAGE_STEPS_DEFAULT) -> tuple[Any, Any]:
+    """(base image, LoRA image) as PIL images for a succeeded text-to-image job, same prompt and seed."""
+    from jobs.inference_images import compare_images, load_image_run
+
+    if not (prompt or "").strip():
+        raise AdaptaError("write a prompt first")
+    text = str(job_id).strip()
+    if not text.isdigit():
+        raise AdaptaError("pick a finished text-to-image job first")
+    job = get_job(int(text))
+    if job.task != Task.TEXT_TO_IMAGE.value:
+        raise AdaptaError(f"job {text} is a {job.task} job; image generation needs a text-to-image job")
+    if job.status is not JobStatus.SUCCEEDED or not job.run_dir:
+        raise AdaptaError(f"job {text} is {job.status.value}; only succeeded jobs can be tried in the playground")
+    loaded = load_image_run(job.run_dir)
+    return compare_images(loaded, prompt, seed=max(0, int(seed)), lora_scale=min(2.0, max(0.0, float(lora_scale))),
+                          num_inference_steps=max(1, min(int(steps), MAX_IMAGE_STEPS)))
+
+
+def png_base64(image: Any) -> str:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
 # ---- the gradio_client endpoints ----------------------------------------------------------------------------
 
 def api_search_models(query: str, task: str = "", sort: str = "downloads") -> dict:
@@ -219,6 +283,22 @@ def api_generate(source: str, prompt: str, max_new_tokens: int = 64, temperature
     return user_errors(generate_action)(source, prompt, max_new_tokens, temperature, top_p)
 
 
+def api_generate_image(job_id: int, prompt: str, seed: int = 0, lora_scale: float = 1.0, steps: int = 10) -> dict:
+    """A succeeded text-to-image job: the base pipeline's image and the LoRA's image for the same prompt and seed.
+
+    Returns {'base': str, 'lora': str, 'format': 'png', 'seed': int, 'lora_scale': float, 'steps': int}, where base
+    and lora are base64-encoded PNG files (JSON-safe, nothing to download):
+    ``PIL.Image.open(io.BytesIO(base64.b64decode(result['lora'])))``. lora_scale 0 gives the base image; steps 1-100.
+    """
+
+    def run() -> dict[str, Any]:
+        base, lora = generate_image_action(job_id, prompt, seed, lora_scale, steps)
+        return {"base": png_base64(base), "lora": png_base64(lora), "format": "png", "seed": int(seed), "lora_scale": float(lora_scale),
+                "steps": max(1, min(int(steps), MAX_IMAGE_STEPS))}
+
+    return user_errors(run)()
+
+
 def api_push_to_hub(job_id: int, repo_id: str, token: str, private: bool = True) -> dict:
     """Push a succeeded job's adapter (or model) with its model card to OWNER/NAME; the token is used once, never stored."""
 
@@ -234,12 +314,24 @@ def api_push_to_hub(job_id: int, repo_id: str, token: str, private: bool = True)
 
 
 def api_inspect_dataset(file: str | None, format: str = "auto", task: str = "causal-lm") -> dict:
-    """Store an uploaded data file and inspect it: format, mapping, preview, problems with row numbers; stored_path goes into a spec."""
+    """Store an uploaded data file and inspect it: format, mapping, preview, problems with row numbers; stored_path goes into a spec.
+
+    task text-to-image: a .zip of images with captions; the report lists images (file, caption, size), caption_source and problems.
+    """
 
     def run() -> dict[str, Any]:
         if not file:
             raise DataError("no file was uploaded")
         stored = store_upload(file)
+        if (task or "") == Task.TEXT_TO_IMAGE.value:
+            if stored.suffix.lower() != IMAGE_ARCHIVE:
+                raise DataError(f"{stored.name} is not a .zip; task text-to-image needs a .zip of images with captions")
+            report = inspect_images_action(str(stored))
+            report["folder"] = str(report["folder"])
+            report["stored_path"] = str(stored)
+            return report
+        if stored.suffix.lower() == IMAGE_ARCHIVE:
+            raise DataError(f"{stored.name} is a .zip of images; choose task text-to-image for it")
         report = inspect_action(str(stored), format, task)
         report["stored_path"] = report.pop("path")  # a "path" key would make clients try to download it
         return report
@@ -251,7 +343,7 @@ def register_api() -> None:
     """Inside a Blocks context: the public endpoints (the file endpoint uses hidden components)."""
     for fn, name in ((api_search_models, "search_models"), (api_model_info, "model_info"), (api_submit_job, "submit_job"),
                      (api_list_jobs, "list_jobs"), (api_job_status, "job_status"), (api_cancel_job, "cancel_job"),
-                     (api_generate, "generate"), (api_push_to_hub, "push_to_hub")):
+                     (api_generate, "generate"), (api_generate_image, "generate_image"), (api_push_to_hub, "push_to_hub")):
         gr.api(fn, api_name=name, concurrency_limit=None if name in ("list_jobs", "job_status", "search_models") else 2)
     with gr.Row(visible=False):
         file_in = gr.File(type="filepath")

@@ -3,6 +3,9 @@
 Uploads are copied into ``<data home>/uploads/<sha>/`` under a safe name, refused when over the size
 limit or unreadable (a .jsonl that is really binary, a CSV saved as UTF-16 ...), and registered in the
 Dataset table so they can be picked again later. They are never served back by the web server.
+
+For task text-to-image the upload is a .zip of images with captions (same size limit; the engine extracts it
+safely): the tab shows a gallery of the images with their captions and the problems found, by file name.
 """
 
 from __future__ import annotations
@@ -17,11 +20,14 @@ import pandas as pd
 from jobs.data.formats import ALL_ROLES, OPTIONAL_ROLES, REQUIRED_ROLES
 from jobs.errors import AdaptaError
 from jobs.spec import DataFormat, Task
-from webui.api import inspect_action, previous_uploads, store_upload
+from webui.api import IMAGE_ARCHIVE, inspect_action, inspect_images_action, previous_uploads, store_upload
 from webui.i18n import Registry, t
 
 PROBLEM_COLUMNS = ["row", "column", "level", "message"]
+IMAGE_TASK = Task.TEXT_TO_IMAGE.value
 HISTOGRAM_BINS = 12
+GALLERY_LIMIT = 48
+THUMBNAIL_PX = 256
 
 
 @dataclass
@@ -38,6 +44,7 @@ class DataTab:
     histogram: gr.BarPlot
     problems: gr.Dataframe
     use: gr.Button
+    gallery: gr.Gallery
 
     @property
     def role_list(self) -> list[gr.Dropdown]:
@@ -47,7 +54,7 @@ class DataTab:
 def build(r: Registry) -> DataTab:
     r.markdown("data.intro")
     with gr.Row():
-        upload = r.make(gr.File, "data.upload", file_types=[".csv", ".tsv", ".jsonl", ".json", ".parquet", ".txt"], type="filepath",
+        upload = r.make(gr.File, "data.upload", file_types=[".csv", ".tsv", ".jsonl", ".json", ".parquet", ".txt", IMAGE_ARCHIVE], type="filepath",
                         elem_id="data-upload", scale=2)
         with gr.Column(scale=1):
             previous = r.make(gr.Dropdown, "data.previous", choices=[], elem_id="data-previous")
@@ -57,13 +64,14 @@ def build(r: Registry) -> DataTab:
     with gr.Row():
         fmt = r.make(gr.Dropdown, "data.format", choices=[item.value for item in DataFormat], value="auto", elem_id="data-format")
         roles = {role: r.make(gr.Dropdown, f"data.role.{role}", choices=[], visible=False, allow_custom_value=False) for role in ALL_ROLES}
+    gallery = r.make(gr.Gallery, "data.gallery", columns=6, height=320, visible=False, elem_id="data-gallery")
     preview = gr.Dataframe(interactive=False, wrap=True, max_height=320, elem_id="data-preview")
     with gr.Row():
         stats = gr.Markdown(elem_id="data-stats")
         histogram = r.make(gr.BarPlot, "data.histogram", x="tokens", y="rows", elem_id="data-histogram", sort=None)
     problems = gr.Dataframe(headers=PROBLEM_COLUMNS, interactive=False, wrap=True, elem_id="data-problems")
     use = r.button("data.use", variant="primary", elem_id="data-use")
-    return DataTab(upload, previous, reuse, status, path, fmt, roles, preview, stats, histogram, problems, use)
+    return DataTab(upload, previous, reuse, status, path, fmt, roles, preview, stats, histogram, problems, use, gallery)
 
 
 def _tokenizer_for(model_ref: str) -> Any:
@@ -110,8 +118,56 @@ def _role_updates(report: dict[str, Any] | None) -> list[Any]:
     return [gr.update(visible=role in shown, choices=columns, value=report["mapping"].get(role, "")) for role in ALL_ROLES]
 
 
+def _thumbnails(folder: str, items: list[dict[str, Any]]) -> list[tuple[Any, str]]:
+    """(small PIL image, caption) for the first images: handed to gradio as images, so no data folder is ever served."""
+    from PIL import Image
+
+    shown = []
+    for item in items[:GALLERY_LIMIT]:
+        try:
+            with Image.open(Path(folder) / item["file"]) as image:
+                thumb = image.convert("RGB")
+                thumb.thumbnail((THUMBNAIL_PX, THUMBNAIL_PX))
+        except OSError:
+            continue
+        shown.append((thumb, f"{item['file']}: {item['caption']}"))
+    return shown
+
+
+def show_image_report(path: str, lang: str) -> list[Any]:
+    """An image .zip. Outputs: status, path, format, preview, stats, histogram, problems, *roles, gallery."""
+    try:
+        report = inspect_images_action(path)
+    except AdaptaError as error:
+        return [f"❌ {error}", path, gr.update(value="auto"), pd.DataFrame(), "", histogram_frame([]), pd.DataFrame(columns=PROBLEM_COLUMNS),
+                *_role_updates(None), gr.update(value=None, visible=False)]
+    items = report["items"]
+    sizes = [min(item["width"], item["height"]) for item in items]
+    stats = t(lang, "data.image_stats", images=report["images"], source=report["caption_source"],
+              min=min(sizes) if sizes else 0, max=max(sizes) if sizes else 0)
+    if len(items) > GALLERY_LIMIT:
+        stats += "\n\n" + t(lang, "data.gallery_more", shown=GALLERY_LIMIT, total=len(items))
+    level = "error" if not items else "warning"
+    problems = pd.DataFrame([{"row": "", "column": "", "level": level, "message": sentence} for sentence in report["problems"]],
+                            columns=PROBLEM_COLUMNS)
+    if not items:
+        status = f"❌ {t(lang, 'data.no_images', name=Path(path).name)}"
+    elif report["problems"]:
+        status = f"⚠️ {t(lang, 'data.image_problems', name=Path(path).name, count=len(report['problems']))}"
+    else:
+        status = f"✅ {t(lang, 'data.ok', name=Path(path).name)}"
+    return [status, path, gr.update(value="auto"), pd.DataFrame(), stats, histogram_frame([]), problems, *_role_updates(None),
+            gr.update(value=_thumbnails(report["folder"], items), visible=True)]
+
+
 def show_report(path: str, fmt: str, mapping: dict[str, str] | None, task: str, model_ref: str, lang: str) -> list[Any]:
-    """Outputs: status, path, format, preview, stats, histogram, problems, *roles."""
+    """Outputs: status, path, format, preview, stats, histogram, problems, *roles, gallery."""
+    if Path(path).suffix.lower() == IMAGE_ARCHIVE:
+        return show_image_report(path, lang)
+    return [*_text_report(path, fmt, mapping, task, model_ref, lang), gr.update(value=None, visible=False)]
+
+
+def _text_report(path: str, fmt: str, mapping: dict[str, str] | None, task: str, model_ref: str, lang: str) -> list[Any]:
     empty = [pd.DataFrame(), "", histogram_frame([]), pd.DataFrame(columns=PROBLEM_COLUMNS)]
     try:
         report = inspect_action(path, fmt or "auto", task or "causal-lm", mapping or None)
@@ -142,13 +198,15 @@ def _cell(value: Any) -> Any:
 
 def on_upload(file: str | None, task: str, model_ref: str, lang: str) -> list[Any]:
     if not file:
-        return [gr.update()] * (7 + len(ALL_ROLES)) + [gr.update()]
+        return [gr.update()] * (8 + len(ALL_ROLES)) + [gr.update()]
     try:
+        if Path(file).suffix.lower() == IMAGE_ARCHIVE and (task or "") != IMAGE_TASK:
+            raise AdaptaError(t(lang, "data.zip_needs_image_task"))
         stored = store_upload(file)
     except AdaptaError as error:
         gr.Warning(str(error))
         return [f"❌ {t(lang, 'data.rejected')}: {error}", "", gr.update(), pd.DataFrame(), "", histogram_frame([]),
-                pd.DataFrame(columns=PROBLEM_COLUMNS), *_role_updates(None), refresh_previous()]
+                pd.DataFrame(columns=PROBLEM_COLUMNS), *_role_updates(None), gr.update(value=None, visible=False), refresh_previous()]
     return [*show_report(str(stored), "auto", None, task, model_ref, lang), refresh_previous(str(stored))]
 
 
@@ -165,7 +223,7 @@ def current_mapping(fmt: str, *role_values: str) -> dict[str, str]:
 
 
 def wire(tab: DataTab, lang: gr.State, task: gr.Component, model_ref: gr.Component) -> None:
-    report_outputs = [tab.status, tab.path, tab.format, tab.preview, tab.stats, tab.histogram, tab.problems, *tab.role_list]
+    report_outputs = [tab.status, tab.path, tab.format, tab.preview, tab.stats, tab.histogram, tab.problems, *tab.role_list, tab.gallery]
     tab.upload.upload(on_upload, [tab.upload, task, model_ref, lang], [*report_outputs, tab.previous], api_visibility="private")
 
     def reuse(path: str, task_value: str, ref: str, language: str) -> list[Any]:
@@ -174,7 +232,7 @@ def wire(tab: DataTab, lang: gr.State, task: gr.Component, model_ref: gr.Compone
     tab.reuse.click(reuse, [tab.previous, task, model_ref, lang], report_outputs, api_visibility="private")
 
     def remap(path: str, fmt: str, task_value: str, ref: str, language: str, *roles: str) -> list[Any]:
-        if not path:
+        if not path or Path(path).suffix.lower() == IMAGE_ARCHIVE:
             return [gr.update()] * len(report_outputs)
         return show_report(path, fmt, current_mapping(fmt, *roles) if fmt != "auto" else None, task_value, ref, language)
 

@@ -1,7 +1,8 @@
 """Jobs tab: every job with status, progress, ETA and attempt; the selected one live (gr.Timer polls the database).
 
 All state comes from the job and metric rows, so a reload or a server restart re-attaches to running jobs
-with their full history. Actions: cancel, retry, duplicate-and-edit (fills the Train form), move up/down in
+with their full history. A text-to-image job also shows its sample images (``runs/<job>/samples/``) as a gallery
+that grows while it trains, captioned "step N: prompt". Actions: cancel, retry, duplicate-and-edit (fills the Train form), move up/down in
 the queue, delete.
 """
 
@@ -16,7 +17,7 @@ import pandas as pd
 from jobs.errors import AdaptaError
 from jobs.metrics import metric_series
 from jobs.queue import delete_job, list_jobs, move_job, request_cancel, retry_job
-from webui.api import job_status_action
+from webui.api import job_samples, job_status_action
 from webui.i18n import Registry, t
 
 JOB_COLUMNS = ["id", "name", "status", "progress", "eta", "attempt", "method", "base_model"]
@@ -40,6 +41,8 @@ class JobsTab:
     delete: gr.Button
     message: gr.Markdown
     timer: gr.Timer
+    samples: gr.Gallery
+    samples_shown: gr.State
 
 
 def build(r: Registry) -> JobsTab:
@@ -61,9 +64,38 @@ def build(r: Registry) -> JobsTab:
                            color_map={"loss": "#4f46e5", "eval_loss": "#f97316"})
         lr_plot = r.make(gr.LinePlot, "jobs.lr_plot", x="step", y="value", color="series", elem_id="job-lr-plot", height=260,
                          color_map={"learning_rate": "#059669"})
+    samples = r.make(gr.Gallery, "jobs.samples", columns=4, height=300, visible=False, elem_id="job-samples")
+    samples_shown = gr.State("")
     log = r.make(gr.Textbox, "jobs.log", lines=10, max_lines=14, interactive=False, elem_id="job-log")
     timer = gr.Timer(POLL_SECONDS)
-    return JobsTab(table, selected, detail, progress, loss_plot, lr_plot, log, cancel, retry, duplicate, up, down, delete, message, timer)
+    return JobsTab(table, selected, detail, progress, loss_plot, lr_plot, log, cancel, retry, duplicate, up, down, delete, message, timer,
+                   samples, samples_shown)
+
+
+def sample_gallery(job_id: str | None, shown: str) -> list[Any]:
+    """Outputs: gallery, shown-key. The gallery is rebuilt only when the job or its number of samples changed.
+
+    Images are handed over as PIL images (not paths), so run folders are never served by the web server.
+    """
+    try:
+        rows = job_samples(int(job_id)) if job_id else []
+    except (AdaptaError, ValueError):
+        rows = []
+    key = f"{job_id}:{len(rows)}"
+    if key == shown:
+        return [gr.update(), shown]
+    if not rows:
+        return [gr.update(value=None, visible=False), key]
+    from PIL import Image
+
+    images = []
+    for row in rows:
+        try:
+            with Image.open(row["path"]) as image:
+                images.append((image.convert("RGB"), f"step {row['step']}: {row['prompt']}"))
+        except OSError:
+            continue
+    return [gr.update(value=images, visible=True), key]
 
 
 def _eta_text(seconds: float | None) -> str:
@@ -165,9 +197,13 @@ def wire(tab: JobsTab, lang: gr.State) -> None:
     outputs = [tab.table, tab.selected, tab.progress, tab.detail, tab.loss_plot, tab.lr_plot, tab.log]
     detail_outputs = outputs[2:]
     tab.timer.tick(refresh, [tab.selected, lang], outputs, api_visibility="private", show_progress="hidden", concurrency_limit=None)
-    tab.selected.input(job_detail, [tab.selected, lang], detail_outputs, api_visibility="private", show_progress="hidden")
+    gallery_io = ([tab.selected, tab.samples_shown], [tab.samples, tab.samples_shown])
+    tab.timer.tick(sample_gallery, *gallery_io, api_visibility="private", show_progress="hidden", concurrency_limit=None)
+    tab.selected.input(job_detail, [tab.selected, lang], detail_outputs, api_visibility="private", show_progress="hidden").then(
+        sample_gallery, *gallery_io, api_visibility="private", show_progress="hidden")
     tab.table.select(pick_row, [tab.table], [tab.selected], api_visibility="private").then(
-        job_detail, [tab.selected, lang], detail_outputs, api_visibility="private")
+        job_detail, [tab.selected, lang], detail_outputs, api_visibility="private").then(
+        sample_gallery, *gallery_io, api_visibility="private", show_progress="hidden")
     for button, action in ((tab.cancel, "cancel"), (tab.retry, "retry"), (tab.up, "up"), (tab.down, "down"), (tab.delete, "delete")):
         button.click(lambda job, language, name=action: act(name, job, language), [tab.selected, lang], tab.message,
                      api_visibility="private").then(refresh, [tab.selected, lang], outputs, api_visibility="private", show_progress="hidden")

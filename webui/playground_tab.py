@@ -3,6 +3,9 @@
 Generation uses the same prompt and settings (temperature, max new tokens, top-p) for both sides;
 classification shows the label probabilities of both. Loaded models stay cached in ``jobs.inference``
 (LRU), so switching between runs does not reload from disk each time.
+
+A finished text-to-image job switches the tab to image mode: prompt, seed, LoRA scale and steps give the
+base pipeline's image and the LoRA's image at the same seed, side by side (``jobs.inference_images``).
 """
 
 from __future__ import annotations
@@ -16,8 +19,9 @@ from jobs.errors import AdaptaError
 from jobs.models import local_catalog
 from jobs.queue import list_jobs
 from storage.tables import JobStatus
-from webui.api import generate_action
+from webui.api import IMAGE_STEPS_DEFAULT, MAX_IMAGE_STEPS, generate_action, generate_image_action, job_task
 from webui.i18n import Registry, t
+from webui.spec_form import IMAGE_TASK
 
 
 @dataclass
@@ -34,6 +38,17 @@ class PlaygroundTab:
     adapted_text: gr.Textbox
     base_labels: gr.Label
     adapted_labels: gr.Label
+    text_group: gr.Column
+    image_group: gr.Column
+    image_prompt: gr.Textbox
+    seed: gr.Number
+    lora_scale: gr.Slider
+    steps: gr.Slider
+    run_image: gr.Button
+    base_image: gr.Image
+    lora_image: gr.Image
+    image_row: gr.Row
+    text_outputs: gr.Column
 
 
 def build(r: Registry) -> PlaygroundTab:
@@ -41,20 +56,61 @@ def build(r: Registry) -> PlaygroundTab:
     with gr.Row():
         source = r.make(gr.Dropdown, "play.source", choices=[], allow_custom_value=True, elem_id="play-source", scale=4)
         refresh = r.button("play.refresh", scale=1)
-    prompt = r.make(gr.Textbox, "play.prompt", lines=3, elem_id="play-prompt")
-    with gr.Row():
-        temperature = r.make(gr.Slider, "play.temperature", minimum=0.0, maximum=2.0, step=0.05, value=0.0)
-        max_new_tokens = r.make(gr.Slider, "play.max_new_tokens", minimum=1, maximum=512, step=1, value=48)
-        top_p = r.make(gr.Slider, "play.top_p", minimum=0.05, maximum=1.0, step=0.05, value=0.9)
-    run = r.button("play.run", variant="primary", elem_id="play-run")
+    with gr.Column(elem_id="play-text") as text_group:
+        prompt = r.make(gr.Textbox, "play.prompt", lines=3, elem_id="play-prompt")
+        with gr.Row():
+            temperature = r.make(gr.Slider, "play.temperature", minimum=0.0, maximum=2.0, step=0.05, value=0.0)
+            max_new_tokens = r.make(gr.Slider, "play.max_new_tokens", minimum=1, maximum=512, step=1, value=48)
+            top_p = r.make(gr.Slider, "play.top_p", minimum=0.05, maximum=1.0, step=0.05, value=0.9)
+        run = r.button("play.run", variant="primary", elem_id="play-run")
+    with gr.Column(visible=False, elem_id="play-image") as image_group:
+        image_prompt = r.make(gr.Textbox, "play.image_prompt", lines=2, elem_id="play-image-prompt")
+        with gr.Row():
+            seed = r.make(gr.Number, "play.seed", value=0, minimum=0, precision=0)
+            lora_scale = r.make(gr.Slider, "play.lora_scale", minimum=0.0, maximum=1.5, step=0.05, value=1.0, elem_id="play-lora-scale")
+            steps = r.make(gr.Slider, "play.steps", minimum=1, maximum=MAX_IMAGE_STEPS, step=1, value=IMAGE_STEPS_DEFAULT)
+        run_image = r.button("play.run_image", variant="primary", elem_id="play-run-image")
     status = gr.Markdown(elem_id="play-status")
-    with gr.Row():
-        base_text = r.make(gr.Textbox, "play.base", lines=6, interactive=False, elem_id="play-base")
-        adapted_text = r.make(gr.Textbox, "play.adapted", lines=6, interactive=False, elem_id="play-adapted")
-    with gr.Row():
-        base_labels = r.make(gr.Label, "play.base_probs", visible=False)
-        adapted_labels = r.make(gr.Label, "play.adapted_probs", visible=False)
-    return PlaygroundTab(source, refresh, prompt, temperature, max_new_tokens, top_p, run, status, base_text, adapted_text, base_labels, adapted_labels)
+    with gr.Row(visible=False) as image_row:
+        base_image = r.make(gr.Image, "play.base_image", type="pil", interactive=False, format="png", elem_id="play-base-image")
+        lora_image = r.make(gr.Image, "play.lora_image", type="pil", interactive=False, format="png", elem_id="play-lora-image")
+    with gr.Column() as text_outputs:
+        with gr.Row():
+            base_text = r.make(gr.Textbox, "play.base", lines=6, interactive=False, elem_id="play-base")
+            adapted_text = r.make(gr.Textbox, "play.adapted", lines=6, interactive=False, elem_id="play-adapted")
+        with gr.Row():
+            base_labels = r.make(gr.Label, "play.base_probs", visible=False)
+            adapted_labels = r.make(gr.Label, "play.adapted_probs", visible=False)
+    tab = PlaygroundTab(source, refresh, prompt, temperature, max_new_tokens, top_p, run, status, base_text, adapted_text, base_labels,
+                        adapted_labels, text_group, image_group, image_prompt, seed, lora_scale, steps, run_image, base_image, lora_image,
+                        image_row, text_outputs)
+    return tab
+
+
+def is_image_source(source: str | None) -> bool:
+    """True when ``source`` is a job id of a text-to-image job."""
+    text = str(source or "").strip()
+    if not text.isdigit():
+        return False
+    try:
+        return job_task(int(text)) == IMAGE_TASK
+    except AdaptaError:
+        return False
+
+
+def mode_updates(source: str | None) -> list[Any]:
+    """Outputs: text group, text outputs, image group, image row: the image controls for an image job, else the text ones."""
+    image = is_image_source(source)
+    return [gr.update(visible=not image), gr.update(visible=not image), gr.update(visible=image), gr.update(visible=image)]
+
+
+def run_images(source: str, prompt: str, seed: float, lora_scale: float, steps: float, lang: str) -> list[Any]:
+    """Outputs: status, base image, LoRA image."""
+    try:
+        base, lora = generate_image_action(source, prompt, int(seed or 0), float(lora_scale), int(steps))
+    except AdaptaError as error:
+        return [f"⚠️ {error}", gr.update(), gr.update()]
+    return [t(lang, "play.done"), base, lora]
 
 
 def source_choices(selected: str | None = None) -> Any:
@@ -81,6 +137,10 @@ def run_generate(source: str, prompt: str, temperature: float, max_new_tokens: i
 
 def wire(tab: PlaygroundTab, lang: gr.State) -> None:
     tab.refresh.click(lambda: source_choices(), None, tab.source, api_visibility="private")
+    mode_outputs = [tab.text_group, tab.text_outputs, tab.image_group, tab.image_row]
+    tab.source.change(mode_updates, tab.source, mode_outputs, api_visibility="private", show_progress="hidden")
+    tab.run_image.click(run_images, [tab.source, tab.image_prompt, tab.seed, tab.lora_scale, tab.steps, lang],
+                        [tab.status, tab.base_image, tab.lora_image], api_visibility="private", concurrency_limit=1, concurrency_id="inference")
     tab.run.click(run_generate, [tab.source, tab.prompt, tab.temperature, tab.max_new_tokens, tab.top_p, lang],
                   [tab.status, tab.base_text, tab.adapted_text, tab.base_labels, tab.adapted_labels], api_visibility="private",
                   concurrency_limit=1, concurrency_id="inference")

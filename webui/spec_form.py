@@ -4,6 +4,8 @@ Each schema property becomes one widget: enums become dropdowns, booleans checkb
 and small bounded floats sliders, other numbers bounded number inputs, strings text boxes. Bounds, defaults
 and help text come from the schema; labels and help are translated through :mod:`webui.i18n` under the key
 ``field.<section>.<name>``. A method's own section (``lora``, ``prompt_tuning``) is shown only for that method.
+Fields whose help starts with ``text-to-image:`` (and the ``samples`` section) are shown only for that task;
+:data:`TEXT_ONLY_FIELDS` only for the text tasks; text-to-image offers only the methods of :func:`methods_for_task`.
 
     fields = schema_fields()            # FormField per widget, in schema order
     widgets = build_widgets(fields, registry)
@@ -17,7 +19,7 @@ from typing import Any
 
 import gradio as gr
 
-from jobs.spec import JobSpec, Method
+from jobs.spec import JobSpec, Method, Task
 
 SPECIAL_FIELDS = {"base_model", "data.train", "data.columns"}
 """Set by the Models and Data tabs rather than by a generic widget."""
@@ -30,7 +32,7 @@ class FormField:
     """One widget's worth of schema: dotted path, kind and bounds."""
 
     path: str
-    kind: str  # enum | bool | int | float | str | modules | fraction
+    kind: str  # enum | bool | int | float | str | modules | lines | fraction
     default: Any
     description: str
     choices: tuple[str, ...] = ()
@@ -61,6 +63,8 @@ def _field(schema: dict[str, Any], path: str, node: dict[str, Any]) -> FormField
     concrete = [_resolve(schema, option) for option in options if option.get("type") != "null"]
     types = {option.get("type") for option in concrete}
     first = concrete[0] if concrete else {}
+    if types == {"array"}:
+        return FormField(path, "lines", default, description)
     if "array" in types:
         enum = next((option.get("enum") for option in concrete if option.get("enum")), [])
         return FormField(path, "modules", default, description, tuple(enum))
@@ -103,12 +107,37 @@ def method_sections(method: str) -> set[str]:
 METHOD_SECTIONS = ("lora", "prompt_tuning")
 """Sections shown only when the chosen method uses them (see :func:`method_sections`)."""
 
+IMAGE_TASK = Task.TEXT_TO_IMAGE.value
+IMAGE_PREFIX = "text-to-image:"
+IMAGE_SECTIONS = ("samples",)
+TEXT_ONLY_FIELDS = frozenset({"data.validation", "data.format", "training.max_length", "training.packing", "training.group_by_length",
+                              "training.train_on_prompt", "training.eval_steps"})
+"""Settings that mean nothing to an image job (token lengths, text formats, held-out rows)."""
+IMAGE_METHODS = (Method.LORA.value,)
 
-def make_widget(field: FormField, label: str, info: str) -> gr.components.Component:
+
+def field_visible(field: FormField, task: str | None) -> bool:
+    """Whether ``field`` applies to ``task``: image-only fields for text-to-image, text-only fields for the others."""
+    image = str(task or "") == IMAGE_TASK
+    if field.section in IMAGE_SECTIONS or field.description.startswith(IMAGE_PREFIX):
+        return image
+    if field.path in TEXT_ONLY_FIELDS:
+        return not image
+    return True
+
+
+def methods_for_task(task: str | None) -> list[str]:
+    """The methods offered for ``task`` (text-to-image: lora only)."""
+    return list(IMAGE_METHODS) if str(task or "") == IMAGE_TASK else method_choices()
+
+
+def make_widget(field: FormField, label: str, info: str, visible: bool = True) -> gr.components.Component:
     """The widget for one field, with the schema's bounds and default."""
-    common: dict[str, Any] = {"label": label, "info": info, "elem_id": "field-" + field.path.replace(".", "-").replace("_", "-")}
+    common: dict[str, Any] = {"label": label, "info": info, "elem_id": "field-" + field.path.replace(".", "-").replace("_", "-"), "visible": visible}
     if field.kind == "enum":
         return gr.Dropdown(choices=list(field.choices), value=field.default, **common)
+    if field.kind == "lines":
+        return gr.Textbox(value="\n".join(field.default or []), lines=2, **common)
     if field.kind == "modules":
         return gr.Dropdown(choices=list(field.choices), value=field.default, allow_custom_value=True, **common)
     if field.kind == "bool":
@@ -140,6 +169,10 @@ def values_to_spec(fields: list[FormField], values: list[Any], *, base_model: st
                 continue
         elif field.kind == "int":
             value = int(value)
+        elif field.kind == "lines":
+            value = [line.strip() for line in str(value).splitlines() if line.strip()] if isinstance(value, str) else list(value)
+            if not value:
+                continue
         elif field.kind == "modules" and isinstance(value, str) and value not in field.choices:
             value = [part.strip() for part in value.replace(",", " ").split() if part.strip()]
         target = spec
@@ -160,6 +193,8 @@ def spec_to_values(fields: list[FormField], spec: JobSpec) -> list[Any]:
             node = node.get(part) if isinstance(node, dict) else None
         if field.kind == "modules" and isinstance(node, list):
             node = ", ".join(node)
+        if field.kind == "lines":
+            node = "\n".join(node or [])
         if field.kind == "fraction" and not isinstance(node, (int, float)):
             node = 0.0
         values.append(node)

@@ -22,7 +22,19 @@ from jobs.queue import list_jobs, submit_job
 from jobs.spec import JobSpec, parse_spec, parse_spec_yaml
 from storage.tables import JobStatus
 from webui.i18n import Registry, t
-from webui.spec_form import METHOD_SECTIONS, PRESETS, FormField, make_widget, method_sections, schema_fields, spec_to_values, values_to_spec
+from webui.spec_form import (
+    IMAGE_TASK,
+    METHOD_SECTIONS,
+    PRESETS,
+    FormField,
+    field_visible,
+    make_widget,
+    method_sections,
+    methods_for_task,
+    schema_fields,
+    spec_to_values,
+    values_to_spec,
+)
 
 ADVANCED_SECTIONS = ("resources",)
 
@@ -63,7 +75,8 @@ def build(r: Registry) -> TrainTab:
     preset = r.make(gr.Radio, "train.preset", choices=list(PRESETS), value=None, elem_id="train-preset")
 
     def add(field: FormField) -> None:
-        widget = make_widget(field, t("en", f"field.{field.path}"), t("en", f"field.{field.path}.info"))
+        widget = make_widget(field, t("en", f"field.{field.path}"), t("en", f"field.{field.path}.info"),
+                             visible=field_visible(field, JobSpec.model_fields["task"].default.value))
         widgets.append(r.register(widget, label=f"field.{field.path}", info=f"field.{field.path}.info"))
 
     by_section: dict[str, list[FormField]] = {}
@@ -141,6 +154,8 @@ def preflight_report(spec: JobSpec, lang: str) -> tuple[bool, str]:
     """(fits, markdown): memory estimate vs available, steps, and a time estimate when a throughput is known."""
     lines = []
     fits = True
+    if spec.task.value == IMAGE_TASK:
+        return image_preflight(spec, lang)
     try:
         info = hub.model_info(spec.base_model, batch_size=spec.training.batch_size, seq_len=spec.training.max_length)
     except AdaptaError as error:
@@ -164,10 +179,44 @@ def preflight_report(spec: JobSpec, lang: str) -> tuple[bool, str]:
     return fits, "\n\n".join(f"- {line}" for line in lines)
 
 
+def image_preflight(spec: JobSpec, lang: str) -> tuple[bool, str]:
+    """text-to-image: the base pipeline is checked (diffusers layout or .safetensors, no pickles); no memory estimate yet."""
+    from jobs.diffusion.pipeline import resolve_pipeline
+
+    try:
+        resolved = resolve_pipeline(spec.base_model)
+    except AdaptaError as error:
+        return False, f"- ❌ {error}"
+    steps = count_steps(spec)
+    lines = [f"✅ {t(lang, 'train.pipeline_ok', family=resolved.family.upper())}", t(lang, "train.steps", steps=steps or "?")]
+    per_step = seconds_per_step(spec.base_model)
+    lines.append(t(lang, "train.time", minutes=f"{per_step * steps / 60:.1f}") if per_step and steps else t(lang, "train.time_unknown"))
+    return True, "\n\n".join(f"- {line}" for line in lines)
+
+
 def fill_from_spec(tab: TrainTab, spec: JobSpec) -> list[Any]:
     """Updates for [base_model, train_file, columns, columns_view, *widgets, *groups]."""
-    return [spec.base_model, spec.data.train, dict(spec.data.columns), columns_text(spec.data.columns), *spec_to_values(tab.fields, spec),
-            *group_visibility(tab, spec.method.value)]
+    values = spec_to_values(tab.fields, spec)
+    return [spec.base_model, spec.data.train, dict(spec.data.columns), columns_text(spec.data.columns),
+            *task_updates(tab, spec.task.value, spec.method.value, values), *group_visibility(tab, spec.method.value)]
+
+
+def task_updates(tab: TrainTab, task: str, method: str, values: list[Any] | None = None) -> list[Any]:
+    """One update per widget for ``task``: the fields that apply shown, the others hidden; only the task's methods offered."""
+    methods = methods_for_task(task)
+    updates = []
+    for number, field in enumerate(tab.fields):
+        change: dict[str, Any] = {"visible": field_visible(field, task)}
+        if values is not None:
+            change["value"] = values[number]
+        if field.path == "method":
+            change["choices"] = methods
+            if method not in methods:
+                change["value"] = methods[0]
+        elif field.path == "data.format" and not change["visible"]:
+            change["value"] = "auto"  # a text format does not apply to images
+        updates.append(gr.update(**change))
+    return updates
 
 
 def columns_text(columns: dict[str, str]) -> str:
@@ -185,6 +234,8 @@ def wire(tab: TrainTab, lang: gr.State, on_submitted: list[gr.components.Compone
     fill_outputs = [tab.base_model, tab.train_file, tab.columns, tab.columns_view, *tab.widgets, *tab.groups.values()]
     tab.widget("method").change(lambda method: group_visibility(tab, method), tab.widget("method"), list(tab.groups.values()),
                                 api_visibility="private")
+    tab.widget("task").change(lambda task, method: task_updates(tab, task, method), [tab.widget("task"), tab.widget("method")], tab.widgets,
+                             api_visibility="private")
 
     def apply_preset(name: str) -> list[Any]:
         preset = PRESETS.get(name or "", {})
