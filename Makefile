@@ -11,7 +11,7 @@ PIP := $(PY) -m pip
 TORCH_CONSTRAINTS ?= -c constraints-cpu.txt
 OFFLINE := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 
-.PHONY: install install-dev run test lint bench clean
+.PHONY: install install-dev run test lint bench space clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,9 @@ bench: install-dev
 	$(OFFLINE) $(PY) bench/train_overhead.py
 	$(OFFLINE) $(PY) bench/queue_latency.py
 	$(OFFLINE) $(PY) bench/ui_latency.py
+
+space: install
+	$(PY) launch.py deploy-space $(SPACE)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

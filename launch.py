@@ -9,6 +9,7 @@
     python launch.py jobs [--json]        list the jobs recorded in the database
     python launch.py cancel ID | retry ID cancel a queued/running job, requeue a failed/cancelled one
     python launch.py push ID OWNER/NAME   upload a finished job's adapter/model with its card (token: HF_TOKEN or prompt)
+    python launch.py deploy-space OWNER/NAME   create or update a Hugging Face Space running this app
 
 Bad input exits with status 2 and a one-line ``error: ...`` on stderr, never a traceback.
 """
@@ -44,15 +45,18 @@ def _command_ui(args: argparse.Namespace) -> int:
 
         print(GUIDE.format(runs=data_home().runs))
         return 0
+    from storage.space import space_settings
     from webui.app import serve
 
+    for warning in space_settings().warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     worker = None
     if not args.no_worker:
         from jobs.worker import start_background_worker
 
         worker = start_background_worker()
     try:
-        serve(host=args.host, port=args.port, share=args.share)
+        serve(host=resolve_host(args.host), port=args.port, share=args.share)
     finally:
         if worker is not None:
             worker.stop()
@@ -145,6 +149,16 @@ def _command_push(args: argparse.Namespace) -> int:
     return 0
 
 
+def _command_deploy_space(args: argparse.Namespace) -> int:
+    import getpass
+
+    from jobs.space_deploy import deploy_space
+
+    token = os.environ.get("HF_TOKEN") or getpass.getpass("Hugging Face token (write access; not stored): ")
+    print(deploy_space(args.space_id, token=token, private=args.private))
+    return 0
+
+
 def _command_worker(args: argparse.Namespace) -> int:
     from jobs.worker import WorkerConfig, run_gpu_workers, run_worker
 
@@ -157,8 +171,15 @@ def _command_worker(args: argparse.Namespace) -> int:
     return 0
 
 
+def resolve_host(host: str | None) -> str:
+    """The address to bind: as given, else 127.0.0.1 (this machine only), or all interfaces inside a Space's container."""
+    if host:
+        return host
+    return os.environ.get("GRADIO_SERVER_NAME", "0.0.0.0") if os.environ.get("SPACE_ID") else "127.0.0.1"
+
+
 def _add_ui_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    parser.add_argument("--host", default=None, help="address to bind (default 127.0.0.1: this machine only; 0.0.0.0 inside a Space)")
     parser.add_argument("--port", type=int, default=7860)
     parser.add_argument("--share", action="store_true", help="also open a public Gradio share link")
     parser.add_argument("--no-worker", action="store_true", help="do not start the embedded worker")
@@ -201,6 +222,10 @@ def build_parser() -> argparse.ArgumentParser:
     push.add_argument("repo_id", help="OWNER/NAME")
     push.add_argument("--private", action="store_true")
     push.set_defaults(handler=_command_push)
+    space = commands.add_parser("deploy-space", help="create or update a Hugging Face Space running this app")
+    space.add_argument("space_id", help="OWNER/NAME")
+    space.add_argument("--private", action="store_true")
+    space.set_defaults(handler=_command_deploy_space)
     worker = commands.add_parser("worker", help="run queued jobs")
     worker.add_argument("--gpus", help="comma-separated GPU ids: one worker process per GPU")
     worker.add_argument("--worker-id", help="name of this worker (default: host:pid)")

@@ -22,6 +22,11 @@ _REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._
 SKIPPED_FILES = {"training_args.bin"}
 
 
+def valid_repo_id(repo_id: str | None) -> bool:
+    """OWNER/NAME made of letters, digits, dot, dash and underscore."""
+    return bool(_REPO_ID.match(repo_id or ""))
+
+
 def loss_svg(metrics: list[dict], width: int = 640, height: int = 320) -> str | None:
     """An SVG line plot of the training loss (and eval loss) by step; None when nothing was logged."""
     series = {
@@ -73,7 +78,7 @@ def push_run(run_dir: str | Path, repo_id: str, *, token: str | None, private: b
     from huggingface_hub.errors import HfHubHTTPError
 
     run_dir = Path(run_dir)
-    if not _REPO_ID.match(repo_id or ""):
+    if not valid_repo_id(repo_id):
         raise AdaptaError(f"repository id {repo_id!r} is not valid; use OWNER/NAME, e.g. my-name/smollm2-planets-lora")
     if not token:
         raise AdaptaError("pushing needs a Hugging Face token with write access: sign in, paste one, or set HF_TOKEN")

@@ -71,6 +71,10 @@ def safe_name(name: str) -> str:
 
 
 def data_home(root: str | Path | None = None) -> DataHome:
-    """The data home from ``root``, else ``ADAPTA_HOME``, else ``./data``; folders are created."""
-    chosen = root if root is not None else os.environ.get("ADAPTA_HOME", "data")
+    """The data home from ``root``, else ``ADAPTA_HOME``, else ``/data/adapta`` on a Space with storage, else ``./data``."""
+    chosen = root if root is not None else os.environ.get("ADAPTA_HOME")
+    if chosen is None:
+        from storage.space import space_settings
+
+        chosen = space_settings().home or "data"
     return DataHome(Path(chosen).expanduser().absolute()).ensure()

@@ -58,11 +58,11 @@ class FakeHub:
                 elif parts[:2] == ["api", "validate-yaml"]:
                     hub.validated.append(json.loads(body)["content"])
                     self._reply(200, {"errors": [], "warnings": []})
-                elif parts[:2] == ["api", "models"] and len(parts) >= 6 and parts[4] == "preupload":
+                elif parts[1] in ("models", "spaces") and len(parts) >= 6 and parts[4] == "preupload":
                     files = json.loads(body)["files"]
                     self._reply(200, {"files": [{"path": f["path"], "uploadMode": "regular", "shouldIgnore": False} for f in files]})
-                elif parts[:2] == ["api", "models"] and len(parts) >= 6 and parts[4] == "commit":
-                    commit: dict[str, Any] = {"repo": "/".join(parts[2:4]), "files": {}}
+                elif parts[1] in ("models", "spaces") and len(parts) >= 6 and parts[4] == "commit":
+                    commit: dict[str, Any] = {"repo": "/".join(parts[2:4]), "type": parts[1], "files": {}}
                     for line in body.splitlines():
                         item = json.loads(line)
                         if item["key"] == "header":
