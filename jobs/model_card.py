@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import platform
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -89,6 +90,25 @@ def render_image_model_card(spec: JobSpec, summary: dict[str, Any], folder_name:
     )
 
 
+def base_model_license(base_model_path: str | None) -> str | None:
+    """The ``license`` in the base model's own card front matter, carried over to the adapter's card."""
+    if not base_model_path:
+        return None
+    card = Path(base_model_path) / "README.md"
+    try:
+        text = card.read_text(encoding="utf-8")
+    except OSError:
+        return None
+    if not text.startswith("---"):
+        return None
+    try:
+        front = yaml.safe_load(text.split("---", 2)[1]) or {}
+    except yaml.YAMLError:
+        return None
+    license_name = front.get("license") if isinstance(front, dict) else None
+    return str(license_name) if license_name else None
+
+
 def render_model_card(spec: JobSpec, summary: dict[str, Any], folder_name: str) -> str:
     """The README.md text: YAML front matter for the Hub, then what was trained, how, and how to use it."""
     if spec.task is Task.TEXT_TO_IMAGE:
@@ -100,6 +120,9 @@ def render_model_card(spec: JobSpec, summary: dict[str, Any], folder_name: str) 
         "pipeline_tag": PIPELINE_TAG[spec.task],
         "tags": list(dict.fromkeys(["adapta", spec.method.value, spec.task.value] + (["lora"] if spec.method is Method.QLORA else []))),
     }
+    license_name = base_model_license(summary.get("base_model_path"))
+    if license_name:
+        front["license"] = license_name
     data = summary.get("data", {})
     hyper = spec.training.model_dump(mode="json")
     if spec.method in (Method.LORA, Method.QLORA):

@@ -78,3 +78,5 @@ def test_minilm_lora_classifies_sentences_with_unseen_sentiment_words(tmp_path: 
     _, summary = train_in_foreground(spec, show_progress=False)
     assert summary["label_names"] == ["negative", "positive"]
     assert summary["eval_metrics"]["eval_accuracy"] >= 0.9, summary["eval_metrics"]
+    card = (Path(summary["output_folder"]) / "README.md").read_text()
+    assert "license: apache-2.0" in card, "the base model's license is carried over to the adapter's card"
