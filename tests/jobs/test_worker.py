@@ -73,7 +73,7 @@ def test_kill_9_worker_mid_job_resumes_from_checkpoint_on_a_new_worker(tmp_path:
     run_dir = Path(get_job(job_id).run_dir)
     first = start_worker(adapta_home, "first")
     try:
-        wait_for(lambda: (run_dir / "checkpoints" / "checkpoint-10" / "trainer_state.json").is_file(), 120, "the first checkpoint")
+        wait_for(lambda: (run_dir / "checkpoints" / "checkpoint-10" / "trainer_state.json").is_file(), 240, "the first checkpoint")
         os.kill(first.pid, signal.SIGKILL)
         first.wait()
         wait_for(lambda: not child_pids(job_id), 15, "the orphaned training child to die with its worker")
