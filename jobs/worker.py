@@ -20,6 +20,7 @@ import subprocess
 import sys
 import threading
 import time
+import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -106,7 +107,12 @@ class Worker:
         """Reconcile jobs left running under this worker id, then claim and run until stopped."""
         reconcile_worker(self.config.worker_id)
         while not self.stopping.is_set():
-            if not self.run_once():
+            try:
+                ran = self.run_once()
+            except Exception:  # noqa: BLE001 - a transient database or disk error must not end the worker
+                traceback.print_exc()
+                ran = False
+            if not ran:
                 self.stopping.wait(self.config.poll_seconds)
 
     def run_once(self) -> bool:
