@@ -32,13 +32,31 @@ def database_url(home: DataHome | None = None) -> str:
     return f"sqlite:///{home.database_file}"
 
 
+def _enable_wal(cursor) -> None:  # noqa: ANN001 - a DB-API cursor
+    """Switch the file to WAL, retrying while another process holds a lock (the busy handler does not cover it)."""
+    import sqlite3
+    import time
+
+    for attempt in range(100):
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or attempt == 99:
+                raise
+            time.sleep(0.05)
+
+
 def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, _record) -> None:  # pragma: no cover - driver callback
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        # WAL is a property of the database file: only its first connection has to switch it, and switching
+        # needs a moment of exclusive access, so a connection that finds WAL already on leaves it alone.
+        if str(cursor.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
+            _enable_wal(cursor)
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
