@@ -22,6 +22,20 @@ _REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._
 SKIPPED_FILES = {"training_args.bin"}
 
 
+def hub_api(token: str):  # noqa: ANN201 - huggingface_hub is imported lazily
+    """An ``HfApi`` for ``HF_ENDPOINT`` (or the Hub) with this token, in memory only; refused in offline mode."""
+    from huggingface_hub import HfApi, constants
+
+    if constants.is_offline_mode():
+        raise AdaptaError("offline mode is on (HF_HUB_OFFLINE=1), so nothing can be sent to the Hub; unset it on a connected machine and try again")
+    return HfApi(endpoint=os.environ.get("HF_ENDPOINT") or None, token=token)
+
+
+def hub_unreachable(error: Exception) -> AdaptaError:
+    """The sentence for a connection that never reached the Hub."""
+    return AdaptaError(f"the Hub is unreachable ({type(error).__name__}); check the connection or HF_ENDPOINT and try again")
+
+
 def valid_repo_id(repo_id: str | None) -> bool:
     """OWNER/NAME made of letters, digits, dot, dash and underscore."""
     return bool(_REPO_ID.match(repo_id or ""))
@@ -74,7 +88,7 @@ def _card_with_plot(card: str, has_plot: bool) -> str:
 def push_run(run_dir: str | Path, repo_id: str, *, token: str | None, private: bool = False, folder: str | Path | None = None) -> str:
     """Create ``repo_id`` (if needed) and upload the run's adapter/model folder (or ``folder``) with its card; returns the repo URL."""
     import httpx
-    from huggingface_hub import CommitOperationAdd, HfApi
+    from huggingface_hub import CommitOperationAdd
     from huggingface_hub.errors import HfHubHTTPError
 
     run_dir = Path(run_dir)
@@ -99,11 +113,7 @@ def push_run(run_dir: str | Path, repo_id: str, *, token: str | None, private: b
     if plot is not None:
         operations.append(CommitOperationAdd(path_in_repo="loss.svg", path_or_fileobj=plot.encode("utf-8")))
 
-    from huggingface_hub import constants
-
-    if constants.is_offline_mode():
-        raise AdaptaError("offline mode is on (HF_HUB_OFFLINE=1), so nothing can be pushed; unset it on a connected machine and push again")
-    api = HfApi(endpoint=os.environ.get("HF_ENDPOINT") or None, token=token)
+    api = hub_api(token)
     try:
         repo_url = api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
         api.create_commit(repo_id, operations, commit_message=f"Upload {source.name} trained with Adapta", repo_type="model")
@@ -113,5 +123,5 @@ def push_run(run_dir: str | Path, repo_id: str, *, token: str | None, private: b
             raise AdaptaError(f"the Hub refused the token for {repo_id} (HTTP {status}); use a token with write access to that namespace") from None
         raise AdaptaError(f"the Hub could not take the upload to {repo_id} (HTTP {status}); try again later") from None
     except (OSError, httpx.TransportError) as error:
-        raise AdaptaError(f"the Hub is unreachable ({type(error).__name__}); check the connection or HF_ENDPOINT and try again") from None
+        raise hub_unreachable(error) from None
     return str(repo_url)

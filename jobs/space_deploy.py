@@ -7,12 +7,11 @@ environment, the data home, test artifacts or caches. The token is used for the 
 
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
 
 from jobs.errors import AdaptaError
-from jobs.hub_push import valid_repo_id
+from jobs.hub_push import hub_api, hub_unreachable, valid_repo_id
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 EXCLUDED_PREFIXES = (".venv/", "data/", "tests/webui/artifacts/", "bench/results/", ".ci/")
@@ -30,17 +29,15 @@ def project_files(root: Path = PROJECT_ROOT) -> list[str]:
 def deploy_space(space_id: str, *, token: str | None, private: bool = False, root: Path = PROJECT_ROOT) -> str:
     """Create the Space if needed and upload the project in one commit; returns the Space URL."""
     import httpx
-    from huggingface_hub import CommitOperationAdd, HfApi, constants
+    from huggingface_hub import CommitOperationAdd
     from huggingface_hub.errors import HfHubHTTPError
 
     if not valid_repo_id(space_id):
         raise AdaptaError(f"Space id {space_id!r} is not valid; use OWNER/NAME")
     if not token:
         raise AdaptaError("creating a Space needs a Hugging Face token with write access: set HF_TOKEN or paste one")
-    if constants.is_offline_mode():
-        raise AdaptaError("offline mode is on (HF_HUB_OFFLINE=1); unset it on a connected machine to deploy")
     operations = [CommitOperationAdd(path_in_repo=name, path_or_fileobj=str(root / name)) for name in project_files(root)]
-    api = HfApi(endpoint=os.environ.get("HF_ENDPOINT") or None, token=token)
+    api = hub_api(token)
     try:
         url = api.create_repo(space_id, repo_type="space", space_sdk="gradio", private=private, exist_ok=True)
         api.create_commit(space_id, operations, repo_type="space", commit_message="Deploy Adapta")
@@ -48,5 +45,5 @@ def deploy_space(space_id: str, *, token: str | None, private: bool = False, roo
         status = getattr(error.response, "status_code", None)
         raise AdaptaError(f"the Hub refused the Space {space_id} (HTTP {status}); check the token's write access") from None
     except (OSError, httpx.TransportError) as error:
-        raise AdaptaError(f"the Hub is unreachable ({type(error).__name__}); check the connection or HF_ENDPOINT") from None
+        raise hub_unreachable(error) from None
     return str(url)
