@@ -52,9 +52,8 @@ def adapta_run(pipeline: Path, images: Path, home: Path, total: int, warmup: int
     """Steps/s of an Adapta job after ``warmup`` steps."""
     os.environ["ADAPTA_HOME"] = str(home)
     from jobs.metrics import read_metrics_jsonl
-    from jobs.run import create_job_row, execute_run
+    from jobs.run import create_running_job_row, execute_run
     from jobs.spec import parse_spec
-    from storage.tables import JobStatus
 
     spec = parse_spec({
         "task": "text-to-image", "base_model": str(pipeline), "method": "lora", "data": {"train": str(images)},
@@ -62,7 +61,7 @@ def adapta_run(pipeline: Path, images: Path, home: Path, total: int, warmup: int
                      "scheduler": "constant", "warmup_ratio": 0.0},
         "lora": {"r": RANK, "alpha": RANK, "dropout": 0.0},
     })
-    job_id = create_job_row(spec, JobStatus.RUNNING)
+    job_id = create_running_job_row(spec)
     run_dir = home / "runs" / f"bench-{job_id}"
     execute_run(spec, run_dir, job_id=job_id, attempt=1)
     times = [row["time"] for row in read_metrics_jsonl(run_dir / "metrics.jsonl") if "loss" in row]

@@ -86,6 +86,18 @@ def prepare_for_queue(spec: JobSpec) -> JobSpec:
     return spec.model_copy(update={"data": data, "base_model": _absolute(spec.base_model)})
 
 
+def job_from_spec(spec: JobSpec, **fields: Any) -> Job:
+    """A new (unsaved) job row describing ``spec``; ``fields`` set the lifecycle columns."""
+    return Job(
+        name=spec.display_name,
+        task=spec.task.value,
+        method=spec.method.value,
+        base_model=spec.base_model,
+        spec_json=spec.model_dump_json(),
+        **fields,
+    )
+
+
 def submit_job(
     spec: JobSpec | dict[str, Any] | str,
     *,
@@ -98,17 +110,7 @@ def submit_job(
     if max_attempts < 1:
         raise AdaptaError("max_attempts must be at least 1")
     with session_scope() as session:
-        job = Job(
-            name=checked.display_name,
-            owner=owner,
-            status=JobStatus.QUEUED,
-            task=checked.task.value,
-            method=checked.method.value,
-            base_model=checked.base_model,
-            spec_json=checked.model_dump_json(),
-            priority=priority,
-            max_attempts=max_attempts,
-        )
+        job = job_from_spec(checked, owner=owner, status=JobStatus.QUEUED, priority=priority, max_attempts=max_attempts)
         session.add(job)
         session.flush()
         job.run_dir = str(data_home().run_dir(int(job.id)))

@@ -70,21 +70,12 @@ def execute_run(
     return summary
 
 
-def create_job_row(spec: JobSpec, status: JobStatus, run_dir: Path | None = None) -> int:
-    """Insert a job row for ``spec`` and return its id."""
+def create_running_job_row(spec: JobSpec) -> int:
+    """Insert a job row for a run starting now in this process (attempt 1) and return its id."""
+    from jobs.queue import job_from_spec
+
     with session_scope() as session:
-        job = Job(
-            name=spec.display_name,
-            status=status,
-            task=spec.task.value,
-            method=spec.method.value,
-            base_model=spec.base_model,
-            spec_json=spec.model_dump_json(),
-            run_dir=str(run_dir) if run_dir else None,
-        )
-        if status is JobStatus.RUNNING:
-            job.started_at = utcnow()
-            job.attempt = 1
+        job = job_from_spec(spec, status=JobStatus.RUNNING, started_at=utcnow(), attempt=1)
         session.add(job)
         session.flush()
         return int(job.id)
@@ -103,7 +94,7 @@ def _finish_job(job_id: int, status: JobStatus, error: str | None = None) -> Non
 def train_in_foreground(spec: JobSpec, output_dir: Path | None = None, show_progress: bool = True) -> tuple[int, dict[str, Any]]:
     """Run a spec now, in this process, tracked by a job row; returns (job id, summary)."""
     home = data_home()
-    job_id = create_job_row(spec, JobStatus.RUNNING)
+    job_id = create_running_job_row(spec)
     run_dir = Path(output_dir).absolute() if output_dir else home.run_dir(job_id)
     with session_scope() as session:
         job = session.get(Job, job_id)
