@@ -63,7 +63,11 @@ def test_one_worker_process_per_gpu(tmp_path: Path, tiny_llama: Path, adapta_hom
             time.sleep(0.5)
     finally:
         os.killpg(workers.pid, signal.SIGTERM)
-        workers.wait(timeout=30)
+        try:
+            workers.wait(timeout=30)
+        except subprocess.TimeoutExpired:  # cleanup only: this test is about job placement, not shutdown time
+            os.killpg(workers.pid, signal.SIGKILL)
+            workers.wait(timeout=30)
     jobs = [get_job(i) for i in ids]
     assert [job.status for job in jobs] == [JobStatus.SUCCEEDED] * 2
     assert {job.worker_id for job in jobs} == {"host:gpu0", "host:gpu1"}, "each GPU's worker should have taken one job"
