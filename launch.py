@@ -1,6 +1,8 @@
 """Adapta's command line: wiring only, every command calls into ``jobs/`` or ``storage/``.
 
     python launch.py [--host --port --share --no-worker]   the web UI with an embedded worker (127.0.0.1:7860)
+    python launch.py --auth | --demo      require sign-in (accounts from adduser) | browse and try only, no training
+    python launch.py adduser NAME         create an account (or reset its password); the password is read from stdin
     python launch.py train SPEC.yaml      run one job spec in the foreground (progress bar, exit 0 on success)
     python launch.py inspect DATA_FILE    preview a data file: format, columns, problems with row numbers
     python launch.py models               list the models usable offline (packaged, HF cache, data home)
@@ -46,20 +48,56 @@ def _command_ui(args: argparse.Namespace) -> int:
         print(GUIDE.format(runs=data_home().runs))
         return 0
     from storage.space import space_settings
+    from webui.access import AccessMode, default_mode
     from webui.app import serve
+
+    mode = default_mode(auth=args.auth, demo=args.demo)
+    if mode is AccessMode.ACCOUNTS:
+        from webui.app import sign_in_check
+
+        sign_in_check()  # no accounts yet: one clear line before anything starts
+    if mode is AccessMode.OPEN and resolve_host(args.host) not in ("127.0.0.1", "localhost", "::1"):
+        print("warning: serving on a public address without --auth: anyone who can reach it can train and push as the owner", file=sys.stderr)
 
     for warning in space_settings().warnings:
         print(f"warning: {warning}", file=sys.stderr)
     worker = None
-    if not args.no_worker:
+    if not args.no_worker and mode is not AccessMode.DEMO:
         from jobs.worker import start_background_worker
 
         worker = start_background_worker()
     try:
-        serve(host=resolve_host(args.host), port=args.port, share=args.share)
+        serve(host=resolve_host(args.host), port=args.port, share=args.share, mode=mode)
     finally:
         if worker is not None:
             worker.stop()
+    return 0
+
+
+def read_new_password(stream=None) -> str:
+    """The new password: asked twice on a terminal, else the first line of standard input."""
+    import getpass
+
+    stream = stream or sys.stdin
+    if stream.isatty():
+        first = getpass.getpass("Password: ")
+        if first != getpass.getpass("Repeat the password: "):
+            from jobs.errors import AdaptaError
+
+            raise AdaptaError("the two passwords differ; run adduser again")
+        return first
+    return stream.readline().rstrip("\r\n")
+
+
+def _command_adduser(args: argparse.Namespace) -> int:
+    from jobs.errors import AdaptaError
+    from storage.users import UserError, add_user, users_file
+
+    try:
+        created = add_user(args.name, read_new_password())
+    except UserError as error:
+        raise AdaptaError(str(error)) from None
+    print(f"{'added' if created else 'updated the password of'} {args.name} in {users_file()}; start the app with `python launch.py --auth`")
     return 0
 
 
@@ -183,6 +221,8 @@ def _add_ui_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=7860)
     parser.add_argument("--share", action="store_true", help="also open a public Gradio share link")
     parser.add_argument("--no-worker", action="store_true", help="do not start the embedded worker")
+    parser.add_argument("--auth", action="store_true", help="require sign-in with an account made by `adduser`; each user sees only their own work")
+    parser.add_argument("--demo", action="store_true", help="demo mode: visitors browse and try finished jobs; nobody uploads, trains or pushes")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -193,6 +233,9 @@ def build_parser() -> argparse.ArgumentParser:
     ui = commands.add_parser("ui", help="start the app (default)")
     _add_ui_arguments(ui)
     ui.set_defaults(handler=_command_ui)
+    adduser = commands.add_parser("adduser", help="create an account for --auth (password read from standard input)")
+    adduser.add_argument("name")
+    adduser.set_defaults(handler=_command_adduser)
     train = commands.add_parser("train", help="run one job spec in the foreground")
     train.add_argument("spec", type=Path, help="YAML job spec")
     train.add_argument("--output", help="run folder (default: <ADAPTA_HOME>/runs/<job id>)")

@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from jobs.spec import JobSpec, Method, Task
+from jobs.spec import HUB_DATA_PREFIX, JobSpec, Method, Task
 
 PIPELINE_TAG = {Task.CAUSAL_LM: "text-generation", Task.TEXT_CLASSIFICATION: "text-classification"}
 
@@ -109,6 +109,14 @@ def base_model_license(base_model_path: str | None) -> str | None:
     return str(license_name) if license_name else None
 
 
+def _data_source(spec: JobSpec) -> str:
+    if not spec.data.from_hub:
+        return f"- file: `{spec.data.train}`"
+    dataset_id = spec.data.train.removeprefix(HUB_DATA_PREFIX)
+    config = f", config `{spec.data.config}`" if spec.data.config else ""
+    return f"- dataset: [{dataset_id}](https://huggingface.co/datasets/{dataset_id}){config}, split `{spec.data.split}`"
+
+
 def render_model_card(spec: JobSpec, summary: dict[str, Any], folder_name: str) -> str:
     """The README.md text: YAML front matter for the Hub, then what was trained, how, and how to use it."""
     if spec.task is Task.TEXT_TO_IMAGE:
@@ -123,6 +131,8 @@ def render_model_card(spec: JobSpec, summary: dict[str, Any], folder_name: str) 
     license_name = base_model_license(summary.get("base_model_path"))
     if license_name:
         front["license"] = license_name
+    if spec.data.from_hub:
+        front["datasets"] = [spec.data.train.removeprefix(HUB_DATA_PREFIX)]
     data = summary.get("data", {})
     hyper = spec.training.model_dump(mode="json")
     if spec.method in (Method.LORA, Method.QLORA):
@@ -139,7 +149,7 @@ def render_model_card(spec: JobSpec, summary: dict[str, Any], folder_name: str) 
         f"`{spec.base_model}` ({spec.task.value}), trained with Adapta.\n"
         f"{label_text}\n"
         f"## Training data\n\n"
-        f"- file: `{data.get('train_file', spec.data.train)}` ({data.get('format', spec.data.format.value)} format)\n"
+        f"{_data_source(spec)} ({data.get('format', spec.data.format.value)} format)\n"
         f"- training examples: {summary.get('train_examples')}, validation examples: {summary.get('eval_examples')}\n"
         f"- rows skipped as unusable: {summary.get('skipped_rows', 0)}\n\n"
         f"## Results\n\n{_metrics_table(summary)}\n\n"

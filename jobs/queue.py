@@ -75,7 +75,10 @@ def _absolute(path_text: str) -> str:
 
 
 def prepare_for_queue(spec: JobSpec) -> JobSpec:
-    """Make local paths absolute (the worker runs elsewhere) and check the data files exist before queueing."""
+    """Make local paths absolute (the worker runs elsewhere) and check the data files exist before queueing (a Hub dataset is
+    read by the job itself)."""
+    if spec.data.from_hub:
+        return spec.model_copy(update={"base_model": _absolute(spec.base_model)})
     data = spec.data.model_copy(update={
         "train": _absolute(spec.data.train),
         "validation": _absolute(spec.data.validation) if isinstance(spec.data.validation, str) else spec.data.validation,

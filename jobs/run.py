@@ -21,7 +21,7 @@ from typing import Any
 from jobs.errors import AdaptaError
 from jobs.metrics import MetricsSink
 from jobs.model_card import render_model_card
-from jobs.spec import JobSpec, load_spec
+from jobs.spec import HUB_DATA_PREFIX, JobSpec, load_spec
 from jobs.trainers import get_trainer
 from storage.db import session_scope
 from storage.paths import data_home
@@ -36,6 +36,8 @@ def _summary(spec: JobSpec, outcome: Any) -> dict[str, Any]:
     summary = asdict(outcome)
     summary["output_folder"] = str(outcome.output_folder)
     summary["data"] = {"train_file": spec.data.train, "format": outcome.data_format, "columns": outcome.data_mapping}
+    if spec.data.from_hub:
+        summary["data"].update(hub_dataset=spec.data.train.removeprefix(HUB_DATA_PREFIX), config=spec.data.config, split=spec.data.split)
     summary["spec_name"] = spec.display_name
     return summary
 

@@ -22,6 +22,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from jobs.errors import SpecError
 
+HUB_DATA_PREFIX = "hub:"  # data.train: hub:OWNER/NAME names a dataset on the Hugging Face Hub
+
 
 class Task(str, Enum):
     """What the adapted model does."""
@@ -105,11 +107,14 @@ class SpecModel(BaseModel):
 class DataSpec(SpecModel):
     """Where the training data is and how to read it."""
 
-    train: str = Field(description="Training data file: .csv .tsv .jsonl .json .parquet or .txt (text-to-image: a folder or .zip of images).")
+    train: str = Field(description="Training data file: .csv .tsv .jsonl .json .parquet or .txt (text-to-image: a folder or .zip of images), "
+                                   "or a Hub dataset as hub:OWNER/NAME.")
     validation: Union[float, str, None] = Field(
         default=None,
-        description="Held-out data: a fraction of the training rows (0 to 0.5), a file, or empty for none.",
+        description="Held-out data: a fraction of the training rows (0 to 0.5), a file (a Hub dataset: a split name), or empty for none.",
     )
+    config: str | None = Field(default=None, max_length=200, description="Hub dataset only: the configuration (subset) to load, if it has several.")
+    split: str = Field(default="train", min_length=1, max_length=200, description="Hub dataset only: the split to train on, e.g. train or train[:1000].")
     format: DataFormat = Field(
         default=DataFormat.AUTO,
         description="auto detects it from the columns; text, instruction, chat or classification force it.",
@@ -143,7 +148,16 @@ class DataSpec(SpecModel):
     def _train_not_empty(cls, value: str) -> str:
         if not value.strip():
             raise ValueError("must name a data file")
+        if value.startswith(HUB_DATA_PREFIX):
+            from jobs.data.hub_datasets import check_hub_dataset_id
+
+            check_hub_dataset_id(value)
         return value
+
+    @property
+    def from_hub(self) -> bool:
+        """True when ``train`` names a Hub dataset (hub:OWNER/NAME)."""
+        return self.train.startswith(HUB_DATA_PREFIX)
 
 
 class TrainingSpec(SpecModel):
@@ -265,6 +279,8 @@ class JobSpec(SpecModel):
                 raise ValueError(f"method {self.method.value} is not available for task text-to-image; use method lora")
             if self.data.format is not DataFormat.AUTO:
                 raise ValueError("data.format does not apply to task text-to-image; leave it auto and set data.caption instead")
+            if self.data.from_hub:
+                raise ValueError("data.train: Hub datasets are for text tasks; for text-to-image give a folder or .zip of captioned images")
             if self.data.caption is CaptionSource.INSTANCE_PROMPT and not (self.data.instance_prompt or "").strip():
                 raise ValueError("data.caption instance_prompt needs data.instance_prompt, e.g. 'a photo of sks dog'")
         return self

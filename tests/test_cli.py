@@ -5,15 +5,15 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
+
+from tests.served_app import run_launch
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def run_cli(*args: str, home: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "ADAPTA_HOME": str(home), "HF_HUB_OFFLINE": "1"}
-    return subprocess.run([sys.executable, str(ROOT / "launch.py"), *args], capture_output=True, text=True, env=env, timeout=300)
+    return run_launch(*args, home=home, env={"HF_HUB_OFFLINE": "1"})
 
 
 def test_train_runs_a_spec_and_the_job_is_listed(tmp_path: Path, tiny_llama: Path, adapta_home: Path) -> None:
@@ -86,30 +86,15 @@ def test_models_lists_the_packaged_models(adapta_home: Path) -> None:
 
 
 def test_the_app_serves_on_loopback_and_its_embedded_worker_runs_jobs(tmp_path: Path, tiny_llama: Path, adapta_home: Path) -> None:
-    import signal
-    import socket
     import time
-    import urllib.request
 
     import psutil
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    env = {**os.environ, "ADAPTA_HOME": str(adapta_home), "HF_HUB_OFFLINE": "1"}
-    app = subprocess.Popen([sys.executable, str(ROOT / "launch.py"), "--port", str(port)], env=env,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    try:
+    from tests.served_app import served_app
+
+    with served_app([], home=adapta_home, env={"HF_HUB_OFFLINE": "1"}) as app:
         deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as response:
-                    assert response.status == 200
-                    break
-            except OSError:
-                assert time.monotonic() < deadline and app.poll() is None, "the app did not start"
-                time.sleep(0.5)
-        listening = [c.laddr for c in psutil.Process(app.pid).net_connections() if c.status == psutil.CONN_LISTEN]
+        listening = [c.laddr for c in psutil.Process(app.process.pid).net_connections() if c.status == psutil.CONN_LISTEN]
         assert listening and all(address.ip == "127.0.0.1" for address in listening), listening
 
         data = tmp_path / "qa.jsonl"
@@ -126,6 +111,3 @@ def test_the_app_serves_on_loopback_and_its_embedded_worker_runs_jobs(tmp_path: 
             assert time.monotonic() < deadline + 120, jobs[job_id]
             time.sleep(1)
         assert jobs[job_id]["status"] == "succeeded", jobs[job_id]["error"]
-    finally:
-        os.killpg(app.pid, signal.SIGTERM)
-        app.wait(timeout=30)

@@ -18,6 +18,7 @@ import io
 import json
 import os
 import shutil
+import tempfile
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
@@ -31,11 +32,12 @@ from jobs.data import SUPPORTED_EXTENSIONS, inspect_dataset
 from jobs.errors import AdaptaError, DataError
 from jobs.metrics import metric_series
 from jobs.queue import get_job, job_summary, list_jobs, request_cancel, submit_job
-from jobs.spec import DataFormat, Task
+from jobs.spec import HUB_DATA_PREFIX, DataFormat, JobSpec, Task, parse_spec_yaml
 from jobs.worker import LOG_FILE, log_tail
 from storage.db import session_scope
 from storage.paths import data_home, safe_name
 from storage.tables import Dataset, JobStatus
+from webui.access import Caller, caller_of, require_writer
 
 F = TypeVar("F", bound=Callable[..., Any])
 DEFAULT_MAX_UPLOAD_MB = 200
@@ -82,8 +84,9 @@ def model_info_action(model: str) -> dict[str, Any]:
 
 # ---- data ---------------------------------------------------------------------------------------------------
 
-def store_upload(temp_path: str, original_name: str | None = None) -> Path:
-    """Copy an uploaded file into ``uploads/<sha>/<safe name>`` (size-limited), check it reads, register it."""
+def store_upload(temp_path: str, caller: Caller, original_name: str | None = None) -> Path:
+    """Copy an uploaded file into ``uploads/<sha>/<safe name>`` (size-limited), check it reads, register it as the caller's."""
+    require_writer(caller, "upload data")
     source = Path(temp_path)
     name = original_name or source.name
     suffix = Path(name).suffix.lower()
@@ -109,9 +112,9 @@ def store_upload(temp_path: str, original_name: str | None = None) -> Path:
         shutil.rmtree(folder, ignore_errors=True)
         raise
     with session_scope() as session:
-        known = session.exec(select(Dataset).where(Dataset.sha256 == digest, Dataset.path == str(target))).first()
+        known = session.exec(select(Dataset).where(Dataset.sha256 == digest, Dataset.path == str(target), Dataset.owner == caller.owner)).first()
         if known is None:
-            session.add(Dataset(name=target.name, path=str(target), format=fmt, rows=rows,
+            session.add(Dataset(owner=caller.owner, name=target.name, path=str(target), format=fmt, rows=rows,
                                 columns_json=json.dumps(columns), sha256=digest, size_bytes=size))
     return target
 
@@ -128,10 +131,33 @@ def inspect_images_action(path: str, instance_prompt: str | None = None, trigger
             "missing_captions": sorted(report.missing_captions), "stray_files": report.stray_files}
 
 
-def previous_uploads() -> list[tuple[str, str]]:
-    """(label, path) of registered datasets whose file still exists, newest first."""
+def owned_datasets(caller: Caller) -> list[Dataset]:
+    """The datasets the caller may see (their own; every one on a single-user or demo server), newest first."""
+    query = select(Dataset).order_by(col(Dataset.id).desc())
+    if caller.owner_filter is not None:
+        query = query.where(Dataset.owner == caller.owner_filter)
     with session_scope() as session:
-        rows = session.exec(select(Dataset).order_by(col(Dataset.id).desc())).all()
+        return list(session.exec(query).all())
+
+
+def check_own_upload(path: str, caller: Caller, field_name: str = "the data file") -> None:
+    """On a multi-user server, refuse any path that is not one of the caller's uploads (or a Hub dataset)."""
+    if caller.owner_filter is None or str(path).startswith(HUB_DATA_PREFIX):
+        return
+    if str(path) not in {row.path for row in owned_datasets(caller)}:
+        raise DataError(f"{field_name} {path} is not one of your uploads; upload the file in the Data tab and use its stored path")
+
+
+def check_data_owned(spec: JobSpec, caller: Caller) -> None:
+    """A job may only read the caller's own uploads (or a Hub dataset) on a multi-user server, never another path."""
+    check_own_upload(spec.data.train, caller, "data.train")
+    if isinstance(spec.data.validation, str) and not spec.data.from_hub:
+        check_own_upload(spec.data.validation, caller, "data.validation")
+
+
+def previous_uploads(caller: Caller) -> list[tuple[str, str]]:
+    """(label, path) of the caller's registered datasets whose file still exists, newest first."""
+    rows = owned_datasets(caller)
     unit = {IMAGES_FORMAT: "images"}
     return [(f"{row.name} · {row.rows} {unit.get(row.format, 'rows')} · #{row.id}", row.path) for row in rows if Path(row.path).is_file()]
 
@@ -144,12 +170,19 @@ def inspect_action(path: str, format: str = "auto", task: str = "causal-lm", col
 
 # ---- jobs ---------------------------------------------------------------------------------------------------
 
-def submit_action(spec_yaml: str) -> int:
-    return submit_job(spec_yaml or "")
+def submit_spec(spec: JobSpec, caller: Caller) -> int:
+    """Queue ``spec`` as the caller's job (refused for anonymous and demo callers, and for another user's files)."""
+    require_writer(caller, "train")
+    check_data_owned(spec, caller)
+    return submit_job(spec, owner=caller.owner)
 
 
-def list_jobs_action() -> list[dict[str, Any]]:
-    return [job_summary(job) for job in list_jobs()]
+def submit_action(spec_yaml: str, caller: Caller) -> int:
+    return submit_spec(parse_spec_yaml(spec_yaml or ""), caller)
+
+
+def list_jobs_action(caller: Caller) -> list[dict[str, Any]]:
+    return [job_summary(job) for job in list_jobs(owner=caller.owner_filter)]
 
 
 def last_value(job_id: int, name: str) -> float | None:
@@ -157,8 +190,8 @@ def last_value(job_id: int, name: str) -> float | None:
     return series[-1][1] if series else None
 
 
-def job_status_action(job_id: int) -> dict[str, Any]:
-    job = get_job(int(job_id))
+def job_status_action(job_id: int, caller: Caller) -> dict[str, Any]:
+    job = get_job(int(job_id), owner=caller.owner_filter)
     summary = job_summary(job)
     total = job.total_steps or 0
     summary["progress"] = round(job.step / total, 4) if total else (1.0 if job.status is JobStatus.SUCCEEDED else 0.0)
@@ -169,14 +202,15 @@ def job_status_action(job_id: int) -> dict[str, Any]:
     return summary
 
 
-def cancel_action(job_id: int) -> dict[str, Any]:
-    status = request_cancel(int(job_id))
+def cancel_action(job_id: int, caller: Caller) -> dict[str, Any]:
+    require_writer(caller, "cancel jobs")
+    status = request_cancel(int(job_id), owner=caller.owner_filter)
     return {"id": int(job_id), "status": status.value, "cancel_requested": status is JobStatus.RUNNING}
 
 
 # ---- playground ---------------------------------------------------------------------------------------------
 
-def load_for_playground(source: str) -> Any:
+def load_for_playground(source: str, caller: Caller) -> Any:
     """A loaded model for a job id (its run) or a base model reference; cached by jobs.inference."""
     from jobs.inference import load_base, load_run
 
@@ -184,7 +218,7 @@ def load_for_playground(source: str) -> Any:
     if not text:
         raise AdaptaError("pick a finished job or a base model first")
     if text.isdigit():
-        job = get_job(int(text))
+        job = get_job(int(text), owner=caller.owner_filter)
         if job.status is not JobStatus.SUCCEEDED:
             raise AdaptaError(f"job {text} is {job.status.value}; only succeeded jobs can be tried in the playground")
         return load_run(job.run_dir)
@@ -192,12 +226,12 @@ def load_for_playground(source: str) -> Any:
     return load_base(text, task)
 
 
-def generate_action(source: str, prompt: str, max_new_tokens: int = 64, temperature: float = 0.0, top_p: float = 0.9) -> dict[str, Any]:
+def generate_action(source: str, prompt: str, caller: Caller, max_new_tokens: int = 64, temperature: float = 0.0, top_p: float = 0.9) -> dict[str, Any]:
     from jobs.inference import GenerationSettings, classify, compare_generate
 
     if not (prompt or "").strip():
         raise AdaptaError("write a prompt first")
-    loaded = load_for_playground(source)
+    loaded = load_for_playground(source, caller)
     if loaded.task is Task.TEXT_CLASSIFICATION:
         return {"task": loaded.task.value, "base": classify(loaded, prompt, adapter=False), "adapted": classify(loaded, prompt, adapter=True)}
     settings = GenerationSettings(max_new_tokens=max(1, min(int(max_new_tokens), 1024)), temperature=max(0.0, float(temperature)),
@@ -206,14 +240,14 @@ def generate_action(source: str, prompt: str, max_new_tokens: int = 64, temperat
     return {"task": loaded.task.value, "base": base, "adapted": adapted if loaded.is_adapter else base}
 
 
-def job_task(job_id: int | str) -> str:
-    """The task of a job (causal-lm, text-classification, text-to-image)."""
-    return str(get_job(int(job_id)).task)
+def job_task(job_id: int | str, caller: Caller) -> str:
+    """The task of one of the caller's jobs (causal-lm, text-classification, text-to-image)."""
+    return str(get_job(int(job_id), owner=caller.owner_filter).task)
 
 
-def job_samples(job_id: int | str) -> list[dict[str, Any]]:
+def job_samples(job_id: int | str, caller: Caller) -> list[dict[str, Any]]:
     """The sample images a text-to-image job has rendered so far, oldest first ({step, prompt, seed, file, path})."""
-    job = get_job(int(job_id))
+    job = get_job(int(job_id), owner=caller.owner_filter)
     if job.task != Task.TEXT_TO_IMAGE.value or not job.run_dir:
         return []
     from jobs.diffusion.samples import read_sample_index
@@ -221,7 +255,8 @@ def job_samples(job_id: int | str) -> list[dict[str, Any]]:
     return read_sample_index(Path(job.run_dir))
 
 
-def generate_image_action(job_id: int | str, prompt: str, seed: int = 0, lora_scale: float = 1.0, steps: int = IMAGE_STEPS_DEFAULT) -> tuple[Any, Any]:
+def generate_image_action(job_id: int | str, prompt: str, caller: Caller, seed: int = 0, lora_scale: float = 1.0,
+                          steps: int = IMAGE_STEPS_DEFAULT) -> tuple[Any, Any]:
     """(base image, LoRA image) as PIL images for a succeeded text-to-image job, same prompt and seed."""
     from jobs.inference_images import compare_images, load_image_run
 
@@ -230,7 +265,7 @@ def generate_image_action(job_id: int | str, prompt: str, seed: int = 0, lora_sc
     text = str(job_id).strip()
     if not text.isdigit():
         raise AdaptaError("pick a finished text-to-image job first")
-    job = get_job(int(text))
+    job = get_job(int(text), owner=caller.owner_filter)
     if job.task != Task.TEXT_TO_IMAGE.value:
         raise AdaptaError(f"job {text} is a {job.task} job; image generation needs a text-to-image job")
     if job.status is not JobStatus.SUCCEEDED or not job.run_dir:
@@ -258,32 +293,32 @@ def api_model_info(model: str) -> dict:
     return user_errors(model_info_action)(model)
 
 
-def api_submit_job(spec_yaml: str) -> int:
-    """Validate a job spec given as YAML text and queue it; returns the job id."""
-    return user_errors(submit_action)(spec_yaml)
+def api_submit_job(spec_yaml: str, request: gr.Request) -> int:
+    """Validate a job spec given as YAML text and queue it as the caller's job; returns the job id."""
+    return user_errors(submit_action)(spec_yaml, caller_of(request))
 
 
-def api_list_jobs() -> list:
-    """Every job, newest first, as JSON."""
-    return user_errors(list_jobs_action)()
+def api_list_jobs(request: gr.Request) -> list:
+    """The caller's jobs (every job on a single-user server), newest first, as JSON."""
+    return user_errors(list_jobs_action)(caller_of(request))
 
 
-def api_job_status(job_id: int) -> dict:
+def api_job_status(job_id: int, request: gr.Request) -> dict:
     """One job: status, progress, ETA, attempt, latest loss, error and log tail."""
-    return user_errors(job_status_action)(job_id)
+    return user_errors(job_status_action)(job_id, caller_of(request))
 
 
-def api_cancel_job(job_id: int) -> dict:
+def api_cancel_job(job_id: int, request: gr.Request) -> dict:
     """Cancel a queued job now, or ask a running one to stop."""
-    return user_errors(cancel_action)(job_id)
+    return user_errors(cancel_action)(job_id, caller_of(request))
 
 
-def api_generate(source: str, prompt: str, max_new_tokens: int = 64, temperature: float = 0.0, top_p: float = 0.9) -> dict:
+def api_generate(source: str, prompt: str, request: gr.Request, max_new_tokens: int = 64, temperature: float = 0.0, top_p: float = 0.9) -> dict:
     """source: a job id (base vs adapted) or a base model; returns {'base': ..., 'adapted': ...}."""
-    return user_errors(generate_action)(source, prompt, max_new_tokens, temperature, top_p)
+    return user_errors(generate_action)(source, prompt, caller_of(request), max_new_tokens, temperature, top_p)
 
 
-def api_generate_image(job_id: int, prompt: str, seed: int = 0, lora_scale: float = 1.0, steps: int = 10) -> dict:
+def api_generate_image(job_id: int, prompt: str, request: gr.Request, seed: int = 0, lora_scale: float = 1.0, steps: int = 10) -> dict:
     """A succeeded text-to-image job: the base pipeline's image and the LoRA's image for the same prompt and seed.
 
     Returns {'base': str, 'lora': str, 'format': 'png', 'seed': int, 'lora_scale': float, 'steps': int}, where base
@@ -292,28 +327,53 @@ def api_generate_image(job_id: int, prompt: str, seed: int = 0, lora_scale: floa
     """
 
     def run() -> dict[str, Any]:
-        base, lora = generate_image_action(job_id, prompt, seed, lora_scale, steps)
+        base, lora = generate_image_action(job_id, prompt, caller_of(request), seed, lora_scale, steps)
         return {"base": png_base64(base), "lora": png_base64(lora), "format": "png", "seed": int(seed), "lora_scale": float(lora_scale),
                 "steps": max(1, min(int(steps), MAX_IMAGE_STEPS))}
 
     return user_errors(run)()
 
 
-def api_push_to_hub(job_id: int, repo_id: str, token: str, private: bool = True) -> dict:
+def succeeded_run(job_id: int | str | None, caller: Caller) -> tuple[int, Path]:
+    """(id, run folder) of one of the caller's succeeded jobs; another user's job is 'not found'."""
+    if not str(job_id or "").strip():
+        raise AdaptaError("pick a succeeded job first")
+    job = get_job(int(job_id), owner=caller.owner_filter)
+    if job.status is not JobStatus.SUCCEEDED or not job.run_dir:
+        raise AdaptaError(f"job {job_id} is {job.status.value}; only succeeded jobs can be exported or pushed")
+    return int(job.id), Path(job.run_dir)
+
+
+def zip_folder(folder: Path, name: str) -> str:
+    """``folder`` zipped into a fresh temporary folder (Gradio serves it from its cache); returns the zip's path."""
+    target = Path(tempfile.mkdtemp(prefix="adapta-export-")) / name
+    return shutil.make_archive(str(target), "zip", root_dir=folder)
+
+
+def adapter_zip(job_id: int | str | None, caller: Caller) -> str:
+    """A zip of the adapter/ (or model/) folder of one of the caller's succeeded jobs."""
+    number, run_dir = succeeded_run(job_id, caller)
+    folder = next((run_dir / name for name in ("adapter", "model") if (run_dir / name).is_dir()), None)
+    if folder is None:
+        raise AdaptaError(f"job {number} has no adapter/ or model/ folder in {run_dir}")
+    return zip_folder(folder, f"job-{number}-{folder.name}")
+
+
+def push_action(job_id: int | str | None, repo_id: str, token: str | None, private: bool, caller: Caller) -> str:
+    """Push one of the caller's succeeded jobs to OWNER/NAME with its model card; returns the repo URL. The token is used once."""
+    from jobs.hub_push import push_run
+
+    require_writer(caller, "push to the Hub")
+    _, run_dir = succeeded_run(job_id, caller)
+    return push_run(run_dir, (repo_id or "").strip(), token=(token or "").strip() or None, private=bool(private))
+
+
+def api_push_to_hub(job_id: int, repo_id: str, token: str, request: gr.Request, private: bool = True) -> dict:
     """Push a succeeded job's adapter (or model) with its model card to OWNER/NAME; the token is used once, never stored."""
-
-    def run() -> dict[str, Any]:
-        from jobs.hub_push import push_run
-
-        job = get_job(int(job_id))
-        if job.status is not JobStatus.SUCCEEDED or not job.run_dir:
-            raise AdaptaError(f"job {job_id} is {job.status.value}; only succeeded jobs can be pushed")
-        return {"url": push_run(Path(job.run_dir), repo_id, token=token or None, private=bool(private))}
-
-    return user_errors(run)()
+    return {"url": user_errors(push_action)(job_id, repo_id, token, private, caller_of(request))}
 
 
-def api_inspect_dataset(file: str | None, format: str = "auto", task: str = "causal-lm") -> dict:
+def api_inspect_dataset(file: str | None, format: str, task: str, request: gr.Request) -> dict:
     """Store an uploaded data file and inspect it: format, mapping, preview, problems with row numbers; stored_path goes into a spec.
 
     task text-to-image: a .zip of images with captions; the report lists images (file, caption, size), caption_source and problems.
@@ -322,7 +382,7 @@ def api_inspect_dataset(file: str | None, format: str = "auto", task: str = "cau
     def run() -> dict[str, Any]:
         if not file:
             raise DataError("no file was uploaded")
-        stored = store_upload(file)
+        stored = store_upload(file, caller_of(request))
         if (task or "") == Task.TEXT_TO_IMAGE.value:
             if stored.suffix.lower() != IMAGE_ARCHIVE:
                 raise DataError(f"{stored.name} is not a .zip; task text-to-image needs a .zip of images with captions")
@@ -339,6 +399,11 @@ def api_inspect_dataset(file: str | None, format: str = "auto", task: str = "cau
     return user_errors(run)()
 
 
+def api_download_job(job_id: str, request: gr.Request) -> str:
+    """A zip of a succeeded job's adapter/ (or model/) folder; only the job's owner may download it."""
+    return user_errors(adapter_zip)(job_id, caller_of(request))
+
+
 def register_api() -> None:
     """Inside a Blocks context: the public endpoints (the file endpoint uses hidden components)."""
     for fn, name in ((api_search_models, "search_models"), (api_model_info, "model_info"), (api_submit_job, "submit_job"),
@@ -351,4 +416,8 @@ def register_api() -> None:
         task_in = gr.Textbox(value="causal-lm")
         report_out = gr.JSON()
         trigger = gr.Button()
+        job_in = gr.Textbox()
+        zip_out = gr.File()
+        download = gr.Button()
     trigger.click(api_inspect_dataset, [file_in, format_in, task_in], report_out, api_name="inspect_dataset", api_visibility="public")
+    download.click(api_download_job, job_in, zip_out, api_name="download_job", api_visibility="public", concurrency_limit=2)

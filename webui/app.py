@@ -18,20 +18,38 @@ from jobs.errors import AdaptaError
 from jobs.queue import get_job
 from jobs.spec import JobSpec, parse_spec
 from webui import data_tab, export_tab, jobs_tab, models_tab, playground_tab, train_tab
+from webui.access import AccessMode, Caller, access_mode, caller_of, set_access_mode
 from webui.api import max_upload_bytes, model_info_action, register_api
 from webui.i18n import DEFAULT_LANGUAGE, LANGUAGES, Registry, t
 
 CSS = "#job-loss-plot, #job-lr-plot {min-height: 260px} .adapta-progress {margin: 4px 0}"
 
 
-def build_app() -> gr.Blocks:
-    """The whole UI as a Blocks app (not launched)."""
+def who_line(request: gr.Request, lang: str = DEFAULT_LANGUAGE) -> str:
+    """One line under the title: who is signed in, or what an anonymous or demo visitor may do."""
+    mode = access_mode()
+    if mode is AccessMode.OPEN:
+        return ""
+    if mode is AccessMode.DEMO:
+        return t(lang, "access.demo")
+    caller = caller_of(request)
+    return t(lang, "access.signed_in", name=caller.name) if caller.name else t(lang, "access.anonymous")
+
+
+def build_app(mode: AccessMode | str | None = None) -> gr.Blocks:
+    """The whole UI as a Blocks app (not launched); ``mode`` sets who may do what (see webui.access)."""
+    if mode is not None:
+        set_access_mode(mode)
     registry = Registry()
     with gr.Blocks(title="Adapta") as demo:
         lang = gr.State(DEFAULT_LANGUAGE)
         with gr.Row():
             registry.markdown("app.title")
             language = gr.Radio(choices=list(LANGUAGES), value="English", show_label=False, container=False, elem_id="language")
+        with gr.Row():
+            who = gr.Markdown(elem_id="who")
+            if access_mode() is AccessMode.HF_OAUTH:
+                gr.LoginButton(scale=0)
         with gr.Tabs(elem_id="tabs") as tabs:
             with registry.make(gr.Tab, "tab.models", id="models", elem_id="tab-models"):
                 models = models_tab.build(registry)
@@ -51,8 +69,8 @@ def build_app() -> gr.Blocks:
         models_tab.wire(models, lang)
         data_tab.wire(data, lang, task_widget, train.base_model)
 
-        def after_submit(job_id: int) -> list[Any]:
-            return [gr.update(selected="jobs"), gr.update(choices=jobs_tab.jobs_table()[1], value=str(job_id))]
+        def after_submit(job_id: int, caller: Caller) -> list[Any]:
+            return [gr.update(selected="jobs"), gr.update(choices=jobs_tab.jobs_table(caller)[1], value=str(job_id))]
 
         train_tab.wire(train, lang, [tabs, jobs.selected], after_submit)
         jobs_tab.wire(jobs, lang)
@@ -81,25 +99,31 @@ def build_app() -> gr.Blocks:
 
         fill_outputs = [train.base_model, train.train_file, train.columns, train.columns_view, *train.widgets, *train.groups.values()]
 
-        def duplicate(job_id: str | None, language: str) -> list[Any]:
+        def duplicate(job_id: str | None, language: str, request: gr.Request) -> list[Any]:
             try:
-                spec = parse_spec(JobSpec.model_validate_json(get_job(int(job_id or 0)).spec_json).model_dump(mode="json"))
+                job = get_job(int(job_id or 0), owner=caller_of(request).owner_filter)
+                spec = parse_spec(JobSpec.model_validate_json(job.spec_json).model_dump(mode="json"))
             except (AdaptaError, ValueError) as error:
                 return [f"⚠️ {error}", *[gr.update()] * len(fill_outputs), gr.update()]
             return [t(language, "jobs.duplicated", id=job_id), *train_tab.fill_from_spec(train, spec), gr.update(selected="train")]
 
         jobs.duplicate.click(duplicate, [jobs.selected, lang], [jobs.message, *fill_outputs, tabs], api_visibility="private")
-        play_tab_block.select(lambda: playground_tab.source_choices(), None, play.source, api_visibility="private")
+        play_tab_block.select(playground_tab.source_choices, None, play.source, api_visibility="private")
         export_tab_block.select(export_tab.finished_jobs, None, export.job, api_visibility="private")
 
         def switch(name: str) -> list[Any]:
             code = LANGUAGES.get(name, DEFAULT_LANGUAGE)
             return [code, *registry.updates(code)]
 
-        language.change(switch, language, [lang, *registry.components], api_visibility="private")
+        language.change(switch, language, [lang, *registry.components], api_visibility="private").then(
+            who_line, lang, who, api_visibility="private")
 
         # Three independent loads, so the jobs table does not wait for the model search (which may wait on the Hub).
-        demo.load(lambda language: jobs_tab.refresh(None, language), lang,
+        def first_jobs(language: str, request: gr.Request) -> list[Any]:
+            return jobs_tab.refresh(None, language, request)
+
+        demo.load(who_line, None, who, api_visibility="private")
+        demo.load(first_jobs, lang,
                   [jobs.table, jobs.selected, jobs.progress, jobs.detail, jobs.loss_plot, jobs.lr_plot, jobs.log], api_visibility="private")
         demo.load(lambda language: models_tab.run_search("", "", "downloads", language), lang, [models.notice, models.results],
                   api_visibility="private")
@@ -107,19 +131,30 @@ def build_app() -> gr.Blocks:
     return demo
 
 
+def sign_in_check() -> Any:
+    """Gradio's ``auth`` for accounts mode: the password check against users.json; refuses to start with no accounts."""
+    from storage.users import load_users, verify_user
+
+    if not load_users():
+        raise AdaptaError("--auth needs at least one account; add one with `python launch.py adduser NAME` (the password is read from stdin)")
+    return verify_user
+
+
 def launch_app(demo: gr.Blocks, host: str = "127.0.0.1", port: int = 7860, share: bool = False, *, prevent_thread_lock: bool = False,
                quiet: bool = False) -> Any:
-    """Launch ``demo`` with Adapta's settings (queue, upload limit, no SSR, nothing extra served)."""
+    """Launch ``demo`` with Adapta's settings (queue, upload limit, no SSR, nothing extra served, sign-in in accounts mode)."""
+    auth = sign_in_check() if access_mode() is AccessMode.ACCOUNTS else None
     demo.queue(default_concurrency_limit=4)
     return demo.launch(server_name=host, server_port=port, share=share, ssr_mode=False, max_file_size=max_upload_bytes(),
+                       auth=auth, auth_message="Sign in with your Adapta account (created with `python launch.py adduser NAME`)." if auth else None,
                        allowed_paths=[], prevent_thread_lock=prevent_thread_lock, quiet=quiet, css=CSS, theme=gr.themes.Soft(),
                        footer_links=["api"])
 
 
-def serve(host: str = "127.0.0.1", port: int = 7860, share: bool = False) -> None:
+def serve(host: str = "127.0.0.1", port: int = 7860, share: bool = False, mode: AccessMode | str = AccessMode.OPEN) -> None:
     """Build and serve the app until interrupted (``launch.py`` starts the worker first)."""
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-    launch_app(build_app(), host=host, port=port, share=share)
+    launch_app(build_app(mode), host=host, port=port, share=share)
 
 
 __all__ = ["build_app", "launch_app", "serve"]

@@ -20,7 +20,8 @@ import pandas as pd
 from jobs.data.formats import ALL_ROLES, OPTIONAL_ROLES, REQUIRED_ROLES
 from jobs.errors import AdaptaError
 from jobs.spec import DataFormat, Task
-from webui.api import IMAGE_ARCHIVE, inspect_action, inspect_images_action, previous_uploads, store_upload
+from webui.access import Caller, caller_of
+from webui.api import IMAGE_ARCHIVE, check_own_upload, inspect_action, inspect_images_action, previous_uploads, store_upload
 from webui.i18n import Registry, t
 
 PROBLEM_COLUMNS = ["row", "column", "level", "message"]
@@ -196,22 +197,29 @@ def _cell(value: Any) -> Any:
     return value if isinstance(value, (str, int, float, bool)) or value is None else str(value)
 
 
-def on_upload(file: str | None, task: str, model_ref: str, lang: str) -> list[Any]:
+def on_upload(file: str | None, task: str, model_ref: str, lang: str, request: gr.Request) -> list[Any]:
+    caller = caller_of(request)
     if not file:
         return [gr.update()] * (8 + len(ALL_ROLES)) + [gr.update()]
     try:
         if Path(file).suffix.lower() == IMAGE_ARCHIVE and (task or "") != IMAGE_TASK:
             raise AdaptaError(t(lang, "data.zip_needs_image_task"))
-        stored = store_upload(file)
+        stored = store_upload(file, caller)
     except AdaptaError as error:
         gr.Warning(str(error))
         return [f"❌ {t(lang, 'data.rejected')}: {error}", "", gr.update(), pd.DataFrame(), "", histogram_frame([]),
-                pd.DataFrame(columns=PROBLEM_COLUMNS), *_role_updates(None), gr.update(value=None, visible=False), refresh_previous()]
-    return [*show_report(str(stored), "auto", None, task, model_ref, lang), refresh_previous(str(stored))]
+                pd.DataFrame(columns=PROBLEM_COLUMNS), *_role_updates(None), gr.update(value=None, visible=False),
+                previous_choices(caller)]
+    return [*show_report(str(stored), "auto", None, task, model_ref, lang), previous_choices(caller, str(stored))]
 
 
-def refresh_previous(selected: str | None = None) -> Any:
-    return gr.update(choices=previous_uploads(), value=selected)
+def previous_choices(caller: Caller, selected: str | None = None) -> Any:
+    return gr.update(choices=previous_uploads(caller), value=selected)
+
+
+def refresh_previous(request: gr.Request) -> Any:
+    """The picker of the caller's earlier uploads."""
+    return previous_choices(caller_of(request))
 
 
 def current_mapping(fmt: str, *role_values: str) -> dict[str, str]:
@@ -226,14 +234,24 @@ def wire(tab: DataTab, lang: gr.State, task: gr.Component, model_ref: gr.Compone
     report_outputs = [tab.status, tab.path, tab.format, tab.preview, tab.stats, tab.histogram, tab.problems, *tab.role_list, tab.gallery]
     tab.upload.upload(on_upload, [tab.upload, task, model_ref, lang], [*report_outputs, tab.previous], api_visibility="private")
 
-    def reuse(path: str, task_value: str, ref: str, language: str) -> list[Any]:
-        return show_report(path, "auto", None, task_value, ref, language) if path else [gr.update()] * len(report_outputs)
+    def reuse(path: str, task_value: str, ref: str, language: str, request: gr.Request) -> list[Any]:
+        if not path:
+            return [gr.update()] * len(report_outputs)
+        try:
+            check_own_upload(path, caller_of(request))
+        except AdaptaError as error:
+            return [f"⚠️ {error}", *[gr.update()] * (len(report_outputs) - 1)]
+        return show_report(path, "auto", None, task_value, ref, language)
 
     tab.reuse.click(reuse, [tab.previous, task, model_ref, lang], report_outputs, api_visibility="private")
 
-    def remap(path: str, fmt: str, task_value: str, ref: str, language: str, *roles: str) -> list[Any]:
+    def remap(path: str, fmt: str, task_value: str, ref: str, language: str, request: gr.Request, *roles: str) -> list[Any]:
         if not path or Path(path).suffix.lower() == IMAGE_ARCHIVE:
             return [gr.update()] * len(report_outputs)
+        try:
+            check_own_upload(path, caller_of(request))
+        except AdaptaError as error:
+            return [f"⚠️ {error}", *[gr.update()] * (len(report_outputs) - 1)]
         return show_report(path, fmt, current_mapping(fmt, *roles) if fmt != "auto" else None, task_value, ref, language)
 
     tab.format.input(remap, [tab.path, tab.format, task, model_ref, lang, *tab.role_list], report_outputs, api_visibility="private")

@@ -1,22 +1,21 @@
 """Export tab: download a finished job's adapter as a zip; merge a LoRA adapter into its base; push it to the Hub.
 
-Zips are built in a temporary folder (gradio serves them from its own cache); the merged model is also
+Zips are built in a temporary folder (gradio serves them from its own cache), only for the caller's own jobs; the merged model is also
 saved under ``<data home>/models/job-<id>-merged`` so that it appears in the local catalog.
 """
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 
 import gradio as gr
 
 from jobs.errors import AdaptaError
-from jobs.queue import get_job, list_jobs
+from jobs.queue import list_jobs
 from storage.paths import data_home
 from storage.tables import JobStatus
+from webui.access import caller_of, require_writer
+from webui.api import adapter_zip, push_action, succeeded_run, zip_folder
 from webui.i18n import Registry, t
 
 
@@ -55,55 +54,41 @@ def build(r: Registry) -> ExportTab:
     return ExportTab(job, refresh, zip_adapter, merge, status, file, repo, token, private, push, push_status)
 
 
-def finished_jobs() -> object:
-    choices = [(f"#{job.id} · {job.name}", str(job.id)) for job in list_jobs(status=JobStatus.SUCCEEDED, limit=100)]
+def finished_jobs(request: gr.Request) -> object:
+    """The caller's succeeded jobs as picker choices, newest first."""
+    caller = caller_of(request)
+    choices = [(f"#{job.id} · {job.name}", str(job.id)) for job in list_jobs(owner=caller.owner_filter, status=JobStatus.SUCCEEDED, limit=100)]
     return gr.update(choices=choices, value=choices[0][1] if choices else None)
 
 
-def _run_dir(job_id: str | None) -> tuple[int, Path]:
-    if not job_id:
-        raise AdaptaError("pick a succeeded job first")
-    job = get_job(int(job_id))
-    if job.status is not JobStatus.SUCCEEDED or not job.run_dir:
-        raise AdaptaError(f"job {job_id} is {job.status.value}; only succeeded jobs can be exported")
-    return int(job_id), Path(job.run_dir)
-
-
-def _zip(folder: Path, name: str) -> str:
-    target = Path(tempfile.mkdtemp(prefix="adapta-export-")) / name
-    return shutil.make_archive(str(target), "zip", root_dir=folder)
-
-
-def zip_adapter(job_id: str | None, lang: str) -> tuple[str, str | None]:
+def zip_adapter(job_id: str | None, lang: str, request: gr.Request) -> tuple[str, str | None]:
     try:
-        number, run_dir = _run_dir(job_id)
-        folder = next((run_dir / name for name in ("adapter", "model") if (run_dir / name).is_dir()), None)
-        if folder is None:
-            raise AdaptaError(f"job {number} has no adapter/ or model/ folder in {run_dir}")
-        return f"✅ {t(lang, 'export.zipped', id=number)}", _zip(folder, f"job-{number}-{folder.name}")
+        path = adapter_zip(job_id, caller_of(request))
+        return f"✅ {t(lang, 'export.zipped', id=int(str(job_id)))}", path
     except AdaptaError as error:
         return f"⚠️ {error}", None
 
 
-def merge_adapter(job_id: str | None, lang: str) -> tuple[str, str | None]:
+def merge_adapter(job_id: str | None, lang: str, request: gr.Request) -> tuple[str, str | None]:
     from jobs.inference import merge_run
 
     try:
-        number, run_dir = _run_dir(job_id)
+        caller = caller_of(request)
+        require_writer(caller, "merge models")
+        number, run_dir = succeeded_run(job_id, caller)
         output = data_home().model_dir(f"job-{number}-merged")
         merge_run(run_dir, output)
-        return f"✅ {t(lang, 'export.merged', path=output)}", _zip(output, f"job-{number}-merged")
+        return f"✅ {t(lang, 'export.merged', path=output)}", zip_folder(output, f"job-{number}-merged")
     except AdaptaError as error:
         return f"⚠️ {error}", None
 
 
-def push_job(job_id: str | None, repo_id: str, token: str, private: bool, lang: str) -> str:
-    """Push the job's adapter/model with its card; the token lives only in this call."""
-    from jobs.hub_push import push_run
-
+def push_job(job_id: str | None, repo_id: str, token: str, private: bool, lang: str, request: gr.Request,
+             oauth_token: gr.OAuthToken | None) -> str:
+    """Push the job's adapter/model with its card; the token (typed, or from Hugging Face sign-in) lives only in this call."""
     try:
-        _, run_dir = _run_dir(job_id)
-        url = push_run(run_dir, (repo_id or "").strip(), token=(token or "").strip() or None, private=bool(private))
+        typed = (token or "").strip()
+        url = push_action(job_id, repo_id, typed or (oauth_token.token if oauth_token is not None else None), private, caller_of(request))
         return f"✅ {t(lang, 'share.pushed', url=url)}"
     except AdaptaError as error:
         return f"⚠️ {error}"

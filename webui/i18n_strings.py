@@ -7,6 +7,9 @@ from __future__ import annotations
 
 EN_UI: dict[str, str] = {
     "app.title": "## Adapta · adapt a model to your data, point and click",
+    "access.signed_in": "Signed in as **{name}**: you see only your own jobs and uploads.",
+    "access.anonymous": "You are browsing anonymously: sign in to upload data, train or push to the Hub.",
+    "access.demo": "Demo server: browse models, watch the jobs and try finished ones in the Playground; training is turned off.",
     "yes": "yes",
     "no": "no",
     "tab.models": "1 · Model",
@@ -153,6 +156,9 @@ EN_UI: dict[str, str] = {
 
 PT_UI: dict[str, str] = {
     "app.title": "## Adapta · adapte um modelo aos seus dados, sem código",
+    "access.signed_in": "Conectado como **{name}**: você vê só os seus trabalhos e envios.",
+    "access.anonymous": "Você está navegando sem entrar: entre para enviar dados, treinar ou publicar no Hub.",
+    "access.demo": "Servidor de demonstração: explore modelos, acompanhe os trabalhos e teste os concluídos no Playground; o treino está desligado.",
     "yes": "sim",
     "no": "não",
     "tab.models": "1 · Modelo",
@@ -302,6 +308,8 @@ _PT_FIELDS: dict[str, tuple[str, str]] = {
     "task": ("Tarefa", "causal-lm (gerar texto) ou text-classification (classificar texto)."),
     "method": ("Método", "lora, qlora, prompt-tuning ou full (ajuste completo)."),
     "data.validation": ("Validação", "Dados separados para avaliação: uma fração das linhas de treino (0 a 0,5), ou 0 para nenhum."),
+    "data.config": ("Configuração", "Só para dataset do Hub: a configuração (subconjunto) a carregar, se houver várias."),
+    "data.split": ("Divisão", "Só para dataset do Hub: a divisão usada no treino, ex.: train ou train[:1000]."),
     "data.format": ("Formato dos dados", "auto detecta pelas colunas; text, instruction, chat ou classification forçam o formato."),
     "training.epochs": ("Épocas", "Passagens pelos dados de treino."),
     "training.max_steps": ("Máximo de passos", "Para após este número de passos do otimizador (substitui as épocas)."),

@@ -17,6 +17,7 @@ import pandas as pd
 from jobs.errors import AdaptaError
 from jobs.metrics import metric_series
 from jobs.queue import delete_job, list_jobs, move_job, request_cancel, retry_job
+from webui.access import Caller, caller_of, require_writer
 from webui.api import job_samples, job_status_action
 from webui.i18n import Registry, t
 
@@ -72,13 +73,13 @@ def build(r: Registry) -> JobsTab:
                    samples, samples_shown)
 
 
-def sample_gallery(job_id: str | None, shown: str) -> list[Any]:
+def sample_gallery(job_id: str | None, shown: str, request: gr.Request) -> list[Any]:
     """Outputs: gallery, shown-key. The gallery is rebuilt only when the job or its number of samples changed.
 
     Images are handed over as PIL images (not paths), so run folders are never served by the web server.
     """
     try:
-        rows = job_samples(int(job_id)) if job_id else []
+        rows = job_samples(int(job_id), caller_of(request)) if job_id else []
     except (AdaptaError, ValueError):
         rows = []
     key = f"{job_id}:{len(rows)}"
@@ -105,9 +106,10 @@ def _eta_text(seconds: float | None) -> str:
     return f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"
 
 
-def jobs_table() -> tuple[pd.DataFrame, list[tuple[str, str]]]:
+def jobs_table(caller: Caller) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
+    """The caller's jobs as a table, and the (label, id) choices of the job picker."""
     rows, choices = [], []
-    for job in list_jobs(limit=200):
+    for job in list_jobs(owner=caller.owner_filter, limit=200):
         progress = f"{job.step}/{job.total_steps}" if job.total_steps else ("—" if job.step == 0 else str(job.step))
         eta = ""
         if job.status.value == "running":
@@ -132,13 +134,13 @@ def progress_html(fraction: float, status: str) -> str:
             f'<small>{percent:.0f}%</small>')
 
 
-def job_detail(job_id: str | None, lang: str) -> list[Any]:
+def job_detail(job_id: str | None, lang: str, request: gr.Request) -> list[Any]:
     """Outputs: progress, detail, loss plot, lr plot, log."""
     if not job_id:
         empty = series_frame(0, [])
         return ["", t(lang, "jobs.none_selected"), empty, empty, ""]
     try:
-        status = job_status_action(int(job_id))
+        status = job_status_action(int(job_id), caller_of(request))
     except AdaptaError as error:
         empty = series_frame(0, [])
         return ["", f"⚠️ {error}", empty, empty, ""]
@@ -158,28 +160,31 @@ def job_detail(job_id: str | None, lang: str) -> list[Any]:
             series_frame(job, ["learning_rate"]), status["log_tail"]]
 
 
-def refresh(selected: str | None, lang: str) -> list[Any]:
+def refresh(selected: str | None, lang: str, request: gr.Request) -> list[Any]:
     """Outputs: table, selected (choices), progress, detail, loss plot, lr plot, log."""
-    frame, choices = jobs_table()
+    frame, choices = jobs_table(caller_of(request))
     ids = [value for _, value in choices]
     if selected not in ids:
         selected = ids[0] if ids else None
-    return [frame, gr.update(choices=choices, value=selected), *job_detail(selected, lang)]
+    return [frame, gr.update(choices=choices, value=selected), *job_detail(selected, lang, request)]
 
 
-def act(action: str, job_id: str | None, lang: str) -> str:
+def act(action: str, job_id: str | None, lang: str, caller: Caller) -> str:
+    """Cancel, retry, move or delete one of the caller's jobs; the outcome as one line."""
     if not job_id:
         return f"⚠️ {t(lang, 'jobs.none_selected')}"
     number = int(job_id)
+    owner = caller.owner_filter
     try:
+        require_writer(caller, f"{action} jobs")
         if action == "cancel":
-            request_cancel(number)
+            request_cancel(number, owner=owner)
         elif action == "retry":
-            retry_job(number)
+            retry_job(number, owner=owner)
         elif action in ("up", "down"):
-            move_job(number, action)
+            move_job(number, action, owner=owner)
         elif action == "delete":
-            delete_job(number)
+            delete_job(number, owner=owner)
     except AdaptaError as error:
         return f"⚠️ {error}"
     return f"✅ {t(lang, f'jobs.done.{action}', id=number)}"
@@ -205,5 +210,8 @@ def wire(tab: JobsTab, lang: gr.State) -> None:
         job_detail, [tab.selected, lang], detail_outputs, api_visibility="private").then(
         sample_gallery, *gallery_io, api_visibility="private", show_progress="hidden")
     for button, action in ((tab.cancel, "cancel"), (tab.retry, "retry"), (tab.up, "up"), (tab.down, "down"), (tab.delete, "delete")):
-        button.click(lambda job, language, name=action: act(name, job, language), [tab.selected, lang], tab.message,
+        def on_click(job: str | None, language: str, request: gr.Request, name: str = action) -> str:
+            return act(name, job, language, caller_of(request))
+
+        button.click(on_click, [tab.selected, lang], tab.message,
                      api_visibility="private").then(refresh, [tab.selected, lang], outputs, api_visibility="private", show_progress="hidden")

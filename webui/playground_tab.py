@@ -19,6 +19,7 @@ from jobs.errors import AdaptaError
 from jobs.models import local_catalog
 from jobs.queue import list_jobs
 from storage.tables import JobStatus
+from webui.access import Caller, caller_of
 from webui.api import IMAGE_STEPS_DEFAULT, MAX_IMAGE_STEPS, generate_action, generate_image_action, job_task
 from webui.i18n import Registry, t
 from webui.spec_form import IMAGE_TASK
@@ -87,45 +88,46 @@ def build(r: Registry) -> PlaygroundTab:
     return tab
 
 
-def is_image_source(source: str | None) -> bool:
-    """True when ``source`` is a job id of a text-to-image job."""
+def is_image_source(source: str | None, caller: Caller) -> bool:
+    """True when ``source`` is the id of one of the caller's text-to-image jobs."""
     text = str(source or "").strip()
     if not text.isdigit():
         return False
     try:
-        return job_task(int(text)) == IMAGE_TASK
+        return job_task(int(text), caller) == IMAGE_TASK
     except AdaptaError:
         return False
 
 
-def mode_updates(source: str | None) -> list[Any]:
+def mode_updates(source: str | None, request: gr.Request) -> list[Any]:
     """Outputs: text group, text outputs, image group, image row: the image controls for an image job, else the text ones."""
-    image = is_image_source(source)
+    image = is_image_source(source, caller_of(request))
     return [gr.update(visible=not image), gr.update(visible=not image), gr.update(visible=image), gr.update(visible=image)]
 
 
-def run_images(source: str, prompt: str, seed: float, lora_scale: float, steps: float, lang: str) -> list[Any]:
+def run_images(source: str, prompt: str, seed: float, lora_scale: float, steps: float, lang: str, request: gr.Request) -> list[Any]:
     """Outputs: status, base image, LoRA image."""
     try:
-        base, lora = generate_image_action(source, prompt, int(seed or 0), float(lora_scale), int(steps))
+        base, lora = generate_image_action(source, prompt, caller_of(request), int(seed or 0), float(lora_scale), int(steps))
     except AdaptaError as error:
         return [f"⚠️ {error}", gr.update(), gr.update()]
     return [t(lang, "play.done"), base, lora]
 
 
-def source_choices(selected: str | None = None) -> Any:
-    """Succeeded jobs first (value: the job id), then the local base models (value: their reference)."""
-    choices = [(f"#{job.id} · {job.name}", str(job.id)) for job in list_jobs(status=JobStatus.SUCCEEDED, limit=100)]
+def source_choices(request: gr.Request, selected: str | None = None) -> Any:
+    """The caller's succeeded jobs first (value: the job id), then the local base models (value: their reference)."""
+    owner = caller_of(request).owner_filter
+    choices = [(f"#{job.id} · {job.name}", str(job.id)) for job in list_jobs(owner=owner, status=JobStatus.SUCCEEDED, limit=100)]
     choices += [(f"base · {entry.name}", entry.ref) for entry in local_catalog()]
     if selected is None and choices:
         selected = choices[0][1]
     return gr.update(choices=choices, value=selected)
 
 
-def run_generate(source: str, prompt: str, temperature: float, max_new_tokens: int, top_p: float, lang: str) -> list[Any]:
+def run_generate(source: str, prompt: str, temperature: float, max_new_tokens: int, top_p: float, lang: str, request: gr.Request) -> list[Any]:
     """Outputs: status, base text, adapted text, base labels, adapted labels."""
     try:
-        result = generate_action(source, prompt, int(max_new_tokens), float(temperature), float(top_p))
+        result = generate_action(source, prompt, caller_of(request), int(max_new_tokens), float(temperature), float(top_p))
     except AdaptaError as error:
         return [f"⚠️ {error}", gr.update(), gr.update(), gr.update(), gr.update()]
     if result["task"] == "text-classification":
@@ -136,7 +138,7 @@ def run_generate(source: str, prompt: str, temperature: float, max_new_tokens: i
 
 
 def wire(tab: PlaygroundTab, lang: gr.State) -> None:
-    tab.refresh.click(lambda: source_choices(), None, tab.source, api_visibility="private")
+    tab.refresh.click(source_choices, None, tab.source, api_visibility="private")
     mode_outputs = [tab.text_group, tab.text_outputs, tab.image_group, tab.image_row]
     tab.source.change(mode_updates, tab.source, mode_outputs, api_visibility="private", show_progress="hidden")
     tab.run_image.click(run_images, [tab.source, tab.image_prompt, tab.seed, tab.lora_scale, tab.steps, lang],

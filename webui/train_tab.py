@@ -18,9 +18,11 @@ import gradio as gr
 from jobs import hub
 from jobs.data import read_records
 from jobs.errors import AdaptaError, SpecError
-from jobs.queue import list_jobs, submit_job
+from jobs.queue import list_jobs
 from jobs.spec import JobSpec, parse_spec, parse_spec_yaml
 from storage.tables import JobStatus
+from webui.access import caller_of, require_writer
+from webui.api import submit_spec
 from webui.i18n import Registry, t
 from webui.spec_form import (
     IMAGE_TASK,
@@ -134,6 +136,8 @@ def count_steps(spec: JobSpec) -> int | None:
     if spec.training.max_steps:
         return spec.training.max_steps
     try:
+        if spec.data.from_hub:
+            return None  # known once the job has streamed it
         rows = len(read_records(spec.data.train))
     except AdaptaError:
         return None
@@ -142,20 +146,20 @@ def count_steps(spec: JobSpec) -> int | None:
     return max(1, math.ceil(per_epoch * spec.training.epochs))
 
 
-def seconds_per_step(base_model: str) -> float | None:
-    """Measured by the latest succeeded job on the same base model (wall time / steps), if any."""
-    for job in list_jobs(status=JobStatus.SUCCEEDED, limit=50):
+def seconds_per_step(base_model: str, owner: str | None = None) -> float | None:
+    """Measured by the caller's latest succeeded job on the same base model (wall time / steps), if any."""
+    for job in list_jobs(owner=owner, status=JobStatus.SUCCEEDED, limit=50):
         if job.base_model == base_model and job.started_at and job.finished_at and job.total_steps:
             return (job.finished_at - job.started_at).total_seconds() / job.total_steps
     return None
 
 
-def preflight_report(spec: JobSpec, lang: str) -> tuple[bool, str]:
+def preflight_report(spec: JobSpec, lang: str, owner: str | None = None) -> tuple[bool, str]:
     """(fits, markdown): memory estimate vs available, steps, and a time estimate when a throughput is known."""
     lines = []
     fits = True
     if spec.task.value == IMAGE_TASK:
-        return image_preflight(spec, lang)
+        return image_preflight(spec, lang, owner)
     try:
         info = hub.model_info(spec.base_model, batch_size=spec.training.batch_size, seq_len=spec.training.max_length)
     except AdaptaError as error:
@@ -171,7 +175,7 @@ def preflight_report(spec: JobSpec, lang: str) -> tuple[bool, str]:
         lines.append(f"✅ {t(lang, 'train.fits', estimate=row['human'], device=row['device'])}")
     steps = count_steps(spec)
     lines.append(t(lang, "train.steps", steps=steps if steps is not None else "?"))
-    per_step = seconds_per_step(spec.base_model)
+    per_step = seconds_per_step(spec.base_model, owner)
     if per_step and steps:
         lines.append(t(lang, "train.time", minutes=f"{per_step * steps / 60:.1f}"))
     else:
@@ -179,7 +183,7 @@ def preflight_report(spec: JobSpec, lang: str) -> tuple[bool, str]:
     return fits, "\n\n".join(f"- {line}" for line in lines)
 
 
-def image_preflight(spec: JobSpec, lang: str) -> tuple[bool, str]:
+def image_preflight(spec: JobSpec, lang: str, owner: str | None = None) -> tuple[bool, str]:
     """text-to-image: the base pipeline is checked (diffusers layout or .safetensors, no pickles); no memory estimate yet."""
     from jobs.diffusion.pipeline import resolve_pipeline
 
@@ -189,7 +193,7 @@ def image_preflight(spec: JobSpec, lang: str) -> tuple[bool, str]:
         return False, f"- ❌ {error}"
     steps = count_steps(spec)
     lines = [f"✅ {t(lang, 'train.pipeline_ok', family=resolved.family.upper())}", t(lang, "train.steps", steps=steps or "?")]
-    per_step = seconds_per_step(spec.base_model)
+    per_step = seconds_per_step(spec.base_model, owner)
     lines.append(t(lang, "train.time", minutes=f"{per_step * steps / 60:.1f}") if per_step and steps else t(lang, "train.time_unknown"))
     return True, "\n\n".join(f"- {line}" for line in lines)
 
@@ -243,9 +247,9 @@ def wire(tab: TrainTab, lang: gr.State, on_submitted: list[gr.components.Compone
 
     tab.preset.change(apply_preset, tab.preset, tab.widgets, api_visibility="private")
 
-    def check(language: str, *values: Any) -> str:
+    def check(language: str, request: gr.Request, *values: Any) -> str:
         try:
-            return preflight_report(form_spec(tab, list(values)), language)[1]
+            return preflight_report(form_spec(tab, list(values)), language, caller_of(request).owner_filter)[1]
         except SpecError as error:
             return "❌ " + "\n\n❌ ".join(error.problems)
 
@@ -280,18 +284,22 @@ def wire(tab: TrainTab, lang: gr.State, on_submitted: list[gr.components.Compone
     tab.upload_yaml.upload(load_yaml_file, tab.upload_yaml, [*fill_outputs, tab.yaml_view], api_visibility="private")
     tab.yaml_view.blur(load_yaml_text, tab.yaml_view, fill_outputs, api_visibility="private")
 
-    def submit(language: str, *values: Any) -> list[Any]:
+    def submit(language: str, request: gr.Request, *values: Any) -> list[Any]:
+        caller = caller_of(request)
         try:
+            require_writer(caller, "train")
             spec = form_spec(tab, list(values))
         except SpecError as error:
             return ["❌ " + "\n\n❌ ".join(error.problems), gr.update(), *[gr.update()] * len(on_submitted)]
-        fits, report = preflight_report(spec, language)
+        except AdaptaError as error:
+            return [f"❌ {error}", gr.update(), *[gr.update()] * len(on_submitted)]
+        fits, report = preflight_report(spec, language, caller.owner_filter)
         if not fits:
             return [f"❌ {t(language, 'train.refused')}", report, *[gr.update()] * len(on_submitted)]
         try:
-            job_id = submit_job(spec)
+            job_id = submit_spec(spec, caller)
         except AdaptaError as error:
             return [f"❌ {error}", report, *[gr.update()] * len(on_submitted)]
-        return [f"✅ {t(language, 'train.submitted', id=job_id)}", report, *submitted_fn(job_id)]
+        return [f"✅ {t(language, 'train.submitted', id=job_id)}", report, *submitted_fn(job_id, caller)]
 
     tab.submit.click(submit, [lang, *form_inputs], [tab.status, tab.preflight_out, *on_submitted], api_visibility="private")

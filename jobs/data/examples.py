@@ -342,7 +342,10 @@ def load_training_data(spec: JobSpec, tokenizer: Any, label_names: list[str] | N
     """
     task = spec.task
     training = spec.training
-    table = read_table(spec.data.train)
+    from jobs.data.hub_datasets import resolve_data_files
+
+    train_file, validation = resolve_data_files(spec)
+    table = read_table(train_file)
     choice = resolve_format(table.records, spec.data.format, spec.data.columns, task, source=table.name)
     warnings: list[str] = []
     max_length = _usable_max_length(tokenizer, training.max_length, task, warnings)
@@ -375,7 +378,6 @@ def load_training_data(spec: JobSpec, tokenizer: Any, label_names: list[str] | N
     train = built.examples
     evaluation: list[dict[str, Any]] | None = None
 
-    validation = spec.data.validation
     if isinstance(validation, float):
         train, evaluation = split_validation(train, validation, training.seed)
         if not evaluation:

@@ -60,6 +60,7 @@ def image_zip(tmp_path: Path) -> Path:
 def test_image_job_samples_playground_and_generate_image(client: Client, tiny_sd: Path, tmp_path: Path) -> None:
     from jobs.run import train_in_foreground
     from jobs.spec import parse_spec
+    from webui.access import LOCAL_CALLER
     from webui.jobs_tab import sample_gallery
     from webui.playground_tab import is_image_source, mode_updates
 
@@ -77,14 +78,14 @@ def test_image_job_samples_playground_and_generate_image(client: Client, tiny_sd
     assert status["status"] == "succeeded" and status["progress"] == 1.0 and status["loss"] is not None
 
     # Jobs tab: the gallery of samples, captioned "step N: prompt", rebuilt only when the count changes
-    gallery, shown = sample_gallery(str(job_id), "")
+    gallery, shown = sample_gallery(str(job_id), "", None)
     assert gallery["visible"] is True and [caption for _, caption in gallery["value"]] == [f"step 2: {PROMPT}", f"step 4: {PROMPT}"]
-    assert sample_gallery(str(job_id), shown) == [gr.update(), shown]
-    assert sample_gallery(None, shown)[0]["visible"] is False
+    assert sample_gallery(str(job_id), shown, None) == [gr.update(), shown]
+    assert sample_gallery(None, shown, None)[0]["visible"] is False
 
     # Playground: an image job switches to image mode
-    assert is_image_source(str(job_id)) and not is_image_source("424242") and not is_image_source("some/model")
-    assert [update["visible"] for update in mode_updates(str(job_id))] == [False, False, True, True]
+    assert is_image_source(str(job_id), LOCAL_CALLER) and not is_image_source("424242", LOCAL_CALLER) and not is_image_source("some/model", LOCAL_CALLER)
+    assert [update["visible"] for update in mode_updates(str(job_id), None)] == [False, False, True, True]
 
     result = client.predict(job_id, PROMPT, 1, 1.0, 2, api_name="/generate_image")
     assert result["format"] == "png" and result["steps"] == 2

@@ -1,0 +1,136 @@
+"""Hub datasets as training data: ``data.train: hub:OWNER/NAME`` (with ``data.config`` and ``data.split``).
+
+Rows are streamed through ``datasets`` (nothing but the rows read is downloaded) and written once to a JSON Lines
+file under ``<data home>/uploads/hub/``, so a Hub dataset gets the very same inspection, column mapping, row
+numbers and training path as an uploaded file. The Data tab's preview streams only its first rows.
+
+    from jobs.data.hub_datasets import hub_dataset_file
+    path = hub_dataset_file("hub:acme/planets", config=None, split="train")   # -> .../uploads/hub/acme--planets/default-train.jsonl
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from jobs.data.readers import MAX_ROWS
+from jobs.errors import DataError
+from jobs.spec import HUB_DATA_PREFIX
+from storage.paths import data_home, safe_name
+
+PREVIEW_ROWS = 200
+_DATASET_ID = re.compile(r"^(?:[A-Za-z0-9][A-Za-z0-9._-]{0,95}/)?[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
+
+
+def check_hub_dataset_id(ref: str) -> str:
+    """``ref`` (hub:OWNER/NAME) if well formed; the plain dataset id is returned."""
+    dataset_id = ref[len(HUB_DATA_PREFIX):] if ref.startswith(HUB_DATA_PREFIX) else ref
+    if not _DATASET_ID.match(dataset_id) or ".." in dataset_id:
+        raise ValueError(f"{ref!r} is not a Hub dataset id; write hub:OWNER/NAME, e.g. hub:acme/planets")
+    return dataset_id
+
+
+def _cell(value: Any) -> Any:
+    """A JSON-friendly cell (nested lists/dicts kept, bytes and images named instead of dumped)."""
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    if isinstance(value, dict):
+        return {str(key): _cell(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_cell(item) for item in value]
+    return str(value)
+
+
+def stream_rows(ref: str, config: str | None = None, split: str = "train", limit: int | None = None) -> Iterator[dict[str, Any]]:
+    """The rows of one split of a Hub dataset, streamed; raises DataError naming the dataset, config or split."""
+    dataset_id = check_hub_dataset_id(ref)
+    try:
+        import datasets
+        from huggingface_hub import constants
+
+        if constants.is_offline_mode() or datasets.config.HF_HUB_OFFLINE:
+            raise DataError(f"{ref} is on the Hugging Face Hub and offline mode is on (HF_HUB_OFFLINE=1); "
+                            "unset it on a connected machine, or upload the data as a file")
+        stream = datasets.load_dataset(dataset_id, name=config or None, split=split, streaming=True)
+        for count, row in enumerate(stream):
+            if limit is not None and count >= limit:
+                return
+            yield {str(key): _cell(value) for key, value in row.items()}
+    except DataError:
+        raise
+    except Exception as error:  # datasets raises many types (FileNotFoundError, ValueError, DatasetNotFoundError, httpx errors)
+        raise DataError(_explain(ref, config, split, error)) from None
+
+
+def _explain(ref: str, config: str | None, split: str, error: Exception) -> str:
+    text = str(error).splitlines()[0][:300] if str(error) else type(error).__name__
+    name = type(error).__name__
+    if "Config name is missing" in text or "BuilderConfig" in text or "config" in text.lower() and "available" in text.lower():
+        return f"{ref}: data.config {config!r} is not one of its configurations ({text})"
+    if "split" in text.lower() and ("unknown" in text.lower() or "bad split" in text.lower() or "should be one of" in text.lower()):
+        return f"{ref}: data.split {split!r} does not exist ({text})"
+    if name in ("DatasetNotFoundError", "RepositoryNotFoundError", "FileNotFoundError") or "doesn't exist" in text or "not found" in text.lower():
+        return f"{ref} was not found on the Hub (or is private or gated: sign in with a token that can read it); check the name"
+    if name in ("ConnectError", "ConnectionError", "ConnectTimeout", "ReadTimeout", "TimeoutError", "OSError"):
+        return f"{ref} cannot be loaded: the Hub is unreachable ({name}); check the connection or HF_ENDPOINT"
+    return f"{ref} cannot be read ({name}: {text})"
+
+
+def _write_jsonl(rows: Iterator[dict[str, Any]], target: Path) -> int:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=".partial-", suffix=".jsonl")
+    count = 0
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            for row in rows:
+                stream.write(json.dumps(row, ensure_ascii=False) + "\n")
+                count += 1
+        if count == 0:
+            raise DataError(f"{target.stem} has no rows")
+        os.replace(temporary, target)
+    finally:
+        Path(temporary).unlink(missing_ok=True)
+    return count
+
+
+def _target(ref: str, config: str | None, split: str, suffix: str = "") -> Path:
+    dataset_id = check_hub_dataset_id(ref)
+    folder = data_home().uploads / "hub" / safe_name(dataset_id.replace("/", "--"))
+    return folder / f"{safe_name(config or 'default')}-{safe_name(split)}{suffix}.jsonl"
+
+
+def hub_dataset_file(ref: str, config: str | None = None, split: str = "train", max_rows: int = MAX_ROWS) -> Path:
+    """A local JSON Lines copy of the split (at most ``max_rows`` rows), written once and reused."""
+    target = _target(ref, config, split)
+    if not target.is_file():
+        _write_jsonl(stream_rows(ref, config, split, limit=max_rows), target)
+    return target
+
+
+def hub_preview_file(ref: str, config: str | None = None, split: str = "train", rows: int = PREVIEW_ROWS) -> Path:
+    """The first ``rows`` rows of the split as a JSON Lines file, for the Data tab's inspection (streamed, cheap)."""
+    full = _target(ref, config, split)
+    if full.is_file():
+        return full
+    target = _target(ref, config, split, suffix=f".first{rows}")
+    if not target.is_file():
+        _write_jsonl(stream_rows(ref, config, split, limit=rows), target)
+    return target
+
+
+def resolve_data_files(spec: Any) -> tuple[str, str | float | None]:
+    """(train file, validation) for a spec's data: Hub datasets become local JSON Lines files; a validation
+    string on a Hub dataset names another split of it."""
+    data = spec.data
+    if not data.from_hub:
+        return data.train, data.validation
+    train = str(hub_dataset_file(data.train, data.config, data.split))
+    validation = data.validation
+    if isinstance(validation, str):
+        validation = str(hub_dataset_file(data.train, data.config, validation))
+    return train, validation
