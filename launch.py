@@ -4,7 +4,7 @@
     python launch.py --auth | --demo      require sign-in (accounts from adduser) | browse and try only, no training
     python launch.py adduser NAME         create an account (or reset its password); the password is read from stdin
     python launch.py train SPEC.yaml      run one job spec in the foreground (progress bar, exit 0 on success)
-    python launch.py inspect DATA_FILE    preview a data file: format, columns, problems with row numbers
+    python launch.py inspect DATA_FILE    preview a data file (or hub:OWNER/NAME): format, columns, problems with row numbers
     python launch.py models               list the models usable offline (packaged, HF cache, data home)
     python launch.py submit SPEC.yaml     validate a spec and queue it (prints the job id)
     python launch.py worker [--gpus 0,1]  run queued jobs (one worker process per GPU with --gpus)
@@ -112,7 +112,12 @@ def _command_inspect(args: argparse.Namespace) -> int:
     from jobs.data import inspect_dataset
     from jobs.spec import DataFormat, Task
 
-    report = inspect_dataset(args.path, format=DataFormat(args.format), task=Task(args.task))
+    path = args.path
+    if path.startswith("hub:"):
+        from jobs.data.hub_datasets import hub_preview_file
+
+        path = hub_preview_file(path, args.config, args.split)
+    report = inspect_dataset(path, format=DataFormat(args.format), task=Task(args.task))
     print(json.dumps(report.to_dict(), indent=2, default=str))
     return 0
 
@@ -241,7 +246,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--output", help="run folder (default: <ADAPTA_HOME>/runs/<job id>)")
     train.set_defaults(handler=_command_train)
     inspect = commands.add_parser("inspect", help="preview and validate a data file")
-    inspect.add_argument("path", help="data file (.csv .tsv .jsonl .json .parquet .txt)")
+    inspect.add_argument("path", help="data file (.csv .tsv .jsonl .json .parquet .txt) or hub:OWNER/NAME (its first 200 rows, streamed)")
+    inspect.add_argument("--config", help="Hub dataset: configuration (subset)")
+    inspect.add_argument("--split", default="train", help="Hub dataset: split (default train)")
     inspect.add_argument("--format", default="auto", choices=["auto", "text", "instruction", "chat", "classification"])
     inspect.add_argument("--task", default="causal-lm", choices=["causal-lm", "text-classification"])
     inspect.set_defaults(handler=_command_inspect)

@@ -162,6 +162,13 @@ def previous_uploads(caller: Caller) -> list[tuple[str, str]]:
     return [(f"{row.name} · {row.rows} {unit.get(row.format, 'rows')} · #{row.id}", row.path) for row in rows if Path(row.path).is_file()]
 
 
+def preview_hub_action(ref: str, config: str | None = None, split: str | None = None) -> str:
+    """The path of a JSON Lines file holding the first rows of a Hub dataset split (streamed), for inspection."""
+    from jobs.data.hub_datasets import hub_preview_file
+
+    return str(hub_preview_file(ref, (config or "").strip() or None, (split or "").strip() or "train"))
+
+
 def inspect_action(path: str, format: str = "auto", task: str = "causal-lm", columns: dict[str, str] | None = None,
                    tokenizer: Any = None, max_length: int | None = None) -> dict[str, Any]:
     report = inspect_dataset(path, DataFormat(format or "auto"), columns or None, Task(task or "causal-lm"), tokenizer=tokenizer, max_length=max_length)
@@ -404,11 +411,27 @@ def api_download_job(job_id: str, request: gr.Request) -> str:
     return user_errors(adapter_zip)(job_id, caller_of(request))
 
 
+def api_inspect_hub_dataset(dataset: str, config: str = "", split: str = "train", format: str = "auto", task: str = "causal-lm") -> dict:
+    """Stream the first rows of a Hub dataset split (hub:OWNER/NAME) and inspect them like an upload: format, mapping, preview, problems.
+
+    Put ``dataset`` in a spec's data.train, with data.config and data.split; the job streams the whole split itself.
+    """
+
+    def run() -> dict[str, Any]:
+        ref = dataset if str(dataset).startswith(HUB_DATA_PREFIX) else HUB_DATA_PREFIX + str(dataset or "")
+        report = inspect_action(preview_hub_action(ref, config, split), format, task)
+        report.pop("path")
+        return {**report, "dataset": ref, "config": config or None, "split": split or "train"}
+
+    return user_errors(run)()
+
+
 def register_api() -> None:
     """Inside a Blocks context: the public endpoints (the file endpoint uses hidden components)."""
     for fn, name in ((api_search_models, "search_models"), (api_model_info, "model_info"), (api_submit_job, "submit_job"),
                      (api_list_jobs, "list_jobs"), (api_job_status, "job_status"), (api_cancel_job, "cancel_job"),
-                     (api_generate, "generate"), (api_generate_image, "generate_image"), (api_push_to_hub, "push_to_hub")):
+                     (api_generate, "generate"), (api_generate_image, "generate_image"), (api_push_to_hub, "push_to_hub"),
+                     (api_inspect_hub_dataset, "inspect_hub_dataset")):
         gr.api(fn, api_name=name, concurrency_limit=None if name in ("list_jobs", "job_status", "search_models") else 2)
     with gr.Row(visible=False):
         file_in = gr.File(type="filepath")

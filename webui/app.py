@@ -16,7 +16,7 @@ import gradio as gr
 
 from jobs.errors import AdaptaError
 from jobs.queue import get_job
-from jobs.spec import JobSpec, parse_spec
+from jobs.spec import HUB_DATA_PREFIX, JobSpec, parse_spec
 from webui import data_tab, export_tab, jobs_tab, models_tab, playground_tab, train_tab
 from webui.access import AccessMode, Caller, access_mode, caller_of, set_access_mode
 from webui.api import max_upload_bytes, model_info_action, register_api
@@ -88,14 +88,17 @@ def build_app(mode: AccessMode | str | None = None) -> gr.Blocks:
 
         models.use.click(use_model, [models.model_ref, lang], [models.status, train.base_model, task_widget, tabs], api_visibility="private")
 
-        def use_data(path: str, fmt: str, language: str, *roles: str) -> list[Any]:
+        def use_data(path: str, fmt: str, language: str, config: str, split: str, *roles: str) -> list[Any]:
             if not path:
-                return [f"⚠️ {t(language, 'data.none')}", gr.update(), gr.update(), gr.update(), gr.update(), gr.update()]
+                return [f"⚠️ {t(language, 'data.none')}", *[gr.update()] * 7]
             columns = data_tab.current_mapping(fmt, *roles)
-            return ["", path, columns, train_tab.columns_text(columns), fmt or "auto", gr.update(selected="train")]
+            hub = path.startswith(HUB_DATA_PREFIX)
+            return ["", path, columns, train_tab.columns_text(columns), fmt or "auto", (config or None) if hub else None,
+                    (split or "train") if hub else "train", gr.update(selected="train")]
 
-        data.use.click(use_data, [data.path, data.format, lang, *data.role_list],
-                       [data.status, train.train_file, train.columns, train.columns_view, train.widget("data.format"), tabs], api_visibility="private")
+        data.use.click(use_data, [data.path, data.format, lang, data.hub_config, data.hub_split, *data.role_list],
+                       [data.status, train.train_file, train.columns, train.columns_view, train.widget("data.format"), train.widget("data.config"),
+                        train.widget("data.split"), tabs], api_visibility="private")
 
         fill_outputs = [train.base_model, train.train_file, train.columns, train.columns_view, *train.widgets, *train.groups.values()]
 

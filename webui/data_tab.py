@@ -18,10 +18,19 @@ import gradio as gr
 import pandas as pd
 
 from jobs.data.formats import ALL_ROLES, OPTIONAL_ROLES, REQUIRED_ROLES
+from jobs.data.hub_datasets import PREVIEW_ROWS
 from jobs.errors import AdaptaError
-from jobs.spec import DataFormat, Task
+from jobs.spec import HUB_DATA_PREFIX, DataFormat, Task
 from webui.access import Caller, caller_of
-from webui.api import IMAGE_ARCHIVE, check_own_upload, inspect_action, inspect_images_action, previous_uploads, store_upload
+from webui.api import (
+    IMAGE_ARCHIVE,
+    check_own_upload,
+    inspect_action,
+    inspect_images_action,
+    preview_hub_action,
+    previous_uploads,
+    store_upload,
+)
 from webui.i18n import Registry, t
 
 PROBLEM_COLUMNS = ["row", "column", "level", "message"]
@@ -46,6 +55,10 @@ class DataTab:
     problems: gr.Dataframe
     use: gr.Button
     gallery: gr.Gallery
+    hub_ref: gr.Textbox
+    hub_config: gr.Textbox
+    hub_split: gr.Textbox
+    hub_load: gr.Button
 
     @property
     def role_list(self) -> list[gr.Dropdown]:
@@ -60,6 +73,11 @@ def build(r: Registry) -> DataTab:
         with gr.Column(scale=1):
             previous = r.make(gr.Dropdown, "data.previous", choices=[], elem_id="data-previous")
             reuse = r.button("data.reuse")
+    with gr.Row():
+        hub_ref = r.make(gr.Textbox, "data.hub", placeholder="hub:OWNER/NAME", elem_id="data-hub", scale=3)
+        hub_config = r.make(gr.Textbox, "data.hub_config", elem_id="data-hub-config", scale=1)
+        hub_split = r.make(gr.Textbox, "data.hub_split", value="train", elem_id="data-hub-split", scale=1)
+        hub_load = r.button("data.hub_load", elem_id="data-hub-load", scale=1)
     status = gr.Markdown(elem_id="data-status")
     path = gr.State("")
     with gr.Row():
@@ -72,7 +90,29 @@ def build(r: Registry) -> DataTab:
         histogram = r.make(gr.BarPlot, "data.histogram", x="tokens", y="rows", elem_id="data-histogram", sort=None)
     problems = gr.Dataframe(headers=PROBLEM_COLUMNS, interactive=False, wrap=True, elem_id="data-problems")
     use = r.button("data.use", variant="primary", elem_id="data-use")
-    return DataTab(upload, previous, reuse, status, path, fmt, roles, preview, stats, histogram, problems, use, gallery)
+    return DataTab(upload, previous, reuse, status, path, fmt, roles, preview, stats, histogram, problems, use, gallery, hub_ref, hub_config,
+                   hub_split, hub_load)
+
+
+def hub_reference(text: str) -> str:
+    """``hub:OWNER/NAME`` from what a person types (with or without the prefix)."""
+    text = (text or "").strip()
+    return text if not text or text.startswith(HUB_DATA_PREFIX) else HUB_DATA_PREFIX + text
+
+
+def show_hub_report(ref: str, config: str, split: str, fmt: str, mapping: dict[str, str] | None, task: str, model_ref: str,
+                    lang: str) -> list[Any]:
+    """The same report as an upload, for the first rows of a Hub dataset split (streamed); the path stays the hub: reference."""
+    ref = hub_reference(ref)
+    try:
+        preview = preview_hub_action(ref, config, split)
+    except (AdaptaError, ValueError) as error:
+        return [f"❌ {error}", *[gr.update()] * (8 + len(ALL_ROLES))]
+    outputs = show_report(preview, fmt, mapping, task, model_ref, lang)
+    outputs[1] = ref
+    if not str(outputs[0]).startswith("❌"):
+        outputs[0] = f"{outputs[0]} · {t(lang, 'data.hub_preview', ref=ref, split=split or 'train', rows=PREVIEW_ROWS)}"
+    return outputs
 
 
 def _tokenizer_for(model_ref: str) -> Any:
@@ -245,15 +285,25 @@ def wire(tab: DataTab, lang: gr.State, task: gr.Component, model_ref: gr.Compone
 
     tab.reuse.click(reuse, [tab.previous, task, model_ref, lang], report_outputs, api_visibility="private")
 
-    def remap(path: str, fmt: str, task_value: str, ref: str, language: str, request: gr.Request, *roles: str) -> list[Any]:
+    def remap(path: str, fmt: str, task_value: str, ref: str, language: str, config: str, split: str, request: gr.Request,
+              *roles: str) -> list[Any]:
         if not path or Path(path).suffix.lower() == IMAGE_ARCHIVE:
             return [gr.update()] * len(report_outputs)
+        if path.startswith(HUB_DATA_PREFIX):
+            return show_hub_report(path, config, split, fmt, current_mapping(fmt, *roles) if fmt != "auto" else None, task_value, ref, language)
         try:
             check_own_upload(path, caller_of(request))
         except AdaptaError as error:
             return [f"⚠️ {error}", *[gr.update()] * (len(report_outputs) - 1)]
         return show_report(path, fmt, current_mapping(fmt, *roles) if fmt != "auto" else None, task_value, ref, language)
 
-    tab.format.input(remap, [tab.path, tab.format, task, model_ref, lang, *tab.role_list], report_outputs, api_visibility="private")
+    remap_inputs = [tab.path, tab.format, task, model_ref, lang, tab.hub_config, tab.hub_split, *tab.role_list]
+    tab.format.input(remap, remap_inputs, report_outputs, api_visibility="private")
     for dropdown in tab.role_list:
-        dropdown.input(remap, [tab.path, tab.format, task, model_ref, lang, *tab.role_list], report_outputs, api_visibility="private")
+        dropdown.input(remap, remap_inputs, report_outputs, api_visibility="private")
+
+    def load_hub(ref_text: str, config: str, split: str, task_value: str, ref: str, language: str) -> list[Any]:
+        return show_hub_report(ref_text, config, split, "auto", None, task_value, ref, language)
+
+    tab.hub_load.click(load_hub, [tab.hub_ref, tab.hub_config, tab.hub_split, task, model_ref, lang], report_outputs, api_visibility="private")
+    tab.hub_ref.submit(load_hub, [tab.hub_ref, tab.hub_config, tab.hub_split, task, model_ref, lang], report_outputs, api_visibility="private")

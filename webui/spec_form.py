@@ -110,8 +110,8 @@ METHOD_SECTIONS = ("lora", "prompt_tuning")
 IMAGE_TASK = Task.TEXT_TO_IMAGE.value
 IMAGE_PREFIX = "text-to-image:"
 IMAGE_SECTIONS = ("samples",)
-TEXT_ONLY_FIELDS = frozenset({"data.validation", "data.format", "training.max_length", "training.packing", "training.group_by_length",
-                              "training.train_on_prompt", "training.eval_steps"})
+TEXT_ONLY_FIELDS = frozenset({"data.validation", "data.format", "data.config", "data.split", "training.max_length", "training.packing",
+                              "training.group_by_length", "training.train_on_prompt", "training.eval_steps"})
 """Settings that mean nothing to an image job (token lengths, text formats, held-out rows)."""
 IMAGE_METHODS = (Method.LORA.value,)
 

@@ -35,6 +35,13 @@ def check_hub_dataset_id(ref: str) -> str:
     return dataset_id
 
 
+def _dataset_id(ref: str) -> str:
+    try:
+        return check_hub_dataset_id(ref)
+    except ValueError as error:
+        raise DataError(str(error)) from None
+
+
 def _cell(value: Any) -> Any:
     """A JSON-friendly cell (nested lists/dicts kept, bytes and images named instead of dumped)."""
     if isinstance(value, (str, int, float, bool)) or value is None:
@@ -48,7 +55,7 @@ def _cell(value: Any) -> Any:
 
 def stream_rows(ref: str, config: str | None = None, split: str = "train", limit: int | None = None) -> Iterator[dict[str, Any]]:
     """The rows of one split of a Hub dataset, streamed; raises DataError naming the dataset, config or split."""
-    dataset_id = check_hub_dataset_id(ref)
+    dataset_id = _dataset_id(ref)
     try:
         import datasets
         from huggingface_hub import constants
@@ -99,7 +106,7 @@ def _write_jsonl(rows: Iterator[dict[str, Any]], target: Path) -> int:
 
 
 def _target(ref: str, config: str | None, split: str, suffix: str = "") -> Path:
-    dataset_id = check_hub_dataset_id(ref)
+    dataset_id = _dataset_id(ref)
     folder = data_home().uploads / "hub" / safe_name(dataset_id.replace("/", "--"))
     return folder / f"{safe_name(config or 'default')}-{safe_name(split)}{suffix}.jsonl"
 
