@@ -7,6 +7,7 @@
     python launch.py inspect DATA_FILE    preview a data file (or hub:OWNER/NAME): format, columns, problems with row numbers
     python launch.py models               list the models usable offline (packaged, HF cache, data home)
     python launch.py submit SPEC.yaml     validate a spec and queue it (prints the job id)
+    python launch.py submit SPEC.yaml --hf-jobs a10g-small --push-to OWNER/NAME   run it on Hugging Face Jobs instead
     python launch.py worker [--gpus 0,1]  run queued jobs (one worker process per GPU with --gpus)
     python launch.py jobs [--json]        list the jobs recorded in the database
     python launch.py cancel ID | retry ID cancel a queued/running job, requeue a failed/cancelled one
@@ -61,16 +62,19 @@ def _command_ui(args: argparse.Namespace) -> int:
 
     for warning in space_settings().warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    worker = None
+    worker = tracker = None
     if not args.no_worker and mode is not AccessMode.DEMO:
+        from jobs.hf_jobs import RemoteTracker
         from jobs.worker import start_background_worker
 
         worker = start_background_worker()
+        tracker = RemoteTracker().start()
     try:
         serve(host=resolve_host(args.host), port=args.port, share=args.share, mode=mode)
     finally:
-        if worker is not None:
-            worker.stop()
+        for running in (worker, tracker):
+            if running is not None:
+                running.stop()
     return 0
 
 
@@ -155,8 +159,27 @@ def _command_submit(args: argparse.Namespace) -> int:
     from jobs.queue import submit_job
     from jobs.spec import load_spec
 
-    print(submit_job(load_spec(args.spec), priority=args.priority))
+    spec = load_spec(args.spec)
+    if args.hf_jobs:
+        import getpass
+
+        from jobs.hf_jobs import submit_remote_job
+
+        if not args.push_to:
+            print("error: --hf-jobs needs --push-to OWNER/NAME: the job pushes its result there", file=sys.stderr)
+            return 2
+        token = os.environ.get("HF_TOKEN") or getpass.getpass("Hugging Face token (write access; handed to the job, not stored): ")
+        job_id = submit_remote_job(spec, token=token, push_repo=args.push_to, image_space=args.space, flavor=args.hf_jobs, timeout=args.timeout)
+        print(job_id)
+        return 0
+    print(submit_job(spec, priority=args.priority))
     return 0
+
+
+def _command_remote_train(args: argparse.Namespace) -> int:
+    from jobs.hf_jobs import run_remote_job
+
+    return run_remote_job()
 
 
 def _command_cancel(args: argparse.Namespace) -> int:
@@ -262,7 +285,13 @@ def build_parser() -> argparse.ArgumentParser:
     submit = commands.add_parser("submit", help="validate a spec and put it in the queue")
     submit.add_argument("spec", type=Path)
     submit.add_argument("--priority", type=int, default=0)
+    submit.add_argument("--hf-jobs", metavar="FLAVOR", help="run it on Hugging Face Jobs hardware instead (e.g. t4-small, a10g-small)")
+    submit.add_argument("--push-to", metavar="OWNER/NAME", help="with --hf-jobs: the repository the result is pushed to")
+    submit.add_argument("--space", metavar="OWNER/NAME", help="with --hf-jobs: the Adapta Space whose image runs the job (default: SPACE_ID)")
+    submit.add_argument("--timeout", default="2h", help="with --hf-jobs: the longest the job may run (e.g. 90m, 2h)")
     submit.set_defaults(handler=_command_submit)
+    remote = commands.add_parser("remote-train", help="(inside a Hugging Face Job) train ADAPTA_SPEC and push to ADAPTA_PUSH_REPO")
+    remote.set_defaults(handler=_command_remote_train)
     for name, handler, text in (("cancel", _command_cancel, "cancel a queued or running job"), ("retry", _command_retry, "requeue a failed or cancelled job")):
         command = commands.add_parser(name, help=text)
         command.add_argument("id", type=int)

@@ -26,7 +26,7 @@ from jobs.errors import AdaptaError
 from jobs.spec import JobSpec, parse_spec, parse_spec_yaml
 from storage.db import get_engine, session_scope
 from storage.paths import data_home
-from storage.tables import Artifact, Job, JobStatus, Metric, utcnow
+from storage.tables import LOCAL_BACKEND, Artifact, Job, JobStatus, Metric, utcnow
 
 DEFAULT_LEASE_SECONDS = 60.0
 DEFAULT_MAX_ATTEMPTS = 3
@@ -124,7 +124,7 @@ def submit_job(
 def _next_queued_id(session: Session) -> int | None:
     query = (
         select(Job.id)
-        .where(Job.status == JobStatus.QUEUED)
+        .where(Job.status == JobStatus.QUEUED, Job.backend == LOCAL_BACKEND)
         .order_by(col(Job.priority).desc(), col(Job.id).asc())
         .limit(1)
     )
@@ -256,6 +256,10 @@ def _get_owned(session: Session, job_id: int, owner: str | None) -> Job:
 
 def request_cancel(job_id: int, owner: str | None = None) -> JobStatus:
     """Cancel a job: a queued one at once; a running one is flagged and its worker stops the process."""
+    if get_job(job_id, owner).backend != LOCAL_BACKEND:
+        from jobs.hf_jobs import cancel_remote_job
+
+        return cancel_remote_job(job_id, owner)
     with session_scope() as session:
         job = _get_owned(session, job_id, owner)
         if job.status is JobStatus.QUEUED:
@@ -274,6 +278,8 @@ def retry_job(job_id: int, owner: str | None = None) -> None:
         job = _get_owned(session, job_id, owner)
         if job.status not in (JobStatus.FAILED, JobStatus.CANCELLED):
             raise InvalidTransition(f"job {job_id} is {job.status.value}; only failed or cancelled jobs can be retried")
+        if job.backend != LOCAL_BACKEND:
+            raise InvalidTransition(f"job {job_id} ran on {job.backend}; duplicate it and send it again instead of retrying")
         job.status, job.error, job.finished_at, job.cancel_requested = JobStatus.QUEUED, None, None, False
         job.max_attempts = max(job.max_attempts, job.attempt + 1)
         session.add(job)
@@ -295,8 +301,10 @@ def move_job(job_id: int, direction: str, owner: str | None = None) -> None:
         job = _get_owned(session, job_id, owner)
         if job.status is not JobStatus.QUEUED:
             raise InvalidTransition(f"job {job_id} is {job.status.value}; only queued jobs can be reordered")
+        if job.backend != LOCAL_BACKEND:
+            raise InvalidTransition(f"job {job_id} waits on {job.backend}, not in this queue; it cannot be reordered")
         order = session.exec(
-            select(Job).where(Job.status == JobStatus.QUEUED).order_by(col(Job.priority).desc(), col(Job.id).asc())
+            select(Job).where(Job.status == JobStatus.QUEUED, Job.backend == LOCAL_BACKEND).order_by(col(Job.priority).desc(), col(Job.id).asc())
         ).all()
         index = [queued.id for queued in order].index(job_id)
         neighbour_index = index - 1 if direction == "up" else index + 1
@@ -360,6 +368,8 @@ def job_summary(job: Job) -> dict[str, Any]:
         "worker_id": job.worker_id,
         "error": job.error,
         "run_dir": job.run_dir,
+        "backend": job.backend,
+        "remote_url": job.remote_url,
     }
 
 

@@ -77,8 +77,37 @@ def get_engine(url: str | None = None) -> Engine:
         else:
             engine = create_engine(url, pool_pre_ping=True)
         SQLModel.metadata.create_all(engine)
+        add_missing_columns(engine)
         _engines[url] = engine
     return engine
+
+
+def add_missing_columns(engine: Engine) -> list[str]:
+    """Bring a database made by an older Adapta up to date: add each column the tables now declare and it lacks.
+
+    Only additive changes are made (``ALTER TABLE ... ADD COLUMN`` with the column's default), so older rows keep
+    every value and an older Adapta can still read the file. Returns ``table.column`` for each column added.
+    """
+    from sqlalchemy import inspect, text
+
+    added: list[str] = []
+    inspector = inspect(engine)
+    for table in SQLModel.metadata.sorted_tables:
+        present = {column["name"] for column in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name in present:
+                continue
+            kind = column.type.compile(dialect=engine.dialect)
+            default = column.default.arg if column.default is not None and column.default.is_scalar else None
+            clause = f" DEFAULT '{default}'" if isinstance(default, str) else (f" DEFAULT {default}" if isinstance(default, (int, float)) else "")
+            # Identifiers and defaults come from this package's table classes, never from user input.
+            with engine.begin() as connection:
+                connection.execute(text(f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {kind}{clause}'))
+            added.append(f"{table.name}.{column.name}")
+        if any(name.startswith(f"{table.name}.") for name in added):
+            for index in table.indexes:
+                index.create(engine, checkfirst=True)
+    return added
 
 
 def reset_engines() -> None:

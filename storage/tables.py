@@ -18,6 +18,10 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+LOCAL_BACKEND = "local"
+HF_JOBS_BACKEND = "hf-jobs"
+
+
 class JobStatus(str, Enum):
     """Where a job is in its lifecycle."""
 
@@ -58,6 +62,11 @@ class Job(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, index=True)
     started_at: Optional[datetime] = None
     finished_at: Optional[datetime] = None
+    backend: str = Field(default=LOCAL_BACKEND, index=True)
+    """Where it runs: ``local`` (this queue's workers) or ``hf-jobs`` (Hugging Face Jobs, tracked through its API)."""
+    remote_id: Optional[str] = None
+    """For a remote job: ``NAMESPACE/JOB_ID`` on Hugging Face Jobs."""
+    remote_url: Optional[str] = None
 
 
 class Metric(SQLModel, table=True):

@@ -411,6 +411,23 @@ def api_download_job(job_id: str, request: gr.Request) -> str:
     return user_errors(adapter_zip)(job_id, caller_of(request))
 
 
+def submit_remote_action(spec: JobSpec, caller: Caller, token: str | None, push_repo: str, flavor: str, image_space: str | None) -> int:
+    """Send the caller's job to Hugging Face Jobs; the token goes to the Hub as the job's secret and is kept in memory only."""
+    from jobs.hf_jobs import submit_remote_job
+
+    require_writer(caller, "train")
+    return submit_remote_job(spec, token=(token or "").strip() or None, push_repo=(push_repo or "").strip(), flavor=flavor or "t4-small",
+                             image_space=(image_space or "").strip() or None, owner=caller.owner)
+
+
+def api_submit_hf_job(spec_yaml: str, push_repo: str, token: str, request: gr.Request, flavor: str = "t4-small", space: str = "") -> int:
+    """Run a spec on Hugging Face Jobs (flavor e.g. t4-small, a10g-small) from the Adapta Space ``space``; the result is pushed to push_repo.
+
+    The spec must name a Hub model and a Hub dataset (hub:OWNER/NAME). Returns the local job id; its status follows the remote job.
+    """
+    return user_errors(lambda: submit_remote_action(parse_spec_yaml(spec_yaml or ""), caller_of(request), token, push_repo, flavor, space))()
+
+
 def api_inspect_hub_dataset(dataset: str, config: str = "", split: str = "train", format: str = "auto", task: str = "causal-lm") -> dict:
     """Stream the first rows of a Hub dataset split (hub:OWNER/NAME) and inspect them like an upload: format, mapping, preview, problems.
 
@@ -431,7 +448,7 @@ def register_api() -> None:
     for fn, name in ((api_search_models, "search_models"), (api_model_info, "model_info"), (api_submit_job, "submit_job"),
                      (api_list_jobs, "list_jobs"), (api_job_status, "job_status"), (api_cancel_job, "cancel_job"),
                      (api_generate, "generate"), (api_generate_image, "generate_image"), (api_push_to_hub, "push_to_hub"),
-                     (api_inspect_hub_dataset, "inspect_hub_dataset")):
+                     (api_inspect_hub_dataset, "inspect_hub_dataset"), (api_submit_hf_job, "submit_hf_job")):
         gr.api(fn, api_name=name, concurrency_limit=None if name in ("list_jobs", "job_status", "search_models") else 2)
     with gr.Row(visible=False):
         file_in = gr.File(type="filepath")

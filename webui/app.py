@@ -17,7 +17,7 @@ import gradio as gr
 from jobs.errors import AdaptaError
 from jobs.queue import get_job
 from jobs.spec import HUB_DATA_PREFIX, JobSpec, parse_spec
-from webui import data_tab, export_tab, jobs_tab, models_tab, playground_tab, train_tab
+from webui import data_tab, export_tab, jobs_tab, models_tab, playground_tab, remote_section, train_tab
 from webui.access import AccessMode, Caller, access_mode, caller_of, set_access_mode
 from webui.api import max_upload_bytes, model_info_action, register_api
 from webui.i18n import DEFAULT_LANGUAGE, LANGUAGES, Registry, t
@@ -57,6 +57,7 @@ def build_app(mode: AccessMode | str | None = None) -> gr.Blocks:
                 data = data_tab.build(registry)
             with registry.make(gr.Tab, "tab.train", id="train", elem_id="tab-train"):
                 train = train_tab.build(registry)
+                remote = remote_section.build(registry)
             with registry.make(gr.Tab, "tab.jobs", id="jobs", elem_id="tab-jobs"):
                 jobs = jobs_tab.build(registry)
             with registry.make(gr.Tab, "tab.playground", id="playground", elem_id="tab-playground") as play_tab_block:
@@ -73,6 +74,7 @@ def build_app(mode: AccessMode | str | None = None) -> gr.Blocks:
             return [gr.update(selected="jobs"), gr.update(choices=jobs_tab.jobs_table(caller)[1], value=str(job_id))]
 
         train_tab.wire(train, lang, [tabs, jobs.selected], after_submit)
+        remote_section.wire(remote, train, lang, [tabs, jobs.selected], after_submit)
         jobs_tab.wire(jobs, lang)
         playground_tab.wire(play, lang)
         export_tab.wire(export, lang)

@@ -153,6 +153,8 @@ def job_detail(job_id: str | None, lang: str, request: gr.Request) -> list[Any]:
         lines.append(t(lang, "jobs.eta", eta=_eta_text(status["eta_seconds"])))
     if status["loss"] is not None:
         lines.append(t(lang, "jobs.last_loss", loss=f"{status['loss']:.4f}"))
+    if status["remote_url"]:
+        lines.append(t(lang, "jobs.remote", url=status["remote_url"]))
     if status["error"]:
         lines.append(f"❌ **{t(lang, 'jobs.error')}**: {status['error']}")
     job = int(job_id)

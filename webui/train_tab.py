@@ -63,6 +63,11 @@ class TrainTab:
     def widget(self, path: str) -> gr.components.Component:
         return self.widgets[[field.path for field in self.fields].index(path)]
 
+    @property
+    def form_inputs(self) -> list[gr.components.Component]:
+        """The components whose values :func:`form_spec` turns into a spec, in its order."""
+        return [self.base_model, self.train_file, self.columns, *self.widgets]
+
 
 def build(r: Registry) -> TrainTab:
     fields = schema_fields()
@@ -234,7 +239,7 @@ def group_visibility(tab: TrainTab, method: str) -> list[Any]:
 
 def wire(tab: TrainTab, lang: gr.State, on_submitted: list[gr.components.Component], submitted_fn: Any) -> None:
     """Events of the tab; ``submitted_fn(job_id)`` gives updates for ``on_submitted`` (e.g. switch to Jobs)."""
-    form_inputs = [tab.base_model, tab.train_file, tab.columns, *tab.widgets]
+    form_inputs = tab.form_inputs
     fill_outputs = [tab.base_model, tab.train_file, tab.columns, tab.columns_view, *tab.widgets, *tab.groups.values()]
     tab.widget("method").change(lambda method: group_visibility(tab, method), tab.widget("method"), list(tab.groups.values()),
                                 api_visibility="private")

@@ -53,3 +53,24 @@ def test_run_folders_cannot_escape_the_data_home() -> None:
     assert safe_name("../../etc/passwd") == "etc-passwd"
     with pytest.raises(ValueError):
         safe_name("../..")
+
+
+def test_a_database_from_an_older_adapta_gains_the_new_columns_and_keeps_its_rows(adapta_home: Path, tmp_path: Path) -> None:
+    import sqlite3
+
+    from jobs.queue import get_job, submit_job
+    from storage.db import reset_engines
+
+    data = tmp_path / "d.jsonl"
+    data.write_text('{"text": "hello"}\n')
+    job_id = submit_job({"base_model": "some/model", "data": {"train": str(data)}})
+    reset_engines()
+    with sqlite3.connect(adapta_home / "adapta.db") as db:  # the job table as Adapta wrote it before the Hugging Face Jobs backend
+        db.execute("DROP INDEX ix_job_backend")
+        for column in ("backend", "remote_id", "remote_url"):
+            db.execute(f"ALTER TABLE job DROP COLUMN {column}")
+        assert "backend" not in [row[1] for row in db.execute("PRAGMA table_info(job)")]
+    job = get_job(job_id)
+    assert job.backend == "local" and job.remote_id is None and job.status.value == "queued" and job.base_model == "some/model"
+    with sqlite3.connect(adapta_home / "adapta.db") as db:
+        assert "ix_job_backend" in [row[1] for row in db.execute("PRAGMA index_list(job)")]
