@@ -85,6 +85,26 @@ def _card_with_plot(card: str, has_plot: bool) -> str:
     return card.replace("## Results\n", "## Results\n\n![Training loss](loss.svg)\n", 1)
 
 
+def _card_with_samples(card: str, run_dir: Path) -> tuple[str, list[Path]]:
+    """For a text-to-image card: the sample images it shows (uploaded to ``samples/``) and the card pointing at them, with a
+    Hub ``widget`` so the model page shows them next to their prompts."""
+    import yaml
+
+    from jobs.diffusion.sample_index import read_sample_index
+
+    shown = set(re.findall(r"\]\(\.\./samples/([A-Za-z0-9._-]+)\)", card))
+    rows = [row for row in read_sample_index(run_dir) if row["file"] in shown]
+    if not rows:
+        return card, []
+    card = card.replace("](../samples/", "](samples/")
+    if card.startswith("---\n"):
+        _, front_text, body = card.split("---", 2)
+        front = yaml.safe_load(front_text) or {}
+        front["widget"] = [{"text": row["prompt"], "output": {"url": f"samples/{row['file']}"}} for row in rows]
+        card = f"---\n{yaml.safe_dump(front, sort_keys=False)}---{body}"
+    return card, [Path(row["path"]) for row in rows]
+
+
 def push_run(run_dir: str | Path, repo_id: str, *, token: str | None, private: bool = False, folder: str | Path | None = None) -> str:
     """Create ``repo_id`` (if needed) and upload the run's adapter/model folder (or ``folder``) with its card; returns the repo URL."""
     import httpx
@@ -103,6 +123,7 @@ def push_run(run_dir: str | Path, repo_id: str, *, token: str | None, private: b
     plot = loss_svg(metrics)
     card_path = source / "README.md" if (source / "README.md").is_file() else run_dir / "README.md"
     card = _card_with_plot(card_path.read_text(encoding="utf-8"), plot is not None) if card_path.is_file() else f"# {repo_id}\n"
+    card, samples = _card_with_samples(card, run_dir)
 
     operations = [
         CommitOperationAdd(path_in_repo=path.relative_to(source).as_posix(), path_or_fileobj=str(path))
@@ -112,6 +133,7 @@ def push_run(run_dir: str | Path, repo_id: str, *, token: str | None, private: b
     operations.append(CommitOperationAdd(path_in_repo="README.md", path_or_fileobj=card.encode("utf-8")))
     if plot is not None:
         operations.append(CommitOperationAdd(path_in_repo="loss.svg", path_or_fileobj=plot.encode("utf-8")))
+    operations += [CommitOperationAdd(path_in_repo=f"samples/{image.name}", path_or_fileobj=str(image)) for image in samples]
 
     api = hub_api(token)
     try:

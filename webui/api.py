@@ -257,7 +257,7 @@ def job_samples(job_id: int | str, caller: Caller) -> list[dict[str, Any]]:
     job = get_job(int(job_id), owner=caller.owner_filter)
     if job.task != Task.TEXT_TO_IMAGE.value or not job.run_dir:
         return []
-    from jobs.diffusion.samples import read_sample_index
+    from jobs.diffusion.sample_index import read_sample_index
 
     return read_sample_index(Path(job.run_dir))
 

@@ -13,9 +13,8 @@ from typing import Any
 
 import torch
 
+from jobs.diffusion.sample_index import SAMPLES
 from jobs.spec import SamplesSpec
-
-SAMPLES = "samples"
 
 
 def sample_due(settings: SamplesSpec, step: int, max_steps: int) -> bool:
@@ -49,19 +48,3 @@ def render_samples(pipe: Any, settings: SamplesSpec, step: int, run_dir: Path, r
     finally:
         pipe.unet.train(was_training)
     return written
-
-
-def read_sample_index(run_dir: Path) -> list[dict[str, Any]]:
-    """The samples of a run, oldest first: {step, prompt, seed, file, path}; a torn last line is skipped (for the UI gallery)."""
-    index = run_dir / SAMPLES / "index.jsonl"
-    rows: list[dict[str, Any]] = []
-    if not index.is_file():
-        return rows
-    for line in index.read_text(encoding="utf-8").splitlines():
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if (run_dir / SAMPLES / row.get("file", "")).is_file():
-            rows.append({**row, "path": str(run_dir / SAMPLES / row["file"])})
-    return rows

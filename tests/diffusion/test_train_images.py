@@ -13,7 +13,7 @@ import torch
 
 from jobs.diffusion.export import DIFFUSERS_FILE, KOHYA_FILE
 from jobs.diffusion.pipeline import load_pipeline
-from jobs.diffusion.samples import read_sample_index
+from jobs.diffusion.sample_index import read_sample_index
 from jobs.inference_images import compare_images, load_image_run
 from jobs.metrics import metric_series, read_metrics_jsonl
 from jobs.run import execute_run, train_in_foreground
@@ -117,3 +117,25 @@ def test_resume_continues_from_the_checkpoint_step(tmp_path: Path, tiny_sd: Path
     steps = [row["step"] for row in read_metrics_jsonl(run_dir / "metrics.jsonl") if "loss" in row]
     assert steps == [1, 2, 3, 4, 5], "training restarted from step 0 instead of the checkpoint"
     assert sorted(p.name for p in (run_dir / "samples").glob("*.png")) == ["step-000002-00.png", "step-000004-00.png", "step-000005-00.png"]
+
+
+def test_push_uploads_the_sample_images_the_card_shows(trained, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A text-to-image push carries its latest samples under samples/, the card points at them and lists them as the Hub widget."""
+    import yaml
+    from huggingface_hub import constants
+
+    from jobs.hub_push import push_run
+    from tests.fake_hub import FakeHub
+
+    _, run_dir, _, _ = trained
+    with FakeHub() as hub:
+        monkeypatch.setenv("HF_ENDPOINT", hub.url)
+        monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+        push_run(run_dir, "ada/sks-dog-lora", token="hf_test_token")
+    [commit] = hub.commits
+    assert "pytorch_lora_weights.safetensors" in commit["files"] and "loss.svg" in commit["files"]
+    assert commit["files"]["samples/step-000004-00.png"] == (run_dir / "samples" / "step-000004-00.png").read_bytes()
+    card = commit["files"]["README.md"].decode()
+    assert "](samples/step-000004-00.png)" in card and "../samples" not in card
+    front = yaml.safe_load(card.split("---")[1])
+    assert front["widget"] == [{"text": PROMPT, "output": {"url": "samples/step-000004-00.png"}}] and front["pipeline_tag"] == "text-to-image"

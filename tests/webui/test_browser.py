@@ -127,3 +127,32 @@ def test_reload_mid_job_keeps_progress_and_history(page: object, app_url: str, w
     while get_job(job_id).status.value == "running" and time.monotonic() < deadline:
         time.sleep(0.5)
     assert get_job(job_id).status.value == "cancelled"
+
+
+def test_signed_in_users_see_only_their_own_jobs_in_the_browser(page: object, adapta_home: Path, tiny_llama: Path, qa_jsonl: Path) -> None:
+    """`launch.py --auth` in a real process: Gradio's sign-in page, then each user's Jobs tab holds their job only."""
+    from gradio_client import Client, handle_file
+
+    from tests.served_app import run_launch, served_app
+    from tests.webui.conftest import tiny_spec_yaml
+
+    passwords = {"alice": "alice-password-1", "bob": "bob-password-2"}
+    for name, password in passwords.items():
+        assert run_launch("adduser", name, home=adapta_home, stdin=password + "\n").returncode == 0
+    with served_app(["--auth", "--no-worker"], home=adapta_home) as app:
+        for name in passwords:
+            client = Client(app.url, auth=(name, passwords[name]), verbose=False)
+            stored = client.predict(handle_file(str(qa_jsonl)), "auto", "causal-lm", api_name="/inspect_dataset")["stored_path"]
+            client.predict(tiny_spec_yaml(tiny_llama, Path(stored)).replace("task:", f"name: {name}-planets\ntask:"), api_name="/submit_job")
+        for name in passwords:
+            page.context.clear_cookies()
+            page.goto(app.url)
+            page.get_by_label("username").fill(name)
+            page.get_by_label("password").fill(passwords[name])
+            page.get_by_role("button", name="Login").click()
+            wait_text(page, "#who", f"Signed in as {name}")
+            open_tab(page, "4 · Jobs")
+            wait_text(page, "#jobs-table", f"{name}-planets")
+            other = "bob" if name == "alice" else "alice"
+            assert page.locator("#jobs-table").filter(has_text=f"{other}-planets").count() == 0
+            shot(page, f"10-signed-in-{name}")
