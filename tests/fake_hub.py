@@ -1,6 +1,6 @@
 """A loopback HTTP server standing in for the Hugging Face Hub routes Adapta uses; it records what it receives.
 
-Served: model search and model info, dataset info / file tree / file download (what ``datasets`` streams),
+Served: model search and model info, the OpenID configuration (sign-in), dataset info / file tree / file download (what ``datasets`` streams),
 repo creation, YAML validation, pre-upload and commits (pushes), ``whoami-v2``, and the Jobs API (run, inspect,
 logs as server-sent events, cancel). Writes and jobs need ``Authorization: Bearer <valid_token>``.
 
@@ -99,6 +99,9 @@ class FakeHub:
             if repo in self.model_infos:
                 return 200, self.model_infos[repo], {}
             return 404, {"error": "Repository not found"}, {"X-Error-Code": "RepoNotFound"}
+        if parts == [".well-known", "openid-configuration"]:  # what Gradio's "Sign in with Hugging Face" asks first
+            return 200, {"issuer": self.url, "authorization_endpoint": f"{self.url}/oauth/authorize", "token_endpoint": f"{self.url}/oauth/token",
+                         "userinfo_endpoint": f"{self.url}/oauth/userinfo", "jwks_uri": f"{self.url}/oauth/jwks"}, {}
         if parts == ["api", "whoami-v2"]:
             if not authorized:
                 return 401, {"error": "Invalid credentials in Authorization header"}, {}

@@ -81,8 +81,8 @@ def access_mode() -> AccessMode:
 
 
 def oauth_configured() -> bool:
-    """True inside a Space whose README enables Hugging Face sign-in (the Hub sets these variables)."""
-    return bool(os.environ.get("SPACE_ID") and os.environ.get("OAUTH_CLIENT_ID"))
+    """True inside a Space whose README enables Hugging Face sign-in (the Hub sets these variables; Gradio checks SYSTEM)."""
+    return bool(os.environ.get("SYSTEM") == "spaces" and os.environ.get("SPACE_ID") and os.environ.get("OAUTH_CLIENT_ID"))
 
 
 def default_mode(*, auth: bool = False, demo: bool = False) -> AccessMode:

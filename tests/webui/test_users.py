@@ -157,5 +157,30 @@ def test_space_sign_in_names_the_caller_and_anonymous_visitors_cannot_write(monk
     assert access.default_mode() is access.AccessMode.OPEN
     monkeypatch.setenv("SPACE_ID", "ada/adapta")
     monkeypatch.setenv("OAUTH_CLIENT_ID", "client")
+    assert access.default_mode() is access.AccessMode.OPEN, "Gradio mocks sign-in outside a real Space (SYSTEM=spaces)"
+    monkeypatch.setenv("SYSTEM", "spaces")
     assert access.default_mode() is access.AccessMode.HF_OAUTH and access.default_mode(auth=True) is access.AccessMode.ACCOUNTS
     assert os.environ["SPACE_ID"] == "ada/adapta"
+
+
+def test_a_space_with_hugging_face_sign_in_lets_anonymous_visitors_browse_only(adapta_home: Path, tiny_llama: Path, qa_jsonl: Path) -> None:
+    """The app as a Space with `hf_oauth: true` runs it (the Hub sets these variables): a sign-in button that goes to the Hub's
+    authorize page with the Space's scopes, and anonymous API callers refused every write."""
+    with FakeHub() as hub:
+        space_env = {"SYSTEM": "spaces", "SPACE_ID": "ada/adapta", "OAUTH_CLIENT_ID": "adapta-client", "OAUTH_CLIENT_SECRET": "s3cret",
+                     "OAUTH_SCOPES": "openid profile manage-repos write-repos", "OPENID_PROVIDER_URL": hub.url, "HF_HUB_OFFLINE": "1"}
+        with served_app(["--host", "127.0.0.1", "--no-worker"], home=adapta_home, env=space_env) as app:
+            page = httpx.get(app.url).text
+            assert "Sign in with Hugging Face" in page or "login" in page.lower()
+            redirect = httpx.get(app.url + "login/huggingface", follow_redirects=False)
+            assert redirect.status_code in (302, 307) and redirect.headers["location"].startswith(f"{hub.url}/oauth/authorize")
+            assert "client_id=adapta-client" in redirect.headers["location"] and "manage-repos" in redirect.headers["location"]
+
+            visitor = Client(app.url, verbose=False)
+            assert visitor.predict(str(tiny_llama), api_name="/model_info")["parameters"] > 0
+            assert visitor.predict(api_name="/list_jobs") == []
+            for call in (lambda: visitor.predict(handle_file(str(qa_jsonl)), "auto", "causal-lm", api_name="/inspect_dataset"),
+                         lambda: visitor.predict(tiny_spec_yaml(tiny_llama, qa_jsonl), api_name="/submit_job"),
+                         lambda: visitor.predict(1, "me/x", TOKEN, True, api_name="/push_to_hub")):
+                with pytest.raises(AppError, match="Sign in with Hugging Face button"):
+                    call()
