@@ -226,6 +226,7 @@ def _command_deploy_space(args: argparse.Namespace) -> int:
 
 
 def _command_worker(args: argparse.Namespace) -> int:
+    from jobs.hf_jobs import RemoteTracker
     from jobs.worker import WorkerConfig, run_gpu_workers, run_worker
 
     config = WorkerConfig(heartbeat_seconds=args.heartbeat, lease_seconds=args.lease)
@@ -233,7 +234,11 @@ def _command_worker(args: argparse.Namespace) -> int:
         config.worker_id = args.worker_id
     if args.gpus:
         return run_gpu_workers([gpu.strip() for gpu in args.gpus.split(",") if gpu.strip()], config)
-    run_worker(config)
+    tracker = RemoteTracker().start()  # also follows the jobs sent to Hugging Face Jobs
+    try:
+        run_worker(config)
+    finally:
+        tracker.stop()
     return 0
 
 
