@@ -94,14 +94,22 @@ def default_mode(*, auth: bool = False, demo: bool = False) -> AccessMode:
     return AccessMode.HF_OAUTH if oauth_configured() else AccessMode.OPEN
 
 
+def _session(request: Any) -> dict[str, Any]:
+    """The request's session (Gradio installs the session middleware only with a LoginButton); empty when there is none.
+
+    Read from the Starlette scope, as Gradio does: touching ``.session`` without the middleware raises."""
+    underlying = getattr(request, "request", None) or request
+    scope = getattr(underlying, "scope", None)
+    if isinstance(scope, dict):
+        return scope.get("session") or {}
+    return getattr(underlying, "session", None) or {}
+
+
 def _oauth_username(request: Any) -> str | None:
-    try:
-        session = request.session  # only present when Gradio installed its session middleware (a LoginButton)
-    except (AssertionError, AttributeError, KeyError):
-        return None
     from gradio.oauth import _get_valid_oauth_info_from_session
 
-    info = _get_valid_oauth_info_from_session(session) if session is not None else None
+    session = _session(request)
+    info = _get_valid_oauth_info_from_session(session) if session else None
     user = (info or {}).get("userinfo") or {}
     return user.get("preferred_username") or None
 

@@ -17,6 +17,7 @@ import pandas as pd
 from jobs.errors import AdaptaError
 from jobs.metrics import metric_series
 from jobs.queue import delete_job, list_jobs, move_job, request_cancel, retry_job
+from storage.tables import LOCAL_BACKEND
 from webui.access import Caller, caller_of, require_writer
 from webui.api import job_samples, job_status_action
 from webui.i18n import Registry, t
@@ -115,7 +116,8 @@ def jobs_table(caller: Caller) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
         if job.status.value == "running":
             series = metric_series(int(job.id), "eta_seconds")
             eta = _eta_text(series[-1][1]) if series else ""
-        rows.append([job.id, job.name, job.status.value, progress, eta, f"{job.attempt}/{job.max_attempts}", job.method, job.base_model])
+        name = f"☁️ {job.name}" if job.backend != LOCAL_BACKEND else job.name  # runs on Hugging Face Jobs
+        rows.append([job.id, name, job.status.value, progress, eta, f"{job.attempt}/{job.max_attempts}", job.method, job.base_model])
         choices.append((f"#{job.id} · {job.name} · {job.status.value}", str(job.id)))
     return pd.DataFrame(rows, columns=JOB_COLUMNS), choices
 
