@@ -37,7 +37,7 @@ from jobs.worker import LOG_FILE, log_tail
 from storage.db import session_scope
 from storage.paths import data_home, safe_name
 from storage.tables import Dataset, JobStatus
-from webui.access import Caller, caller_of, require_writer
+from webui.access import AccessMode, Caller, access_mode, caller_of, require_writer
 
 F = TypeVar("F", bound=Callable[..., Any])
 DEFAULT_MAX_UPLOAD_MB = 200
@@ -78,8 +78,25 @@ def search_models_action(query: str = "", task: str = "", sort: str = "downloads
     return {"models": found.models, "offline": found.offline, "notice": found.notice}
 
 
+def check_model_allowed(ref: str) -> str:
+    """``ref`` if it may be used here: anything on a single-user server; on a shared one (accounts, Space, demo) a Hub id or a
+    model this server offers (packaged, Hugging Face cache, ``<data home>/models``), never another path on the server."""
+    ref = (ref or "").strip()
+    if access_mode() is AccessMode.OPEN or not ref:
+        return ref
+    path = Path(ref).expanduser()
+    if not (path.is_absolute() or path.exists() or ref.startswith((".", "~"))):
+        return ref  # a Hub id
+    from jobs.models import local_catalog
+
+    offered = {entry.ref for entry in local_catalog()}
+    if ref in offered or (path.exists() and data_home().contains(path) and path.resolve().is_relative_to(data_home().models.resolve())):
+        return ref
+    raise AdaptaError(f"{ref} is not a model this server offers; on a shared server pick a Hub model or one from the local list")
+
+
 def model_info_action(model: str) -> dict[str, Any]:
-    return hub.model_info(model)
+    return hub.model_info(check_model_allowed(model))
 
 
 # ---- data ---------------------------------------------------------------------------------------------------
@@ -180,6 +197,7 @@ def inspect_action(path: str, format: str = "auto", task: str = "causal-lm", col
 def submit_spec(spec: JobSpec, caller: Caller) -> int:
     """Queue ``spec`` as the caller's job (refused for anonymous and demo callers, and for another user's files)."""
     require_writer(caller, "train")
+    check_model_allowed(spec.base_model)
     check_data_owned(spec, caller)
     return submit_job(spec, owner=caller.owner)
 
@@ -229,6 +247,7 @@ def load_for_playground(source: str, caller: Caller) -> Any:
         if job.status is not JobStatus.SUCCEEDED:
             raise AdaptaError(f"job {text} is {job.status.value}; only succeeded jobs can be tried in the playground")
         return load_run(job.run_dir)
+    check_model_allowed(text)
     task = Task.TEXT_CLASSIFICATION if (hub.model_info(text).get("task") == Task.TEXT_CLASSIFICATION.value) else Task.CAUSAL_LM
     return load_base(text, task)
 

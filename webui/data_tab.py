@@ -24,6 +24,7 @@ from jobs.spec import HUB_DATA_PREFIX, DataFormat, Task
 from webui.access import Caller, caller_of
 from webui.api import (
     IMAGE_ARCHIVE,
+    check_model_allowed,
     check_own_upload,
     inspect_action,
     inspect_images_action,
@@ -122,7 +123,7 @@ def _tokenizer_for(model_ref: str) -> Any:
     try:
         from jobs.models import load_tokenizer, resolve_model
 
-        return load_tokenizer(resolve_model(model_ref))
+        return load_tokenizer(resolve_model(check_model_allowed(model_ref)))
     except AdaptaError:
         return None
 

@@ -22,7 +22,7 @@ from jobs.queue import list_jobs
 from jobs.spec import JobSpec, parse_spec, parse_spec_yaml
 from storage.tables import JobStatus
 from webui.access import caller_of, require_writer
-from webui.api import submit_spec
+from webui.api import check_model_allowed, submit_spec
 from webui.i18n import Registry, t
 from webui.spec_form import (
     IMAGE_TASK,
@@ -163,6 +163,10 @@ def preflight_report(spec: JobSpec, lang: str, owner: str | None = None) -> tupl
     """(fits, markdown): memory estimate vs available, steps, and a time estimate when a throughput is known."""
     lines = []
     fits = True
+    try:
+        check_model_allowed(spec.base_model)
+    except AdaptaError as error:
+        return False, f"❌ {error}"
     if spec.task.value == IMAGE_TASK:
         return image_preflight(spec, lang, owner)
     try:

@@ -135,6 +135,9 @@ def test_signed_in_users_see_only_their_own_jobs_in_the_browser(page: object, ad
 
     from tests.served_app import run_launch, served_app
     from tests.webui.conftest import tiny_spec_yaml
+    from tests.webui.test_users import offered_model
+
+    tiny_llama = offered_model(adapta_home, tiny_llama)
 
     passwords = {"alice": "alice-password-1", "bob": "bob-password-2"}
     for name, password in passwords.items():

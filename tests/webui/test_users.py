@@ -23,6 +23,16 @@ PASSWORDS = {"alice": "alice-password-1", "bob": "bob-password-2"}
 TOKEN = "hf_test_token"
 
 
+def offered_model(home: Path, model: Path) -> Path:
+    """A copy of ``model`` under ``<home>/models``: on a shared server only models the server offers (or Hub ids) may be used."""
+    import shutil
+
+    target = home / "models" / model.name
+    if not target.is_dir():
+        shutil.copytree(model, target)
+    return target
+
+
 def add_users(home: Path) -> None:
     for name, password in PASSWORDS.items():
         done = run_launch("adduser", name, home=home, stdin=password + "\n")
@@ -57,6 +67,7 @@ def test_auth_without_accounts_refuses_to_start_with_one_line(adapta_home: Path)
 
 def test_two_signed_in_users_cannot_reach_each_others_jobs_or_data(adapta_home: Path, tiny_llama: Path, qa_jsonl: Path) -> None:
     add_users(adapta_home)
+    outside, tiny_llama = tiny_llama, offered_model(adapta_home, tiny_llama)
     with FakeHub(valid_token=TOKEN) as hub, served_app(["--auth"], home=adapta_home, env={"HF_ENDPOINT": hub.url, "HF_HUB_OFFLINE": "0"}) as app:
         alice = Client(app.url, auth=("alice", PASSWORDS["alice"]), verbose=False)
         bob = Client(app.url, auth=("bob", PASSWORDS["bob"]), verbose=False)
@@ -73,9 +84,14 @@ def test_two_signed_in_users_cannot_reach_each_others_jobs_or_data(adapta_home: 
                      lambda: bob.predict(str(job_id), "hello", 4, 0.0, 0.9, api_name="/generate")):
             with pytest.raises(AppError, match=f"there is no job {job_id}"):
                 call()
-        # ... nor can he train on her upload by naming its stored path.
+        # ... nor can he train on her upload by naming its stored path, nor name any other path on the server as a model.
         with pytest.raises(AppError, match="not one of your uploads"):
             bob.predict(tiny_spec_yaml(tiny_llama, Path(stored)), api_name="/submit_job")
+        for path in (str(outside), "/etc", "../../"):
+            with pytest.raises(AppError, match="is not a model this server offers"):
+                bob.predict(path, api_name="/model_info")
+        with pytest.raises(AppError, match="is not a model this server offers"):
+            alice.predict(tiny_spec_yaml(outside, Path(stored)), api_name="/submit_job")
 
         status = {}
         for _ in range(240):
@@ -114,6 +130,7 @@ def test_two_signed_in_users_cannot_reach_each_others_jobs_or_data(adapta_home: 
 
 
 def test_demo_mode_lets_visitors_browse_and_try_but_not_write(adapta_home: Path, tiny_llama: Path, qa_jsonl: Path) -> None:
+    outside, tiny_llama = tiny_llama, offered_model(adapta_home, tiny_llama)
     with served_app(["--demo"], home=adapta_home) as app:
         visitor = Client(app.url, verbose=False)
         assert visitor.predict("", "", "downloads", api_name="/search_models")["models"]
@@ -121,6 +138,8 @@ def test_demo_mode_lets_visitors_browse_and_try_but_not_write(adapta_home: Path,
         assert visitor.predict(api_name="/list_jobs") == []
         result = visitor.predict(str(tiny_llama), "Hello", 3, 0.0, 0.9, api_name="/generate")
         assert isinstance(result["base"], str)
+        with pytest.raises(AppError, match="is not a model this server offers"):
+            visitor.predict(str(outside), "Hello", 3, 0.0, 0.9, api_name="/generate")
         for call in (lambda: visitor.predict(handle_file(str(qa_jsonl)), "auto", "causal-lm", api_name="/inspect_dataset"),
                      lambda: visitor.predict(tiny_spec_yaml(tiny_llama, qa_jsonl), api_name="/submit_job"),
                      lambda: visitor.predict(1, api_name="/cancel_job"),
@@ -166,6 +185,7 @@ def test_space_sign_in_names_the_caller_and_anonymous_visitors_cannot_write(monk
 def test_a_space_with_hugging_face_sign_in_lets_anonymous_visitors_browse_only(adapta_home: Path, tiny_llama: Path, qa_jsonl: Path) -> None:
     """The app as a Space with `hf_oauth: true` runs it (the Hub sets these variables): a sign-in button that goes to the Hub's
     authorize page with the Space's scopes, and anonymous API callers refused every write."""
+    tiny_llama = offered_model(adapta_home, tiny_llama)
     with FakeHub() as hub:
         space_env = {"SYSTEM": "spaces", "SPACE_ID": "ada/adapta", "OAUTH_CLIENT_ID": "adapta-client", "OAUTH_CLIENT_SECRET": "s3cret",
                      "OAUTH_SCOPES": "openid profile manage-repos write-repos", "OPENID_PROVIDER_URL": hub.url, "HF_HUB_OFFLINE": "1"}
