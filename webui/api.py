@@ -1,9 +1,11 @@
 """The actions behind the UI and the ``gradio_client`` API, as plain typed functions over ``jobs/`` and ``storage/``.
 
 The tabs call these; :func:`register_api` exposes them under stable names (``/search_models``,
-``/model_info``, ``/inspect_dataset``, ``/submit_job``, ``/list_jobs``, ``/job_status``, ``/cancel_job``,
-``/generate``, ``/generate_image``). A user's mistake (an :class:`jobs.errors.AdaptaError`) reaches an API client as a
-``gr.Error`` carrying its one sentence; nothing here trains or spawns anything.
+``/model_info``, ``/inspect_dataset``, ``/inspect_hub_dataset``, ``/list_datasets``, ``/submit_job``, ``/submit_hf_job``,
+``/list_jobs``, ``/job_status``, ``/cancel_job``, ``/download_job``, ``/push_to_hub``, ``/generate``, ``/generate_image``).
+Every action takes the :class:`webui.access.Caller` of its request and sees only that caller's jobs and datasets on a
+multi-user server. A user's mistake (an :class:`jobs.errors.AdaptaError`) reaches an API client as a ``gr.Error``
+carrying its one sentence; nothing here trains or spawns anything.
 
     from gradio_client import Client
     client = Client("http://127.0.0.1:7860/")
@@ -425,6 +427,16 @@ def api_inspect_dataset(file: str | None, format: str, task: str, request: gr.Re
     return user_errors(run)()
 
 
+def api_list_datasets(request: gr.Request) -> list:
+    """The caller's uploaded datasets, newest first: id, name, format, rows, size, stored_path (for a spec's data.train), created_at."""
+
+    def run() -> list[dict[str, Any]]:
+        return [{"id": row.id, "name": row.name, "format": row.format, "rows": row.rows, "size_bytes": row.size_bytes, "stored_path": row.path,
+                 "created_at": row.created_at.isoformat(timespec="seconds")} for row in owned_datasets(caller_of(request))]
+
+    return user_errors(run)()
+
+
 def api_download_job(job_id: str, request: gr.Request) -> str:
     """A zip of a succeeded job's adapter/ (or model/) folder; only the job's owner may download it."""
     return user_errors(adapter_zip)(job_id, caller_of(request))
@@ -467,8 +479,9 @@ def register_api() -> None:
     for fn, name in ((api_search_models, "search_models"), (api_model_info, "model_info"), (api_submit_job, "submit_job"),
                      (api_list_jobs, "list_jobs"), (api_job_status, "job_status"), (api_cancel_job, "cancel_job"),
                      (api_generate, "generate"), (api_generate_image, "generate_image"), (api_push_to_hub, "push_to_hub"),
-                     (api_inspect_hub_dataset, "inspect_hub_dataset"), (api_submit_hf_job, "submit_hf_job")):
-        gr.api(fn, api_name=name, concurrency_limit=None if name in ("list_jobs", "job_status", "search_models") else 2)
+                     (api_inspect_hub_dataset, "inspect_hub_dataset"), (api_submit_hf_job, "submit_hf_job"),
+                     (api_list_datasets, "list_datasets")):
+        gr.api(fn, api_name=name, concurrency_limit=None if name in ("list_jobs", "job_status", "search_models", "list_datasets") else 2)
     with gr.Row(visible=False):
         file_in = gr.File(type="filepath")
         format_in = gr.Textbox(value="auto")

@@ -77,7 +77,8 @@ def test_two_signed_in_users_cannot_reach_each_others_jobs_or_data(adapta_home: 
         assert [job["id"] for job in alice.predict(api_name="/list_jobs")] == [job_id]
 
         # Bob sees nothing of Alice's, and every way of reaching her job says it does not exist.
-        assert bob.predict(api_name="/list_jobs") == []
+        assert [row["stored_path"] for row in alice.predict(api_name="/list_datasets")] == [stored]
+        assert bob.predict(api_name="/list_jobs") == [] and bob.predict(api_name="/list_datasets") == []
         for call in (lambda: bob.predict(job_id, api_name="/job_status"), lambda: bob.predict(job_id, api_name="/cancel_job"),
                      lambda: bob.predict(str(job_id), api_name="/download_job"),
                      lambda: bob.predict(job_id, "bob/stolen", TOKEN, True, api_name="/push_to_hub"),
@@ -116,6 +117,7 @@ def test_two_signed_in_users_cannot_reach_each_others_jobs_or_data(adapta_home: 
         mine = bob.predict(handle_file(str(qa_jsonl)), "auto", "causal-lm", api_name="/inspect_dataset")["stored_path"]
         bob_job = bob.predict(tiny_spec_yaml(tiny_llama, Path(mine)), api_name="/submit_job")
         assert [job["id"] for job in bob.predict(api_name="/list_jobs")] == [bob_job]
+        assert len(bob.predict(api_name="/list_datasets")) == 1 and len(alice.predict(api_name="/list_datasets")) == 1
         assert [job["id"] for job in alice.predict(api_name="/list_jobs")] == [bob_job - 1] == [job_id]
 
         # Anonymous callers get no further than the sign-in page, and a wrong password is refused.
