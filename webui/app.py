@@ -128,6 +128,16 @@ def build_app(mode: AccessMode | str | None = None) -> gr.Blocks:
             return jobs_tab.refresh(None, language, request)
 
         demo.load(who_line, None, who, api_visibility="private")
+        # Controls that write are greyed out for callers who may not write (demo visitors, anonymous Space visitors); the
+        # server refuses their events anyway.
+        write_controls = [data.upload, train.submit, remote.send, export.push, export.merge, jobs.cancel, jobs.retry, jobs.up, jobs.down,
+                          jobs.delete, jobs.duplicate]
+
+        def writable(request: gr.Request) -> list[Any]:
+            return [gr.update(interactive=caller_of(request).can_write)] * len(write_controls)
+
+        if access_mode() is not AccessMode.OPEN:
+            demo.load(writable, None, write_controls, api_visibility="private")
         demo.load(first_jobs, lang,
                   [jobs.table, jobs.selected, jobs.progress, jobs.detail, jobs.loss_plot, jobs.lr_plot, jobs.log], api_visibility="private")
         demo.load(lambda language: models_tab.run_search("", "", "downloads", language), lang, [models.notice, models.results],

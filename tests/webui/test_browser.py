@@ -159,3 +159,16 @@ def test_signed_in_users_see_only_their_own_jobs_in_the_browser(page: object, ad
             other = "bob" if name == "alice" else "alice"
             assert page.locator("#jobs-table").filter(has_text=f"{other}-planets").count() == 0
             shot(page, f"10-signed-in-{name}")
+
+
+def test_demo_visitors_see_why_the_write_controls_are_off(page: object, adapta_home: Path) -> None:
+    from tests.served_app import served_app
+
+    with served_app(["--demo"], home=adapta_home) as app:
+        page.goto(app.url)
+        wait_text(page, "#who", "Demo server")
+        open_tab(page, "3 · Train")
+        page.locator("#train-submit:disabled").wait_for()
+        open_tab(page, "4 · Jobs")
+        page.locator("#job-cancel:disabled").wait_for()
+        shot(page, "11-demo")
