@@ -211,6 +211,13 @@ def _command_push(args: argparse.Namespace) -> int:
         print(f"error: job {args.id} is {job.status.value}; only succeeded jobs can be pushed", file=sys.stderr)
         return 2
     token = os.environ.get("HF_TOKEN") or getpass.getpass("Hugging Face token (write access; not stored): ")
+    if args.merged:
+        from jobs.hub_push import push_merged_run
+        from storage.paths import data_home
+
+        merged_dir = data_home().model_dir(f"job-{job.id}-merged")
+        print(push_merged_run(_Path(job.run_dir), args.repo_id, token=token, private=args.private, merged_dir=merged_dir))
+        return 0
     print(push_run(_Path(job.run_dir), args.repo_id, token=token, private=args.private))
     return 0
 
@@ -305,6 +312,7 @@ def build_parser() -> argparse.ArgumentParser:
     push.add_argument("id", type=int)
     push.add_argument("repo_id", help="OWNER/NAME")
     push.add_argument("--private", action="store_true")
+    push.add_argument("--merged", action="store_true", help="push the LoRA merged into its base model instead of the adapter")
     push.set_defaults(handler=_command_push)
     space = commands.add_parser("deploy-space", help="create or update a Hugging Face Space running this app")
     space.add_argument("space_id", help="OWNER/NAME")

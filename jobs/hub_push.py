@@ -105,6 +105,25 @@ def _card_with_samples(card: str, run_dir: Path) -> tuple[str, list[Path]]:
     return card, [Path(row["path"]) for row in rows]
 
 
+def push_merged_run(run_dir: str | Path, repo_id: str, *, token: str | None, merged_dir: str | Path, private: bool = False) -> str:
+    """Merge the run's LoRA into its base (once, into ``merged_dir``), give it its own card, and push that model."""
+    import json
+
+    from jobs.inference import merge_run
+    from jobs.model_card import render_model_card
+    from jobs.spec import load_spec
+
+    run_dir, merged_dir = Path(run_dir), Path(merged_dir)
+    if not valid_repo_id(repo_id):
+        raise AdaptaError(f"repository id {repo_id!r} is not valid; use OWNER/NAME, e.g. my-name/smollm2-planets-merged")
+    if not (merged_dir / "config.json").is_file():
+        merge_run(run_dir, merged_dir)
+    spec = load_spec(run_dir / "spec.yaml")
+    summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
+    (merged_dir / "README.md").write_text(render_model_card(spec, summary, repo_id, merged=True), encoding="utf-8")
+    return push_run(run_dir, repo_id, token=token, private=private, folder=merged_dir)
+
+
 def push_run(run_dir: str | Path, repo_id: str, *, token: str | None, private: bool = False, folder: str | Path | None = None) -> str:
     """Create ``repo_id`` (if needed) and upload the run's adapter/model folder (or ``folder``) with its card; returns the repo URL."""
     import httpx

@@ -21,8 +21,8 @@ def _version(package: str) -> str:
         return "not installed"
 
 
-def _usage_snippet(spec: JobSpec, folder_name: str) -> str:
-    if spec.method is Method.FULL:
+def _usage_snippet(spec: JobSpec, folder_name: str, merged: bool = False) -> str:
+    if spec.method is Method.FULL or merged:
         cls = "AutoModelForCausalLM" if spec.task is Task.CAUSAL_LM else "AutoModelForSequenceClassification"
         return (
             f"from transformers import AutoTokenizer, {cls}\n\n"
@@ -117,16 +117,25 @@ def _data_source(spec: JobSpec) -> str:
     return f"- dataset: [{dataset_id}](https://huggingface.co/datasets/{dataset_id}){config}, split `{spec.data.split}`"
 
 
-def render_model_card(spec: JobSpec, summary: dict[str, Any], folder_name: str) -> str:
-    """The README.md text: YAML front matter for the Hub, then what was trained, how, and how to use it."""
+def _what_it_is(spec: JobSpec, is_peft: bool, merged: bool) -> str:
+    if is_peft:
+        return f"A {spec.method.value} adapter for"
+    return f"A {spec.method.value} adapter merged into" if merged else "A fully fine-tuned version of"
+
+
+def render_model_card(spec: JobSpec, summary: dict[str, Any], folder_name: str, merged: bool = False) -> str:
+    """The README.md text: YAML front matter for the Hub, then what was trained, how, and how to use it.
+
+    ``merged``: the card of the LoRA merged into its base (a plain transformers model, no PEFT needed)."""
     if spec.task is Task.TEXT_TO_IMAGE:
         return render_image_model_card(spec, summary, folder_name)
-    is_peft = spec.method is not Method.FULL
+    is_peft = spec.method is not Method.FULL and not merged
     front = {
         "base_model": spec.base_model,
         "library_name": "peft" if is_peft else "transformers",
         "pipeline_tag": PIPELINE_TAG[spec.task],
-        "tags": list(dict.fromkeys(["adapta", spec.method.value, spec.task.value] + (["lora"] if spec.method is Method.QLORA else []))),
+        "tags": list(dict.fromkeys(["adapta", spec.method.value, spec.task.value] + (["lora"] if spec.method is Method.QLORA else [])
+                                   + (["merged"] if merged else []))),
     }
     license_name = base_model_license(summary.get("base_model_path"))
     if license_name:
@@ -145,7 +154,7 @@ def render_model_card(spec: JobSpec, summary: dict[str, Any], folder_name: str) 
     return (
         f"---\n{yaml.safe_dump(front, sort_keys=False)}---\n\n"
         f"# {spec.display_name}\n\n"
-        f"{'A ' + spec.method.value + ' adapter for' if is_peft else 'A fully fine-tuned version of'} "
+        f"{_what_it_is(spec, is_peft, merged)} "
         f"`{spec.base_model}` ({spec.task.value}), trained with Adapta.\n"
         f"{label_text}\n"
         f"## Training data\n\n"
@@ -156,7 +165,7 @@ def render_model_card(spec: JobSpec, summary: dict[str, Any], folder_name: str) 
         f"Steps: {summary.get('global_step')}, runtime: {summary.get('runtime_seconds', 0):.1f} s, "
         f"trainable parameters: {summary.get('trainable_params'):,} of {summary.get('total_params'):,}.\n\n"
         f"## Hyperparameters\n\n| setting | value |\n|---|---|\n{hyper_lines}\n\n"
-        f"## Usage\n\n```python\n{_usage_snippet(spec, folder_name)}```\n\n"
+        f"## Usage\n\n```python\n{_usage_snippet(spec, folder_name, merged)}```\n\n"
         f"## Framework versions\n\n"
         f"python {platform.python_version()}, torch {_version('torch')}, transformers {_version('transformers')}, "
         f"peft {_version('peft')}\n"

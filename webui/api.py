@@ -387,18 +387,24 @@ def adapter_zip(job_id: int | str | None, caller: Caller) -> str:
     return zip_folder(folder, f"job-{number}-{folder.name}")
 
 
-def push_action(job_id: int | str | None, repo_id: str, token: str | None, private: bool, caller: Caller) -> str:
-    """Push one of the caller's succeeded jobs to OWNER/NAME with its model card; returns the repo URL. The token is used once."""
-    from jobs.hub_push import push_run
+def push_action(job_id: int | str | None, repo_id: str, token: str | None, private: bool, caller: Caller, merged: bool = False) -> str:
+    """Push one of the caller's succeeded jobs to OWNER/NAME with its model card (``merged``: the LoRA merged into its base,
+    saved under ``<data home>/models/job-<id>-merged``); returns the repo URL. The token is used once."""
+    from jobs.hub_push import push_merged_run, push_run
 
     require_writer(caller, "push to the Hub")
-    _, run_dir = succeeded_run(job_id, caller)
-    return push_run(run_dir, (repo_id or "").strip(), token=(token or "").strip() or None, private=bool(private))
+    number, run_dir = succeeded_run(job_id, caller)
+    repo_id, token = (repo_id or "").strip(), (token or "").strip() or None
+    if merged:
+        return push_merged_run(run_dir, repo_id, token=token, private=bool(private), merged_dir=data_home().model_dir(f"job-{number}-merged"))
+    return push_run(run_dir, repo_id, token=token, private=bool(private))
 
 
-def api_push_to_hub(job_id: int, repo_id: str, token: str, request: gr.Request, private: bool = True) -> dict:
-    """Push a succeeded job's adapter (or model) with its model card to OWNER/NAME; the token is used once, never stored."""
-    return {"url": user_errors(push_action)(job_id, repo_id, token, private, caller_of(request))}
+def api_push_to_hub(job_id: int, repo_id: str, token: str, request: gr.Request, private: bool = True, merged: bool = False) -> dict:
+    """Push a succeeded job's adapter (or model; ``merged``: the LoRA merged into its base) with its model card to OWNER/NAME.
+
+    The token is used once, never stored. Returns {'url': ...}."""
+    return {"url": user_errors(push_action)(job_id, repo_id, token, private, caller_of(request), bool(merged))}
 
 
 def api_inspect_dataset(file: str | None, format: str, task: str, request: gr.Request) -> dict:

@@ -30,6 +30,7 @@ class ExportTab:
     repo: gr.Textbox
     token: gr.Textbox
     private: gr.Checkbox
+    merged: gr.Checkbox
     push: gr.Button
     push_status: gr.Markdown
 
@@ -49,9 +50,10 @@ def build(r: Registry) -> ExportTab:
         repo = r.make(gr.Textbox, "share.repo", elem_id="share-repo", scale=3)
         token = r.make(gr.Textbox, "share.token", type="password", elem_id="share-token", scale=3)
         private = r.make(gr.Checkbox, "share.private", value=True, elem_id="share-private", scale=1)
+        merged = r.make(gr.Checkbox, "share.merged", value=False, elem_id="share-merged", scale=1)
     push = r.button("share.push", elem_id="share-push")
     push_status = gr.Markdown(elem_id="share-status")
-    return ExportTab(job, refresh, zip_adapter, merge, status, file, repo, token, private, push, push_status)
+    return ExportTab(job, refresh, zip_adapter, merge, status, file, repo, token, private, merged, push, push_status)
 
 
 def finished_jobs(request: gr.Request) -> object:
@@ -83,12 +85,13 @@ def merge_adapter(job_id: str | None, lang: str, request: gr.Request) -> tuple[s
         return f"⚠️ {error}", None
 
 
-def push_job(job_id: str | None, repo_id: str, token: str, private: bool, lang: str, request: gr.Request,
+def push_job(job_id: str | None, repo_id: str, token: str, private: bool, merged: bool, lang: str, request: gr.Request,
              oauth_token: gr.OAuthToken | None) -> str:
     """Push the job's adapter/model with its card; the token (typed, or from Hugging Face sign-in) lives only in this call."""
     try:
         typed = (token or "").strip()
-        url = push_action(job_id, repo_id, typed or (oauth_token.token if oauth_token is not None else None), private, caller_of(request))
+        url = push_action(job_id, repo_id, typed or (oauth_token.token if oauth_token is not None else None), private, caller_of(request),
+                          bool(merged))
         return f"✅ {t(lang, 'share.pushed', url=url)}"
     except AdaptaError as error:
         return f"⚠️ {error}"
@@ -97,6 +100,7 @@ def push_job(job_id: str | None, repo_id: str, token: str, private: bool, lang: 
 def wire(tab: ExportTab, lang: gr.State) -> None:
     tab.refresh.click(finished_jobs, None, tab.job, api_visibility="private")
     tab.zip_adapter.click(zip_adapter, [tab.job, lang], [tab.status, tab.file], api_visibility="private")
-    tab.push.click(push_job, [tab.job, tab.repo, tab.token, tab.private, lang], tab.push_status, api_visibility="private")
+    tab.push.click(push_job, [tab.job, tab.repo, tab.token, tab.private, tab.merged, lang], tab.push_status, api_visibility="private",
+                   concurrency_limit=1, concurrency_id="inference")
     tab.merge.click(merge_adapter, [tab.job, lang], [tab.status, tab.file], api_visibility="private", concurrency_limit=1,
                     concurrency_id="inference")

@@ -164,6 +164,7 @@ EN_UI: dict[str, str] = {
     "share.repo": "Repository (OWNER/NAME)",
     "share.token": "Hugging Face token (write access; used for this upload only, never stored)",
     "share.private": "Private repository",
+    "share.merged": "Push the LoRA merged into its base (a plain model)",
     "share.push": "Push to the Hub",
     "share.pushed": "Pushed to {url}",
 }
@@ -327,6 +328,7 @@ PT_UI: dict[str, str] = {
     "share.repo": "Repositório (DONO/NOME)",
     "share.token": "Token do Hugging Face (com escrita; usado só neste envio, nunca guardado)",
     "share.private": "Repositório privado",
+    "share.merged": "Enviar o LoRA fundido ao modelo base (um modelo comum)",
     "share.push": "Enviar ao Hub",
     "share.pushed": "Enviado para {url}",
 }

@@ -83,3 +83,27 @@ def test_cli_push_leaves_no_token_anywhere(finished_run: tuple[int, Path], adapt
     assert secret not in result.stdout + result.stderr
     leaks = [path for path in adapta_home.rglob("*") if path.is_file() and secret.encode() in path.read_bytes()]
     assert not leaks, f"the token was written to {leaks}"
+
+
+def test_the_merged_model_is_pushed_with_its_own_card_and_loads_without_peft(finished_run: tuple[int, Path], monkeypatch: pytest.MonkeyPatch,
+                                                                           online: None, adapta_home: Path, tmp_path: Path) -> None:
+    from transformers import AutoModelForCausalLM
+
+    from jobs.hub_push import push_merged_run
+
+    job_id, run_dir = finished_run
+    merged_dir = adapta_home / "models" / f"job-{job_id}-merged"
+    with FakeHub() as hub:
+        monkeypatch.setenv("HF_ENDPOINT", hub.url)
+        push_merged_run(run_dir, "me/tiny-merged", token=TOKEN, merged_dir=merged_dir)
+    files = hub.commits[-1]["files"]
+    assert {"config.json", "model.safetensors", "tokenizer.json", "README.md", "loss.svg"} <= set(files) and "adapter_config.json" not in files
+    card = files["README.md"].decode()
+    assert "library_name: transformers" in card and "- merged" in card and "adapter merged into" in card
+    assert "AutoModelForCausalLM.from_pretrained" in card and "AutoPeftModel" not in card
+    pushed = tmp_path / "pushed"
+    pushed.mkdir()
+    for name, content in files.items():
+        (pushed / name).write_bytes(content)
+    model = AutoModelForCausalLM.from_pretrained(pushed)  # what a Hub user gets: a plain model, no PEFT
+    assert model.num_parameters() > 0
