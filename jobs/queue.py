@@ -320,8 +320,8 @@ def delete_job(job_id: int, owner: str | None = None) -> None:
     """Delete a finished or queued job with its metrics, artifacts and run folder (cancel a running job first)."""
     with session_scope() as session:
         job = _get_owned(session, job_id, owner)
-        if job.status is JobStatus.RUNNING:
-            raise InvalidTransition(f"job {job_id} is running; cancel it first, then delete it")
+        if job.status is JobStatus.RUNNING or (job.backend != LOCAL_BACKEND and not job.status.finished):
+            raise InvalidTransition(f"job {job_id} is {job.status.value}; cancel it first, then delete it")
         run_dir = Path(job.run_dir) if job.run_dir else None
         session.exec(Metric.__table__.delete().where(Metric.job_id == job_id))
         session.exec(Artifact.__table__.delete().where(Artifact.job_id == job_id))

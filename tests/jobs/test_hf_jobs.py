@@ -71,7 +71,7 @@ def test_a_job_is_sent_with_its_spec_and_secret_and_follows_the_remote_stages(hu
 
 def test_errors_and_cancel_reach_the_table(hub: FakeHub, adapta_home: Path) -> None:
     from jobs.hf_jobs import refresh_remote_jobs, submit_remote_job
-    from jobs.queue import get_job, request_cancel, retry_job
+    from jobs.queue import delete_job, get_job, request_cancel, retry_job
 
     failing = submit_remote_job(parse_spec(REMOTE_SPEC), token=TOKEN, push_repo="ada/a", image_space="ada/adapta")
     cancelled = submit_remote_job(parse_spec(REMOTE_SPEC), token=TOKEN, push_repo="ada/b", image_space="ada/adapta")
@@ -81,6 +81,8 @@ def test_errors_and_cancel_reach_the_table(hub: FakeHub, adapta_home: Path) -> N
     with pytest.raises(AdaptaError, match="duplicate it and send it again"):
         retry_job(failing)
 
+    with pytest.raises(AdaptaError, match="cancel it first"):
+        delete_job(cancelled)  # deleting the row would leave the remote job running, unseen
     assert request_cancel(cancelled) is JobStatus.CANCELLED
     assert hub.cancelled == ["job-2"] and get_job(cancelled).status is JobStatus.CANCELLED
     with pytest.raises(AdaptaError, match="already cancelled"):
