@@ -111,8 +111,10 @@ def show_hub_report(ref: str, config: str, split: str, fmt: str, mapping: dict[s
         return [f"❌ {error}", *[gr.update()] * (8 + len(ALL_ROLES))]
     outputs = show_report(preview, fmt, mapping, task, model_ref, lang)
     outputs[1] = ref
-    if not str(outputs[0]).startswith("❌"):
-        outputs[0] = f"{outputs[0]} · {t(lang, 'data.hub_preview', ref=ref, split=split or 'train', rows=PREVIEW_ROWS)}"
+    status = str(outputs[0]).replace(Path(preview).name, ref)  # name the dataset, not the local preview file
+    if not status.startswith("❌"):
+        status = f"{status} · {t(lang, 'data.hub_preview', ref=ref, split=split or 'train', rows=PREVIEW_ROWS)}"
+    outputs[0] = status
     return outputs
 
 

@@ -172,3 +172,27 @@ def test_demo_visitors_see_why_the_write_controls_are_off(page: object, adapta_h
         open_tab(page, "4 · Jobs")
         page.locator("#job-cancel:disabled").wait_for()
         shot(page, "11-demo")
+
+
+def test_a_hub_dataset_is_previewed_and_handed_to_the_train_form(page: object, adapta_home: Path, tmp_path: Path) -> None:
+    """The Data tab streams the first rows of a Hub dataset (the loopback fake Hub) into the usual report; "use" fills the form."""
+    from tests.fake_hub import FakeHub
+    from tests.jobs.test_hub_datasets import DATASETS
+    from tests.served_app import served_app
+
+    env = {"HF_HUB_OFFLINE": "0", "HF_DATASETS_OFFLINE": "0", "HF_HOME": str(tmp_path / "hf")}
+    with FakeHub(datasets=DATASETS) as hub, served_app(["--no-worker"], home=adapta_home, env={**env, "HF_ENDPOINT": hub.url}) as app:
+        page.goto(app.url)
+        open_tab(page, "2 · Data")
+        fill(page, "data-hub", "acme/reviews")
+        fill(page, "data-hub-config", "long")
+        page.locator("#data-hub-load").click()
+        wait_text(page, "#data-status", "hub:acme/reviews is ready")
+        wait_text(page, "#data-status", "streamed from the Hub")
+        wait_text(page, "#data-preview", "broke after a day")
+        wait_text(page, "#data-stats", "8")
+        shot(page, "12-hub-dataset")
+        page.locator("#data-use").click()
+        page.get_by_role("tab", name="3 · Train", selected=True).wait_for()
+        assert page.locator("#train-data-file textarea, #train-data-file input").first.input_value() == "hub:acme/reviews"
+        assert page.locator("#field-data-config textarea, #field-data-config input").first.input_value() == "long"
