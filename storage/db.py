@@ -9,6 +9,7 @@ instead of failing with "database is locked" (measured: 0 errors vs 202 with a d
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -21,6 +22,7 @@ from storage.paths import DataHome, data_home
 
 BUSY_TIMEOUT_MS = 30_000
 _engines: dict[str, Engine] = {}
+_engines_lock = threading.Lock()  # the embedded worker thread and the web server's threads create engines concurrently
 
 
 def database_url(home: DataHome | None = None) -> str:
@@ -70,15 +72,19 @@ def get_engine(url: str | None = None) -> Engine:
     """One engine per URL per process, tables created on first use."""
     url = url or database_url()
     engine = _engines.get(url)
-    if engine is None:
-        if url.startswith("sqlite"):
-            engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": BUSY_TIMEOUT_MS / 1000})
-            _configure_sqlite(engine)
-        else:
-            engine = create_engine(url, pool_pre_ping=True)
-        SQLModel.metadata.create_all(engine)
-        add_missing_columns(engine)
-        _engines[url] = engine
+    if engine is not None:
+        return engine
+    with _engines_lock:
+        engine = _engines.get(url)
+        if engine is None:
+            if url.startswith("sqlite"):
+                engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": BUSY_TIMEOUT_MS / 1000})
+                _configure_sqlite(engine)
+            else:
+                engine = create_engine(url, pool_pre_ping=True)
+            SQLModel.metadata.create_all(engine)
+            add_missing_columns(engine)
+            _engines[url] = engine
     return engine
 
 
@@ -112,9 +118,11 @@ def add_missing_columns(engine: Engine) -> list[str]:
 
 def reset_engines() -> None:
     """Dispose every cached engine (tests that switch data homes, and forked children)."""
-    for engine in _engines.values():
+    with _engines_lock:
+        engines = list(_engines.values())
+        _engines.clear()
+    for engine in engines:
         engine.dispose()
-    _engines.clear()
 
 
 @contextmanager
