@@ -21,6 +21,17 @@ def _version(package: str) -> str:
         return "not installed"
 
 
+def hub_base_model(ref: str) -> str | None:
+    """The ``base_model`` a Hub card can carry: the Hub id itself, the id a packaged copy came from, else None (a local path
+    is not a model id, and the Hub's metadata check rejects it)."""
+    from jobs.hub_push import valid_repo_id
+    from jobs.models.catalog import hub_id_for_packaged
+
+    if not Path(ref).expanduser().exists():
+        return ref if valid_repo_id(ref) else None
+    return hub_id_for_packaged(ref)
+
+
 def _usage_snippet(spec: JobSpec, folder_name: str, merged: bool = False) -> str:
     if spec.method is Method.FULL or merged:
         cls = "AutoModelForCausalLM" if spec.task is Task.CAUSAL_LM else "AutoModelForSequenceClassification"
@@ -131,12 +142,13 @@ def render_model_card(spec: JobSpec, summary: dict[str, Any], folder_name: str, 
         return render_image_model_card(spec, summary, folder_name)
     is_peft = spec.method is not Method.FULL and not merged
     front = {
-        "base_model": spec.base_model,
+        "base_model": hub_base_model(spec.base_model),
         "library_name": "peft" if is_peft else "transformers",
         "pipeline_tag": PIPELINE_TAG[spec.task],
         "tags": list(dict.fromkeys(["adapta", spec.method.value, spec.task.value] + (["lora"] if spec.method is Method.QLORA else [])
                                    + (["merged"] if merged else []))),
     }
+    front = {key: value for key, value in front.items() if value is not None}
     license_name = base_model_license(summary.get("base_model_path"))
     if license_name:
         front["license"] = license_name

@@ -60,6 +60,18 @@ PACKAGED_HUB_IDS: dict[str, str] = {
 }
 
 
+PACKAGED_CANONICAL_IDS: dict[str, str] = {"smollm2": "HuggingFaceTB/SmolLM2-135M-Instruct", "minilm": "sentence-transformers/all-MiniLM-L6-v2"}
+
+
+def hub_id_for_packaged(ref: str) -> str | None:
+    """The Hub id a packaged model's local path was taken from (for a model card's ``base_model``), or None."""
+    for short, hub_id in PACKAGED_CANONICAL_IDS.items():
+        path = packaged_model(short)  # type: ignore[arg-type]
+        if path is not None and Path(ref).expanduser().resolve() == Path(path).resolve():
+            return hub_id
+    return None
+
+
 def packaged_for_hub_id(repo_id: str) -> str | None:
     """The packaged copy of a Hub model (its ``base_model`` ref), or None when none is installed."""
     short = PACKAGED_HUB_IDS.get(repo_id.lower())

@@ -80,3 +80,4 @@ def test_minilm_lora_classifies_sentences_with_unseen_sentiment_words(tmp_path: 
     assert summary["eval_metrics"]["eval_accuracy"] >= 0.9, summary["eval_metrics"]
     card = (Path(summary["output_folder"]) / "README.md").read_text()
     assert "license: apache-2.0" in card, "the base model's license is carried over to the adapter's card"
+    assert "base_model: sentence-transformers/all-MiniLM-L6-v2" in card, "a packaged copy is named by the Hub id it came from"
