@@ -24,6 +24,7 @@ from jobs.spec import HUB_DATA_PREFIX
 from storage.paths import data_home, safe_name
 
 PREVIEW_ROWS = 200
+_SPLIT = re.compile(r"^([A-Za-z0-9_.-]+)(?:\[(\d*):(\d*)\])?$")
 _DATASET_ID = re.compile(r"^(?:[A-Za-z0-9][A-Za-z0-9._-]{0,95}/)?[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
 
 
@@ -53,9 +54,25 @@ def _cell(value: Any) -> Any:
     return str(value)
 
 
+def parse_split(split: str) -> tuple[str, int, int | None]:
+    """(split name, first row, end row or None) from ``train``, ``train[:1000]`` or ``train[1000:2000]`` (row slices stream; percent
+    slices would need the whole split first)."""
+    match = _SPLIT.match((split or "train").strip())
+    if not match:
+        raise DataError(f"data.split {split!r} is not a split name or a row slice; write e.g. train, test or train[:1000] "
+                        "(percent slices are not supported when streaming)")
+    name, start, stop = match.group(1), int(match.group(2) or 0), int(match.group(3)) if match.group(3) else None
+    if stop is not None and stop <= start:
+        raise DataError(f"data.split {split!r} selects no rows; the end must be after the start")
+    return name, start, stop
+
+
 def stream_rows(ref: str, config: str | None = None, split: str = "train", limit: int | None = None) -> Iterator[dict[str, Any]]:
-    """The rows of one split of a Hub dataset, streamed; raises DataError naming the dataset, config or split."""
+    """The rows of one split (or row slice) of a Hub dataset, streamed; raises DataError naming the dataset, config or split."""
     dataset_id = _dataset_id(ref)
+    split_name, start, stop = parse_split(split)
+    if stop is not None:
+        limit = min(limit, stop - start) if limit is not None else stop - start
     try:
         import datasets
         from huggingface_hub import constants
@@ -63,7 +80,9 @@ def stream_rows(ref: str, config: str | None = None, split: str = "train", limit
         if constants.is_offline_mode() or datasets.config.HF_HUB_OFFLINE:
             raise DataError(f"{ref} is on the Hugging Face Hub and offline mode is on (HF_HUB_OFFLINE=1); "
                             "unset it on a connected machine, or upload the data as a file")
-        stream = datasets.load_dataset(dataset_id, name=config or None, split=split, streaming=True)
+        stream = datasets.load_dataset(dataset_id, name=config or None, split=split_name, streaming=True)
+        if start:
+            stream = stream.skip(start)
         for count, row in enumerate(stream):
             if limit is not None and count >= limit:
                 return

@@ -54,12 +54,16 @@ def test_inspect_streams_the_first_rows_with_the_same_report_as_an_upload(adapta
         assert report["rows"] == 30 and report["preview"][0]["answer"] == "Planet Zor is teal."
         assert any("/datasets/acme/planets/resolve/" in path for _, path, _, _ in hub.requests)
 
+        sliced = json.loads(run_launch("inspect", "hub:acme/planets", "--split", "train[6:18]", home=adapta_home, env=env).stdout)
+        assert sliced["rows"] == 12 and sliced["preview"][0]["question"] == "What colour is planet Zor?"  # row 6 starts the second round
+
         short = json.loads(run_launch("inspect", "hub:acme/reviews", "--config", "long", "--task", "text-classification", home=adapta_home,
                                       env=env).stdout)
         assert short["format"] == "classification" and short["rows"] == 8 and short["label_counts"] == {"good": 4, "bad": 4}
 
         for args, message in ((["hub:acme/nothing"], "hub:acme/nothing was not found on the Hub"),
                               (["hub:acme/planets", "--split", "validation"], "data.split 'validation'"),
+                              (["hub:acme/planets", "--split", "train[:10%]"], "percent slices are not supported"),
                               (["hub:acme/reviews", "--config", "medium"], "data.config 'medium'"),
                               (["hub:../etc"], "not a Hub dataset id")):
             failed = run_launch("inspect", *args, home=adapta_home, env=env)
