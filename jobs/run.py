@@ -68,7 +68,9 @@ def execute_run(
     if job_id is not None:
         with session_scope() as session:
             folder = outcome.output_folder
-            session.add(Artifact(job_id=job_id, kind=folder.name, path=str(folder), size_bytes=_folder_size(folder)))
+            job = session.get(Job, job_id)
+            owner = job.owner if job is not None else "local"
+            session.add(Artifact(job_id=job_id, owner=owner, kind=folder.name, path=str(folder), size_bytes=_folder_size(folder)))
     return summary
 
 

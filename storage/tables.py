@@ -101,6 +101,8 @@ class Artifact(SQLModel, table=True):
 
     id: Optional[int] = Field(default=None, primary_key=True)
     job_id: int = Field(index=True, foreign_key="job.id", ondelete="CASCADE")
+    owner: str = Field(default="local", index=True)
+    """The owner of its job (kept here too, so an artifact query can be scoped without a join)."""
     kind: str
     path: str
     size_bytes: int = 0

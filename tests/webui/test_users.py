@@ -126,9 +126,16 @@ def test_two_signed_in_users_cannot_reach_each_others_jobs_or_data(adapta_home: 
         with pytest.raises(Exception):  # noqa: B017 - gradio_client raises a plain ValueError for a refused sign-in
             Client(app.url, auth=("alice", "wrong-password"), verbose=False)
 
+    from sqlmodel import select
+
     from jobs.queue import list_jobs
+    from storage.db import session_scope
+    from storage.tables import Artifact, Dataset
 
     assert {job.id: job.owner for job in list_jobs()} == {job_id: "alice", bob_job: "bob"}
+    with session_scope() as session:  # every job, dataset and artifact row names its owner
+        assert [(row.job_id, row.owner) for row in session.exec(select(Artifact)).all()] == [(job_id, "alice")]
+        assert sorted(row.owner for row in session.exec(select(Dataset)).all()) == ["alice", "bob"]
 
 
 def test_demo_mode_lets_visitors_browse_and_try_but_not_write(adapta_home: Path, tiny_llama: Path, qa_jsonl: Path) -> None:
