@@ -207,7 +207,9 @@ def run_gpu_workers(gpus: list[str], base: WorkerConfig) -> int:
 
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
-    return max(process.wait() for process in processes)
+    codes = [process.wait() for process in processes]
+    stopped = (0, -signal.SIGTERM, -signal.SIGINT)  # a worker stopped by the signal we forwarded (even before its handler was set)
+    return 0 if all(code in stopped for code in codes) else max((code for code in codes if code not in stopped), key=abs)
 
 
 def start_background_worker(config: WorkerConfig | None = None) -> Worker:
