@@ -34,6 +34,14 @@ def tiny_bert(tmp_path_factory: pytest.TempPathFactory):
     return build_tiny_bert(tmp_path_factory.mktemp("tiny-bert"))
 
 
+@pytest.fixture(scope="session")
+def tiny_sd(tmp_path_factory: pytest.TempPathFactory):
+    """A Stable-Diffusion-1.x-shaped pipeline folder (safetensors), built once for the diffusion and web UI tests."""
+    from tests.diffusion.tiny_pipelines import build_tiny_sd
+
+    return build_tiny_sd(tmp_path_factory.mktemp("tiny-sd") / "pipeline")
+
+
 @pytest.fixture(autouse=True)
 def adapta_home(tmp_path, monkeypatch):
     """Each test gets its own data home and database file."""

@@ -8,7 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
-from tests.diffusion.tiny_pipelines import build_tiny_sd, build_tiny_sdxl
+from tests.diffusion.tiny_pipelines import build_tiny_sdxl
 
 COLOURS = {"red": (220, 30, 30), "blue": (30, 30, 220), "green": (30, 200, 60), "dark": (20, 20, 20)}
 
@@ -20,12 +20,6 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="session")
-def tiny_sd(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A Stable-Diffusion-1.x-shaped pipeline folder (safetensors)."""
-    return build_tiny_sd(tmp_path_factory.mktemp("tiny-sd") / "pipeline")
 
 
 @pytest.fixture(scope="session")

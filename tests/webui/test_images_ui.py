@@ -12,28 +12,13 @@ from pathlib import Path
 import gradio as gr
 import numpy as np
 import pytest
-import torch
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
 
-from tests.diffusion.conftest import write_images
-from tests.diffusion.tiny_pipelines import build_tiny_sd
+from tests.diffusion.conftest import one_torch_thread, write_images  # noqa: F401 - one_torch_thread: an autouse fixture, used here too
 
 PROMPT = "a photo of sks dog"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def tiny_sd(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_tiny_sd(tmp_path_factory.mktemp("tiny-sd") / "pipeline")
 
 
 @pytest.fixture
