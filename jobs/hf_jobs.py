@@ -25,7 +25,7 @@ from pathlib import Path
 
 from jobs.errors import AdaptaError
 from jobs.hub_push import hub_api, hub_unreachable, push_run, valid_repo_id
-from jobs.queue import job_from_spec
+from jobs.queue import get_job, job_from_spec, mark_finished
 from jobs.spec import HUB_DATA_PREFIX, JobSpec, parse_spec_yaml
 from storage.db import session_scope
 from storage.tables import HF_JOBS_BACKEND, Job, JobStatus, utcnow
@@ -99,7 +99,7 @@ def submit_remote_job(spec: JobSpec, *, token: str | None, push_repo: str, image
                            secrets={"HF_TOKEN": token}, labels={"adapta-job": str(job_id)}, name=f"adapta-{job_id}")
     except Exception as error:
         message = _hub_error(error, "start the job")
-        _finish(job_id, JobStatus.FAILED, message)
+        mark_finished(job_id, JobStatus.FAILED, message)
         raise AdaptaError(message) from None
     _remember(job_id, token)
     with session_scope() as session:
@@ -123,16 +123,7 @@ def _hub_error(error: Exception, action: str) -> str:
     return str(hub_unreachable(error))
 
 
-def _finish(job_id: int, status: JobStatus, error: str | None = None) -> None:
-    with session_scope() as session:
-        row = session.get(Job, job_id)
-        row.status, row.error, row.finished_at = status, error, utcnow()
-        session.add(row)
-
-
 def _remote(job_id: int, owner: str | None = None) -> Job:
-    from jobs.queue import get_job
-
     job = get_job(job_id, owner=owner)
     if job.backend != HF_JOBS_BACKEND or not job.remote_id:
         raise AdaptaError(f"job {job_id} does not run on Hugging Face Jobs")
@@ -206,7 +197,7 @@ def cancel_remote_job(job_id: int, owner: str | None = None, token: str | None =
         api.cancel_job(job_id=remote, namespace=namespace)
     except Exception as error:
         raise AdaptaError(_hub_error(error, f"cancel job {job_id}")) from None
-    _finish(job_id, JobStatus.CANCELLED, "cancelled from Adapta")
+    mark_finished(job_id, JobStatus.CANCELLED, "cancelled from Adapta")
     return JobStatus.CANCELLED
 
 

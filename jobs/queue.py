@@ -204,6 +204,15 @@ def finish_job(job_id: int, worker_id: str, attempt: int, status: JobStatus, err
         return result.rowcount == 1
 
 
+def mark_finished(job_id: int, status: JobStatus, error: str | None = None) -> None:
+    """Record the outcome of a job that no leased worker runs (a foreground run, a Hugging Face Jobs run)."""
+    with session_scope() as session:
+        job = session.get(Job, job_id)
+        if job is not None:
+            job.status, job.error, job.finished_at = status, error, now_utc()
+            session.add(job)
+
+
 def requeue_job(job_id: int, worker_id: str, attempt: int, reason: str) -> bool:
     """Give a running job back to the queue (e.g. the worker is shutting down); fenced like finish."""
     with session_scope() as session:

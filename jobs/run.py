@@ -21,6 +21,7 @@ from typing import Any
 from jobs.errors import AdaptaError
 from jobs.metrics import MetricsSink
 from jobs.model_card import render_model_card
+from jobs.queue import job_from_spec, mark_finished
 from jobs.spec import HUB_DATA_PREFIX, JobSpec, load_spec
 from jobs.trainers import get_trainer
 from storage.db import session_scope
@@ -76,23 +77,11 @@ def execute_run(
 
 def create_running_job_row(spec: JobSpec) -> int:
     """Insert a job row for a run starting now in this process (attempt 1) and return its id."""
-    from jobs.queue import job_from_spec
-
     with session_scope() as session:
         job = job_from_spec(spec, status=JobStatus.RUNNING, started_at=utcnow(), attempt=1)
         session.add(job)
         session.flush()
         return int(job.id)
-
-
-def _finish_job(job_id: int, status: JobStatus, error: str | None = None) -> None:
-    with session_scope() as session:
-        job = session.get(Job, job_id)
-        if job is not None:
-            job.status = status
-            job.error = error
-            job.finished_at = utcnow()
-            session.add(job)
 
 
 def train_in_foreground(spec: JobSpec, output_dir: Path | None = None, show_progress: bool = True) -> tuple[int, dict[str, Any]]:
@@ -107,15 +96,15 @@ def train_in_foreground(spec: JobSpec, output_dir: Path | None = None, show_prog
     try:
         summary = execute_run(spec, run_dir, job_id=job_id, attempt=1, show_progress=show_progress)
     except AdaptaError as error:
-        _finish_job(job_id, JobStatus.FAILED, str(error))
+        mark_finished(job_id, JobStatus.FAILED, str(error))
         raise
     except KeyboardInterrupt:
-        _finish_job(job_id, JobStatus.CANCELLED, "stopped from the keyboard")
+        mark_finished(job_id, JobStatus.CANCELLED, "stopped from the keyboard")
         raise
     except Exception as error:
-        _finish_job(job_id, JobStatus.FAILED, f"{type(error).__name__}: {error}")
+        mark_finished(job_id, JobStatus.FAILED, f"{type(error).__name__}: {error}")
         raise
-    _finish_job(job_id, JobStatus.SUCCEEDED)
+    mark_finished(job_id, JobStatus.SUCCEEDED)
     return job_id, summary
 
 
