@@ -215,8 +215,7 @@ def _command_push(args: argparse.Namespace) -> int:
         from jobs.hub_push import push_merged_run
         from storage.paths import data_home
 
-        merged_dir = data_home().model_dir(f"job-{job.id}-merged")
-        print(push_merged_run(_Path(job.run_dir), args.repo_id, token=token, private=args.private, merged_dir=merged_dir))
+        print(push_merged_run(_Path(job.run_dir), args.repo_id, token=token, private=args.private, merged_dir=data_home().merged_model_dir(job.id)))
         return 0
     print(push_run(_Path(job.run_dir), args.repo_id, token=token, private=args.private))
     return 0

@@ -53,6 +53,10 @@ class DataHome:
         """A folder under ``models/`` for a converted or merged model."""
         return self.models / safe_name(name)
 
+    def merged_model_dir(self, job_id: int | str) -> Path:
+        """Where a job's LoRA merged into its base is saved (``models/job-<id>-merged``), so it shows in the local catalog."""
+        return self.model_dir(f"job-{job_id}-merged")
+
     def contains(self, path: Path) -> bool:
         """True when ``path`` resolves inside the data home (no ``..`` or symlink escapes)."""
         try:

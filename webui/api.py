@@ -396,7 +396,7 @@ def push_action(job_id: int | str | None, repo_id: str, token: str | None, priva
     number, run_dir = succeeded_run(job_id, caller)
     repo_id, token = (repo_id or "").strip(), (token or "").strip() or None
     if merged:
-        return push_merged_run(run_dir, repo_id, token=token, private=bool(private), merged_dir=data_home().model_dir(f"job-{number}-merged"))
+        return push_merged_run(run_dir, repo_id, token=token, private=bool(private), merged_dir=data_home().merged_model_dir(number))
     return push_run(run_dir, repo_id, token=token, private=bool(private))
 
 

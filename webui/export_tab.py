@@ -78,7 +78,7 @@ def merge_adapter(job_id: str | None, lang: str, request: gr.Request) -> tuple[s
         caller = caller_of(request)
         require_writer(caller, "merge models")
         number, run_dir = succeeded_run(job_id, caller)
-        output = data_home().model_dir(f"job-{number}-merged")
+        output = data_home().merged_model_dir(number)
         merge_run(run_dir, output)
         return f"✅ {t(lang, 'export.merged', path=output)}", zip_folder(output, f"job-{number}-merged")
     except AdaptaError as error:
