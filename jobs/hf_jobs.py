@@ -8,8 +8,9 @@ a Hub dataset (``hub:OWNER/NAME``): nothing on this machine is reachable from th
 
 Locally the row has ``backend = hf-jobs`` (local workers never claim it) and mirrors the remote stage:
 SCHEDULING → queued, RUNNING → running, COMPLETED → succeeded, ERROR → failed, CANCELED/DELETED → cancelled.
-The worker loop calls :func:`refresh_remote_jobs`; the token used for tracking is kept in this process's memory
-(or comes from ``HF_TOKEN`` / the machine's Hugging Face login), never in the database.
+A :class:`RemoteTracker` thread (started by ``launch.py`` with the worker) calls :func:`refresh_remote_jobs`; the token
+used for tracking is kept in this process's memory (or comes from ``HF_TOKEN`` / the machine's Hugging Face login),
+never in the database.
 
     job_id = submit_remote_job(spec, token=token, push_repo="ada/planets-lora", image_space="ada/adapta", flavor="a10g-small")
     refresh_remote_job(job_id)
@@ -20,7 +21,6 @@ from __future__ import annotations
 import os
 import sys
 import threading
-import time
 from pathlib import Path
 
 from jobs.errors import AdaptaError
@@ -41,7 +41,6 @@ LOG_LINES = 40
 
 _tokens: dict[int, str] = {}  # job id -> token, this process only
 _tokens_lock = threading.Lock()
-_last_refresh = 0.0
 
 
 def _check_remote_spec(spec: JobSpec) -> None:
@@ -164,12 +163,8 @@ def refresh_remote_job(job_id: int, token: str | None = None) -> JobStatus:
     return status
 
 
-def refresh_remote_jobs(force: bool = False) -> list[int]:
-    """Refresh every unfinished remote job (at most every REFRESH_EVERY_SECONDS unless forced); returns the ids refreshed."""
-    global _last_refresh
-    if not force and time.monotonic() - _last_refresh < REFRESH_EVERY_SECONDS:
-        return []
-    _last_refresh = time.monotonic()
+def refresh_remote_jobs() -> list[int]:
+    """Refresh every unfinished remote job (the tracker calls this every few seconds); returns the ids refreshed."""
     from sqlmodel import col, select
 
     with session_scope() as session:
@@ -228,7 +223,7 @@ class RemoteTracker:
     def _loop(self) -> None:
         while not self.stopping.wait(self.interval):
             try:
-                refresh_remote_jobs(force=True)
+                refresh_remote_jobs()
             except Exception as error:  # noqa: BLE001 - a database or network hiccup must not end tracking
                 print(f"hf-jobs: {type(error).__name__}: {error}", file=sys.stderr)
 

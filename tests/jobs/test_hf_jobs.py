@@ -76,7 +76,7 @@ def test_errors_and_cancel_reach_the_table(hub: FakeHub, adapta_home: Path) -> N
     failing = submit_remote_job(parse_spec(REMOTE_SPEC), token=TOKEN, push_repo="ada/a", image_space="ada/adapta")
     cancelled = submit_remote_job(parse_spec(REMOTE_SPEC), token=TOKEN, push_repo="ada/b", image_space="ada/adapta")
     hub.jobs["job-1"]["status"] = {"stage": "ERROR", "message": "CUDA out of memory"}
-    assert refresh_remote_jobs(force=True) == [failing, cancelled]
+    assert refresh_remote_jobs() == [failing, cancelled]
     assert get_job(failing).status is JobStatus.FAILED and "CUDA out of memory" in get_job(failing).error
     with pytest.raises(AdaptaError, match="duplicate it and send it again"):
         retry_job(failing)
