@@ -94,21 +94,12 @@ def default_mode(*, auth: bool = False, demo: bool = False) -> AccessMode:
     return AccessMode.HF_OAUTH if oauth_configured() else AccessMode.OPEN
 
 
-def _session(request: Any) -> dict[str, Any]:
-    """The request's session (Gradio installs the session middleware only with a LoginButton); empty when there is none.
-
-    Read from the Starlette scope, as Gradio does: touching ``.session`` without the middleware raises."""
-    underlying = getattr(request, "request", None) or request
-    scope = getattr(underlying, "scope", None)
-    if isinstance(scope, dict):
-        return scope.get("session") or {}
-    return getattr(underlying, "session", None) or {}
-
-
 def _oauth_username(request: Any) -> str | None:
+    # Gradio's own readers: the session lives in the Starlette scope only when a LoginButton installed its middleware.
+    from gradio.helpers import _session_from_request
     from gradio.oauth import _get_valid_oauth_info_from_session
 
-    session = _session(request)
+    session = _session_from_request(request)
     info = _get_valid_oauth_info_from_session(session) if session else None
     user = (info or {}).get("userinfo") or {}
     return user.get("preferred_username") or None
