@@ -32,6 +32,7 @@ from sqlmodel import col, select
 from jobs import hub
 from jobs.data import SUPPORTED_EXTENSIONS, inspect_dataset
 from jobs.errors import AdaptaError, DataError
+from jobs.hf_jobs import DEFAULT_FLAVOR
 from jobs.metrics import metric_series
 from jobs.queue import get_job, job_summary, list_jobs, request_cancel, submit_job
 from jobs.spec import HUB_DATA_PREFIX, DataFormat, JobSpec, Task, parse_spec_yaml
@@ -92,7 +93,7 @@ def check_model_allowed(ref: str) -> str:
     from jobs.models import local_catalog
 
     offered = {entry.ref for entry in local_catalog()}
-    if ref in offered or (path.exists() and data_home().contains(path) and path.resolve().is_relative_to(data_home().models.resolve())):
+    if ref in offered or (path.exists() and path.resolve().is_relative_to(data_home().models.resolve())):
         return ref
     raise AdaptaError(f"{ref} is not a model this server offers; on a shared server pick a Hub model or one from the local list")
 
@@ -453,11 +454,11 @@ def submit_remote_action(spec: JobSpec, caller: Caller, token: str | None, push_
     from jobs.hf_jobs import submit_remote_job
 
     require_writer(caller, "train")
-    return submit_remote_job(spec, token=(token or "").strip() or None, push_repo=(push_repo or "").strip(), flavor=flavor or "t4-small",
+    return submit_remote_job(spec, token=(token or "").strip() or None, push_repo=(push_repo or "").strip(), flavor=flavor or DEFAULT_FLAVOR,
                              image_space=(image_space or "").strip() or None, owner=caller.owner)
 
 
-def api_submit_hf_job(spec_yaml: str, push_repo: str, token: str, request: gr.Request, flavor: str = "t4-small", space: str = "") -> int:
+def api_submit_hf_job(spec_yaml: str, push_repo: str, token: str, request: gr.Request, flavor: str = DEFAULT_FLAVOR, space: str = "") -> int:
     """Run a spec on Hugging Face Jobs (flavor e.g. t4-small, a10g-small) from the Adapta Space ``space``; the result is pushed to push_repo.
 
     The spec must name a Hub model and a Hub dataset (hub:OWNER/NAME). Returns the local job id; its status follows the remote job.
