@@ -277,14 +277,19 @@ def wire(tab: DataTab, lang: gr.State, task: gr.Component, model_ref: gr.Compone
     report_outputs = [tab.status, tab.path, tab.format, tab.preview, tab.stats, tab.histogram, tab.problems, *tab.role_list, tab.gallery]
     tab.upload.upload(on_upload, [tab.upload, task, model_ref, lang], [*report_outputs, tab.previous], api_visibility="private")
 
-    def reuse(path: str, task_value: str, ref: str, language: str, request: gr.Request) -> list[Any]:
-        if not path:
-            return [gr.update()] * len(report_outputs)
+    def own_report(path: str, fmt: str, mapping: dict[str, str] | None, task_value: str, ref: str, language: str,
+                   request: gr.Request) -> list[Any]:
+        """The report of one of the caller's uploads; any other path gets a one-line refusal."""
         try:
             check_own_upload(path, caller_of(request))
         except AdaptaError as error:
             return [f"⚠️ {error}", *[gr.update()] * (len(report_outputs) - 1)]
-        return show_report(path, "auto", None, task_value, ref, language)
+        return show_report(path, fmt, mapping, task_value, ref, language)
+
+    def reuse(path: str, task_value: str, ref: str, language: str, request: gr.Request) -> list[Any]:
+        if not path:
+            return [gr.update()] * len(report_outputs)
+        return own_report(path, "auto", None, task_value, ref, language, request)
 
     tab.reuse.click(reuse, [tab.previous, task, model_ref, lang], report_outputs, api_visibility="private")
 
@@ -292,13 +297,10 @@ def wire(tab: DataTab, lang: gr.State, task: gr.Component, model_ref: gr.Compone
               *roles: str) -> list[Any]:
         if not path or Path(path).suffix.lower() == IMAGE_ARCHIVE:
             return [gr.update()] * len(report_outputs)
+        mapping = current_mapping(fmt, *roles) if fmt != "auto" else None
         if path.startswith(HUB_DATA_PREFIX):
-            return show_hub_report(path, config, split, fmt, current_mapping(fmt, *roles) if fmt != "auto" else None, task_value, ref, language)
-        try:
-            check_own_upload(path, caller_of(request))
-        except AdaptaError as error:
-            return [f"⚠️ {error}", *[gr.update()] * (len(report_outputs) - 1)]
-        return show_report(path, fmt, current_mapping(fmt, *roles) if fmt != "auto" else None, task_value, ref, language)
+            return show_hub_report(path, config, split, fmt, mapping, task_value, ref, language)
+        return own_report(path, fmt, mapping, task_value, ref, language, request)
 
     remap_inputs = [tab.path, tab.format, task, model_ref, lang, tab.hub_config, tab.hub_split, *tab.role_list]
     tab.format.input(remap, remap_inputs, report_outputs, api_visibility="private")
