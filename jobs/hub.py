@@ -73,7 +73,7 @@ def _mark_unreachable() -> None:
     _unreachable_until = time.monotonic() + _UNREACHABLE_FOR_SECONDS
 
 
-def _network_errors() -> tuple[type[BaseException], ...]:
+def network_errors() -> tuple[type[BaseException], ...]:
     from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
 
     errors: list[type[BaseException]] = [OfflineModeIsEnabled, HfHubHTTPError, OSError, TimeoutError, ValueError]
@@ -112,7 +112,7 @@ def search_models(query: str = "", task: str | None = None, sort: str = "downloa
     try:
         found = list(_api().list_models(search=query or None, pipeline_tag=TASK_FILTERS.get(task or ""), sort=SORTS[sort],
                                         limit=max(1, min(int(limit), 100))))
-    except _network_errors():
+    except network_errors():
         _mark_unreachable()
         return HubSearch(local_models(query, task), offline=True, notice=OFFLINE_NOTICE)
     rows = [{"id": info.id, "name": info.id, "source": "hub", "task": info.pipeline_tag, "architecture": None, "size": None,
@@ -220,7 +220,7 @@ def model_info(ref: str, batch_size: int = 8, seq_len: int = 512) -> dict[str, A
             raise ModelError(f"model {ref} is not on this machine and the Hub is unreachable (offline); pick a local model or a folder")
         try:
             found = _api().model_info(ref, expand=_EXPAND)
-        except _network_errors() as error:
+        except network_errors() as error:
             from huggingface_hub.errors import RepositoryNotFoundError
 
             if isinstance(error, RepositoryNotFoundError):

@@ -50,6 +50,20 @@ class MetricsSink:
                 job.total_steps = total_steps
             session.add(job)
 
+    def record_phase(self, phase: str, done: int | None = None, total: int | None = None, rate: float | None = None) -> None:
+        """Say what the run is doing (``downloading`` with bytes done/total/rate, ``training``): one JSON line and the job row."""
+        line = {"time": round(time.time(), 3), "phase": phase, "done": done, "total": total, "rate": None if rate is None else round(rate, 1)}
+        with self.jsonl_path.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(line) + "\n")
+        if self.job_id is None:
+            return
+        with session_scope() as session:
+            job = session.get(Job, self.job_id)
+            if job is None or (self.worker_id is not None and (job.worker_id != self.worker_id or job.attempt != self.attempt)):
+                return  # fenced: this run no longer owns the job
+            job.phase, job.phase_done, job.phase_total, job.phase_rate = phase, done, total, rate
+            session.add(job)
+
     def set_total_steps(self, total_steps: int) -> None:
         """Tell the job row how many optimizer steps the run will take."""
         if self.job_id is None:
@@ -61,16 +75,19 @@ class MetricsSink:
                 session.add(job)
 
 
-def read_metrics_jsonl(path: Path) -> list[dict[str, Any]]:
-    """The metric lines of a run, skipping a torn last line left by a crash."""
+def read_metrics_jsonl(path: Path, *, phases: bool = False) -> list[dict[str, Any]]:
+    """The per-step metric lines of a run (with ``phases=True`` the phase lines instead: download progress and the like),
+    skipping a torn last line left by a crash."""
     if not path.is_file():
         return []
     rows = []
     for line in path.read_text(encoding="utf-8").splitlines():
         try:
-            rows.append(json.loads(line))
+            row = json.loads(line)
         except json.JSONDecodeError:
             continue
+        if isinstance(row, dict) and ("phase" in row) == phases:
+            rows.append(row)
     return rows
 
 

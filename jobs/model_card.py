@@ -32,6 +32,13 @@ def hub_base_model(ref: str) -> str | None:
     return hub_id_for_packaged(ref)
 
 
+def base_model_text(spec: JobSpec) -> str:
+    """The base model as the card names it: ``org/name`` plus the exact commit it was trained from when known."""
+    if spec.base_model_revision:
+        return f"`{spec.base_model}` (commit `{spec.base_model_revision}`)"
+    return f"`{spec.base_model}`"
+
+
 def _usage_snippet(spec: JobSpec, folder_name: str, merged: bool = False) -> str:
     if spec.method is Method.FULL or merged:
         cls = "AutoModelForCausalLM" if spec.task is Task.CAUSAL_LM else "AutoModelForSequenceClassification"
@@ -85,7 +92,7 @@ def render_image_model_card(spec: JobSpec, summary: dict[str, Any], folder_name:
     return (
         f"---\n{yaml.safe_dump(front, sort_keys=False)}---\n\n"
         f"# {spec.display_name}\n\n"
-        f"A LoRA for `{spec.base_model}` (text-to-image, {summary.get('pipeline_family', 'sd')}), trained with Adapta.\n\n{trigger}"
+        f"A LoRA for {base_model_text(spec)} (text-to-image, {summary.get('pipeline_family', 'sd')}), trained with Adapta.\n\n{trigger}"
         f"## Files\n\n- `pytorch_lora_weights.safetensors`: diffusers format (`pipe.load_lora_weights`)\n"
         f"- `{summary.get('kohya_file', 'pytorch_lora_weights_kohya.safetensors')}`: kohya format for AUTOMATIC1111, ComfyUI and Forge\n\n"
         f"## Samples (prompts: {', '.join(spec.samples.prompts) or 'none'}; seed {spec.samples.seed})\n\n{gallery}\n\n"
@@ -167,7 +174,7 @@ def render_model_card(spec: JobSpec, summary: dict[str, Any], folder_name: str, 
         f"---\n{yaml.safe_dump(front, sort_keys=False)}---\n\n"
         f"# {spec.display_name}\n\n"
         f"{_what_it_is(spec, is_peft, merged)} "
-        f"`{spec.base_model}` ({spec.task.value}), trained with Adapta.\n"
+        f"{base_model_text(spec)} ({spec.task.value}), trained with Adapta.\n"
         f"{label_text}\n"
         f"## Training data\n\n"
         f"{_data_source(spec)} ({data.get('format', spec.data.format.value)} format)\n"

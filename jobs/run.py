@@ -1,7 +1,9 @@
 """Run one JobSpec to completion: the code path shared by ``launch.py train`` and the worker's child.
 
-``execute_run(spec, run_dir, job_id=...)`` writes ``spec.yaml``, streams metrics, trains through the
-trainer registry, then writes ``summary.json`` and the model card and records the artifacts.
+``execute_run(spec, run_dir, job_id=...)`` first makes the base model present (a Hub model not yet cached is
+downloaded, its progress recorded as the job's ``downloading`` phase), writes ``spec.yaml`` pinned to the model's
+commit, streams metrics, trains through the trainer registry, then writes ``summary.json`` and the model card and
+records the artifacts.
 ``train_in_foreground(spec)`` wraps it with a job row of its own (running → succeeded | failed) so a
 foreground run shows up in ``launch.py jobs`` like a queued one.
 
@@ -14,6 +16,7 @@ import argparse
 import json
 import os
 import sys
+import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -21,6 +24,8 @@ from typing import Any
 from jobs.errors import AdaptaError
 from jobs.metrics import MetricsSink
 from jobs.model_card import render_model_card
+from jobs.models.download import DownloadProgress
+from jobs.models.fetch import fetch_base_model
 from jobs.queue import job_from_spec, mark_finished
 from jobs.spec import HUB_DATA_PREFIX, JobSpec, load_spec
 from jobs.trainers import get_trainer
@@ -40,7 +45,32 @@ def _summary(spec: JobSpec, outcome: Any) -> dict[str, Any]:
     if spec.data.from_hub:
         summary["data"].update(hub_dataset=spec.data.train.removeprefix(HUB_DATA_PREFIX), config=spec.data.config, split=spec.data.split)
     summary["spec_name"] = spec.display_name
+    summary["base_model"] = spec.base_model
+    summary["base_model_revision"] = spec.base_model_revision
     return summary
+
+
+class DownloadReporter:
+    """Turns download progress into the job's ``downloading`` phase (at most one database write a second) and a CLI bar."""
+
+    def __init__(self, sink: MetricsSink, show_progress: bool = False, every_seconds: float = 1.0):
+        self.sink, self.show_progress, self.every_seconds = sink, show_progress, every_seconds
+        self.last_write = 0.0
+        self.bar: Any = None
+
+    def __call__(self, progress: DownloadProgress) -> None:
+        now = time.monotonic()
+        if progress.finished or now - self.last_write >= self.every_seconds:
+            self.last_write = now
+            self.sink.record_phase("downloading", progress.done_bytes, progress.total_bytes, progress.bytes_per_second)
+        if self.show_progress:
+            if self.bar is None:
+                from tqdm.auto import tqdm
+
+                self.bar = tqdm(total=progress.total_bytes, unit="B", unit_scale=True, desc=f"downloading {progress.repo_id}", dynamic_ncols=True)
+            self.bar.update(progress.done_bytes - self.bar.n)
+            if progress.finished:
+                self.bar.close()
 
 
 def execute_run(
@@ -54,9 +84,12 @@ def execute_run(
 ) -> dict[str, Any]:
     """Train ``spec`` into ``run_dir`` and write its outputs; returns the summary dict."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    if int(os.environ.get("RANK", "0")) == 0:
-        (run_dir / "spec.yaml").write_text(spec.to_yaml(), encoding="utf-8")
+    is_rank_zero = int(os.environ.get("RANK", "0")) == 0
     sink = MetricsSink(run_dir / "metrics.jsonl", job_id=job_id, attempt=attempt, worker_id=worker_id)
+    spec = fetch_base_model(spec, on_progress=DownloadReporter(sink, show_progress) if is_rank_zero else None)
+    if is_rank_zero:
+        (run_dir / "spec.yaml").write_text(spec.to_yaml(), encoding="utf-8")
+        sink.record_phase("training")
     trainer = get_trainer(spec.task)
     outcome = trainer(spec, run_dir, sink, show_progress=show_progress, stop_file=run_dir / "STOP")
     summary = _summary(spec, outcome)

@@ -251,6 +251,10 @@ class JobSpec(SpecModel):
     name: str | None = Field(default=None, max_length=200, description="A name to find the run by.")
     task: Task = Field(default=Task.CAUSAL_LM, description="causal-lm (generate text), text-classification or text-to-image (Stable Diffusion LoRA).")
     base_model: str = Field(description="A Hub id, a local folder, or a path to a .gguf file (text-to-image: a diffusers folder or single-file .safetensors).")
+    base_model_revision: str | None = Field(
+        default=None, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]*$",
+        description="Hub models only: the branch, tag or commit to train from (empty: main). A run's spec.yaml records the exact commit, "
+                    "so a rerun gets the same weights.")
     method: Method = Field(default=Method.LORA, description="lora, qlora, prompt-tuning or full.")
     data: DataSpec
     training: TrainingSpec = Field(default_factory=TrainingSpec)
@@ -265,6 +269,15 @@ class JobSpec(SpecModel):
         if not value.strip():
             raise ValueError("must name a model: a Hub id such as HuggingFaceTB/SmolLM2-135M-Instruct, a folder or a .gguf file")
         return value.strip()
+
+    @field_validator("base_model_revision", mode="before")
+    @classmethod
+    def _revision(cls, value: Any) -> Any:
+        if isinstance(value, str) and not value.strip():
+            return None
+        if isinstance(value, str) and ".." in value:
+            raise ValueError("must be a branch, tag or commit hash (no '..')")
+        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> JobSpec:
@@ -309,6 +322,8 @@ def _problem_sentence(error: dict[str, Any]) -> str:
         return f"{path} is required"
     if kind == "enum":
         return f"{path} must be one of: {ctx.get('expected', '')}{got_text}"
+    if kind == "string_pattern_mismatch":
+        return f"{path} may hold only letters, digits and . _ / -{got_text}"
     if kind == "literal_error":
         return f"{path} must be {ctx.get('expected', '')}{got_text}"
     if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):

@@ -67,6 +67,13 @@ class Job(SQLModel, table=True):
     remote_id: Optional[str] = None
     """For a remote job: ``NAMESPACE/JOB_ID`` on Hugging Face Jobs."""
     remote_url: Optional[str] = None
+    phase: Optional[str] = None
+    """What a running job is doing now: ``downloading`` (its base model), ``training``; None before it starts."""
+    phase_done: Optional[int] = None
+    """Progress of the phase in its own unit (bytes while downloading)."""
+    phase_total: Optional[int] = None
+    phase_rate: Optional[float] = None
+    """Units per second (bytes per second while downloading)."""
 
 
 class Metric(SQLModel, table=True):

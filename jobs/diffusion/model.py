@@ -53,11 +53,11 @@ class DiffusionParts:
         self.unet.train()
 
 
-def load_parts(base_model: str, dtype: torch.dtype) -> DiffusionParts:
-    """Load and freeze the pipeline of ``base_model`` on the best device; build the DDPM noise scheduler."""
+def load_parts(base_model: str, dtype: torch.dtype, revision: str | None = None) -> DiffusionParts:
+    """Load and freeze the pipeline of ``base_model`` (at ``revision`` for a Hub id) on the best device; build the DDPM noise scheduler."""
     from diffusers import DDPMScheduler
 
-    resolved = resolve_pipeline(base_model)
+    resolved = resolve_pipeline(base_model, revision, half_precision=dtype != torch.float32)
     pipe = load_pipeline(resolved, dtype)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     pipe.to(device)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from jobs.errors import ModelError
-from jobs.models.source import _HUB_ID, PICKLE_SUFFIXES, _from_hub_cache
+from jobs.models.source import PICKLE_SUFFIXES, from_hub_cache, is_hub_id
 
 SUPPORTED_PIPELINES = {
     "StableDiffusionPipeline": "sd",
@@ -36,6 +36,8 @@ class ResolvedPipeline:
     family: str
     """sd (1.x/2.x) or sdxl."""
     single_file: bool = False
+    variant: str | None = None
+    """``fp16`` when the folder holds only the half-precision weights (``*.fp16.safetensors``) of a Hub download."""
 
 
 def check_pipeline_safety(folder: Path) -> dict[str, Any]:
@@ -72,7 +74,16 @@ def check_pipeline_safety(folder: Path) -> dict[str, Any]:
     return index
 
 
-def resolve_pipeline(ref: str) -> ResolvedPipeline:
+def pipeline_variant(folder: Path) -> str | None:
+    """``fp16`` when the UNet's weights are there only as the fp16 variant (a half-precision download), else None."""
+    unet = folder / "unet"
+    names = [path.name for path in unet.glob("*.safetensors")] if unet.is_dir() else []
+    if names and all(".fp16." in name for name in names):
+        return "fp16"
+    return None
+
+
+def resolve_pipeline(ref: str, revision: str | None = None, *, half_precision: bool = False) -> ResolvedPipeline:
     """Turn ``spec.base_model`` into a checked local pipeline; raises :class:`ModelError` with what to do."""
     text = ref.strip()
     path = Path(text).expanduser()
@@ -83,12 +94,12 @@ def resolve_pipeline(ref: str) -> ResolvedPipeline:
         return ResolvedPipeline(ref=ref, path=path.absolute(), family=family, single_file=True)
     if path.is_dir():
         folder = path.absolute()
-    elif _HUB_ID.match(text):
-        folder = _from_hub_cache(text)
+    elif is_hub_id(text):
+        folder = from_hub_cache(text, revision, half_precision=half_precision)
     else:
         raise ModelError(f"pipeline {path} does not exist; give a diffusers folder with model_index.json, a .safetensors checkpoint or a cached Hub id")
     index = check_pipeline_safety(folder)
-    return ResolvedPipeline(ref=ref, path=folder, family=SUPPORTED_PIPELINES[index["_class_name"]])
+    return ResolvedPipeline(ref=ref, path=folder, family=SUPPORTED_PIPELINES[index["_class_name"]], variant=pipeline_variant(folder))
 
 
 def pipeline_class(family: str) -> Any:
@@ -111,6 +122,8 @@ def load_pipeline(resolved: ResolvedPipeline | str, dtype: Any = None) -> Any:
         if resolved.single_file:
             pipe = cls.from_single_file(str(resolved.path), dtype=dtype, **extra)
         else:
+            if resolved.variant:
+                extra["variant"] = resolved.variant
             pipe = cls.from_pretrained(str(resolved.path), dtype=dtype, use_safetensors=True, **extra)
     except (OSError, ValueError, KeyError, RuntimeError) as error:
         first = str(error).split("\n")[0][:200]

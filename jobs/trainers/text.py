@@ -150,7 +150,7 @@ def train_text_model(
     """Train one text spec into ``run_dir``; resumes from ``run_dir/checkpoints`` when it holds one."""
     started = time.perf_counter()
     set_seed(spec.training.seed)
-    resolved = resolve_model(spec.base_model, task=spec.task)
+    resolved = resolve_model(spec.base_model, task=spec.task, revision=spec.base_model_revision)
     dtype, precision_flags = resolve_precision(spec.training.precision)
     tokenizer = load_tokenizer(resolved)
     data = load_training_data(spec, tokenizer)
