@@ -2,10 +2,12 @@
 
     python launch.py [--host --port --share --no-worker]   the web UI with an embedded worker (127.0.0.1:7860)
     python launch.py --auth | --demo      require sign-in (accounts from adduser) | browse and try only, no training
+                     [--share-hub-token]  on such a shared server, let visitors' Hub requests use this machine's HF token
     python launch.py adduser NAME         create an account (or reset its password); the password is read from stdin
     python launch.py train SPEC.yaml      run one job spec in the foreground (progress bar, exit 0 on success)
     python launch.py inspect DATA_FILE    preview a data file (or hub:OWNER/NAME): format, columns, problems with row numbers
     python launch.py models               list the models usable offline (packaged, HF cache, data home)
+    python launch.py download ORG/NAME    check a Hub model and download what a job needs into the HF cache (progress bar)
     python launch.py submit SPEC.yaml     validate a spec and queue it (prints the job id)
     python launch.py submit SPEC.yaml --hf-jobs a10g-small --push-to OWNER/NAME   run it on Hugging Face Jobs instead
     python launch.py worker [--gpus 0,1]  run queued jobs (one worker process per GPU with --gpus)
@@ -60,6 +62,10 @@ def _command_ui(args: argparse.Namespace) -> int:
     if mode is AccessMode.OPEN and resolve_host(args.host) not in ("127.0.0.1", "localhost", "::1"):
         print("warning: serving on a public address without --auth: anyone who can reach it can train and push as the owner", file=sys.stderr)
 
+    if mode is not AccessMode.OPEN and not args.share_hub_token:
+        from jobs.hub_tokens import withhold_operator_credentials
+
+        withhold_operator_credentials()  # visitors' Hub requests carry their own token or none, never the operator's
     for warning in space_settings().warnings:
         print(f"warning: {warning}", file=sys.stderr)
     worker = tracker = None
@@ -141,17 +147,35 @@ def _command_models(args: argparse.Namespace) -> int:
     return 0
 
 
-def _command_jobs(args: argparse.Namespace) -> int:
-    from jobs.queue import job_summary, list_jobs
+def _command_download(args: argparse.Namespace) -> int:
+    from jobs.models.download import download_model, plan_download
+    from jobs.models.memory import format_bytes
+    from jobs.spec import Task
 
-    rows = [job_summary(job) for job in reversed(list_jobs(limit=args.limit))]
+    plan = plan_download(args.model, revision=args.revision, task=Task(args.task) if args.task else None, half_precision=args.fp16)
+    print(f"{plan.repo_id} @ {plan.commit[:10]}: {len(plan.files)} files, {format_bytes(plan.total_bytes)} "
+          f"({format_bytes(plan.bytes_to_fetch)} to fetch)", file=sys.stderr)
+    from tqdm.auto import tqdm
+
+    with tqdm(total=plan.total_bytes, initial=plan.cached_bytes, unit="B", unit_scale=True, desc="downloading", dynamic_ncols=True) as bar:
+        folder = download_model(plan, on_progress=lambda progress: bar.update(progress.done_bytes - bar.n))
+    print(folder)
+    return 0
+
+
+def _command_jobs(args: argparse.Namespace) -> int:
+    from jobs.queue import job_summary, list_jobs, phase_text
+
+    jobs = list(reversed(list_jobs(limit=args.limit)))
+    rows = [job_summary(job) for job in jobs]
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
-    for row in rows:
+    for job, row in zip(jobs, rows, strict=True):
         progress = f"{row['step']}/{row['total_steps'] or '?'}"
         error = f"  ({row['error']})" if row["error"] else ""
-        print(f"{row['id']:>5}  {row['status']:10s} {progress:>11s}  attempt {row['attempt']}  {row['name']}{error}")
+        doing = f"  [{phase_text(job)}]" if row["download"] else ""
+        print(f"{row['id']:>5}  {row['status']:10s} {progress:>11s}  attempt {row['attempt']}  {row['name']}{doing}{error}")
     return 0
 
 
@@ -262,6 +286,9 @@ def _add_ui_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-worker", action="store_true", help="do not start the embedded worker")
     parser.add_argument("--auth", action="store_true", help="require sign-in with an account made by `adduser`; each user sees only their own work")
     parser.add_argument("--demo", action="store_true", help="demo mode: visitors browse and try finished jobs; nobody uploads, trains or pushes")
+    parser.add_argument("--share-hub-token", action="store_true",
+                        help="on a shared server (--auth, --demo, a Space), let visitors' Hub requests use this machine's HF_TOKEN / login "
+                             "(off by default: they use their own token or none)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -289,6 +316,12 @@ def build_parser() -> argparse.ArgumentParser:
     models = commands.add_parser("models", help="list models usable offline")
     models.add_argument("--json", action="store_true")
     models.set_defaults(handler=_command_models)
+    download = commands.add_parser("download", help="check a Hub model and download the files a job needs into the Hugging Face cache")
+    download.add_argument("model", help="Hub model id (org/name)")
+    download.add_argument("--revision", help="branch, tag or commit (default: main)")
+    download.add_argument("--task", choices=["causal-lm", "text-classification", "text-to-image"], help="also check the model fits this task")
+    download.add_argument("--fp16", action="store_true", help="diffusers pipelines: take the fp16 weights when the repo has them")
+    download.set_defaults(handler=_command_download)
     jobs = commands.add_parser("jobs", help="list recorded jobs")
     jobs.add_argument("--json", action="store_true")
     jobs.add_argument("--limit", type=int, default=500)

@@ -55,10 +55,11 @@ class HubSearch:
     notice: str | None = None
 
 
-def _api() -> Any:
+def _api(token: str | bool | None = None) -> Any:
+    """A Hub client for one caller: ``token`` is theirs (False: send none; None: this machine's default credentials)."""
     from huggingface_hub import HfApi
 
-    return HfApi(endpoint=os.environ.get("HF_ENDPOINT") or None)
+    return HfApi(endpoint=os.environ.get("HF_ENDPOINT") or None, token=token)
 
 
 def hub_offline() -> bool:
@@ -101,7 +102,7 @@ def local_models(query: str = "", task: str | None = None) -> list[dict[str, Any
     return rows
 
 
-def search_models(query: str = "", task: str | None = None, sort: str = "downloads", limit: int = 20) -> HubSearch:
+def search_models(query: str = "", task: str | None = None, sort: str = "downloads", limit: int = 20, token: str | bool | None = None) -> HubSearch:
     """Search the Hub (free text, task filter, sort by downloads / likes / recent); fall back to local models."""
     if task and task not in TASK_FILTERS:
         raise ModelError(f"task filter {task!r} is unknown; use one of {', '.join(TASK_FILTERS)}")
@@ -110,7 +111,7 @@ def search_models(query: str = "", task: str | None = None, sort: str = "downloa
     if hub_offline():
         return HubSearch(local_models(query, task), offline=True, notice=OFFLINE_NOTICE)
     try:
-        found = list(_api().list_models(search=query or None, pipeline_tag=TASK_FILTERS.get(task or ""), sort=SORTS[sort],
+        found = list(_api(token).list_models(search=query or None, pipeline_tag=TASK_FILTERS.get(task or ""), sort=SORTS[sort],
                                         limit=max(1, min(int(limit), 100))))
     except network_errors():
         _mark_unreachable()
@@ -207,7 +208,7 @@ def _describe_local(ref: str, source: Path) -> dict[str, Any]:
     return _describe(ref, "local", config, files, params, hinted, license_name=None, gated=False, tags=[], card_summary="")
 
 
-def model_info(ref: str, batch_size: int = 8, seq_len: int = 512) -> dict[str, Any]:
+def model_info(ref: str, batch_size: int = 8, seq_len: int = 512, token: str | bool | None = None) -> dict[str, Any]:
     """Describe one model (local first, then the Hub): card summary, parameters, license, gated, formats, verdict, memory."""
     ref = (ref or "").strip()
     if not ref:
@@ -219,7 +220,7 @@ def model_info(ref: str, batch_size: int = 8, seq_len: int = 512) -> dict[str, A
         if hub_offline():
             raise ModelError(f"model {ref} is not on this machine and the Hub is unreachable (offline); pick a local model or a folder")
         try:
-            found = _api().model_info(ref, expand=_EXPAND)
+            found = _api(token).model_info(ref, expand=_EXPAND)
         except network_errors() as error:
             from huggingface_hub.errors import RepositoryNotFoundError
 

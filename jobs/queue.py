@@ -23,6 +23,7 @@ from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
 from jobs.errors import AdaptaError
+from jobs.hub_tokens import remember_job_token
 from jobs.spec import JobSpec, parse_spec, parse_spec_yaml
 from storage.db import get_engine, session_scope
 from storage.paths import data_home
@@ -107,8 +108,11 @@ def submit_job(
     priority: int = 0,
     owner: str = "local",
     max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+    hub_token: str | None = None,
 ) -> int:
-    """Validate the spec (an invalid one never enters the queue) and queue it; returns the job id."""
+    """Validate the spec (an invalid one never enters the queue) and queue it; returns the job id.
+
+    ``hub_token`` (the caller's, for a gated or private base model) is kept in this process's memory for the job's child only."""
     checked = prepare_for_queue(_coerce_spec(spec))
     if max_attempts < 1:
         raise AdaptaError("max_attempts must be at least 1")
@@ -118,7 +122,9 @@ def submit_job(
         session.flush()
         job.run_dir = str(data_home().run_dir(int(job.id)))
         session.add(job)
-        return int(job.id)
+        job_id = int(job.id)
+    remember_job_token(job_id, hub_token)
+    return job_id
 
 
 def _next_queued_id(session: Session) -> int | None:
@@ -379,7 +385,34 @@ def job_summary(job: Job) -> dict[str, Any]:
         "run_dir": job.run_dir,
         "backend": job.backend,
         "remote_url": job.remote_url,
+        "phase": job.phase if job.status is JobStatus.RUNNING else None,
+        "download": _download_view(job),
     }
+
+
+def _download_view(job: Job) -> dict[str, Any] | None:
+    """Bytes done / total, speed and ETA of a running job's base-model download (None in any other phase)."""
+    if job.status is not JobStatus.RUNNING or job.phase != "downloading" or not job.phase_total:
+        return None
+    done, total, rate = int(job.phase_done or 0), int(job.phase_total), job.phase_rate
+    eta = (total - done) / rate if rate else None
+    return {"done_bytes": done, "total_bytes": total, "bytes_per_second": rate, "eta_seconds": None if eta is None else round(eta, 1)}
+
+
+def phase_text(job: Job) -> str:
+    """What a running job is doing, for a person: ``downloading the base model: 45.1 MB / 98.0 MB (46 %), 12.0 MB/s, ~4 s left``."""
+    from jobs.models.memory import format_bytes
+
+    view = _download_view(job)
+    if view is None:
+        return (job.phase or "") if job.status is JobStatus.RUNNING else ""
+    share = view["done_bytes"] / view["total_bytes"]
+    text = f"downloading the base model: {format_bytes(view['done_bytes'])} / {format_bytes(view['total_bytes'])} ({share:.0%})"
+    if view["bytes_per_second"]:
+        text += f", {format_bytes(int(view['bytes_per_second']))}/s"
+    if view["eta_seconds"] is not None:
+        text += f", ~{view['eta_seconds']:.0f} s left"
+    return text
 
 
 def count_jobs(status: JobStatus | None = None) -> int:

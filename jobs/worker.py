@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from jobs.child import ERROR_FILE, EXIT_OK, OOM_MESSAGE
+from jobs.hub_tokens import child_hub_environment, forget_job_token
 from jobs.queue import ClaimedJob, cancel_requested, claim_next_job, finish_job, reap_expired_leases, reconcile_worker, renew_lease, requeue_job
 from jobs.spec import Strategy
 from storage.tables import JobStatus
@@ -127,7 +128,7 @@ class Worker:
     def _spawn(self, claimed: ClaimedJob) -> subprocess.Popen:
         claimed.run_dir.mkdir(parents=True, exist_ok=True)
         (claimed.run_dir / "STOP").unlink(missing_ok=True)
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", "TOKENIZERS_PARALLELISM": "false"}
+        env = {**child_hub_environment(os.environ, claimed.id), "PYTHONUNBUFFERED": "1", "TOKENIZERS_PARALLELISM": "false"}
         if self.config.cuda_visible_devices is not None:
             env["CUDA_VISIBLE_DEVICES"] = self.config.cuda_visible_devices
         log = (claimed.run_dir / LOG_FILE).open("ab")
@@ -183,6 +184,7 @@ class Worker:
             returncode = process.returncode
             outcome = (JobStatus.SUCCEEDED, None) if returncode == EXIT_OK else (JobStatus.FAILED, explain_exit(returncode, claimed.run_dir))
         finish_job(claimed.id, claimed.worker_id, claimed.attempt, outcome[0], error=outcome[1], log_tail=tail)
+        forget_job_token(claimed.id)
 
 
 def run_worker(config: WorkerConfig | None = None) -> None:

@@ -2,7 +2,8 @@
 
 The tabs call these; :func:`register_api` exposes them under stable names (``/search_models``,
 ``/model_info``, ``/inspect_dataset``, ``/inspect_hub_dataset``, ``/list_datasets``, ``/submit_job``, ``/submit_hf_job``,
-``/list_jobs``, ``/job_status``, ``/cancel_job``, ``/download_job``, ``/push_to_hub``, ``/generate``, ``/generate_image``).
+``/list_jobs``, ``/job_status``, ``/cancel_job``, ``/download_job``, ``/push_to_hub``, ``/generate``, ``/generate_image``,
+``/download_model``, ``/download_status``).
 Every action takes the :class:`webui.access.Caller` of its request and sees only that caller's jobs and datasets on a
 multi-user server. A user's mistake (an :class:`jobs.errors.AdaptaError`) reaches an API client as a ``gr.Error``
 carrying its one sentence; nothing here trains or spawns anything.
@@ -33,8 +34,11 @@ from jobs import hub
 from jobs.data import SUPPORTED_EXTENSIONS, inspect_dataset
 from jobs.errors import AdaptaError, DataError
 from jobs.hf_jobs import DEFAULT_FLAVOR
+from jobs.hub_tokens import token_for_request
 from jobs.metrics import metric_series
-from jobs.queue import get_job, job_summary, list_jobs, request_cancel, submit_job
+from jobs.models.memory import format_bytes
+from jobs.models.prefetch import delete_downloaded, downloaded_models, prefetch_state, start_prefetch
+from jobs.queue import get_job, job_summary, list_jobs, phase_text, request_cancel, submit_job
 from jobs.spec import HUB_DATA_PREFIX, DataFormat, JobSpec, Task, parse_spec_yaml
 from jobs.worker import LOG_FILE, log_tail
 from storage.db import session_scope
@@ -76,8 +80,9 @@ def user_errors(fn: F) -> F:
 
 # ---- models -------------------------------------------------------------------------------------------------
 
-def search_models_action(query: str = "", task: str = "", sort: str = "downloads") -> dict[str, Any]:
-    found = hub.search_models(query or "", task or None, sort or "downloads")
+def search_models_action(query: str = "", task: str = "", sort: str = "downloads", hub_token: str | None = None) -> dict[str, Any]:
+    """Hub search with the caller's token (on a shared server never the operator's: private models stay the operator's)."""
+    found = hub.search_models(query or "", task or None, sort or "downloads", token=token_for_request(hub_token))
     return {"models": found.models, "offline": found.offline, "notice": found.notice}
 
 
@@ -98,8 +103,33 @@ def check_model_allowed(ref: str) -> str:
     raise AdaptaError(f"{ref} is not a model this server offers; on a shared server pick a Hub model or one from the local list")
 
 
-def model_info_action(model: str) -> dict[str, Any]:
-    return hub.model_info(check_model_allowed(model))
+def model_info_action(model: str, hub_token: str | None = None) -> dict[str, Any]:
+    return hub.model_info(check_model_allowed(model), token=token_for_request(hub_token))
+
+
+def prefetch_action(model: str, caller: Caller, hub_token: str | None = None) -> str:
+    """Start "Download now" for a Hub model with the caller's token; the first status line."""
+    require_writer(caller, "download models")
+    return start_prefetch(model, token=token_for_request(hub_token)).line()
+
+
+def prefetch_status_action(model: str) -> str:
+    state = prefetch_state(model)
+    return state.line() if state is not None else ""
+
+
+def downloaded_models_action() -> list[dict[str, Any]]:
+    return downloaded_models()
+
+
+def delete_downloaded_action(model: str, caller: Caller) -> str:
+    """Delete a model from the Hugging Face cache (single-user servers only: a shared server's cache is the operator's)."""
+    require_writer(caller, "delete downloaded models")
+    if access_mode() is not AccessMode.OPEN:
+        raise AdaptaError("the model cache of a shared server is managed by its operator; ask them to delete models")
+    busy = {job.base_model for status in (JobStatus.QUEUED, JobStatus.RUNNING) for job in list_jobs(status=status)}
+    freed = delete_downloaded(model, in_use=busy)
+    return f"deleted {model} from the Hugging Face cache ({format_bytes(freed)} freed)"
 
 
 # ---- data ---------------------------------------------------------------------------------------------------
@@ -197,16 +227,18 @@ def inspect_action(path: str, format: str = "auto", task: str = "causal-lm", col
 
 # ---- jobs ---------------------------------------------------------------------------------------------------
 
-def submit_spec(spec: JobSpec, caller: Caller) -> int:
-    """Queue ``spec`` as the caller's job (refused for anonymous and demo callers, and for another user's files)."""
+def submit_spec(spec: JobSpec, caller: Caller, hub_token: str | None = None) -> int:
+    """Queue ``spec`` as the caller's job (refused for anonymous and demo callers, and for another user's files).
+
+    ``hub_token`` (the caller's, for a gated or private base model) stays in memory and reaches only this job's process."""
     require_writer(caller, "train")
     check_model_allowed(spec.base_model)
     check_data_owned(spec, caller)
-    return submit_job(spec, owner=caller.owner)
+    return submit_job(spec, owner=caller.owner, hub_token=(hub_token or "").strip() or None)
 
 
-def submit_action(spec_yaml: str, caller: Caller) -> int:
-    return submit_spec(parse_spec_yaml(spec_yaml or ""), caller)
+def submit_action(spec_yaml: str, caller: Caller, hub_token: str | None = None) -> int:
+    return submit_spec(parse_spec_yaml(spec_yaml or ""), caller, hub_token)
 
 
 def list_jobs_action(caller: Caller) -> list[dict[str, Any]]:
@@ -224,6 +256,11 @@ def job_status_action(job_id: int, caller: Caller) -> dict[str, Any]:
     total = job.total_steps or 0
     summary["progress"] = round(job.step / total, 4) if total else (1.0 if job.status is JobStatus.SUCCEEDED else 0.0)
     summary["eta_seconds"] = last_value(int(job_id), "eta_seconds") if job.status is JobStatus.RUNNING else None
+    if summary["download"] is not None:  # downloading the base model: the bar and the ETA follow the bytes
+        download = summary["download"]
+        summary["progress"] = round(download["done_bytes"] / download["total_bytes"], 4)
+        summary["eta_seconds"] = download["eta_seconds"]
+    summary["phase_text"] = phase_text(job)
     summary["loss"] = last_value(int(job_id), "loss")
     live_log = Path(job.run_dir) / LOG_FILE if job.run_dir else None
     summary["log_tail"] = (log_tail(live_log, 20) if live_log is not None and live_log.is_file() else "") or (job.log_tail or "")
@@ -312,19 +349,32 @@ def png_base64(image: Any) -> str:
 
 # ---- the gradio_client endpoints ----------------------------------------------------------------------------
 
-def api_search_models(query: str, task: str = "", sort: str = "downloads") -> dict:
-    """Search the Hub (or, offline, the local catalog). task: text-generation | text-classification | text-to-image."""
-    return user_errors(search_models_action)(query, task, sort)
+def api_search_models(query: str, task: str = "", sort: str = "downloads", hub_token: str = "") -> dict:
+    """Search the Hub (or, offline, the local catalog). task: text-generation | text-classification | text-to-image.
+    hub_token: yours, to see your private models (used for this call only)."""
+    return user_errors(search_models_action)(query, task, sort, hub_token)
 
 
-def api_model_info(model: str) -> dict:
-    """Describe one model: parameters, license, formats, compatibility verdict and memory per method."""
-    return user_errors(model_info_action)(model)
+def api_model_info(model: str, hub_token: str = "") -> dict:
+    """Describe one model: parameters, license, formats, compatibility verdict and memory per method (hub_token: yours, for
+    a private or gated model; used for this call only)."""
+    return user_errors(model_info_action)(model, hub_token)
 
 
-def api_submit_job(spec_yaml: str, request: gr.Request) -> int:
-    """Validate a job spec given as YAML text and queue it as the caller's job; returns the job id."""
-    return user_errors(submit_action)(spec_yaml, caller_of(request))
+def api_download_model(model: str, request: gr.Request, hub_token: str = "") -> str:
+    """Start downloading a Hub model into this server's Hugging Face cache ("Download now"); poll /download_status."""
+    return user_errors(prefetch_action)(model, caller_of(request), hub_token)
+
+
+def api_download_status(model: str) -> str:
+    """Where the latest download of a Hub model stands: bytes done / total, speed and ETA, or how it ended."""
+    return user_errors(prefetch_status_action)(model)
+
+
+def api_submit_job(spec_yaml: str, request: gr.Request, hub_token: str = "") -> int:
+    """Validate a job spec given as YAML text and queue it as the caller's job; returns the job id. hub_token: yours, for a
+    gated or private base model (kept in memory for this job only, never stored)."""
+    return user_errors(submit_action)(spec_yaml, caller_of(request), hub_token)
 
 
 def api_list_jobs(request: gr.Request) -> list:
@@ -487,8 +537,9 @@ def register_api() -> None:
                      (api_list_jobs, "list_jobs"), (api_job_status, "job_status"), (api_cancel_job, "cancel_job"),
                      (api_generate, "generate"), (api_generate_image, "generate_image"), (api_push_to_hub, "push_to_hub"),
                      (api_inspect_hub_dataset, "inspect_hub_dataset"), (api_submit_hf_job, "submit_hf_job"),
-                     (api_list_datasets, "list_datasets")):
-        gr.api(fn, api_name=name, concurrency_limit=None if name in ("list_jobs", "job_status", "search_models", "list_datasets") else 2)
+                     (api_list_datasets, "list_datasets"), (api_download_model, "download_model"), (api_download_status, "download_status")):
+        quick = ("list_jobs", "job_status", "search_models", "list_datasets", "download_status")
+        gr.api(fn, api_name=name, concurrency_limit=None if name in quick else 2)
     with gr.Row(visible=False):
         file_in = gr.File(type="filepath")
         format_in = gr.Textbox(value="auto")

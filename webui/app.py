@@ -73,22 +73,22 @@ def build_app(mode: AccessMode | str | None = None) -> gr.Blocks:
         def after_submit(job_id: int, caller: Caller) -> list[Any]:
             return [gr.update(selected="jobs"), gr.update(choices=jobs_tab.jobs_table(caller)[1], value=str(job_id))]
 
-        train_tab.wire(train, lang, [tabs, jobs.selected], after_submit)
+        train_tab.wire(train, lang, [tabs, jobs.selected], after_submit, hub_token=models.token)
         remote_section.wire(remote, train, lang, [tabs, jobs.selected], after_submit)
         jobs_tab.wire(jobs, lang)
         playground_tab.wire(play, lang)
         export_tab.wire(export, lang)
 
-        def use_model(ref: str, language: str) -> list[Any]:
+        def use_model(ref: str, language: str, token: str, oauth_token: gr.OAuthToken | None) -> list[Any]:
             ref = (ref or "").strip()
             try:
-                info = model_info_action(ref)
+                info = model_info_action(ref, models_tab.caller_token(token, oauth_token))
             except AdaptaError as error:
                 return [f"⚠️ {error}", gr.update(), gr.update(), gr.update()]
             task = info.get("task") or gr.update()
             return [f"✅ {t(language, 'models.chosen', model=ref)}", ref, task, gr.update(selected="data")]
 
-        models.use.click(use_model, [models.model_ref, lang], [models.status, train.base_model, task_widget, tabs], api_visibility="private")
+        models.use.click(use_model, [models.model_ref, lang, models.token], [models.status, train.base_model, task_widget, tabs], api_visibility="private")
 
         def use_data(path: str, fmt: str, language: str, config: str, split: str, *roles: str) -> list[Any]:
             if not path:
@@ -131,7 +131,7 @@ def build_app(mode: AccessMode | str | None = None) -> gr.Blocks:
         # Controls that write are greyed out for callers who may not write (demo visitors, anonymous Space visitors); the
         # server refuses their events anyway.
         write_controls = [data.upload, train.submit, remote.send, export.push, export.merge, jobs.cancel, jobs.retry, jobs.up, jobs.down,
-                          jobs.delete, jobs.duplicate]
+                          jobs.delete, jobs.duplicate, models.download, models.delete]
 
         def writable(request: gr.Request) -> list[Any]:
             return [gr.update(interactive=caller_of(request).can_write)] * len(write_controls)
@@ -143,6 +143,7 @@ def build_app(mode: AccessMode | str | None = None) -> gr.Blocks:
         demo.load(lambda language: models_tab.run_search("", "", "downloads", language), lang, [models.notice, models.results],
                   api_visibility="private")
         demo.load(data_tab.refresh_previous, None, data.previous, api_visibility="private")
+        demo.load(models_tab.downloaded_frame, None, models.downloaded, api_visibility="private")
     return demo
 
 

@@ -16,7 +16,7 @@ import pandas as pd
 
 from jobs.errors import AdaptaError
 from jobs.metrics import metric_series
-from jobs.queue import delete_job, list_jobs, move_job, request_cancel, retry_job
+from jobs.queue import delete_job, job_summary, list_jobs, move_job, request_cancel, retry_job
 from storage.tables import LOCAL_BACKEND
 from webui.access import Caller, caller_of, require_writer
 from webui.api import job_samples, job_status_action
@@ -113,7 +113,11 @@ def jobs_table(caller: Caller) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
     for job in list_jobs(owner=caller.owner_filter, limit=200):
         progress = f"{job.step}/{job.total_steps}" if job.total_steps else ("—" if job.step == 0 else str(job.step))
         eta = ""
-        if job.status.value == "running":
+        download = job_summary(job)["download"]
+        if download is not None:  # the base model is still downloading
+            progress = f"⬇️ {download['done_bytes'] / download['total_bytes']:.0%}"
+            eta = _eta_text(download["eta_seconds"])
+        elif job.status.value == "running":
             series = metric_series(int(job.id), "eta_seconds")
             eta = _eta_text(series[-1][1]) if series else ""
         name = f"☁️ {job.name}" if job.backend != LOCAL_BACKEND else job.name  # runs on Hugging Face Jobs
@@ -151,6 +155,8 @@ def job_detail(job_id: str | None, lang: str, request: gr.Request) -> list[Any]:
         t(lang, "jobs.status_line", status=t(lang, f"status.{status['status']}"), step=status["step"], total=status["total_steps"] or "?",
           attempt=status["attempt"], max_attempts=status["max_attempts"]),
     ]
+    if status["download"] is not None:
+        lines.append(f"⬇️ {status['phase_text']}")
     if status["eta_seconds"] is not None:
         lines.append(t(lang, "jobs.eta", eta=_eta_text(status["eta_seconds"])))
     if status["loss"] is not None:

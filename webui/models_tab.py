@@ -1,7 +1,10 @@
-"""Models tab: search the Hub (or the local catalog when offline), describe a model, pick it for training.
+"""Models tab: search the Hub (or the local catalog when offline), describe a model, pick it, download it ahead.
 
 The verdict says whether Adapta can adapt the model (task and architecture supported, no remote code, no
 pickle-only weights); the memory table estimates each method against the GPU found here, or the CPU's RAM.
+"Download now" fetches the selected Hub model into the Hugging Face cache with live progress (a job would
+otherwise download it first); "Downloaded models" lists the cache with sizes and deletes from it. The token
+field holds the caller's Hugging Face token for gated or private models, in this browser session only.
 """
 
 from __future__ import annotations
@@ -14,10 +17,20 @@ import pandas as pd
 
 from jobs import hub
 from jobs.errors import AdaptaError
-from webui.api import model_info_action, search_models_action
+from webui.access import caller_of
+from webui.api import (
+    delete_downloaded_action,
+    downloaded_models_action,
+    model_info_action,
+    prefetch_action,
+    prefetch_status_action,
+    search_models_action,
+)
 from webui.i18n import Registry, t
 
 RESULT_COLUMNS = ["id", "name", "source", "task", "architecture", "size", "downloads", "likes"]
+DOWNLOADED_COLUMNS = ["id", "size", "revisions", "last_used"]
+DOWNLOAD_POLL_SECONDS = 1.0
 
 
 @dataclass
@@ -34,10 +47,19 @@ class ModelsTab:
     info: gr.Markdown
     memory: gr.Dataframe
     status: gr.Markdown
+    token: gr.Textbox
+    download: gr.Button
+    cancel_download: gr.Button
+    download_status: gr.Markdown
+    download_timer: gr.Timer
+    downloaded: gr.Dataframe
+    refresh_downloaded: gr.Button
+    delete: gr.Button
 
 
 def build(r: Registry) -> ModelsTab:
     r.markdown("models.intro")
+    token = r.make(gr.Textbox, "models.token", info="models.token.info", type="password", elem_id="hub-token")
     notice = gr.Markdown(elem_id="hub-notice")
     with gr.Row():
         query = r.make(gr.Textbox, "models.query", scale=3)
@@ -50,14 +72,31 @@ def build(r: Registry) -> ModelsTab:
         check = r.button("models.check", scale=1, elem_id="model-check")
         use = r.button("models.use", variant="primary", scale=1, elem_id="model-use")
     status = gr.Markdown(elem_id="model-status")
+    with gr.Row():
+        download = r.button("models.download", size="sm", elem_id="model-download")
+        cancel_download = r.button("models.cancel_download", size="sm", elem_id="model-download-cancel")
+    download_status = gr.Markdown(elem_id="model-download-status")
+    download_timer = gr.Timer(DOWNLOAD_POLL_SECONDS)
     info = gr.Markdown(elem_id="model-info")
     memory = gr.Dataframe(headers=["method", "estimate", "fits", "device"], interactive=False, elem_id="model-memory")
-    return ModelsTab(notice, query, task, sort, search, results, model_ref, check, use, info, memory, status)
+    with r.make(gr.Accordion, "models.downloaded", open=False):
+        downloaded = gr.Dataframe(headers=DOWNLOADED_COLUMNS, interactive=False, elem_id="downloaded-models")
+        with gr.Row():
+            refresh_downloaded = r.button("models.refresh_downloaded", size="sm")
+            delete = r.button("models.delete", size="sm", variant="stop", elem_id="model-delete")
+    return ModelsTab(notice, query, task, sort, search, results, model_ref, check, use, info, memory, status, token, download, cancel_download,
+                     download_status, download_timer, downloaded, refresh_downloaded, delete)
 
 
-def run_search(query: str, task: str, sort: str, lang: str) -> tuple[str, pd.DataFrame]:
+def caller_token(typed: str | None, oauth_token: gr.OAuthToken | None) -> str | None:
+    """The caller's Hub token: typed into the token field, else their "Sign in with Hugging Face" token, else none."""
+    return (typed or "").strip() or (oauth_token.token if oauth_token is not None else None)
+
+
+def run_search(query: str, task: str, sort: str, lang: str, token: str | None = None, oauth_token: gr.OAuthToken | None = None
+               ) -> tuple[str, pd.DataFrame]:
     try:
-        found = search_models_action(query, task, sort)
+        found = search_models_action(query, task, sort, caller_token(token, oauth_token))
     except AdaptaError as error:
         return f"⚠️ {error}", pd.DataFrame(columns=RESULT_COLUMNS)
     notice = f"⚠️ **{t(lang, 'models.offline')}**" if found["offline"] else t(lang, "models.online", count=len(found["models"]))
@@ -84,9 +123,9 @@ def describe(info: dict[str, Any], lang: str) -> str:
     return "\n".join(lines)
 
 
-def run_check(ref: str, lang: str) -> tuple[str, str, pd.DataFrame]:
+def run_check(ref: str, lang: str, token: str | None = None, oauth_token: gr.OAuthToken | None = None) -> tuple[str, str, pd.DataFrame]:
     try:
-        info = model_info_action(ref)
+        info = model_info_action(ref, caller_token(token, oauth_token))
     except AdaptaError as error:
         return f"⚠️ {error}", "", pd.DataFrame(columns=["method", "estimate", "fits", "device"])
     rows = [[method, row["human"], "—" if row["fits"] is None else t(lang, "yes" if row["fits"] else "no"), row["device"]]
@@ -102,9 +141,47 @@ def pick_row(frame: pd.DataFrame, evt: gr.SelectData) -> str:
         return gr.update()
 
 
+def start_download(ref: str, token: str | None, request: gr.Request, oauth_token: gr.OAuthToken | None) -> str:
+    try:
+        return prefetch_action(ref, caller_of(request), caller_token(token, oauth_token))
+    except AdaptaError as error:
+        return f"⚠️ {error}"
+
+
+def stop_download(ref: str) -> str:
+    from jobs.models.prefetch import cancel_prefetch
+
+    return "⏹️ stopping…" if cancel_prefetch(ref) else gr.update()
+
+
+def download_line(ref: str) -> Any:
+    """The selected model's download line while one runs or just ended (unchanged otherwise, so the timer costs nothing)."""
+    line = prefetch_status_action(ref) if ref else ""
+    return line or gr.update()
+
+
+def downloaded_frame() -> pd.DataFrame:
+    return pd.DataFrame(downloaded_models_action(), columns=DOWNLOADED_COLUMNS)
+
+
+def delete_selected(ref: str, request: gr.Request) -> tuple[str, pd.DataFrame]:
+    try:
+        message = f"🗑️ {delete_downloaded_action(ref, caller_of(request))}"
+    except AdaptaError as error:
+        message = f"⚠️ {error}"
+    return message, downloaded_frame()
+
+
 def wire(tab: ModelsTab, lang: gr.State) -> None:
-    tab.search.click(run_search, [tab.query, tab.task, tab.sort, lang], [tab.notice, tab.results], api_visibility="private")
-    tab.query.submit(run_search, [tab.query, tab.task, tab.sort, lang], [tab.notice, tab.results], api_visibility="private")
-    tab.results.select(pick_row, [tab.results], [tab.model_ref], api_visibility="private").then(
-        run_check, [tab.model_ref, lang], [tab.status, tab.info, tab.memory], api_visibility="private")
-    tab.check.click(run_check, [tab.model_ref, lang], [tab.status, tab.info, tab.memory], api_visibility="private")
+    search_io = ([tab.query, tab.task, tab.sort, lang, tab.token], [tab.notice, tab.results])
+    tab.search.click(run_search, *search_io, api_visibility="private")
+    tab.query.submit(run_search, *search_io, api_visibility="private")
+    check_io = ([tab.model_ref, lang, tab.token], [tab.status, tab.info, tab.memory])
+    tab.results.select(pick_row, [tab.results], [tab.model_ref], api_visibility="private").then(run_check, *check_io, api_visibility="private")
+    tab.check.click(run_check, *check_io, api_visibility="private")
+    tab.download.click(start_download, [tab.model_ref, tab.token], tab.download_status, api_visibility="private")
+    tab.cancel_download.click(stop_download, tab.model_ref, tab.download_status, api_visibility="private")
+    tab.download_timer.tick(download_line, tab.model_ref, tab.download_status, api_visibility="private", show_progress="hidden",
+                            concurrency_limit=None)
+    tab.refresh_downloaded.click(downloaded_frame, None, tab.downloaded, api_visibility="private")
+    tab.delete.click(delete_selected, [tab.model_ref], [tab.download_status, tab.downloaded], api_visibility="private")

@@ -159,20 +159,28 @@ def seconds_per_step(base_model: str, owner: str | None = None) -> float | None:
     return None
 
 
-def preflight_report(spec: JobSpec, lang: str, owner: str | None = None) -> tuple[bool, str]:
-    """(fits, markdown): memory estimate vs available, steps, and a time estimate when a throughput is known."""
+def preflight_report(spec: JobSpec, lang: str, owner: str | None = None, hub_token: str | None = None) -> tuple[bool, str]:
+    """(fits, markdown): the Hub model's download check, memory estimate vs available, steps, and a time estimate when a throughput
+    is known. ``hub_token`` is the caller's (gated or private models)."""
+    from jobs.hub_tokens import token_for_request
+    from jobs.models.fetch import download_preflight
+
     lines = []
     fits = True
+    token = token_for_request(hub_token)
     try:
         check_model_allowed(spec.base_model)
+        download = download_preflight(spec, token)
     except AdaptaError as error:
         return False, f"❌ {error}"
     if spec.task.value == IMAGE_TASK:
-        return image_preflight(spec, lang, owner)
+        return image_preflight(spec, lang, owner, download)
     try:
-        info = hub.model_info(spec.base_model, batch_size=spec.training.batch_size, seq_len=spec.training.max_length)
+        info = hub.model_info(spec.base_model, batch_size=spec.training.batch_size, seq_len=spec.training.max_length, token=token)
     except AdaptaError as error:
         return False, f"❌ {error}"
+    if download:
+        lines.append(f"⬇️ {download}")
     row = info["memory"][spec.method.value]
     if not info["verdict"]["ok"]:
         fits = False
@@ -192,16 +200,21 @@ def preflight_report(spec: JobSpec, lang: str, owner: str | None = None) -> tupl
     return fits, "\n\n".join(f"- {line}" for line in lines)
 
 
-def image_preflight(spec: JobSpec, lang: str, owner: str | None = None) -> tuple[bool, str]:
-    """text-to-image: the base pipeline is checked (diffusers layout or .safetensors, no pickles); no memory estimate yet."""
+def image_preflight(spec: JobSpec, lang: str, owner: str | None = None, download: str | None = None) -> tuple[bool, str]:
+    """text-to-image: the base pipeline is checked (diffusers layout or .safetensors, no pickles; a Hub pipeline not yet
+    downloaded was checked from its metadata: ``download`` says what the job fetches); no memory estimate yet."""
     from jobs.diffusion.pipeline import resolve_pipeline
 
-    try:
-        resolved = resolve_pipeline(spec.base_model)
-    except AdaptaError as error:
-        return False, f"- ❌ {error}"
+    if download:
+        lines = [f"⬇️ {download}"]
+    else:
+        try:
+            resolved = resolve_pipeline(spec.base_model, spec.base_model_revision)
+        except AdaptaError as error:
+            return False, f"- ❌ {error}"
+        lines = [f"✅ {t(lang, 'train.pipeline_ok', family=resolved.family.upper())}"]
     steps = count_steps(spec)
-    lines = [f"✅ {t(lang, 'train.pipeline_ok', family=resolved.family.upper())}", t(lang, "train.steps", steps=steps or "?")]
+    lines.append(t(lang, "train.steps", steps=steps or "?"))
     per_step = seconds_per_step(spec.base_model, owner)
     lines.append(t(lang, "train.time", minutes=f"{per_step * steps / 60:.1f}") if per_step and steps else t(lang, "train.time_unknown"))
     return True, "\n\n".join(f"- {line}" for line in lines)
@@ -241,7 +254,9 @@ def group_visibility(tab: TrainTab, method: str) -> list[Any]:
     return [gr.update(visible=section in wanted) for section in tab.groups]
 
 
-def wire(tab: TrainTab, lang: gr.State, on_submitted: list[gr.components.Component], submitted_fn: Any) -> None:
+def wire(tab: TrainTab, lang: gr.State, on_submitted: list[gr.components.Component], submitted_fn: Any,
+         hub_token: gr.Textbox | None = None) -> None:
+    """``hub_token``: the Models tab's token field; the caller's token (or their Hugging Face sign-in) goes with the job."""
     """Events of the tab; ``submitted_fn(job_id)`` gives updates for ``on_submitted`` (e.g. switch to Jobs)."""
     form_inputs = tab.form_inputs
     fill_outputs = [tab.base_model, tab.train_file, tab.columns, tab.columns_view, *tab.widgets, *tab.groups.values()]
@@ -256,13 +271,16 @@ def wire(tab: TrainTab, lang: gr.State, on_submitted: list[gr.components.Compone
 
     tab.preset.change(apply_preset, tab.preset, tab.widgets, api_visibility="private")
 
-    def check(language: str, request: gr.Request, *values: Any) -> str:
+    token_input = hub_token if hub_token is not None else gr.State("")
+
+    def check(language: str, token: str, request: gr.Request, oauth_token: gr.OAuthToken | None, *values: Any) -> str:
+        typed = (token or "").strip() or (oauth_token.token if oauth_token is not None else None)
         try:
-            return preflight_report(form_spec(tab, list(values)), language, caller_of(request).owner_filter)[1]
+            return preflight_report(form_spec(tab, list(values)), language, caller_of(request).owner_filter, typed)[1]
         except SpecError as error:
             return "❌ " + "\n\n❌ ".join(error.problems)
 
-    tab.preflight.click(check, [lang, *form_inputs], tab.preflight_out, api_visibility="private")
+    tab.preflight.click(check, [lang, token_input, *form_inputs], tab.preflight_out, api_visibility="private")
 
     def to_yaml(*values: Any) -> tuple[str, Any]:
         try:
@@ -293,7 +311,7 @@ def wire(tab: TrainTab, lang: gr.State, on_submitted: list[gr.components.Compone
     tab.upload_yaml.upload(load_yaml_file, tab.upload_yaml, [*fill_outputs, tab.yaml_view], api_visibility="private")
     tab.yaml_view.blur(load_yaml_text, tab.yaml_view, fill_outputs, api_visibility="private")
 
-    def submit(language: str, request: gr.Request, *values: Any) -> list[Any]:
+    def submit(language: str, token: str, request: gr.Request, oauth_token: gr.OAuthToken | None, *values: Any) -> list[Any]:
         caller = caller_of(request)
         try:
             require_writer(caller, "train")
@@ -302,13 +320,14 @@ def wire(tab: TrainTab, lang: gr.State, on_submitted: list[gr.components.Compone
             return ["❌ " + "\n\n❌ ".join(error.problems), gr.update(), *[gr.update()] * len(on_submitted)]
         except AdaptaError as error:
             return [f"❌ {error}", gr.update(), *[gr.update()] * len(on_submitted)]
-        fits, report = preflight_report(spec, language, caller.owner_filter)
+        typed = (token or "").strip() or (oauth_token.token if oauth_token is not None else None)
+        fits, report = preflight_report(spec, language, caller.owner_filter, typed)
         if not fits:
             return [f"❌ {t(language, 'train.refused')}", report, *[gr.update()] * len(on_submitted)]
         try:
-            job_id = submit_spec(spec, caller)
+            job_id = submit_spec(spec, caller, typed)
         except AdaptaError as error:
             return [f"❌ {error}", report, *[gr.update()] * len(on_submitted)]
         return [f"✅ {t(language, 'train.submitted', id=job_id)}", report, *submitted_fn(job_id, caller)]
 
-    tab.submit.click(submit, [lang, *form_inputs], [tab.status, tab.preflight_out, *on_submitted], api_visibility="private")
+    tab.submit.click(submit, [lang, token_input, *form_inputs], [tab.status, tab.preflight_out, *on_submitted], api_visibility="private")

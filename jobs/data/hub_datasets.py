@@ -5,11 +5,12 @@ file under ``<data home>/uploads/hub/``, so a Hub dataset gets the very same ins
 numbers and training path as an uploaded file. The Data tab's preview streams only its first rows.
 
     from jobs.data.hub_datasets import hub_dataset_file
-    path = hub_dataset_file("hub:acme/planets", config=None, split="train")   # -> .../uploads/hub/acme--planets/default-train.jsonl
+    path = hub_dataset_file("hub:acme/planets", config=None, split="train")   # -> .../uploads/hub/public/acme--planets/default-train.jsonl
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -124,9 +125,20 @@ def _write_jsonl(rows: Iterator[dict[str, Any]], target: Path) -> int:
     return count
 
 
+def reader_key() -> str:
+    """Who reads Hub datasets in this process: ``public`` without a token, else a hash of the token (never the token itself).
+
+    Local copies are kept per reader, so rows fetched with one person's access to a private or gated dataset are never
+    handed to a job of someone without it."""
+    from huggingface_hub import constants, get_token
+
+    token = None if constants.HF_HUB_DISABLE_IMPLICIT_TOKEN else get_token()
+    return f"reader-{hashlib.sha256(token.encode()).hexdigest()[:16]}" if token else "public"
+
+
 def _target(ref: str, config: str | None, split: str, suffix: str = "") -> Path:
     dataset_id = _dataset_id(ref)
-    folder = data_home().uploads / "hub" / safe_name(dataset_id.replace("/", "--"))
+    folder = data_home().uploads / "hub" / reader_key() / safe_name(dataset_id.replace("/", "--"))
     return folder / f"{safe_name(config or 'default')}-{safe_name(split)}{suffix}.jsonl"
 
 

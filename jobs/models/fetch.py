@@ -66,3 +66,25 @@ def fetch_base_model(spec: JobSpec, *, on_progress: Callable[[DownloadProgress],
         raise
     download_model(plan, token=token, on_progress=on_progress, cancelled=cancelled)
     return spec.model_copy(update={"base_model_revision": plan.commit})
+
+
+def download_preflight(spec: JobSpec, token: str | bool | None = None) -> str | None:
+    """Before queueing: for a Hub model not yet cached, check it from the Hub's metadata (safety, task, access, disk) and say
+    what the job will download; None when nothing needs downloading. Raises :class:`ModelError` when the job could not
+    use the model, so the refusal comes at submit time, not minutes later in the job."""
+    from jobs.models.memory import format_bytes
+
+    ref = spec.base_model
+    if not is_hub_id(ref) or hub_offline():
+        return None
+    half = spec.task is Task.TEXT_TO_IMAGE and wants_half_precision(spec)
+    if cached_snapshot(ref, spec.base_model_revision, half_precision=half) is not None:
+        return None
+    try:
+        plan = plan_download(ref, revision=spec.base_model_revision, task=spec.task, token=token, half_precision=half)
+    except ModelError:
+        if packaged_for_hub_id(ref) is not None and spec.base_model_revision is None:
+            return None
+        raise
+    return (f"the job first downloads {ref} from the Hub: {format_bytes(plan.bytes_to_fetch)} in {len(plan.files)} files "
+            f"(commit {plan.commit[:10]})")

@@ -91,7 +91,7 @@ def test_a_job_trains_on_a_hub_dataset_and_its_card_names_it(adapta_home: Path, 
     card = (run_dir / "adapter" / "README.md").read_text()
     front = card.split("---")[1]
     assert "datasets:\n- acme/planets" in front and "[acme/planets](https://huggingface.co/datasets/acme/planets)" in card
-    copied = adapta_home / "uploads" / "hub" / "acme--planets" / "default-train.jsonl"
+    copied = adapta_home / "uploads" / "hub" / "public" / "acme--planets" / "default-train.jsonl"  # read without a token
     assert len(copied.read_text().splitlines()) == 30
 
 
