@@ -113,6 +113,8 @@ class DownloadPlan:
     gated: bool = False
     variant: str | None = None
     """diffusers only: ``fp16`` when the half-precision weights were chosen."""
+    revision: str = "main"
+    """What was asked for (a branch, tag or commit); the cache's ``refs/<revision>`` points at ``commit`` once downloaded."""
 
     @property
     def total_bytes(self) -> int:
@@ -328,7 +330,7 @@ def plan_download(repo_id: str, *, revision: str | None = None, task: Task | Non
     safetensors = getattr(info, "safetensors", None)
     parameters = int(safetensors.total) if safetensors is not None and getattr(safetensors, "total", None) else None
     plan = DownloadPlan(repo_id=repo_id, commit=commit, kind=kind, files=files, blobs=blobs, parameters=parameters, config=config,
-                        gated=bool(info.gated), variant=variant)
+                        gated=bool(info.gated), variant=variant, revision=revision or "main")
     plan = DownloadPlan(**{**plan.__dict__, "cached_bytes": _bytes_on_disk(plan, cache)})
     if check_disk:
         check_disk_space(plan, cache)
@@ -420,6 +422,82 @@ def _progress_bar_class(cancelled: threading.Event | None) -> Any:
 # ---- download ----------------------------------------------------------------------------------------------------
 
 
+def _fetch_blob(plan: DownloadPlan, name: str, cache: Path, token: str | bool | None, cancelled: threading.Event | None) -> None:
+    """Download one file into ``blobs/<blob>`` of the standard cache, resuming ``blobs/<blob>.incomplete`` left by an earlier try.
+
+    ``huggingface_hub`` 2.4 writes each download to a fresh process-unique temporary file, so a killed process's bytes are never
+    reused; this keeps one partial file per blob instead, under the library's own per-blob file lock (so two processes, or this
+    and the library, never write it at once), appends with a ``Range`` request, checks the size (and the sha256 of LFS files),
+    then renames it into place. The library then only links the finished blobs into the snapshot."""
+    from huggingface_hub import hf_hub_url
+    from huggingface_hub.utils import WeakFileLock, build_hf_headers, hf_raise_for_status, http_stream_backoff
+
+    blob_name, size = plan.blobs[name], plan.files[name]
+    repo_folder = repo_cache_folder(plan.repo_id, cache)
+    blob = repo_folder / "blobs" / blob_name
+    if blob.is_file():
+        return
+    blob.parent.mkdir(parents=True, exist_ok=True)
+    lock = cache / ".locks" / repo_folder.name / f"{blob_name}.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with WeakFileLock(lock):
+        if blob.is_file():  # another process finished it while we waited
+            return
+        partial = blob.with_name(f"{blob_name}.incomplete")
+        start = partial.stat().st_size if partial.is_file() else 0
+        if start > size:
+            partial.unlink()
+            start = 0
+        headers = build_hf_headers(token=token)
+        if start:
+            headers["Range"] = f"bytes={start}-"
+        url = hf_hub_url(plan.repo_id, name, revision=plan.commit, endpoint=os.environ.get("HF_ENDPOINT") or None)
+        if start < size:
+            with http_stream_backoff("GET", url, headers=headers, retry_on_exceptions=(), retry_on_status_codes=(408, 429, 500, 502, 503, 504),
+                                     follow_redirects=True) as response:
+                if response.status_code >= 400:
+                    response.read()
+                hf_raise_for_status(response)
+                mode = "ab" if start and response.status_code == 206 else "wb"  # a server that ignores Range sends it all again
+                with partial.open(mode) as handle:
+                    for chunk in response.iter_bytes():  # as the bytes arrive, so a cut connection loses nothing received
+                        if cancelled is not None and cancelled.is_set():
+                            raise DownloadCancelled("the download was cancelled; what was fetched stays in the cache and resumes next time")
+                        handle.write(chunk)
+        _verify_and_place(plan, name, partial, blob)
+
+
+def _verify_and_place(plan: DownloadPlan, name: str, partial: Path, blob: Path) -> None:
+    """Rename a finished partial file into ``blob`` after checking its size (and sha256 when the blob is named by one)."""
+    import hashlib
+
+    got = partial.stat().st_size
+    if got != plan.files[name]:
+        if got > plan.files[name]:
+            partial.unlink()
+        raise OSError(f"{name} arrived with {got} of {plan.files[name]} bytes")
+    blob_name = plan.blobs[name]
+    if re.fullmatch(r"[0-9a-f]{64}", blob_name):
+        digest = hashlib.sha256()
+        with partial.open("rb") as handle:
+            for block in iter(lambda: handle.read(4 * 1024 * 1024), b""):
+                digest.update(block)
+        if digest.hexdigest() != blob_name:
+            partial.unlink()
+            raise OSError(f"{name} does not match its sha256 (a corrupted transfer); it will be fetched again")
+    os.replace(partial, blob)
+
+
+def _fetch_all(plan: DownloadPlan, cache: Path, token: str | bool | None, cancelled: threading.Event | None) -> None:
+    """Fetch every planned file whose blob name is known, largest first, several at a time."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    names = sorted((name for name in plan.files if name in plan.blobs), key=lambda name: -plan.files[name])
+    with ThreadPoolExecutor(max_workers=DOWNLOAD_WORKERS, thread_name_prefix="adapta-download") as pool:
+        for future in [pool.submit(_fetch_blob, plan, name, cache, token, cancelled) for name in names]:
+            future.result()
+
+
 def download_model(plan: DownloadPlan, *, token: str | bool | None = None, on_progress: Callable[[DownloadProgress], None] | None = None,
                    cancelled: threading.Event | None = None, cache_dir: Path | None = None, tries: int = DOWNLOAD_TRIES) -> Path:
     """Fetch the planned files into the Hugging Face cache (resuming partial files) and return the snapshot folder.
@@ -440,6 +518,9 @@ def download_model(plan: DownloadPlan, *, token: str | bool | None = None, on_pr
     try:
         for attempt in range(1, tries + 1):
             try:
+                _fetch_all(plan, cache, token, cancelled)
+                # The blobs are in place: the library links them into the snapshot, records the tree listing and fetches any
+                # file whose blob name the metadata did not give.
                 folder = Path(snapshot_download(plan.repo_id, revision=plan.commit, cache_dir=cache, token=token,
                                                 allow_patterns=allow_patterns(list(plan.files)), max_workers=DOWNLOAD_WORKERS,
                                                 tqdm_class=_progress_bar_class(cancelled)))
@@ -466,12 +547,25 @@ def download_model(plan: DownloadPlan, *, token: str | bool | None = None, on_pr
     missing = [name for name in plan.files if not (folder / name).is_file()]
     if missing:
         raise ModelError(f"the download of model {plan.repo_id} is incomplete ({', '.join(missing[:3])} missing); run it again to resume")
+    _record_ref(plan, cache)
     if watcher is not None:
         on_progress(watcher.snapshot(finished=True))
     return folder
 
 
 # ---- the cache ---------------------------------------------------------------------------------------------------
+
+
+def _record_ref(plan: DownloadPlan, cache_dir: Path | None = None) -> None:
+    """Point ``refs/<revision>`` at the downloaded commit (atomically), as ``snapshot_download`` does for a branch or tag, so the
+    model is found later without the network (the download itself asked for the pinned commit)."""
+    if re.fullmatch(r"[0-9a-f]{40}", plan.revision):
+        return
+    ref = repo_cache_folder(plan.repo_id, cache_dir) / "refs" / plan.revision
+    ref.parent.mkdir(parents=True, exist_ok=True)
+    partial = ref.with_name(f".{ref.name}.{os.getpid()}.partial")
+    partial.write_text(plan.commit, encoding="utf-8")
+    os.replace(partial, ref)
 
 
 def cached_commit(repo_id: str, revision: str | None = None, cache_dir: Path | None = None) -> str | None:
