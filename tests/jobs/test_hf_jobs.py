@@ -114,18 +114,25 @@ def test_what_cannot_run_remotely_is_refused_before_anything_is_sent(hub: FakeHu
     assert refused.status is JobStatus.FAILED and "refused the token" in refused.error
 
 
-def test_remote_train_trains_and_pushes_inside_the_job(adapta_home: Path, tiny_llama: Path, tmp_path: Path) -> None:
-    """What the Hugging Face Job runs: the spec from ADAPTA_SPEC, a Hub dataset streamed, the adapter and card pushed."""
-    spec = {**REMOTE_SPEC, "base_model": str(tiny_llama), "training": {"max_steps": 3, "batch_size": 4, "max_length": 64}}
-    with FakeHub(valid_token=TOKEN, datasets=DATASETS) as hub:
+def test_remote_train_trains_and_pushes_inside_the_job(adapta_home: Path, tmp_path: Path) -> None:
+    """What the Hugging Face Job runs: the spec from ADAPTA_SPEC, the (gated) base model downloaded with the job's token in the
+    fresh container, a Hub dataset streamed, the adapter and card pushed."""
+    from tests.fake_hub import ModelRepo
+    from tests.hub_repos import tiny_causal_lm_repo
+
+    base = ModelRepo(files=tiny_causal_lm_repo(tmp_path / "llama"), gated=True)
+    spec = {**REMOTE_SPEC, "base_model": "acme/tiny-llama", "training": {"max_steps": 3, "batch_size": 4, "max_length": 64}}
+    with FakeHub(valid_token=TOKEN, datasets=DATASETS, repos={"acme/tiny-llama": base}) as hub:
         env = {"HF_ENDPOINT": hub.url, "HF_HUB_OFFLINE": "0", "HF_DATASETS_OFFLINE": "0", "HF_HOME": str(tmp_path / "hf"), "HF_TOKEN": TOKEN,
                "ADAPTA_SPEC": parse_spec(spec).to_yaml(), "ADAPTA_PUSH_REPO": "ada/planets-lora"}
         done = run_launch("remote-train", home=adapta_home, env=env)
         assert done.returncode == 0, done.stderr[-2000:]
         assert "pushed to" in done.stdout
         [commit] = hub.commits
+        assert "model.safetensors" in hub.file_requests("acme/tiny-llama")
     assert commit["repo"] == "ada/planets-lora" and "adapter_model.safetensors" in commit["files"] and "README.md" in commit["files"]
-    assert "datasets:\n- acme/planets" in commit["files"]["README.md"].decode()
+    card = commit["files"]["README.md"].decode()
+    assert "datasets:\n- acme/planets" in card and "base_model: acme/tiny-llama" in card and f"(commit `{base.sha}`)" in card
 
     missing = run_launch("remote-train", home=adapta_home, env={"ADAPTA_SPEC": ""})
     assert missing.returncode == 2 and "needs ADAPTA_SPEC" in missing.stderr
