@@ -350,6 +350,8 @@ PT_UI: dict[str, str] = {
 _PT_FIELDS: dict[str, tuple[str, str]] = {
     "name": ("Nome", "Um nome para encontrar a execução."),
     "task": ("Tarefa", "causal-lm (gerar texto) ou text-classification (classificar texto)."),
+    "base_model_revision": ("Revisão do modelo base", "Só para modelos do Hub: o branch, a tag ou o commit a usar (vazio: main). O spec.yaml "
+                            "de uma execução registra o commit exato, para que repeti-la use os mesmos pesos."),
     "method": ("Método", "lora, qlora, prompt-tuning ou full (ajuste completo)."),
     "data.validation": ("Validação", "Dados separados para avaliação: uma fração das linhas de treino (0 a 0,5), ou 0 para nenhum."),
     "data.config": ("Configuração", "Só para dataset do Hub: a configuração (subconjunto) a carregar, se houver várias."),
