@@ -10,8 +10,9 @@
     resolved = resolve_model(packaged_model("smollm2"))  # converted once, then cached
 """
 
+from typing import Any
+
 from jobs.models.catalog import CatalogEntry, local_catalog, packaged_model, task_hint
-from jobs.models.loading import count_parameters, load_base_model, load_tokenizer, resolve_precision
 from jobs.models.memory import MemoryEstimate, estimate_training_memory, format_bytes
 from jobs.models.source import (
     ResolvedModel,
@@ -43,3 +44,15 @@ __all__ = [
     "resolve_precision",
     "task_hint",
 ]
+
+_LOADING = {"count_parameters", "load_base_model", "load_tokenizer", "resolve_precision"}
+
+
+def __getattr__(name: str) -> Any:
+    """The loading helpers import torch and transformers, so they load on first use (``launch.py download`` and the web UI's
+    model search start in half a second instead of several)."""
+    if name in _LOADING:
+        from jobs.models import loading
+
+        return getattr(loading, name)
+    raise AttributeError(f"module 'jobs.models' has no attribute {name!r}")

@@ -23,6 +23,7 @@ one sentence; the snapshot folder is only returned once every planned file is in
 from __future__ import annotations
 
 import glob
+import hashlib
 import os
 import re
 import shutil
@@ -458,33 +459,38 @@ def _fetch_blob(plan: DownloadPlan, name: str, cache: Path, token: str | bool | 
                 if response.status_code >= 400:
                     response.read()
                 hf_raise_for_status(response)
-                mode = "ab" if start and response.status_code == 206 else "wb"  # a server that ignores Range sends it all again
-                with partial.open(mode) as handle:
+                resumed = bool(start) and response.status_code == 206  # a server that ignores Range sends it all again
+                digest = _sha256_of(partial) if resumed else hashlib.sha256()
+                with partial.open("ab" if resumed else "wb") as handle:
                     for chunk in response.iter_bytes():  # as the bytes arrive, so a cut connection loses nothing received
                         if cancelled is not None and cancelled.is_set():
                             raise DownloadCancelled("the download was cancelled; what was fetched stays in the cache and resumes next time")
                         handle.write(chunk)
-        _verify_and_place(plan, name, partial, blob)
+                        digest.update(chunk)  # hashed while it streams: no second read of the file
+        else:
+            digest = _sha256_of(partial)
+        _verify_and_place(plan, name, partial, blob, digest.hexdigest())
 
 
-def _verify_and_place(plan: DownloadPlan, name: str, partial: Path, blob: Path) -> None:
+def _sha256_of(path: Path) -> Any:
+    """A running sha256 of a file's current bytes (to continue hashing a resumed download)."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(4 * 1024 * 1024), b""):
+            digest.update(block)
+    return digest
+
+
+def _verify_and_place(plan: DownloadPlan, name: str, partial: Path, blob: Path, sha256: str) -> None:
     """Rename a finished partial file into ``blob`` after checking its size (and sha256 when the blob is named by one)."""
-    import hashlib
-
     got = partial.stat().st_size
     if got != plan.files[name]:
         if got > plan.files[name]:
             partial.unlink()
         raise OSError(f"{name} arrived with {got} of {plan.files[name]} bytes")
-    blob_name = plan.blobs[name]
-    if re.fullmatch(r"[0-9a-f]{64}", blob_name):
-        digest = hashlib.sha256()
-        with partial.open("rb") as handle:
-            for block in iter(lambda: handle.read(4 * 1024 * 1024), b""):
-                digest.update(block)
-        if digest.hexdigest() != blob_name:
-            partial.unlink()
-            raise OSError(f"{name} does not match its sha256 (a corrupted transfer); it will be fetched again")
+    if re.fullmatch(r"[0-9a-f]{64}", plan.blobs[name]) and sha256 != plan.blobs[name]:
+        partial.unlink()
+        raise OSError(f"{name} does not match its sha256 (a corrupted transfer); it will be fetched again")
     os.replace(partial, blob)
 
 

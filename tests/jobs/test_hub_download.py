@@ -301,3 +301,9 @@ def test_kill_9_mid_download_resumes_on_the_next_attempt_and_the_job_trains(monk
     assert f"(commit `{repo.sha}`)" in (run_dir / "README.md").read_text()
     folder = cached_snapshot(LLAMA)
     assert folder is not None and served_equals_cached(folder, llama_files, NEEDED_LLAMA_FILES)
+
+
+def test_the_download_path_starts_without_torch() -> None:
+    """``launch.py download`` and the UI's model search must not pay for importing torch and transformers (seconds each)."""
+    code = "import sys, jobs.models.download, jobs.models.prefetch, jobs.hub; sys.exit(int('torch' in sys.modules or 'transformers' in sys.modules))"
+    assert subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0
