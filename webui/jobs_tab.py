@@ -103,7 +103,7 @@ def sample_gallery(job_id: str | None, shown: str, request: gr.Request) -> list[
 def _eta_text(seconds: float | None) -> str:
     if seconds is None:
         return ""
-    minutes, secs = divmod(int(seconds), 60)
+    minutes, secs = divmod(int(round(seconds)), 60)
     return f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"
 
 
