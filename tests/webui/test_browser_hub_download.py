@@ -36,16 +36,21 @@ SEARCH_RESULTS = [
 DOWNLOAD_CELL = re.compile(r"⬇️\s*\d{1,3}%")
 
 
-def test_a_hub_model_is_searched_picked_downloaded_by_the_job_and_trained(page: object, adapta_home: Path, tmp_path: Path,  # noqa: F811
-                                                                          qa_jsonl: Path) -> None:
+def test_a_hub_model_is_searched_picked_downloaded_by_the_job_and_trained(page: object, monkeypatch: pytest.MonkeyPatch,  # noqa: F811
+                                                                          tmp_path: Path, qa_jsonl: Path) -> None:
     from jobs.queue import get_job, list_jobs
+    from storage.db import reset_engines
     from storage.tables import JobStatus
+
+    # The served app gets a data home of its own: a session-wide worker thread of this test process follows ADAPTA_HOME and,
+    # running offline, must not claim the served app's job.
+    served_home = tmp_path / "served-home"
 
     repo = ModelRepo(files=tiny_causal_lm_repo(tmp_path / "repo-build"), pipeline_tag="text-generation", throttle_bytes_per_second=THROTTLE)
     env = {"HF_HUB_OFFLINE": "0", "TRANSFORMERS_OFFLINE": "0", "HF_DATASETS_OFFLINE": "0", "HF_HUB_CACHE": str(tmp_path / "hf-cache"),
            "HF_HOME": str(tmp_path / "hf-home"), "HF_HUB_DISABLE_TELEMETRY": "1"}
     with FakeHub(models=SEARCH_RESULTS, repos={LLAMA: repo}) as hub, \
-            served_app([], home=adapta_home, env={**env, "HF_ENDPOINT": hub.url}) as app:
+            served_app([], home=served_home, env={**env, "HF_ENDPOINT": hub.url}) as app:
         page.goto(app.url)
         # 1 · Models: search the Hub, click the result row; the id fills the Model box and the check describes it
         wait_text(page, "#hub-notice", "2 models found on the Hub")  # the search on load asked the (fake) Hub
@@ -90,6 +95,8 @@ def test_a_hub_model_is_searched_picked_downloaded_by_the_job_and_trained(page: 
         shot(page, "hub-02-job-succeeded")
         requested = hub.file_requests(LLAMA)
         searches = [path for method, path, _headers, _body in hub.requests if method == "GET" and path.startswith("/api/models?")]
+    monkeypatch.setenv("ADAPTA_HOME", str(served_home))
+    reset_engines()
     [job] = list_jobs()
     job = get_job(int(job.id))
     assert job.status is JobStatus.SUCCEEDED, (job.error, job.log_tail)

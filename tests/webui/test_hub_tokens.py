@@ -34,16 +34,18 @@ def authorizations(hub: FakeHub) -> list[str | None]:
 
 
 @pytest.mark.timeout(600)
-def test_a_visitor_never_borrows_the_operators_token_and_brings_their_own_for_a_gated_model(adapta_home: Path, qa_jsonl: Path,
-                                                                                          tmp_path: Path) -> None:
-    add_users(adapta_home)
+def test_a_visitor_never_borrows_the_operators_token_and_brings_their_own_for_a_gated_model(qa_jsonl: Path, tmp_path: Path) -> None:
+    # A data home of its own: a session-wide worker thread of this test process follows ADAPTA_HOME and, running offline, must not
+    # claim the served app's jobs.
+    home = tmp_path / "served-home"
+    add_users(home)
     files = tiny_causal_lm_repo(tmp_path / "llama")
     repos = {"acme/gated": ModelRepo(files=files, gated=True), "acme/open": ModelRepo(files=files)}
     search = [{"id": "acme/open", "modelId": "acme/open", "pipeline_tag": "text-generation", "downloads": 1, "likes": 1, "private": False}]
     env = {"HF_HUB_OFFLINE": "0", "TRANSFORMERS_OFFLINE": "0", "HF_TOKEN": OPERATOR_TOKEN, "HF_HUB_CACHE": str(tmp_path / "hf-cache"),
            "HF_HOME": str(tmp_path / "hf-home")}
     with FakeHub(valid_token=TOKEN, repos=repos, models=search) as hub, \
-            served_app(["--auth"], home=adapta_home, env={**env, "HF_ENDPOINT": hub.url}) as app:
+            served_app(["--auth"], home=home, env={**env, "HF_ENDPOINT": hub.url}) as app:
         alice = Client(app.url, auth=("alice", PASSWORDS["alice"]), verbose=False)
         found = alice.predict("acme", "", "downloads", api_name="/search_models")
         assert [model["id"] for model in found["models"]] == ["acme/open"]
@@ -62,5 +64,5 @@ def test_a_visitor_never_borrows_the_operators_token_and_brings_their_own_for_a_
     assert all(OPERATOR_TOKEN not in str(headers) for _, _, headers, _ in hub.requests), "the operator's token reached the Hub"
     assert gated_files and set(gated_files) == {f"Bearer {TOKEN}"}
     # The caller's token lived in memory only: not in the database (and its WAL), not in any file of the runs.
-    stored_files = [path for path in adapta_home.rglob("*") if path.is_file()]
+    stored_files = [path for path in home.rglob("*") if path.is_file()]
     assert stored_files and not [path for path in stored_files if TOKEN.encode() in path.read_bytes()]
