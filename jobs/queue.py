@@ -262,7 +262,25 @@ def reconcile_worker(worker_id: str) -> list[int]:
     return list(stale)
 
 
+MAX_JOB_ID = 2**63 - 1
+"""The largest id a database row can have (SQLite and PostgreSQL bigint)."""
+
+
+def check_job_id(job_id: Any) -> int:
+    """``job_id`` as an int if it can name a job; else :class:`JobNotFound` (a huge number no longer reaches the database)."""
+    try:
+        number = int(job_id)
+    except (TypeError, ValueError, OverflowError):
+        number = 0
+    if isinstance(job_id, bool) or not 1 <= number <= MAX_JOB_ID or (isinstance(job_id, float) and not job_id.is_integer()):
+        from jobs.spec_limits import shown
+
+        raise JobNotFound(f"there is no job {shown(job_id, 24)}; a job id is a whole number from 1 to {MAX_JOB_ID:,}")
+    return number
+
+
 def _get_owned(session: Session, job_id: int, owner: str | None) -> Job:
+    job_id = check_job_id(job_id)
     job = session.get(Job, job_id)
     if job is None or (owner is not None and job.owner != owner):
         raise JobNotFound(f"there is no job {job_id}; list jobs with `launch.py jobs`")

@@ -12,6 +12,7 @@ widgets from them (``JobSpec.model_json_schema()``).
 from __future__ import annotations
 
 import difflib
+import re
 import warnings
 from enum import Enum
 from pathlib import Path
@@ -21,6 +22,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from jobs.errors import SpecError
+from jobs.spec_limits import check_value_bounds, load_bounded_yaml, shown
 
 HUB_DATA_PREFIX = "hub:"  # data.train: hub:OWNER/NAME names a dataset on the Hugging Face Hub
 
@@ -152,7 +154,24 @@ class DataSpec(SpecModel):
             from jobs.data.hub_datasets import check_hub_dataset_id
 
             check_hub_dataset_id(value)
+        else:
+            refuse_url(value)
         return value
+
+    @model_validator(mode="after")
+    def _validation_fits_the_source(self) -> DataSpec:
+        if isinstance(self.validation, str):
+            if self.from_hub:
+                from jobs.data.hub_datasets import parse_split
+
+                try:
+                    parse_split(self.validation)
+                except Exception:  # noqa: BLE001 - DataError or ValueError: one sentence either way
+                    raise ValueError(f"data.validation of a Hub dataset names one of its splits (e.g. test or train[:100]), "
+                                     f"not a file (got {shown(self.validation)})") from None
+            else:
+                refuse_url(self.validation)
+        return self
 
     @property
     def from_hub(self) -> bool:
@@ -268,7 +287,7 @@ class JobSpec(SpecModel):
     def _model_not_empty(cls, value: str) -> str:
         if not value.strip():
             raise ValueError("must name a model: a Hub id such as HuggingFaceTB/SmolLM2-135M-Instruct, a folder or a .gguf file")
-        return value.strip()
+        return check_model_reference(value.strip())
 
     @field_validator("base_model_revision", mode="before")
     @classmethod
@@ -308,6 +327,34 @@ class JobSpec(SpecModel):
         return self.name or f"{Path(self.base_model).name}-{self.method.value}"
 
 
+_URL_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
+
+
+def refuse_url(value: str) -> str:
+    """A local path field takes a path, never a URL (``http://``, ``file:``, ...): raise ValueError for those."""
+    if _URL_SCHEME.match(value.strip()) and not re.match(r"^[A-Za-z]:[\\/]", value.strip()):  # a Windows drive is a path
+        raise ValueError(f"must be a path on this machine or a Hub id, not a URL (got {shown(value)})")
+    return value
+
+
+def check_model_reference(value: str) -> str:
+    """``base_model`` is a local folder or file (an absolute, ``./`` or ``~`` path, or one that exists) or a Hub id that passes
+    ``huggingface_hub``'s own id rules; a URL, ``file:`` or an id with ``..`` is refused."""
+    refuse_url(value)
+    path = Path(value).expanduser()
+    local = value.startswith(("/", "./", "../", "~")) or path.suffix.lower() in (".gguf", ".safetensors") or path.exists()
+    if local and not (".." in Path(value).parts and not path.is_absolute() and not path.exists()):
+        return value
+    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import validate_repo_id
+
+    try:
+        validate_repo_id(value)
+    except HFValidationError:
+        raise ValueError(f"is neither a folder or file on this machine nor a valid Hub id such as org/name (got {shown(value)})") from None
+    return value
+
+
 def _field_path(loc: tuple[Any, ...]) -> str:
     return ".".join(str(part) for part in loc if not str(part).startswith(("function-", "literal[", "str", "float", "list[")))
 
@@ -317,7 +364,7 @@ def _problem_sentence(error: dict[str, Any]) -> str:
     kind = error["type"]
     ctx = error.get("ctx") or {}
     got = error.get("input")
-    got_text = "" if isinstance(got, (dict, list)) or got is None else f" (got {got!r})"
+    got_text = "" if isinstance(got, (dict, list)) or got is None else f" (got {shown(got)})"
     if kind == "missing":
         return f"{path} is required"
     if kind == "enum":
@@ -354,6 +401,7 @@ def parse_spec(data: dict[str, Any] | JobSpec) -> JobSpec:
         return data
     if not isinstance(data, dict):
         raise SpecError([f"the spec must be a mapping of fields (task, base_model, method, data, ...), got {type(data).__name__}"])
+    check_value_bounds(data)
     try:
         return JobSpec.model_validate(data)
     except ValidationError as error:
@@ -361,9 +409,9 @@ def parse_spec(data: dict[str, Any] | JobSpec) -> JobSpec:
 
 
 def parse_spec_yaml(text: str, source: str = "spec") -> JobSpec:
-    """Parse YAML text into a JobSpec; YAML syntax errors name the line."""
+    """Parse YAML text into a JobSpec within the limits of :mod:`jobs.spec_limits`; YAML syntax errors name the line."""
     try:
-        data = yaml.safe_load(text)
+        data = load_bounded_yaml(text, source)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

@@ -19,9 +19,12 @@ import base64
 import hashlib
 import io
 import json
+import logging
 import os
 import shutil
 import tempfile
+import traceback
+import uuid
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
@@ -40,12 +43,14 @@ from jobs.models.memory import format_bytes
 from jobs.models.prefetch import delete_downloaded, downloaded_models, prefetch_state, start_prefetch
 from jobs.queue import get_job, job_summary, list_jobs, phase_text, request_cancel, submit_job
 from jobs.spec import HUB_DATA_PREFIX, DataFormat, JobSpec, Task, parse_spec_yaml
+from jobs.spec_limits import shown
 from jobs.worker import LOG_FILE, log_tail
 from storage.db import session_scope
 from storage.paths import data_home, safe_name
 from storage.tables import Dataset, JobStatus
 from webui.access import AccessMode, Caller, access_mode, caller_of, require_writer
 
+LOG = logging.getLogger("adapta")
 F = TypeVar("F", bound=Callable[..., Any])
 DEFAULT_MAX_UPLOAD_MB = 200
 IMAGE_ARCHIVE = ".zip"
@@ -63,8 +68,19 @@ def max_upload_bytes() -> int:
     return int(megabytes * 1024 * 1024)
 
 
+def report_unexpected(error: BaseException, where: str) -> str:
+    """Log an unexpected exception once, as one line with an error id and its last frames (a RecursionError's thousands of
+    repeated frames are not copied), and return the sentence the caller sees."""
+    error_id = uuid.uuid4().hex[:8]
+    frames = traceback.extract_tb(error.__traceback__)[-5:]
+    trail = " <- ".join(f"{Path(frame.filename).name}:{frame.lineno} {frame.name}" for frame in reversed(frames))
+    LOG.error("error %s in %s: %s: %s [%s]", error_id, where, type(error).__name__, shown(str(error), 300), trail)
+    return f"something went wrong on the server (error id {error_id}); nothing was changed, try again or report the id to its operator"
+
+
 def user_errors(fn: F) -> F:
-    """Turn an AdaptaError (and a bad argument) into a ``gr.Error`` with its sentence; the server keeps serving."""
+    """Turn an AdaptaError (and a bad argument) into a ``gr.Error`` with its sentence, and any other exception into one sentence
+    with an error id (logged once); the server keeps serving."""
 
     @wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -73,7 +89,9 @@ def user_errors(fn: F) -> F:
         except AdaptaError as error:
             raise gr.Error(str(error), print_exception=False) from None
         except (TypeError, ValueError) as error:
-            raise gr.Error(f"invalid input: {error}", print_exception=False) from None
+            raise gr.Error(f"invalid input: {shown(str(error), 300)}", print_exception=False) from None
+        except Exception as error:  # noqa: BLE001 - the last line of defence of a request: one sentence, one log line
+            raise gr.Error(report_unexpected(error, getattr(fn, "__name__", "request")), print_exception=False) from None
 
     return wrapper  # type: ignore[return-value]
 
