@@ -68,6 +68,36 @@ def max_upload_bytes() -> int:
     return int(megabytes * 1024 * 1024)
 
 
+def public_paths(value: Any) -> Any:
+    """On a shared server (accounts, Space, demo) the data home's absolute path is cut from every string of ``value``, so callers
+    see ``uploads/…`` and ``runs/7`` instead of the server's folders; a single-user server shows paths as they are."""
+    if access_mode() is AccessMode.OPEN:
+        return value
+    root = str(data_home().root.absolute())
+    if isinstance(value, str):
+        return value.replace(root + os.sep, "").replace(root, ".")
+    if isinstance(value, dict):
+        return {key: public_paths(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [public_paths(item) for item in value]
+    return value
+
+
+def home_paths(spec: JobSpec) -> JobSpec:
+    """On a shared server, data paths relative to the data home (as :func:`public_paths` shows them) point back into it."""
+    if access_mode() is AccessMode.OPEN or spec.data.from_hub:
+        return spec
+    root = data_home().root.absolute()
+
+    def inside(value: Any) -> Any:
+        if isinstance(value, str) and value and not Path(value).is_absolute() and (root / value).exists():
+            return str(root / value)
+        return value
+
+    data = spec.data.model_copy(update={"train": inside(spec.data.train), "validation": inside(spec.data.validation)})
+    return spec.model_copy(update={"data": data})
+
+
 def report_unexpected(error: BaseException, where: str) -> str:
     """Log an unexpected exception once, as one line with an error id and its last frames (a RecursionError's thousands of
     repeated frames are not copied), and return the sentence the caller sees."""
@@ -87,9 +117,9 @@ def user_errors(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except AdaptaError as error:
-            raise gr.Error(str(error), print_exception=False) from None
+            raise gr.Error(public_paths(str(error)), print_exception=False) from None
         except (TypeError, ValueError) as error:
-            raise gr.Error(f"invalid input: {shown(str(error), 300)}", print_exception=False) from None
+            raise gr.Error(f"invalid input: {public_paths(shown(str(error), 300))}", print_exception=False) from None
         except Exception as error:  # noqa: BLE001 - the last line of defence of a request: one sentence, one log line
             raise gr.Error(report_unexpected(error, getattr(fn, "__name__", "request")), print_exception=False) from None
 
@@ -250,6 +280,7 @@ def submit_spec(spec: JobSpec, caller: Caller, hub_token: str | None = None) -> 
 
     ``hub_token`` (the caller's, for a gated or private base model) stays in memory and reaches only this job's process."""
     require_writer(caller, "train")
+    spec = home_paths(spec)
     check_model_allowed(spec.base_model)
     check_data_owned(spec, caller)
     return submit_job(spec, owner=caller.owner, hub_token=(hub_token or "").strip() or None)
@@ -260,7 +291,7 @@ def submit_action(spec_yaml: str, caller: Caller, hub_token: str | None = None) 
 
 
 def list_jobs_action(caller: Caller) -> list[dict[str, Any]]:
-    return [job_summary(job) for job in list_jobs(owner=caller.owner_filter)]
+    return public_paths([job_summary(job) for job in list_jobs(owner=caller.owner_filter)])
 
 
 def last_value(job_id: int, name: str) -> float | None:
@@ -282,7 +313,7 @@ def job_status_action(job_id: int, caller: Caller) -> dict[str, Any]:
     summary["loss"] = last_value(int(job_id), "loss")
     live_log = Path(job.run_dir) / LOG_FILE if job.run_dir else None
     summary["log_tail"] = (log_tail(live_log, 20) if live_log is not None and live_log.is_file() else "") or (job.log_tail or "")
-    return summary
+    return public_paths(summary)
 
 
 def cancel_action(job_id: int, caller: Caller) -> dict[str, Any]:
@@ -492,12 +523,12 @@ def api_inspect_dataset(file: str | None, format: str, task: str, request: gr.Re
             report = inspect_images_action(str(stored))
             report["folder"] = str(report["folder"])
             report["stored_path"] = str(stored)
-            return report
+            return public_paths(report)
         if stored.suffix.lower() == IMAGE_ARCHIVE:
             raise DataError(f"{stored.name} is a .zip of images; choose task text-to-image for it")
         report = inspect_action(str(stored), format, task)
         report["stored_path"] = report.pop("path")  # a "path" key would make clients try to download it
-        return report
+        return public_paths(report)
 
     return user_errors(run)()
 
@@ -506,8 +537,9 @@ def api_list_datasets(request: gr.Request) -> list:
     """The caller's uploaded datasets, newest first: id, name, format, rows, size, stored_path (for a spec's data.train), created_at."""
 
     def run() -> list[dict[str, Any]]:
-        return [{"id": row.id, "name": row.name, "format": row.format, "rows": row.rows, "size_bytes": row.size_bytes, "stored_path": row.path,
-                 "created_at": row.created_at.isoformat(timespec="seconds")} for row in owned_datasets(caller_of(request))]
+        return public_paths([{"id": row.id, "name": row.name, "format": row.format, "rows": row.rows, "size_bytes": row.size_bytes,
+                              "stored_path": row.path, "created_at": row.created_at.isoformat(timespec="seconds")}
+                             for row in owned_datasets(caller_of(request))])
 
     return user_errors(run)()
 

@@ -19,7 +19,7 @@ from jobs.metrics import metric_series
 from jobs.queue import delete_job, job_summary, list_jobs, move_job, request_cancel, retry_job
 from storage.tables import LOCAL_BACKEND
 from webui.access import Caller, caller_of, require_writer
-from webui.api import job_samples, job_status_action
+from webui.api import job_samples, job_status_action, public_paths
 from webui.i18n import Registry, t
 
 JOB_COLUMNS = ["id", "name", "status", "progress", "eta", "attempt", "method", "base_model"]
@@ -121,7 +121,7 @@ def jobs_table(caller: Caller) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
             series = metric_series(int(job.id), "eta_seconds")
             eta = _eta_text(series[-1][1]) if series else ""
         name = f"☁️ {job.name}" if job.backend != LOCAL_BACKEND else job.name  # runs on Hugging Face Jobs
-        rows.append([job.id, name, job.status.value, progress, eta, f"{job.attempt}/{job.max_attempts}", job.method, job.base_model])
+        rows.append([job.id, name, job.status.value, progress, eta, f"{job.attempt}/{job.max_attempts}", job.method, public_paths(job.base_model)])
         choices.append((f"#{job.id} · {job.name} · {job.status.value}", str(job.id)))
     return pd.DataFrame(rows, columns=JOB_COLUMNS), choices
 

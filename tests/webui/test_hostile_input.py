@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from gradio_client import Client
+from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
 from jobs.errors import SpecError
@@ -65,7 +65,7 @@ def test_limits_refuse_each_hostile_spec_in_one_sentence() -> None:
 
 
 @pytest.mark.timeout(300)
-def test_a_signed_in_caller_gets_one_sentence_for_each_and_nothing_is_stored(tmp_path: Path) -> None:
+def test_a_signed_in_caller_gets_one_sentence_for_each_and_nothing_is_stored(tmp_path: Path, qa_jsonl: Path) -> None:
     home = tmp_path / "served-home"
     add_users(home)
     with served_app(["--auth", "--no-worker"], home=home, env={"HF_HUB_OFFLINE": "1"}) as app:
@@ -84,4 +84,13 @@ def test_a_signed_in_caller_gets_one_sentence_for_each_and_nothing_is_stored(tmp
         assert "there is no job 99999999999999999999" in refusal(alice, 99999999999999999999, api_name="/job_status")
         assert alice.predict(api_name="/list_jobs") == []  # the server still answers, and nothing was queued
         after = sum(path.stat().st_size for path in home.glob("adapta.db*"))
+        # Paths as a shared server shows them: relative to its data home, and they work as input again.
+        stored = alice.predict(handle_file(str(qa_jsonl)), "auto", "causal-lm", api_name="/inspect_dataset")["stored_path"]
+        assert stored.startswith("uploads/") and str(home) not in stored
+        assert [row["stored_path"] for row in alice.predict(api_name="/list_datasets")] == [stored]
+        job_id = alice.predict(f"base_model: acme/tiny\ndata: {{train: {stored}}}\n", api_name="/submit_job")
+        [job] = alice.predict(api_name="/list_jobs")
+        assert job["id"] == job_id and job["run_dir"] == f"runs/{job_id}"
+        missing = refusal(alice, "base_model: acme/tiny\ndata: {train: uploads/elsewhere.jsonl}\n", api_name="/submit_job")
+        assert str(home) not in missing
     assert database.exists() and after - before < 1_000_000
