@@ -23,7 +23,7 @@ from typing import Any
 
 from jobs.errors import ModelError
 from jobs.models.catalog import local_catalog, packaged_for_hub_id
-from jobs.models.memory import estimate_training_memory, format_bytes
+from jobs.models.memory import budget_memory, cpu_training_budget, estimate_for_config, format_bytes
 from jobs.models.source import PICKLE_SUFFIXES, hub_cache_dir
 from jobs.spec import Method, Task
 
@@ -40,6 +40,9 @@ PIPELINE_TASKS: dict[str, Task] = {
     "feature-extraction": Task.TEXT_CLASSIFICATION,
     "fill-mask": Task.TEXT_CLASSIFICATION,
 }
+SHAPE_KEYS = ("model_type", "hidden_size", "num_hidden_layers", "intermediate_size", "vocab_size", "num_attention_heads",
+              "num_key_value_heads", "head_dim", "tie_word_embeddings", "text_config")
+"""The config.json keys the memory estimate reads (the Hub's model info often carries only model_type and architectures)."""
 _EXPAND = ["author", "cardData", "config", "downloads", "gated", "lastModified", "library_name", "likes", "pipeline_tag",
            "safetensors", "siblings", "tags"]
 _UNREACHABLE_FOR_SECONDS = 60.0
@@ -122,19 +125,17 @@ def search_models(query: str = "", task: str | None = None, sort: str = "downloa
 
 
 def available_memory() -> tuple[str, int]:
-    """(device description, bytes) of what training would use here: the first CUDA GPU, else CPU RAM."""
+    """(device description, bytes a new job may use) here: the first CUDA GPU's memory less a reserve, else the CPU's total RAM
+    less what running training processes hold and a reserve (not a momentary free figure, which swings with caches)."""
     try:
         import torch
 
         if torch.cuda.is_available():
             properties = torch.cuda.get_device_properties(0)
-            return f"GPU {properties.name} ({format_bytes(properties.total_memory)})", int(properties.total_memory)
+            return f"GPU {properties.name} ({format_bytes(properties.total_memory)})", budget_memory(int(properties.total_memory))
     except ImportError:  # pragma: no cover - torch is a dependency
         pass
-    import psutil
-
-    available = int(psutil.virtual_memory().available)
-    return f"CPU ({format_bytes(available)} RAM free)", available
+    return cpu_training_budget()
 
 
 def _safetensors_params(files: list[Path]) -> int | None:
@@ -167,7 +168,11 @@ def _gguf_description(path: Path) -> tuple[dict[str, Any], int | None]:
         return item.contents() if item is not None else None
 
     arch = str(field_value("general.architecture") or "unknown")
-    config = {"model_type": arch, "hidden_size": field_value(f"{arch}.embedding_length"), "num_hidden_layers": field_value(f"{arch}.block_count")}
+    tokens = reader.fields.get("tokenizer.ggml.tokens")
+    config = {"model_type": arch, "hidden_size": field_value(f"{arch}.embedding_length"), "num_hidden_layers": field_value(f"{arch}.block_count"),
+              "intermediate_size": field_value(f"{arch}.feed_forward_length"), "num_attention_heads": field_value(f"{arch}.attention.head_count"),
+              "num_key_value_heads": field_value(f"{arch}.attention.head_count_kv"), "vocab_size": len(tokens.data) if tokens is not None else None}
+    config = {key: value for key, value in config.items() if value is not None}
     return config, int(sum(int(tensor.n_elements) for tensor in reader.tensors)) or None
 
 
@@ -208,8 +213,10 @@ def _describe_local(ref: str, source: Path) -> dict[str, Any]:
     return _describe(ref, "local", config, files, params, hinted, license_name=None, gated=False, tags=[], card_summary="")
 
 
-def model_info(ref: str, batch_size: int = 8, seq_len: int = 512, token: str | bool | None = None) -> dict[str, Any]:
-    """Describe one model (local first, then the Hub): card summary, parameters, license, gated, formats, verdict, memory."""
+def model_info(ref: str, batch_size: int = 8, seq_len: int = 512, token: str | bool | None = None, **memory_settings: Any) -> dict[str, Any]:
+    """Describe one model (local first, then the Hub): card summary, parameters, license, gated, formats, verdict, memory.
+
+    ``memory_settings`` go to :func:`memory_table` (gradient_checkpointing, precision_bytes, lora_r, lora_targets)."""
     ref = (ref or "").strip()
     if not ref:
         raise ModelError("no model given; pick a model from the list or type a Hub id or a local folder")
@@ -236,7 +243,7 @@ def model_info(ref: str, batch_size: int = 8, seq_len: int = 512, token: str | b
         hinted = PIPELINE_TASKS.get(found.pipeline_tag or "")
         info = _describe(ref, "hub", dict(found.config or {}), files, params, hinted, license_name=card.get("license"),
                          gated=bool(found.gated), tags=list(found.tags or []), card_summary=summary, pipeline_tag=found.pipeline_tag)
-    info["memory"] = memory_table(info, batch_size=batch_size, seq_len=seq_len)
+    info["memory"] = memory_table(info, batch_size=batch_size, seq_len=seq_len, **memory_settings)
     return info
 
 
@@ -274,21 +281,26 @@ def _describe(ref: str, where: str, config: dict[str, Any], files: list[str], pa
         "needs_remote_code": needs_remote_code, "pickle_only": pickle_only, "card_summary": card_summary,
         "verdict": {"ok": not reasons, "reasons": reasons},
         "hidden_size": config.get("hidden_size"), "num_layers": config.get("num_hidden_layers"), "vocab_size": config.get("vocab_size"),
+        "shape": {key: config[key] for key in SHAPE_KEYS if key in config},
     }
 
 
-def memory_table(info: dict[str, Any], batch_size: int = 8, seq_len: int = 512) -> dict[str, dict[str, Any]]:
-    """Per method: estimated bytes, a readable line, and whether it fits the memory found here."""
+def memory_table(info: dict[str, Any], batch_size: int = 8, seq_len: int = 512, *, gradient_checkpointing: bool = False,
+                 precision_bytes: int | None = None, lora_r: int = 8, lora_targets: Any = "auto") -> dict[str, dict[str, Any]]:
+    """Per method: estimated peak bytes (:func:`jobs.models.memory.estimate_for_config`: weights at the precision, gradients,
+    optimizer, activations with or without gradient checkpointing, logits), a readable line, and whether it fits here."""
     device, available = available_memory()
     on_cpu = device.startswith("CPU")
     params = info.get("parameters")
+    shape = info.get("shape") or {}
     table: dict[str, dict[str, Any]] = {}
     for method in Method:
         if not params:
             table[method.value] = {"bytes": None, "human": "unknown (parameter count not published)", "fits": None, "device": device}
             continue
-        estimate = estimate_training_memory(int(params), method, batch_size=batch_size, seq_len=seq_len, hidden_size=_int(info.get("hidden_size")),
-                                            num_layers=_int(info.get("num_layers")), dtype_bytes=4 if on_cpu else 2)
+        estimate = estimate_for_config(shape, int(params), method, batch_size=batch_size, seq_len=seq_len,
+                                       precision_bytes=precision_bytes or (4 if on_cpu else 2), gradient_checkpointing=gradient_checkpointing,
+                                       lora_r=lora_r, lora_targets=lora_targets, device="cpu" if on_cpu else "cuda")
         fits = estimate.total <= available and not (on_cpu and method is Method.QLORA)
         note = " (QLoRA needs a CUDA GPU)" if on_cpu and method is Method.QLORA else ""
         table[method.value] = {"bytes": estimate.total, "human": estimate.human() + note, "fits": fits, "device": device}

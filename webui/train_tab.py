@@ -176,7 +176,10 @@ def preflight_report(spec: JobSpec, lang: str, owner: str | None = None, hub_tok
     if spec.task.value == IMAGE_TASK:
         return image_preflight(spec, lang, owner, download)
     try:
-        info = hub.model_info(spec.base_model, batch_size=spec.training.batch_size, seq_len=spec.training.max_length, token=token)
+        precision = {"fp32": 4, "bf16": 2, "fp16": 2}.get(spec.training.precision.value)  # auto: fp32 on CPU, 16-bit on a GPU
+        info = hub.model_info(spec.base_model, batch_size=spec.training.batch_size, seq_len=spec.training.max_length, token=token,
+                              gradient_checkpointing=spec.training.gradient_checkpointing, precision_bytes=precision, lora_r=spec.lora.r,
+                              lora_targets=spec.lora.target_modules)
     except AdaptaError as error:
         return False, f"❌ {error}"
     if download:
