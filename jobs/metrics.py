@@ -11,10 +11,12 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlmodel import select
+from sqlmodel import Session, select
 
 from storage.db import session_scope
 from storage.tables import Job, Metric
@@ -30,39 +32,45 @@ class MetricsSink:
         self.worker_id = worker_id
         jsonl_path.parent.mkdir(parents=True, exist_ok=True)
 
-    def record(self, step: int, values: dict[str, float], total_steps: int | None = None) -> None:
-        """Write one line and the matching database rows; non-finite values are kept in the file only."""
-        clean = {name: float(value) for name, value in values.items() if isinstance(value, (int, float))}
-        line = {"step": step, "time": round(time.time(), 3), **clean}
+    def _append(self, line: dict[str, Any]) -> None:
         with self.jsonl_path.open("a", encoding="utf-8") as handle:
             handle.write(json.dumps(line) + "\n")
+
+    @contextmanager
+    def _owned_job(self) -> Iterator[tuple[Session, Job] | None]:
+        """(session, job row) in one transaction, or None when the run has no row or no longer owns it (fenced)."""
         if self.job_id is None:
+            yield None
             return
         with session_scope() as session:
             job = session.get(Job, self.job_id)
             if job is None or (self.worker_id is not None and (job.worker_id != self.worker_id or job.attempt != self.attempt)):
-                return  # fenced: this run no longer owns the job
+                yield None
+                return
+            yield session, job
+            session.add(job)
+
+    def record(self, step: int, values: dict[str, float], total_steps: int | None = None) -> None:
+        """Write one line and the matching database rows; non-finite values are kept in the file only."""
+        clean = {name: float(value) for name, value in values.items() if isinstance(value, (int, float))}
+        self._append({"step": step, "time": round(time.time(), 3), **clean})
+        with self._owned_job() as owned:
+            if owned is None:
+                return
+            session, job = owned
             for name, value in clean.items():
                 if math.isfinite(value):
                     session.add(Metric(job_id=self.job_id, attempt=self.attempt, step=step, name=name, value=value))
             job.step = max(job.step if job.attempt == self.attempt else 0, step)
             if total_steps:
                 job.total_steps = total_steps
-            session.add(job)
 
     def record_phase(self, phase: str, done: int | None = None, total: int | None = None, rate: float | None = None) -> None:
         """Say what the run is doing (``downloading`` with bytes done/total/rate, ``training``): one JSON line and the job row."""
-        line = {"time": round(time.time(), 3), "phase": phase, "done": done, "total": total, "rate": None if rate is None else round(rate, 1)}
-        with self.jsonl_path.open("a", encoding="utf-8") as handle:
-            handle.write(json.dumps(line) + "\n")
-        if self.job_id is None:
-            return
-        with session_scope() as session:
-            job = session.get(Job, self.job_id)
-            if job is None or (self.worker_id is not None and (job.worker_id != self.worker_id or job.attempt != self.attempt)):
-                return  # fenced: this run no longer owns the job
-            job.phase, job.phase_done, job.phase_total, job.phase_rate = phase, done, total, rate
-            session.add(job)
+        self._append({"time": round(time.time(), 3), "phase": phase, "done": done, "total": total, "rate": None if rate is None else round(rate, 1)})
+        with self._owned_job() as owned:
+            if owned is not None:
+                owned[1].phase, owned[1].phase_done, owned[1].phase_total, owned[1].phase_rate = phase, done, total, rate
 
     def set_total_steps(self, total_steps: int) -> None:
         """Tell the job row how many optimizer steps the run will take."""

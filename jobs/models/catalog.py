@@ -114,13 +114,20 @@ def _packaged_entries() -> list[CatalogEntry]:
     return entries
 
 
-def _hub_cache_entries() -> list[CatalogEntry]:
+def scan_hub_cache() -> Any:
+    """``huggingface_hub``'s scan of the Hugging Face cache (``HFCacheInfo``), or None when there is no cache yet."""
     from huggingface_hub import scan_cache_dir
     from huggingface_hub.errors import CacheNotFound
 
     try:
-        cache = scan_cache_dir(hub_cache_dir())
+        return scan_cache_dir(hub_cache_dir())
     except (CacheNotFound, OSError):
+        return None
+
+
+def _hub_cache_entries() -> list[CatalogEntry]:
+    cache = scan_hub_cache()
+    if cache is None:
         return []
     entries = []
     for repo in sorted(cache.repos, key=lambda item: item.repo_id.lower()):

@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from jobs.errors import AdaptaError, ModelError
+from jobs.models.catalog import scan_hub_cache
 from jobs.models.download import DownloadCancelled, DownloadProgress, download_model, plan_download
 from jobs.models.memory import format_bytes
-from jobs.models.source import hub_cache_dir, is_hub_id
+from jobs.models.source import is_hub_id
 
 
 @dataclass
@@ -101,12 +102,8 @@ def cancel_prefetch(repo_id: str) -> bool:
 
 def downloaded_models() -> list[dict[str, Any]]:
     """The model repos in the Hugging Face cache: id, size on disk, number of revisions, last used (huggingface_hub's scan)."""
-    from huggingface_hub import scan_cache_dir
-    from huggingface_hub.errors import CacheNotFound
-
-    try:
-        cache = scan_cache_dir(hub_cache_dir())
-    except (CacheNotFound, OSError):
+    cache = scan_hub_cache()
+    if cache is None:
         return []
     rows = []
     for repo in sorted(cache.repos, key=lambda item: item.repo_id.lower()):
@@ -120,19 +117,13 @@ def delete_downloaded(repo_id: str, *, in_use: set[str] | None = None) -> int:
     """Delete every cached revision of ``repo_id`` (huggingface_hub's delete strategy); returns the bytes freed.
 
     ``in_use``: base models of queued or running jobs, which are refused (the job would fail or download again)."""
-    from huggingface_hub import scan_cache_dir
-    from huggingface_hub.errors import CacheNotFound
-
     repo_id = (repo_id or "").strip()
     if in_use and repo_id in in_use:
         raise ModelError(f"model {repo_id} is the base of a queued or running job; wait for it to finish or cancel it, then delete")
     state = prefetch_state(repo_id)
     if state is not None and state.running:
         raise ModelError(f"model {repo_id} is still downloading; cancel the download first")
-    try:
-        cache = scan_cache_dir(hub_cache_dir())
-    except (CacheNotFound, OSError):
-        cache = None
+    cache = scan_hub_cache()
     repos = [repo for repo in (cache.repos if cache is not None else []) if repo.repo_id == repo_id and repo.repo_type == "model"]
     if not repos:
         raise ModelError(f"model {repo_id} is not in the Hugging Face cache; nothing to delete")
