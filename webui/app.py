@@ -10,9 +10,11 @@ the queue, and a worker runs each in a child process.
 from __future__ import annotations
 
 import os
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import gradio as gr
+from starlette.middleware import Middleware
 
 from jobs.errors import AdaptaError
 from jobs.queue import get_job
@@ -20,6 +22,7 @@ from jobs.spec import HUB_DATA_PREFIX, JobSpec, parse_spec
 from webui import data_tab, export_tab, jobs_tab, models_tab, playground_tab, remote_section, train_tab
 from webui.access import AccessMode, Caller, access_mode, caller_of, set_access_mode
 from webui.api import max_upload_bytes, model_info_action, register_api
+from webui.front_door import FIRST_DELAY_S, FREE_FAILURES, MAX_DELAY_S, FrontDoor, throttled_sign_in
 from webui.i18n import DEFAULT_LANGUAGE, LANGUAGES, Registry, t
 
 CSS = "#job-loss-plot, #job-lr-plot {min-height: 260px} .adapta-progress {margin: 4px 0}"
@@ -147,22 +150,29 @@ def build_app(mode: AccessMode | str | None = None) -> gr.Blocks:
     return demo
 
 
-def sign_in_check() -> Any:
-    """Gradio's ``auth`` for accounts mode: the password check against users.json; refuses to start with no accounts."""
+def sign_in_check() -> Callable[[str, str], Awaitable[bool]]:
+    """Gradio's ``auth`` for accounts mode: the throttled password check against users.json, run off the event loop
+    (webui.front_door); refuses to start with no accounts."""
     from storage.users import load_users, verify_user
 
     if not load_users():
         raise AdaptaError("--auth needs at least one account; add one with `python launch.py adduser NAME` (the password is read from stdin)")
-    return verify_user
+    return throttled_sign_in(verify_user)
 
 
 def launch_app(demo: gr.Blocks, host: str = "127.0.0.1", port: int = 7860, share: bool = False, *, prevent_thread_lock: bool = False,
                quiet: bool = False) -> Any:
-    """Launch ``demo`` with Adapta's settings (queue, upload limit, no SSR, nothing extra served, sign-in in accounts mode)."""
+    """Launch ``demo`` with Adapta's settings (queue, upload limit, no SSR, nothing extra served, sign-in in accounts mode).
+
+    FastAPI gets :class:`webui.front_door.FrontDoor` as its own middleware (``app_kwargs``: Gradio builds the app inside
+    ``launch``), so every HTTP response carries the security headers and the sign-in check knows the client address."""
     auth = sign_in_check() if access_mode() is AccessMode.ACCOUNTS else None
+    auth_message = (f"Sign in with your Adapta account (created with `python launch.py adduser NAME`). After {FREE_FAILURES} failed "
+                    f"sign-ins in a row, sign-in pauses for {FIRST_DELAY_S:g} s, doubling up to {MAX_DELAY_S / 60:g} minutes; "
+                    "until the pause ends even the right password is refused.")
     demo.queue(default_concurrency_limit=4)
     return demo.launch(server_name=host, server_port=port, share=share, ssr_mode=False, max_file_size=max_upload_bytes(),
-                       auth=auth, auth_message="Sign in with your Adapta account (created with `python launch.py adduser NAME`)." if auth else None,
+                       auth=auth, auth_message=auth_message if auth else None, app_kwargs={"middleware": [Middleware(FrontDoor)]},
                        allowed_paths=[], prevent_thread_lock=prevent_thread_lock, quiet=quiet, css=CSS, theme=gr.themes.Soft(),
                        footer_links=["api"])
 
