@@ -48,6 +48,9 @@ bench: install-dev
 	$(OFFLINE) $(PY) bench/train_overhead.py
 	$(OFFLINE) $(PY) bench/queue_latency.py
 	$(OFFLINE) $(PY) bench/ui_latency.py
+	$(OFFLINE) $(PY) bench/memory_estimate.py
+	$(OFFLINE) $(PY) bench/download_throughput.py
+	$(OFFLINE) $(PY) bench/login_burst.py
 
 space: install
 	$(PY) launch.py deploy-space $(SPACE)
