@@ -39,21 +39,6 @@ def withhold_operator_credentials() -> None:
     _withheld = True
 
 
-def allow_operator_credentials() -> None:
-    """Undo :func:`withhold_operator_credentials` for the rest of this process's life (tests; a server switching to open mode)."""
-    global _withheld
-    from huggingface_hub import constants
-
-    os.environ.pop("HF_HUB_DISABLE_IMPLICIT_TOKEN", None)
-    constants.HF_HUB_DISABLE_IMPLICIT_TOKEN = False
-    _withheld = False
-
-
-def operator_credentials_withheld() -> bool:
-    """True on a shared server that does not lend the operator's Hub token to visitors."""
-    return _withheld
-
-
 def token_for_request(caller_token: str | None) -> str | bool | None:
     """The ``token=`` argument for a Hub call made for a caller: their token; else none on a shared server, the owner's default
     credentials on a single-user one."""
