@@ -148,18 +148,14 @@ def _command_models(args: argparse.Namespace) -> int:
 
 
 def _command_download(args: argparse.Namespace) -> int:
-    from jobs.models.download import download_model, plan_download
+    from jobs.models.download import DownloadBar, download_model, plan_download
     from jobs.models.memory import format_bytes
     from jobs.spec import Task
 
     plan = plan_download(args.model, revision=args.revision, task=Task(args.task) if args.task else None, half_precision=args.fp16)
     print(f"{plan.repo_id} @ {plan.commit[:10]}: {len(plan.files)} files, {format_bytes(plan.total_bytes)} "
           f"({format_bytes(plan.bytes_to_fetch)} to fetch)", file=sys.stderr)
-    from tqdm.auto import tqdm
-
-    with tqdm(total=plan.total_bytes, initial=plan.cached_bytes, unit="B", unit_scale=True, desc="downloading", dynamic_ncols=True) as bar:
-        folder = download_model(plan, on_progress=lambda progress: bar.update(progress.done_bytes - bar.n))
-    print(folder)
+    print(download_model(plan, on_progress=DownloadBar()))
     return 0
 
 

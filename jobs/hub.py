@@ -58,7 +58,7 @@ class HubSearch:
     notice: str | None = None
 
 
-def _api(token: str | bool | None = None) -> Any:
+def hub_client(token: str | bool | None = None) -> Any:
     """A Hub client for one caller: ``token`` is theirs (False: send none; None: this machine's default credentials)."""
     from huggingface_hub import HfApi
 
@@ -114,7 +114,7 @@ def search_models(query: str = "", task: str | None = None, sort: str = "downloa
     if hub_offline():
         return HubSearch(local_models(query, task), offline=True, notice=OFFLINE_NOTICE)
     try:
-        found = list(_api(token).list_models(search=query or None, pipeline_tag=TASK_FILTERS.get(task or ""), sort=SORTS[sort],
+        found = list(hub_client(token).list_models(search=query or None, pipeline_tag=TASK_FILTERS.get(task or ""), sort=SORTS[sort],
                                         limit=max(1, min(int(limit), 100))))
     except network_errors():
         _mark_unreachable()
@@ -227,7 +227,7 @@ def model_info(ref: str, batch_size: int = 8, seq_len: int = 512, token: str | b
         if hub_offline():
             raise ModelError(f"model {ref} is not on this machine and the Hub is unreachable (offline); pick a local model or a folder")
         try:
-            found = _api(token).model_info(ref, expand=_EXPAND)
+            found = hub_client(token).model_info(ref, expand=_EXPAND)
         except network_errors() as error:
             from huggingface_hub.errors import RepositoryNotFoundError
 
@@ -305,10 +305,3 @@ def memory_table(info: dict[str, Any], batch_size: int = 8, seq_len: int = 512, 
         note = " (QLoRA needs a CUDA GPU)" if on_cpu and method is Method.QLORA else ""
         table[method.value] = {"bytes": estimate.total, "human": estimate.human() + note, "fits": fits, "device": device}
     return table
-
-
-def _int(value: Any) -> int | None:
-    try:
-        return int(value) if value else None
-    except (TypeError, ValueError):
-        return None

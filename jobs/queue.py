@@ -17,7 +17,7 @@ import shutil
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, update
 from sqlmodel import Session, col, select
@@ -28,6 +28,9 @@ from jobs.spec import JobSpec, parse_spec, parse_spec_yaml
 from storage.db import get_engine, session_scope
 from storage.paths import data_home
 from storage.tables import LOCAL_BACKEND, Artifact, Job, JobStatus, Metric, utcnow
+
+if TYPE_CHECKING:  # the download module is imported where it is used
+    from jobs.models.download import DownloadProgress
 
 DEFAULT_LEASE_SECONDS = 60.0
 DEFAULT_MAX_ATTEMPTS = 3
@@ -404,33 +407,35 @@ def job_summary(job: Job) -> dict[str, Any]:
         "backend": job.backend,
         "remote_url": job.remote_url,
         "phase": job.phase if job.status is JobStatus.RUNNING else None,
-        "download": _download_view(job),
+        "download": download_view(job),
     }
 
 
-def _download_view(job: Job) -> dict[str, Any] | None:
-    """Bytes done / total, speed and ETA of a running job's base-model download (None in any other phase)."""
+def download_progress(job: Job) -> DownloadProgress | None:
+    """A running job's base-model download as :class:`DownloadProgress` (None in any other phase)."""
+    from jobs.models.download import DownloadProgress
+
     if job.status is not JobStatus.RUNNING or job.phase != "downloading" or not job.phase_total:
         return None
-    done, total, rate = int(job.phase_done or 0), int(job.phase_total), job.phase_rate
-    eta = (total - done) / rate if rate else None
-    return {"done_bytes": done, "total_bytes": total, "bytes_per_second": rate, "eta_seconds": None if eta is None else round(eta, 1)}
+    return DownloadProgress("the base model", int(job.phase_done or 0), int(job.phase_total), job.phase_rate)
+
+
+def download_view(job: Job) -> dict[str, Any] | None:
+    """Bytes done / total, speed and ETA of a running job's base-model download (None in any other phase)."""
+    progress = download_progress(job)
+    if progress is None:
+        return None
+    eta = progress.eta_seconds
+    return {"done_bytes": progress.done_bytes, "total_bytes": progress.total_bytes, "bytes_per_second": progress.bytes_per_second,
+            "eta_seconds": None if eta is None else round(eta, 1)}
 
 
 def phase_text(job: Job) -> str:
-    """What a running job is doing, for a person: ``downloading the base model: 45.1 MB / 98.0 MB (46 %), 12.0 MB/s, ~4 s left``."""
-    from jobs.models.memory import format_bytes
-
-    view = _download_view(job)
-    if view is None:
+    """What a running job is doing, for a person: ``downloading the base model: 45.1 MB / 98.0 MB (46%), 12.0 MB/s, about 4 s left``."""
+    progress = download_progress(job)
+    if progress is None:
         return (job.phase or "") if job.status is JobStatus.RUNNING else ""
-    share = view["done_bytes"] / view["total_bytes"]
-    text = f"downloading the base model: {format_bytes(view['done_bytes'])} / {format_bytes(view['total_bytes'])} ({share:.0%})"
-    if view["bytes_per_second"]:
-        text += f", {format_bytes(int(view['bytes_per_second']))}/s"
-    if view["eta_seconds"] is not None:
-        text += f", ~{view['eta_seconds']:.0f} s left"
-    return text
+    return progress.line()
 
 
 def count_jobs(status: JobStatus | None = None) -> int:

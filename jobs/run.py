@@ -24,7 +24,7 @@ from typing import Any
 from jobs.errors import AdaptaError
 from jobs.metrics import MetricsSink
 from jobs.model_card import render_model_card
-from jobs.models.download import DownloadProgress
+from jobs.models.download import DownloadBar, DownloadProgress
 from jobs.models.fetch import fetch_base_model
 from jobs.queue import job_from_spec, mark_finished
 from jobs.spec import HUB_DATA_PREFIX, JobSpec, load_spec
@@ -54,23 +54,17 @@ class DownloadReporter:
     """Turns download progress into the job's ``downloading`` phase (at most one database write a second) and a CLI bar."""
 
     def __init__(self, sink: MetricsSink, show_progress: bool = False, every_seconds: float = 1.0):
-        self.sink, self.show_progress, self.every_seconds = sink, show_progress, every_seconds
+        self.sink, self.every_seconds = sink, every_seconds
         self.last_write = 0.0
-        self.bar: Any = None
+        self.bar = DownloadBar() if show_progress else None
 
     def __call__(self, progress: DownloadProgress) -> None:
         now = time.monotonic()
         if progress.finished or now - self.last_write >= self.every_seconds:
             self.last_write = now
             self.sink.record_phase("downloading", progress.done_bytes, progress.total_bytes, progress.bytes_per_second)
-        if self.show_progress:
-            if self.bar is None:
-                from tqdm.auto import tqdm
-
-                self.bar = tqdm(total=progress.total_bytes, unit="B", unit_scale=True, desc=f"downloading {progress.repo_id}", dynamic_ncols=True)
-            self.bar.update(progress.done_bytes - self.bar.n)
-            if progress.finished:
-                self.bar.close()
+        if self.bar is not None:
+            self.bar(progress)
 
 
 def execute_run(

@@ -342,8 +342,8 @@ def check_model_reference(value: str) -> str:
     ``huggingface_hub``'s own id rules; a URL, ``file:`` or an id with ``..`` is refused."""
     refuse_url(value)
     path = Path(value).expanduser()
-    local = value.startswith(("/", "./", "../", "~")) or path.suffix.lower() in (".gguf", ".safetensors") or path.exists()
-    if local and not (".." in Path(value).parts and not path.is_absolute() and not path.exists()):
+    relative_local = value.startswith(("./", "../")) or path.suffix.lower() in (".gguf", ".safetensors")
+    if path.exists() or path.is_absolute() or (relative_local and ".." not in path.parts):
         return value
     from huggingface_hub.errors import HFValidationError
     from huggingface_hub.utils import validate_repo_id

@@ -117,6 +117,11 @@ def caller_of(request: gr.Request | None) -> Caller:
     return Caller(name=str(name), can_write=True) if name else ANONYMOUS
 
 
+def caller_hub_token(typed: str | None, oauth_token: gr.OAuthToken | None) -> str | None:
+    """The caller's Hugging Face token: typed into a token field, else their "Sign in with Hugging Face" token, else none."""
+    return (typed or "").strip() or (oauth_token.token if oauth_token is not None else None)
+
+
 def require_writer(caller: Caller, action: str) -> Caller:
     """``caller`` if they may ``action`` (upload data, train, cancel, push); otherwise a one-sentence refusal."""
     if caller.can_write:

@@ -40,7 +40,7 @@ from jobs.hf_jobs import DEFAULT_FLAVOR
 from jobs.hub_tokens import token_for_request
 from jobs.metrics import metric_series
 from jobs.models.memory import format_bytes
-from jobs.models.prefetch import delete_downloaded, downloaded_models, prefetch_state, start_prefetch
+from jobs.models.prefetch import delete_downloaded, prefetch_state, start_prefetch
 from jobs.queue import get_job, job_summary, list_jobs, phase_text, request_cancel, submit_job
 from jobs.spec import HUB_DATA_PREFIX, DataFormat, JobSpec, Task, parse_spec_yaml
 from jobs.spec_limits import shown
@@ -166,10 +166,6 @@ def prefetch_status_action(model: str) -> str:
     return state.line() if state is not None else ""
 
 
-def downloaded_models_action() -> list[dict[str, Any]]:
-    return downloaded_models()
-
-
 def delete_downloaded_action(model: str, caller: Caller) -> str:
     """Delete a model from the Hugging Face cache (single-user servers only: a shared server's cache is the operator's)."""
     require_writer(caller, "delete downloaded models")
@@ -283,7 +279,7 @@ def submit_spec(spec: JobSpec, caller: Caller, hub_token: str | None = None) -> 
     spec = home_paths(spec)
     check_model_allowed(spec.base_model)
     check_data_owned(spec, caller)
-    return submit_job(spec, owner=caller.owner, hub_token=(hub_token or "").strip() or None)
+    return submit_job(spec, owner=caller.owner, hub_token=hub_token)
 
 
 def submit_action(spec_yaml: str, caller: Caller, hub_token: str | None = None) -> int:

@@ -20,7 +20,7 @@ from jobs.errors import AdaptaError
 from jobs.queue import get_job
 from jobs.spec import HUB_DATA_PREFIX, JobSpec, parse_spec
 from webui import data_tab, export_tab, jobs_tab, models_tab, playground_tab, remote_section, train_tab
-from webui.access import AccessMode, Caller, access_mode, caller_of, set_access_mode
+from webui.access import AccessMode, Caller, access_mode, caller_hub_token, caller_of, set_access_mode
 from webui.api import max_upload_bytes, model_info_action, register_api
 from webui.front_door import FIRST_DELAY_S, FREE_FAILURES, MAX_DELAY_S, FrontDoor, throttled_sign_in
 from webui.i18n import DEFAULT_LANGUAGE, LANGUAGES, Registry, t
@@ -85,7 +85,7 @@ def build_app(mode: AccessMode | str | None = None) -> gr.Blocks:
         def use_model(ref: str, language: str, token: str, oauth_token: gr.OAuthToken | None) -> list[Any]:
             ref = (ref or "").strip()
             try:
-                info = model_info_action(ref, models_tab.caller_token(token, oauth_token))
+                info = model_info_action(ref, caller_hub_token(token, oauth_token))
             except AdaptaError as error:
                 return [f"⚠️ {error}", gr.update(), gr.update(), gr.update()]
             task = info.get("task") or gr.update()

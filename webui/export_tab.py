@@ -14,7 +14,7 @@ from jobs.errors import AdaptaError
 from jobs.queue import list_jobs
 from storage.paths import data_home
 from storage.tables import JobStatus
-from webui.access import caller_of, require_writer
+from webui.access import caller_hub_token, caller_of, require_writer
 from webui.api import adapter_zip, push_action, succeeded_run, zip_folder
 from webui.i18n import Registry, t
 
@@ -89,9 +89,7 @@ def push_job(job_id: str | None, repo_id: str, token: str, private: bool, merged
              oauth_token: gr.OAuthToken | None) -> str:
     """Push the job's adapter/model with its card; the token (typed, or from Hugging Face sign-in) lives only in this call."""
     try:
-        typed = (token or "").strip()
-        url = push_action(job_id, repo_id, typed or (oauth_token.token if oauth_token is not None else None), private, caller_of(request),
-                          bool(merged))
+        url = push_action(job_id, repo_id, caller_hub_token(token, oauth_token), private, caller_of(request), bool(merged))
         return f"✅ {t(lang, 'share.pushed', url=url)}"
     except AdaptaError as error:
         return f"⚠️ {error}"

@@ -110,18 +110,21 @@ class LoginThrottle:
             return self.first_delay_s  # enough checks of this name/address are already running
         return 0.0
 
+    def _longest_wait(self, keys: tuple[str, str], now: float) -> float:
+        return max(self._wait(self._records.get(key), now) for key in keys)
+
     def wait_for(self, name: str, address: str) -> float:
         """Seconds before ``name`` may try again from ``address`` (0: now)."""
         now = self.clock()
         with self._lock:
-            return max(self._wait(self._records.get(key), now) for key in self.keys(name, address))
+            return self._longest_wait(self.keys(name, address), now)
 
     def begin(self, name: str, address: str) -> float:
         """0 and a check reserved for ``name`` from ``address`` (end it with :meth:`finish`), or the seconds to wait first."""
         now = self.clock()
         with self._lock:
             keys = self.keys(name, address)
-            wait = max(self._wait(self._records.get(key), now) for key in keys)
+            wait = self._longest_wait(keys, now)
             if wait > 0:
                 return wait
             for key in keys:

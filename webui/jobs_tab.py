@@ -16,7 +16,7 @@ import pandas as pd
 
 from jobs.errors import AdaptaError
 from jobs.metrics import metric_series
-from jobs.queue import delete_job, job_summary, list_jobs, move_job, request_cancel, retry_job
+from jobs.queue import delete_job, download_view, list_jobs, move_job, request_cancel, retry_job
 from storage.tables import LOCAL_BACKEND
 from webui.access import Caller, caller_of, require_writer
 from webui.api import job_samples, job_status_action, public_paths
@@ -113,7 +113,7 @@ def jobs_table(caller: Caller) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
     for job in list_jobs(owner=caller.owner_filter, limit=200):
         progress = f"{job.step}/{job.total_steps}" if job.total_steps else ("—" if job.step == 0 else str(job.step))
         eta = ""
-        download = job_summary(job)["download"]
+        download = download_view(job)
         if download is not None:  # the base model is still downloading
             progress = f"⬇️ {download['done_bytes'] / download['total_bytes']:.0%}"
             eta = _eta_text(download["eta_seconds"])

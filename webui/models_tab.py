@@ -17,10 +17,10 @@ import pandas as pd
 
 from jobs import hub
 from jobs.errors import AdaptaError
-from webui.access import caller_of
+from jobs.models.prefetch import cancel_prefetch, downloaded_models
+from webui.access import caller_hub_token, caller_of
 from webui.api import (
     delete_downloaded_action,
-    downloaded_models_action,
     model_info_action,
     prefetch_action,
     prefetch_status_action,
@@ -88,15 +88,10 @@ def build(r: Registry) -> ModelsTab:
                      download_status, download_timer, downloaded, refresh_downloaded, delete)
 
 
-def caller_token(typed: str | None, oauth_token: gr.OAuthToken | None) -> str | None:
-    """The caller's Hub token: typed into the token field, else their "Sign in with Hugging Face" token, else none."""
-    return (typed or "").strip() or (oauth_token.token if oauth_token is not None else None)
-
-
 def run_search(query: str, task: str, sort: str, lang: str, token: str | None = None, oauth_token: gr.OAuthToken | None = None
                ) -> tuple[str, pd.DataFrame]:
     try:
-        found = search_models_action(query, task, sort, caller_token(token, oauth_token))
+        found = search_models_action(query, task, sort, caller_hub_token(token, oauth_token))
     except AdaptaError as error:
         return f"⚠️ {error}", pd.DataFrame(columns=RESULT_COLUMNS)
     notice = f"⚠️ **{t(lang, 'models.offline')}**" if found["offline"] else t(lang, "models.online", count=len(found["models"]))
@@ -125,7 +120,7 @@ def describe(info: dict[str, Any], lang: str) -> str:
 
 def run_check(ref: str, lang: str, token: str | None = None, oauth_token: gr.OAuthToken | None = None) -> tuple[str, str, pd.DataFrame]:
     try:
-        info = model_info_action(ref, caller_token(token, oauth_token))
+        info = model_info_action(ref, caller_hub_token(token, oauth_token))
     except AdaptaError as error:
         return f"⚠️ {error}", "", pd.DataFrame(columns=["method", "estimate", "fits", "device"])
     rows = [[method, row["human"], "—" if row["fits"] is None else t(lang, "yes" if row["fits"] else "no"), row["device"]]
@@ -143,14 +138,12 @@ def pick_row(frame: pd.DataFrame, evt: gr.SelectData) -> str:
 
 def start_download(ref: str, token: str | None, request: gr.Request, oauth_token: gr.OAuthToken | None) -> str:
     try:
-        return prefetch_action(ref, caller_of(request), caller_token(token, oauth_token))
+        return prefetch_action(ref, caller_of(request), caller_hub_token(token, oauth_token))
     except AdaptaError as error:
         return f"⚠️ {error}"
 
 
 def stop_download(ref: str) -> str:
-    from jobs.models.prefetch import cancel_prefetch
-
     return "⏹️ stopping…" if cancel_prefetch(ref) else gr.update()
 
 
@@ -161,7 +154,7 @@ def download_line(ref: str) -> Any:
 
 
 def downloaded_frame() -> pd.DataFrame:
-    return pd.DataFrame(downloaded_models_action(), columns=DOWNLOADED_COLUMNS)
+    return pd.DataFrame(downloaded_models(), columns=DOWNLOADED_COLUMNS)
 
 
 def delete_selected(ref: str, request: gr.Request) -> tuple[str, pd.DataFrame]:

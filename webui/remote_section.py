@@ -15,7 +15,7 @@ import gradio as gr
 
 from jobs.errors import AdaptaError, SpecError
 from jobs.hf_jobs import DEFAULT_FLAVOR, FLAVORS
-from webui.access import caller_of
+from webui.access import caller_hub_token, caller_of
 from webui.api import submit_remote_action
 from webui.i18n import Registry, t
 
@@ -53,7 +53,7 @@ def wire(section: RemoteSection, train: Any, lang: gr.State, on_submitted: list[
         unchanged = [gr.update()] * len(on_submitted)
         try:
             spec = form_spec(train, list(values))
-            typed = (token or "").strip() or (oauth_token.token if oauth_token is not None else None)
+            typed = caller_hub_token(token, oauth_token)
             job_id = submit_remote_action(spec, caller, typed, push_repo, flavor, space)
         except SpecError as error:
             return ["❌ " + "\n\n❌ ".join(error.problems), *unchanged]

