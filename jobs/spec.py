@@ -192,7 +192,11 @@ class TrainingSpec(SpecModel):
     scheduler: Scheduler = Field(default=Scheduler.COSINE, description="Learning-rate schedule after warm-up.")
     weight_decay: float = Field(default=0.0, ge=0, le=1.0, description="AdamW weight decay.")
     eval_steps: int | None = Field(default=None, ge=1, description="Evaluate every N steps (empty: at the end of each epoch when there is validation data).")
-    save_steps: int | None = Field(default=None, ge=1, description="Save a resumable checkpoint every N steps (empty: at the end only).")
+    save_steps: int | None = Field(default=None, ge=1, description="Save a resumable checkpoint every N steps (empty: at the end of each epoch).")
+    checkpoint_minutes: float | None = Field(
+        default=10.0, gt=0, le=1440,
+        description="Also save a resumable checkpoint after every this many minutes of training, so a crash loses minutes, not the run "
+                    "(empty: only at save_steps or epoch ends). A restarted job resumes from the newest complete checkpoint.")
     logging_steps: int = Field(default=1, ge=1, le=10_000, description="Record metrics every N steps.")
     seed: int = Field(default=42, ge=0, le=2**32 - 1, description="Random seed for data order and initialisation.")
     precision: Precision = Field(default=Precision.AUTO, description="auto, fp32, bf16 or fp16 (bf16/fp16 need CUDA).")
@@ -248,6 +252,20 @@ class SamplesSpec(SpecModel):
     guidance_scale: float = Field(default=7.5, ge=0, le=30, description="Classifier-free guidance scale of the samples.")
 
 
+class EvaluationSpec(SpecModel):
+    """The before/after report written at the end of every job: the base model and the adapted model scored on the same
+    held-out rows (see :mod:`jobs.evaluation`)."""
+
+    enabled: bool = Field(default=True, description="Score the base and the adapted model on held-out rows after training "
+                                                     "(runs/<job>/eval_report.json, the Jobs tab, the model card).")
+    holdout: float = Field(default=0.1, ge=0.02, le=0.5, description="Without data.validation: the share of the training rows held out "
+                                                                     "for the report, when the data has at least 50 usable rows.")
+    max_rows: int = Field(default=100, ge=1, le=5000, description="Score at most this many held-out rows (a cap on the report's cost).")
+    max_new_tokens: int = Field(default=48, ge=1, le=1024, description="causal-lm: the longest answer generated per row when comparing "
+                                                                      "with the reference answer.")
+    batch_size: int = Field(default=8, ge=1, le=256, description="Rows scored together.")
+
+
 class Strategy(str, Enum):
     """How several processes share one training job (used when more than one process runs)."""
 
@@ -280,6 +298,7 @@ class JobSpec(SpecModel):
     lora: LoraSpec = Field(default_factory=LoraSpec)
     prompt_tuning: PromptTuningSpec = Field(default_factory=PromptTuningSpec)
     samples: SamplesSpec = Field(default_factory=SamplesSpec)
+    evaluation: EvaluationSpec = Field(default_factory=EvaluationSpec)
     resources: ResourcesSpec = Field(default_factory=ResourcesSpec)
 
     @field_validator("base_model")
