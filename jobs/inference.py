@@ -122,6 +122,16 @@ def _load_base(base_model: str, task: Task) -> LoadedModel:
     return LoadedModel(model.eval(), load_tokenizer(resolved), task, _label_names_from_config(model.config), False, base_model)
 
 
+def open_run(run_dir: str | Path) -> LoadedModel:
+    """The model of a finished run loaded fresh, not cached: for one-off work in a job's own process (its evaluation)."""
+    return _load_run(Path(run_dir))
+
+
+def load_base_model_only(base_model: str, task: Task) -> LoadedModel:
+    """A base model loaded fresh, not cached (the "before" of a full fine-tune's evaluation)."""
+    return _load_base(base_model, task)
+
+
 def load_base(base_model: str, task: Task = Task.CAUSAL_LM) -> LoadedModel:
     """A base model alone (no adapter), cached like runs."""
     return _cached(f"base::{task.value}::{base_model}", lambda: _load_base(base_model, task))

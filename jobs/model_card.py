@@ -9,6 +9,7 @@ from typing import Any
 
 import yaml
 
+from jobs.evaluation.report import EvalReport, report_markdown
 from jobs.spec import HUB_DATA_PREFIX, JobSpec, Method, Task
 
 PIPELINE_TAG = {Task.CAUSAL_LM: "text-generation", Task.TEXT_CLASSIFICATION: "text-classification"}
@@ -76,7 +77,18 @@ def _image_usage_snippet(spec: JobSpec, summary: dict[str, Any], folder_name: st
     )
 
 
-def render_image_model_card(spec: JobSpec, summary: dict[str, Any], folder_name: str) -> str:
+def _image_grid_section(report: EvalReport | None) -> str:
+    """The report's base-vs-adapted image grid (``runs/<job>/eval/``, next to ``adapter/``) as a Markdown table, or nothing."""
+    grid = (report.extra.get("grid") or []) if report is not None and not report.skipped else []
+    if not grid:
+        return ""
+    settings = report.extra.get("grid_settings") or {}
+    rows = "\n".join(f"| {row['prompt'].replace('|', '/')} | ![base](../{row['base']}) | ![adapted](../{row['adapted']}) |" for row in grid)
+    return (f"### Base vs adapted images (seed {settings.get('seed')}, {settings.get('num_inference_steps')} steps)\n\n"
+            f"| prompt | base | adapted |\n|---|---|---|\n{rows}\n\n")
+
+
+def render_image_model_card(spec: JobSpec, summary: dict[str, Any], folder_name: str, report: EvalReport | None = None) -> str:
     """The README.md of a text-to-image LoRA: trigger word, sample images, both file formats, diffusers usage."""
     front = {"base_model": spec.base_model, "library_name": "diffusers", "pipeline_tag": "text-to-image",
              "tags": ["adapta", "lora", "text-to-image", "stable-diffusion-xl" if summary.get("pipeline_family") == "sdxl" else "stable-diffusion"]}
@@ -97,10 +109,9 @@ def render_image_model_card(spec: JobSpec, summary: dict[str, Any], folder_name:
         f"- `{summary.get('kohya_file', 'pytorch_lora_weights_kohya.safetensors')}`: kohya format for AUTOMATIC1111, ComfyUI and Forge\n\n"
         f"## Samples (prompts: {', '.join(spec.samples.prompts) or 'none'}; seed {spec.samples.seed})\n\n{gallery}\n\n"
         f"## Training data\n\n- images: `{spec.data.train}` ({summary.get('train_examples')} used, {len(skipped)} unreadable skipped"
-        f"{': ' + ', '.join(sorted(skipped)) if skipped else ''})\n- captions: {summary.get('data', {}).get('columns', {}).get('caption_source', 'auto')}\n\n"
-        f"## Results\n\n{_metrics_table(summary)}\n\n"
-        f"Steps: {summary.get('global_step')}, runtime: {summary.get('runtime_seconds', 0):.1f} s, "
-        f"trainable parameters: {summary.get('trainable_params'):,} of {summary.get('total_params'):,}.\n\n"
+        f"{': ' + ', '.join(sorted(skipped)) if skipped else ''}; {summary.get('eval_examples') or 0} held out for the report)\n"
+        f"- captions: {summary.get('data', {}).get('columns', {}).get('caption_source', 'auto')}\n\n"
+        f"{results_section(summary, report)}{_image_grid_section(report)}"
         f"## Hyperparameters\n\n| setting | value |\n|---|---|\n{hyper_lines}\n\n"
         f"## Usage\n\n```python\n{_image_usage_snippet(spec, summary, folder_name)}```\n\n"
         f"## Framework versions\n\npython {platform.python_version()}, torch {_version('torch')}, diffusers {_version('diffusers')}, "
@@ -141,12 +152,24 @@ def _what_it_is(spec: JobSpec, is_peft: bool, merged: bool) -> str:
     return f"A {spec.method.value} adapter merged into" if merged else "A fully fine-tuned version of"
 
 
-def render_model_card(spec: JobSpec, summary: dict[str, Any], folder_name: str, merged: bool = False) -> str:
-    """The README.md text: YAML front matter for the Hub, then what was trained, how, and how to use it.
+def results_section(summary: dict[str, Any], report: EvalReport | None) -> str:
+    """The card's Results: the before/after report on held-out rows (when there is one), then the training numbers."""
+    training = (f"{_metrics_table(summary)}\n\n"
+                f"Steps: {summary.get('global_step')}, runtime: {summary.get('runtime_seconds', 0):.1f} s, "
+                f"trainable parameters: {summary.get('trainable_params'):,} of {summary.get('total_params'):,}.")
+    if report is None:
+        return f"## Results\n\n{training}\n\n"
+    return f"## Results\n\n### Before and after adaptation\n\n{report_markdown(report)}\n### Training\n\n{training}\n\n"
 
-    ``merged``: the card of the LoRA merged into its base (a plain transformers model, no PEFT needed)."""
+
+def render_model_card(spec: JobSpec, summary: dict[str, Any], folder_name: str, merged: bool = False,
+                      report: EvalReport | None = None) -> str:
+    """The README.md text: YAML front matter for the Hub, then what was trained, how, how well, and how to use it.
+
+    ``merged``: the card of the LoRA merged into its base (a plain transformers model, no PEFT needed).
+    ``report``: the job's before/after evaluation (:mod:`jobs.evaluation`), shown under Results."""
     if spec.task is Task.TEXT_TO_IMAGE:
-        return render_image_model_card(spec, summary, folder_name)
+        return render_image_model_card(spec, summary, folder_name, report)
     is_peft = spec.method is not Method.FULL and not merged
     front = {
         "base_model": hub_base_model(spec.base_model),
@@ -180,9 +203,7 @@ def render_model_card(spec: JobSpec, summary: dict[str, Any], folder_name: str, 
         f"{_data_source(spec)} ({data.get('format', spec.data.format.value)} format)\n"
         f"- training examples: {summary.get('train_examples')}, validation examples: {summary.get('eval_examples')}\n"
         f"- rows skipped as unusable: {summary.get('skipped_rows', 0)}\n\n"
-        f"## Results\n\n{_metrics_table(summary)}\n\n"
-        f"Steps: {summary.get('global_step')}, runtime: {summary.get('runtime_seconds', 0):.1f} s, "
-        f"trainable parameters: {summary.get('trainable_params'):,} of {summary.get('total_params'):,}.\n\n"
+        f"{results_section(summary, report)}"
         f"## Hyperparameters\n\n| setting | value |\n|---|---|\n{hyper_lines}\n\n"
         f"## Usage\n\n```python\n{_usage_snippet(spec, folder_name, merged)}```\n\n"
         f"## Framework versions\n\n"

@@ -2,8 +2,9 @@
 
 ``execute_run(spec, run_dir, job_id=...)`` first makes the base model present (a Hub model not yet cached is
 downloaded, its progress recorded as the job's ``downloading`` phase), writes ``spec.yaml`` pinned to the model's
-commit, streams metrics, trains through the trainer registry, then writes ``summary.json`` and the model card and
-records the artifacts.
+commit, streams metrics, trains through the trainer registry, scores the base and the adapted model on held-out
+rows (the ``evaluating`` phase, ``eval_report.json``), then writes ``summary.json`` and the model card (with the
+report's table) and records the artifacts.
 ``train_in_foreground(spec)`` wraps it with a job row of its own (running → succeeded | failed) so a
 foreground run shows up in ``launch.py jobs`` like a queued one.
 
@@ -18,20 +19,23 @@ import os
 import sys
 import time
 from dataclasses import asdict
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from jobs.errors import AdaptaError
+from jobs.evaluation import evaluate_run
+from jobs.evaluation.report import report_headline
 from jobs.metrics import MetricsSink
 from jobs.model_card import render_model_card
 from jobs.models.download import DownloadBar, DownloadProgress
 from jobs.models.fetch import fetch_base_model
-from jobs.queue import job_from_spec, mark_finished
+from jobs.queue import DEFAULT_LEASE_SECONDS, LeaseHeartbeat, finish_job, foreground_worker_id, job_from_spec, with_absolute_paths
 from jobs.spec import HUB_DATA_PREFIX, JobSpec, load_spec
 from jobs.trainers import get_trainer
-from storage.db import session_scope
+from storage.db import database_now, session_scope
 from storage.paths import data_home
-from storage.tables import Artifact, Job, JobStatus, utcnow
+from storage.tables import Artifact, Job, JobStatus
 
 
 def _folder_size(folder: Path) -> int:
@@ -90,7 +94,10 @@ def execute_run(
     if not outcome.is_main_process:
         return summary
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
-    card = render_model_card(spec, summary, outcome.output_folder.name)
+    report = evaluate_run(spec, run_dir, outcome, sink)
+    summary["report"] = report_headline(report)
+    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
+    card = render_model_card(spec, summary, outcome.output_folder.name, report=report)
     (run_dir / "README.md").write_text(card, encoding="utf-8")
     (outcome.output_folder / "README.md").write_text(card, encoding="utf-8")
     if job_id is not None:
@@ -102,36 +109,51 @@ def execute_run(
     return summary
 
 
-def create_running_job_row(spec: JobSpec) -> int:
-    """Insert a job row for a run starting now in this process (attempt 1) and return its id."""
+def create_running_job_row(spec: JobSpec, lease_seconds: float = DEFAULT_LEASE_SECONDS) -> int:
+    """Insert a job row for a run starting now in this process (attempt 1, leased to :func:`foreground_worker_id`); return its id.
+
+    The row holds a lease like a queued job's: if this process dies without renewing it, the reaper fails the job
+    ("interrupted"), and it can then be retried or deleted."""
+    spec = with_absolute_paths(spec)  # a retry runs it from a worker, in another folder
     with session_scope() as session:
-        job = job_from_spec(spec, status=JobStatus.RUNNING, started_at=utcnow(), attempt=1)
+        moment = database_now(session)
+        job = job_from_spec(spec, status=JobStatus.RUNNING, started_at=moment, attempt=1, worker_id=foreground_worker_id(),
+                            heartbeat_at=moment, lease_expires_at=moment + timedelta(seconds=lease_seconds))
         session.add(job)
         session.flush()
         return int(job.id)
 
 
 def train_in_foreground(spec: JobSpec, output_dir: Path | None = None, show_progress: bool = True) -> tuple[int, dict[str, Any]]:
-    """Run a spec now, in this process, tracked by a job row; returns (job id, summary)."""
+    """Run a spec now, in this process, tracked by a leased job row it heartbeats; returns (job id, summary)."""
     home = data_home()
-    job_id = create_running_job_row(spec)
+    job_id = create_running_job_row(spec, DEFAULT_LEASE_SECONDS)
+    worker_id = foreground_worker_id()
     run_dir = Path(output_dir).absolute() if output_dir else home.run_dir(job_id)
     with session_scope() as session:
         job = session.get(Job, job_id)
         job.run_dir = str(run_dir)
         session.add(job)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    # A lost lease (this process stalled past it and was reaped) stops training at the next step, as a cancel would.
+    heartbeat = LeaseHeartbeat(job_id, worker_id, 1, lease_seconds=DEFAULT_LEASE_SECONDS, on_lost=lambda: (run_dir / "STOP").touch()).start()
+
+    def finish(status: JobStatus, error: str | None = None) -> None:
+        heartbeat.stop()
+        finish_job(job_id, worker_id, 1, status, error=error)
+
     try:
-        summary = execute_run(spec, run_dir, job_id=job_id, attempt=1, show_progress=show_progress)
+        summary = execute_run(spec, run_dir, job_id=job_id, attempt=1, worker_id=worker_id, show_progress=show_progress)
     except AdaptaError as error:
-        mark_finished(job_id, JobStatus.FAILED, str(error))
+        finish(JobStatus.FAILED, str(error))
         raise
     except KeyboardInterrupt:
-        mark_finished(job_id, JobStatus.CANCELLED, "stopped from the keyboard")
+        finish(JobStatus.CANCELLED, "stopped from the keyboard")
         raise
     except Exception as error:
-        mark_finished(job_id, JobStatus.FAILED, f"{type(error).__name__}: {error}")
+        finish(JobStatus.FAILED, f"{type(error).__name__}: {error}")
         raise
-    mark_finished(job_id, JobStatus.SUCCEEDED)
+    finish(JobStatus.SUCCEEDED)
     return job_id, summary
 
 

@@ -2,8 +2,10 @@
 
 All state comes from the job and metric rows, so a reload or a server restart re-attaches to running jobs
 with their full history. A text-to-image job also shows its sample images (``runs/<job>/samples/``) as a gallery
-that grows while it trains, captioned "step N: prompt". Actions: cancel, retry, duplicate-and-edit (fills the Train form), move up/down in
-the queue, delete.
+that grows while it trains, captioned "step N: prompt". A finished job shows its before/after report
+(:mod:`webui.report_panel`). Actions: cancel, retry, duplicate-and-edit (fills the Train form), move up/down in the queue, delete.
+A sweep's jobs show its name (★ on the best); "cancel sweep" / "delete sweep" act on the selected job's whole group, and
+"Compare runs" (:mod:`webui.compare_view`) puts several jobs side by side.
 """
 
 from __future__ import annotations
@@ -17,12 +19,14 @@ import pandas as pd
 from jobs.errors import AdaptaError
 from jobs.metrics import metric_series
 from jobs.queue import delete_job, download_view, list_jobs, move_job, request_cancel, retry_job
+from jobs.sweep import cancel_group, delete_group, group_labels, group_of
 from storage.tables import LOCAL_BACKEND
+from webui import compare_view, report_panel
 from webui.access import Caller, caller_of, require_writer
 from webui.api import job_samples, job_status_action, public_paths
 from webui.i18n import Registry, t
 
-JOB_COLUMNS = ["id", "name", "status", "progress", "eta", "attempt", "method", "base_model"]
+JOB_COLUMNS = ["id", "name", "status", "progress", "eta", "attempt", "method", "base_model", "group"]
 POLL_SECONDS = 2.0
 
 
@@ -45,6 +49,10 @@ class JobsTab:
     timer: gr.Timer
     samples: gr.Gallery
     samples_shown: gr.State
+    report: report_panel.ReportPanel
+    cancel_group: gr.Button
+    delete_group: gr.Button
+    compare: compare_view.CompareView
 
 
 def build(r: Registry) -> JobsTab:
@@ -60,18 +68,22 @@ def build(r: Registry) -> JobsTab:
         up = r.button("jobs.up", size="sm")
         down = r.button("jobs.down", size="sm")
         delete = r.button("jobs.delete", size="sm", variant="stop")
+        cancel_group = r.button("jobs.cancel_group", size="sm", elem_id="job-cancel-group")
+        delete_group = r.button("jobs.delete_group", size="sm", variant="stop", elem_id="job-delete-group")
     message = gr.Markdown(elem_id="job-message")
     with gr.Row():
         loss_plot = r.make(gr.LinePlot, "jobs.loss_plot", x="step", y="value", color="series", elem_id="job-loss-plot", height=260,
                            color_map={"loss": "#4f46e5", "eval_loss": "#f97316"})
         lr_plot = r.make(gr.LinePlot, "jobs.lr_plot", x="step", y="value", color="series", elem_id="job-lr-plot", height=260,
                          color_map={"learning_rate": "#059669"})
+    report = report_panel.build(r)
     samples = r.make(gr.Gallery, "jobs.samples", columns=4, height=300, visible=False, elem_id="job-samples")
     samples_shown = gr.State("")
     log = r.make(gr.Textbox, "jobs.log", lines=10, max_lines=14, interactive=False, elem_id="job-log")
+    compare = compare_view.build(r)
     timer = gr.Timer(POLL_SECONDS)
     return JobsTab(table, selected, detail, progress, loss_plot, lr_plot, log, cancel, retry, duplicate, up, down, delete, message, timer,
-                   samples, samples_shown)
+                   samples, samples_shown, report, cancel_group, delete_group, compare)
 
 
 def sample_gallery(job_id: str | None, shown: str, request: gr.Request) -> list[Any]:
@@ -110,7 +122,9 @@ def _eta_text(seconds: float | None) -> str:
 def jobs_table(caller: Caller) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
     """The caller's jobs as a table, and the (label, id) choices of the job picker."""
     rows, choices = [], []
-    for job in list_jobs(owner=caller.owner_filter, limit=200):
+    jobs = list_jobs(owner=caller.owner_filter, limit=200)
+    groups = group_labels(jobs)  # a sweep's name on each of its jobs, ★ on its best
+    for job in jobs:
         progress = f"{job.step}/{job.total_steps}" if job.total_steps else ("—" if job.step == 0 else str(job.step))
         eta = ""
         download = download_view(job)
@@ -121,7 +135,8 @@ def jobs_table(caller: Caller) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
             series = metric_series(int(job.id), "eta_seconds")
             eta = _eta_text(series[-1][1]) if series else ""
         name = f"☁️ {job.name}" if job.backend != LOCAL_BACKEND else job.name  # runs on Hugging Face Jobs
-        rows.append([job.id, name, job.status.value, progress, eta, f"{job.attempt}/{job.max_attempts}", job.method, public_paths(job.base_model)])
+        rows.append([job.id, name, job.status.value, progress, eta, f"{job.attempt}/{job.max_attempts}", job.method, public_paths(job.base_model),
+                     groups.get(int(job.id), "")])
         choices.append((f"#{job.id} · {job.name} · {job.status.value}", str(job.id)))
     return pd.DataFrame(rows, columns=JOB_COLUMNS), choices
 
@@ -183,7 +198,7 @@ def act(action: str, job_id: str | None, lang: str, caller: Caller) -> str:
     """Cancel, retry, move or delete one of the caller's jobs; the outcome as one line."""
     if not job_id:
         return f"⚠️ {t(lang, 'jobs.none_selected')}"
-    number = int(job_id)
+    number, count = int(job_id), 0
     owner = caller.owner_filter
     try:
         require_writer(caller, f"{action} jobs")
@@ -195,9 +210,11 @@ def act(action: str, job_id: str | None, lang: str, caller: Caller) -> str:
             move_job(number, action, owner=owner)
         elif action == "delete":
             delete_job(number, owner=owner)
+        elif action in ("cancel_group", "delete_group"):  # every job of the selected job's sweep
+            count = len((cancel_group if action == "cancel_group" else delete_group)(group_of(number, owner), owner))
     except AdaptaError as error:
         return f"⚠️ {error}"
-    return f"✅ {t(lang, f'jobs.done.{action}', id=number)}"
+    return f"✅ {t(lang, f'jobs.done.{action}', id=number, count=count)}"
 
 
 def pick_row(frame: pd.DataFrame, evt: gr.SelectData) -> Any:
@@ -212,6 +229,7 @@ def wire(tab: JobsTab, lang: gr.State) -> None:
     outputs = [tab.table, tab.selected, tab.progress, tab.detail, tab.loss_plot, tab.lr_plot, tab.log]
     detail_outputs = outputs[2:]
     tab.timer.tick(refresh, [tab.selected, lang], outputs, api_visibility="private", show_progress="hidden", concurrency_limit=None)
+    report_panel.wire(tab.report, tab.selected, tab.timer, lang)
     gallery_io = ([tab.selected, tab.samples_shown], [tab.samples, tab.samples_shown])
     tab.timer.tick(sample_gallery, *gallery_io, api_visibility="private", show_progress="hidden", concurrency_limit=None)
     tab.selected.input(job_detail, [tab.selected, lang], detail_outputs, api_visibility="private", show_progress="hidden").then(
@@ -219,7 +237,9 @@ def wire(tab: JobsTab, lang: gr.State) -> None:
     tab.table.select(pick_row, [tab.table], [tab.selected], api_visibility="private").then(
         job_detail, [tab.selected, lang], detail_outputs, api_visibility="private").then(
         sample_gallery, *gallery_io, api_visibility="private", show_progress="hidden")
-    for button, action in ((tab.cancel, "cancel"), (tab.retry, "retry"), (tab.up, "up"), (tab.down, "down"), (tab.delete, "delete")):
+    compare_view.wire(tab.compare, lang)
+    for button, action in ((tab.cancel, "cancel"), (tab.retry, "retry"), (tab.up, "up"), (tab.down, "down"), (tab.delete, "delete"),
+                           (tab.cancel_group, "cancel_group"), (tab.delete_group, "delete_group")):
         def on_click(job: str | None, language: str, request: gr.Request, name: str = action) -> str:
             return act(name, job, language, caller_of(request))
 

@@ -166,6 +166,17 @@ def read_report(run_dir: Path | str | None) -> EvalReport | None:
         return None
 
 
+def report_headline(report: EvalReport) -> dict[str, Any]:
+    """The main metric before and after (or why there is no report): what ``summary.json`` and a job list show."""
+    if report.skipped:
+        return {"skipped": report.skipped}
+    main = report.main()
+    if main is None:
+        return {"metric": None}
+    return {"metric": main.name, "label": main.label, "base": main.base, "adapted": main.adapted,
+            "higher_is_better": main.higher_is_better, "flips": report.flips}
+
+
 def format_value(value: float | None, name: str = "") -> str:
     """A metric value as a person reads it: shares as percentages, losses with 3 decimals."""
     if value is None:

