@@ -22,6 +22,7 @@ from webui.i18n import Registry, t
 
 METRIC_COLUMNS = ["metric", "before", "after", "change"]
 EXAMPLE_COLUMNS = ["row", "input", "reference", "before", "after"]
+EXAMPLE_WIDTHS = ["8%", "29%", "21%", "21%", "21%"]
 
 
 @dataclass
@@ -39,8 +40,10 @@ def build(r: Registry) -> ReportPanel:
         headline = gr.Markdown(elem_id="job-report-headline")
         metrics = gr.Dataframe(headers=METRIC_COLUMNS, interactive=False, elem_id="job-report-metrics", wrap=True)
         with gr.Row():
-            wins = r.make(gr.Dataframe, "report.wins", headers=EXAMPLE_COLUMNS, interactive=False, wrap=True, elem_id="job-report-wins")
-            losses = r.make(gr.Dataframe, "report.losses", headers=EXAMPLE_COLUMNS, interactive=False, wrap=True, elem_id="job-report-losses")
+            wins = r.make(gr.Dataframe, "report.wins", headers=EXAMPLE_COLUMNS, interactive=False, wrap=True, column_widths=EXAMPLE_WIDTHS,
+                          elem_id="job-report-wins")
+            losses = r.make(gr.Dataframe, "report.losses", headers=EXAMPLE_COLUMNS, interactive=False, wrap=True, column_widths=EXAMPLE_WIDTHS,
+                            elem_id="job-report-losses")
     return ReportPanel(box, headline, metrics, wins, losses, gr.State(""))
 
 

@@ -37,6 +37,10 @@ def get_evaluator(task: Task) -> Evaluator | None:
         except ImportError:
             return None
         return evaluate_text_to_image
+    if task is Task.SENTENCE_EMBEDDING:
+        from jobs.evaluation.retrieval import evaluate_retrieval_job
+
+        return evaluate_retrieval_job
     return None
 
 

@@ -18,6 +18,7 @@ With no held-out images (fewer than 50 and no ``data.validation``) the report ha
 
 from __future__ import annotations
 
+import gc
 import random
 from pathlib import Path
 from typing import Any
@@ -151,6 +152,9 @@ def evaluate_text_to_image(spec: JobSpec, run_dir: Path, outcome: Any, sink: Any
         report.skipped = f"{held_out.reason}; and there are no samples.prompts to render a base-vs-adapted image grid either."
         return report
 
+    gc.collect()  # the trainer's pipeline, so that two copies do not share a GPU that fits one
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
     dtype, _ = resolve_precision(spec.training.precision)
     parts = load_parts(str(outcome.base_model_path), dtype)
     parts.pipe.load_lora_weights(str(outcome.output_folder), weight_name=DIFFUSERS_FILE, adapter_name=ADAPTER_NAME)

@@ -56,13 +56,14 @@ def evaluate_text_job(spec: JobSpec, run_dir: Path, outcome: Any, sink: Any) -> 
         return EvalReport(task=spec.task.value, skipped=NO_ROWS.format(rows=usable, minimum=AUTO_HOLDOUT_MIN_ROWS))
     cap = spec.evaluation.max_rows
     examples, rows = data.eval[:cap], (data.eval_rows or [None] * len(data.eval))[:cap]
+    inputs = (data.eval_inputs or [""] * len(data.eval))[:cap]
     capped = f", the first {cap} of {len(data.eval)} (evaluation.max_rows)" if len(data.eval) > cap else ""
     measured_on = f"{data.eval_source or f'{len(data.eval)} held-out rows'}{capped}"
     if spec.task is Task.TEXT_CLASSIFICATION:
-        report = _evaluate_classification(spec, adapted, data, examples, rows, sink)
+        report = _evaluate_classification(spec, adapted, data, examples, rows, inputs, sink)
     else:
         base = None if adapted.is_adapter else load_base_model_only(spec.base_model, spec.task)
-        report = _evaluate_causal(spec, adapted, base, examples, rows, sink)
+        report = _evaluate_causal(spec, adapted, base, examples, rows, inputs, sink)
     report.measured_on = measured_on
     report.seconds = time.perf_counter() - started
     return report
@@ -177,7 +178,7 @@ class _PhaseCounter:
 
 
 def _evaluate_causal(spec: JobSpec, adapted: LoadedModel, base: LoadedModel | None, examples: Sequence[dict[str, Any]],
-                     rows: Sequence[int | None], sink: Any) -> EvalReport:
+                     rows: Sequence[int | None], inputs: Sequence[str], sink: Any) -> EvalReport:
     settings = spec.evaluation
     tokenizer = adapted.tokenizer
     pairs = [split_prompt_and_answer(example) for example in examples]
@@ -217,7 +218,7 @@ def _evaluate_causal(spec: JobSpec, adapted: LoadedModel, base: LoadedModel | No
             base_score = base_rouge[position] + base_exact[position]
             adapted_score = adapted_rouge[position] + adapted_exact[position]
             scored.append(ExampleScore(
-                row=rows[index], input=tokenizer.decode(pairs[index][0], skip_special_tokens=True).strip()[-600:],
+                row=rows[index], input=inputs[index][:600] or tokenizer.decode(pairs[index][0], skip_special_tokens=True).strip()[-600:],
                 reference=references[position], base_output=base_answers[position], adapted_output=adapted_answers[position],
                 base_score=round(base_rouge[position], 4), adapted_score=round(adapted_rouge[position], 4),
                 change=change_of(base_score, adapted_score)))
@@ -230,7 +231,7 @@ def _evaluate_causal(spec: JobSpec, adapted: LoadedModel, base: LoadedModel | No
             if not count:
                 continue
             base_score, adapted_score = -base_total / count, -adapted_total / count
-            text = tokenizer.decode(example["input_ids"], skip_special_tokens=True).strip()
+            text = inputs[index] or tokenizer.decode(example["input_ids"], skip_special_tokens=True).strip()
             scored.append(ExampleScore(row=rows[index], input=text[:600], reference="", base_output=f"loss {-base_score:.3f}",
                                        adapted_output=f"loss {-adapted_score:.3f}", base_score=round(base_score, 4),
                                        adapted_score=round(adapted_score, 4), change=change_of(base_score, adapted_score, 0.01)))
@@ -268,7 +269,7 @@ def confusion_matrix(predictions: Sequence[int], labels: Sequence[int], classes:
 
 
 def _evaluate_classification(spec: JobSpec, adapted: LoadedModel, data: TrainingData, examples: Sequence[dict[str, Any]],
-                             rows: Sequence[int | None], sink: Any) -> EvalReport:
+                             rows: Sequence[int | None], inputs: Sequence[str], sink: Any) -> EvalReport:
     from jobs.trainers.evaluation import classification_scores
 
     names = data.label_names or adapted.label_names or []
@@ -295,7 +296,7 @@ def _evaluate_classification(spec: JobSpec, adapted: LoadedModel, data: Training
         right, base_right = float(predicted[index] == gold[index]), float(majority == gold[index])
         confidence = float(probabilities[index][predicted[index]])
         scored.append(ExampleScore(
-            row=rows[index], input=tokenizer.decode(example["input_ids"], skip_special_tokens=True).strip()[:600],
+            row=rows[index], input=(inputs[index] or tokenizer.decode(example["input_ids"], skip_special_tokens=True).strip())[:600],
             reference=names[gold[index]], base_output=names[majority], adapted_output=f"{names[predicted[index]]} ({confidence:.0%})",
             base_score=base_right, adapted_score=right + (confidence if right else -confidence) * 1e-3,
             change=change_of(base_right, right)))

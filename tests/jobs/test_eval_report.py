@@ -69,6 +69,7 @@ def test_causal_lm_job_writes_a_report_where_the_adapter_beats_the_base(tmp_path
     assert report.metric("perplexity").adapted == pytest.approx(math.exp(loss.adapted), rel=1e-6)
     assert len(report.examples) == 3 and [e.row for e in report.examples] == [1, 2, 3]
     assert report.examples[0].reference == "The sky on Zor is teal."
+    assert report.examples[0].input == "What colour is the sky on planet Zor?"  # the row's prompt, not the chat template around it
     assert summary["report"]["metric"] == "rouge_l" and summary["report"]["adapted"] == report.metric("rouge_l").adapted
     card = (tmp_path / "run" / "adapter" / "README.md").read_text()
     assert "### Before and after adaptation" in card and "| Answer loss |" in card
