@@ -4,6 +4,10 @@ A dataset is a folder (or a ``.zip`` of one) of ``.png``/``.jpg``/``.jpeg``/``.w
 from a ``metadata.jsonl`` / ``metadata.csv`` (``file_name``, ``text``), from same-name ``.txt`` files, or from
 one instance prompt; a trigger word is put in front of every caption that lacks it.
 
+Images for the before/after report are held out by :func:`split_image_dataset`: the images of ``data.validation``
+(a folder or zip), a share of ``data.train`` (``data.validation`` as a fraction, or ``evaluation.holdout`` when
+there are at least :data:`MIN_IMAGES_TO_HOLD_OUT` images), picked by the seed and never trained on.
+
 Zips are checked entry by entry *before* anything is written (no absolute or ``..`` paths, no symlinks,
 limits on entry count, expanded size and compression ratio), then extracted into a fresh folder under
 ``<data home>/uploads/`` with the byte count enforced while writing.
@@ -19,6 +23,7 @@ import csv
 import hashlib
 import json
 import os
+import random
 import shutil
 import stat
 import zipfile
@@ -26,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from jobs.errors import DataError
-from jobs.spec import CaptionSource
+from jobs.spec import CaptionSource, JobSpec
 from storage.paths import DataHome, data_home
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
@@ -34,6 +39,8 @@ CAPTION_FILES = ("metadata.jsonl", "metadata.csv")
 IGNORED_NAMES = {".DS_Store", "Thumbs.db", "desktop.ini", "__MACOSX"}
 MIN_SIDE = 64
 """Images whose shorter side is below this many pixels are listed as tiny (they still train)."""
+MIN_IMAGES_TO_HOLD_OUT = 50
+"""Without data.validation, a share of data.train is held out for the report only when it has at least this many images."""
 
 
 @dataclass(frozen=True)
@@ -296,3 +303,55 @@ def load_image_dataset(
         found = f" ({len(report.unreadable)} unreadable: {', '.join(sorted(report.unreadable)[:5])})" if report.unreadable else ""
         raise DataError(f"{where} holds no readable .png, .jpg or .webp images{found}; add images to the folder or zip")
     return report
+
+
+def image_count(count: int) -> str:
+    """``1 image``, ``5 images``."""
+    return f"{count} image{'' if count == 1 else 's'}"
+
+
+@dataclass
+class HeldOutImages:
+    """The images the before/after report scores, which training never sees, and where they come from."""
+
+    items: list[ImageItem] = field(default_factory=list)
+    source: str = ""
+    """Where they come from, as the report says it, e.g. "5 of the 52 images of data.train (10%, picked by seed 3)"."""
+    reason: str = ""
+    """Why there are none, when ``items`` is empty."""
+
+
+def split_image_dataset(spec: JobSpec, dataset: ImageDatasetReport, home: DataHome | None = None) -> tuple[list[ImageItem], HeldOutImages]:
+    """(the images to train on, the held-out images) for ``spec``.
+
+    ``data.validation`` as a folder or zip: its images are held out (and dropped from training if ``data.train``
+    holds them too). As a fraction: that share of ``data.train``. Otherwise, with ``evaluation.enabled``, the share
+    ``evaluation.holdout`` of a ``data.train`` of at least :data:`MIN_IMAGES_TO_HOLD_OUT` images. Which images is a
+    function of ``training.seed`` and the file names alone, so a resumed run holds out the same ones.
+    """
+    data, items = spec.data, dataset.items
+    if isinstance(data.validation, str):
+        validation = load_image_dataset(data.validation, caption=data.caption, instance_prompt=data.instance_prompt,
+                                        trigger_word=data.trigger_word, home=home)
+        held_paths = {item.path.resolve() for item in validation.items}
+        train = [item for item in items if item.path.resolve() not in held_paths]
+        if not train:
+            raise DataError(f"every image of data.train is also in data.validation ({Path(data.validation).name}); "
+                            "give data.validation a separate folder of images")
+        return train, HeldOutImages(validation.items, f"{image_count(len(validation.items))} of data.validation ({Path(data.validation).name})")
+    if isinstance(data.validation, float):
+        share, minimum, what = data.validation, 2, f"data.validation ({data.validation:g})"
+    elif spec.evaluation.enabled:
+        share, minimum, what = spec.evaluation.holdout, MIN_IMAGES_TO_HOLD_OUT, f"evaluation.holdout ({spec.evaluation.holdout:g})"
+    else:
+        return list(items), HeldOutImages(reason="evaluation.enabled is off, so no images were held out")
+    if len(items) < minimum:
+        return list(items), HeldOutImages(reason=(
+            f"data.train has {image_count(len(items))}, fewer than the {minimum} needed to hold some out for {what} "
+            "without starving training; give data.validation a folder or zip of other captioned images to get a validation loss"))
+    count = min(len(items) - 1, max(1, round(share * len(items))))
+    chosen = set(random.Random(spec.training.seed).sample(range(len(items)), count))
+    held = [item for index, item in enumerate(items) if index in chosen]
+    train = [item for index, item in enumerate(items) if index not in chosen]
+    return train, HeldOutImages(held, f"{count} of the {len(items)} images of data.train ({share:.0%} by {what}, picked by seed "
+                                      f"{spec.training.seed}), not trained on")

@@ -5,6 +5,8 @@ noise scheduler from its scheduler config (so epsilon or v-prediction follows th
 adds PEFT adapters to the UNet attention (and the text encoders when asked). :func:`encode_prompts` turns
 captions into UNet conditioning the way the pipelines do: SD uses the last hidden state, SDXL the
 penultimate hidden states of both encoders concatenated plus the second encoder's pooled projection.
+:func:`predict` and :func:`diffusion_target` are the UNet call and the regression target that training and the
+held-out validation loss (:mod:`jobs.evaluation.images`) share.
 """
 
 from __future__ import annotations
@@ -131,3 +133,31 @@ def encode_prompts(parts: DiffusionParts, captions: list[str], cache: dict[str, 
     hidden = torch.stack([cache[caption][0] for caption in captions])
     pooled = None if parts.family != "sdxl" else torch.stack([cache[caption][1] for caption in captions])
     return hidden, pooled
+
+
+def diffusion_target(parts: DiffusionParts, latents: torch.Tensor, noise: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
+    """What the UNet learns to predict: the noise (epsilon models) or the velocity (v-prediction models)."""
+    if parts.noise_scheduler.config.prediction_type == "v_prediction":
+        return parts.noise_scheduler.get_velocity(latents, noise, timesteps)
+    return noise
+
+
+def predict(
+    parts: DiffusionParts,
+    noisy: torch.Tensor,
+    timesteps: torch.Tensor,
+    captions: list[str],
+    dtype: torch.dtype,
+    time_ids: torch.Tensor | None = None,
+    cache: dict[str, Any] | None = None,
+) -> torch.Tensor:
+    """The UNet's prediction for ``noisy`` latents at ``timesteps`` given ``captions`` (SDXL also needs ``time_ids``,
+    one row of six per latent), under autocast when the weights are half precision on CUDA."""
+    hidden, pooled = encode_prompts(parts, captions, cache)
+    extra: dict[str, Any] = {}
+    if parts.family == "sdxl":
+        if time_ids is None:
+            raise ValueError("SDXL needs time_ids (original size, crop corner, target size) for every latent")
+        extra = {"added_cond_kwargs": {"text_embeds": pooled, "time_ids": time_ids.to(parts.device, hidden.dtype)}}
+    with torch.autocast(parts.device.type, dtype=dtype, enabled=parts.device.type == "cuda" and dtype != torch.float32):
+        return parts.unet(noisy, timesteps, hidden, **extra).sample

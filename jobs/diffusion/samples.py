@@ -2,7 +2,8 @@
 
 Each call renders every prompt of ``spec.samples`` with the pipeline as it is now (LoRA active) into
 ``runs/<job>/samples/step-<step>-<i>.png`` and appends one line per image to ``samples/index.jsonl``
-(step, prompt, seed, file) so the UI can show a growing gallery without listing folders.
+(step, prompt, seed, file) so the UI can show a growing gallery without listing folders. :func:`render_prompt`
+renders one image at a fixed seed (the report's base-vs-adapted grid uses it too).
 """
 
 from __future__ import annotations
@@ -25,21 +26,25 @@ def sample_due(settings: SamplesSpec, step: int, max_steps: int) -> bool:
 
 
 @torch.no_grad()
+def render_prompt(pipe: Any, prompt: str, *, seed: int, num_inference_steps: int, guidance_scale: float, resolution: int) -> Any:
+    """One PIL image of ``prompt`` at ``seed`` (the generator lives on the pipeline's device)."""
+    generator = torch.Generator(device=pipe.unet.device).manual_seed(seed)
+    return pipe(prompt, num_inference_steps=num_inference_steps, guidance_scale=guidance_scale, height=resolution, width=resolution,
+                generator=generator).images[0]
+
+
+@torch.no_grad()
 def render_samples(pipe: Any, settings: SamplesSpec, step: int, run_dir: Path, resolution: int) -> list[Path]:
     """Render every sample prompt at the fixed seed; returns the image files written."""
     folder = run_dir / SAMPLES
     folder.mkdir(parents=True, exist_ok=True)
-    device = pipe.unet.device
     was_training = pipe.unet.training
     pipe.unet.eval()
     written: list[Path] = []
     try:
         for number, prompt in enumerate(settings.prompts):
-            generator = torch.Generator(device=device).manual_seed(settings.seed)
-            image = pipe(
-                prompt, num_inference_steps=settings.num_inference_steps, guidance_scale=settings.guidance_scale,
-                height=resolution, width=resolution, generator=generator,
-            ).images[0]
+            image = render_prompt(pipe, prompt, seed=settings.seed, num_inference_steps=settings.num_inference_steps,
+                                  guidance_scale=settings.guidance_scale, resolution=resolution)
             path = folder / f"step-{step:06d}-{number:02d}.png"
             image.save(path)
             written.append(path)

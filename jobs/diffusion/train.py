@@ -2,10 +2,14 @@
 
 ``train_text_to_image(spec, run_dir, sink)`` loads the pipeline safely, reads the image dataset, adds PEFT
 LoRA adapters, and trains with DDPM noise, epsilon or v-prediction (from the scheduler config) and MSE or
-Min-SNR-weighted loss. Every step writes a metric row; samples are rendered every ``samples.every_steps``;
+Min-SNR-weighted loss. Images held out for the before/after report (``data.validation``, or a share of a large
+``data.train``, see :func:`jobs.data.images.split_image_dataset`) are never trained on; the outcome names them.
+Every step writes a metric row; samples are rendered every ``samples.every_steps``;
 ``checkpoints/checkpoint-<step>/`` holds LoRA weights (safetensors), optimizer state and a
-``trainer_state.json`` written last; a run resumes from the newest complete one. Outputs go to ``adapter/``
-in the diffusers and kohya formats (see :mod:`jobs.diffusion.export`). Registered for ``task: text-to-image``.
+``trainer_state.json`` written last, saved every ``training.save_steps`` steps (without it: at epoch ends), every
+``training.checkpoint_minutes`` minutes and on a clean stop; a run resumes from the newest complete one (the
+two newest are kept). Outputs go to ``adapter/`` in the diffusers and kohya formats (see
+:mod:`jobs.diffusion.export`). Registered for ``task: text-to-image``.
 """
 
 from __future__ import annotations
@@ -22,15 +26,15 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from jobs.data.images import load_image_dataset
+from jobs.data.images import HeldOutImages, load_image_dataset, split_image_dataset
 from jobs.diffusion.batches import batch_indices, crop_and_flip, prepare_images, sdxl_time_ids
 from jobs.diffusion.export import save_lora
-from jobs.diffusion.model import DiffusionParts, add_lora, encode_prompts, load_parts
+from jobs.diffusion.model import DiffusionParts, add_lora, diffusion_target, load_parts, predict
 from jobs.diffusion.samples import render_samples, sample_due
 from jobs.errors import UnsupportedError
 from jobs.metrics import MetricsSink
 from jobs.models import resolve_precision
-from jobs.spec import Crop, JobSpec
+from jobs.spec import Crop, JobSpec, TrainingSpec
 from jobs.trainers.text import CHECKPOINTS, last_complete_checkpoint
 
 STATE_FILE = "trainer_state.json"
@@ -69,6 +73,8 @@ class ImageTrainOutcome:
     data_mapping: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     is_main_process: bool = True
+    held_out: HeldOutImages = field(default_factory=HeldOutImages)
+    """The images kept out of training for the before/after report (or why there are none)."""
 
 
 def total_steps(spec: JobSpec, examples: int) -> int:
@@ -77,6 +83,17 @@ def total_steps(spec: JobSpec, examples: int) -> int:
         return spec.training.max_steps
     per_epoch = math.ceil(examples / spec.training.batch_size)
     return max(1, math.ceil(spec.training.epochs * per_epoch / spec.training.gradient_accumulation))
+
+
+def checkpoint_due(settings: TrainingSpec, step: int, max_steps: int, seconds_since_save: float, epoch_ended: bool = False) -> bool:
+    """True when a resumable checkpoint is saved after ``step``: every ``save_steps`` steps (without save_steps: when
+    an epoch ended), and once ``checkpoint_minutes`` have passed since the last save (or the start); never after the
+    last step (the adapter is saved then)."""
+    if step >= max_steps:
+        return False
+    by_steps = bool(settings.save_steps and step % settings.save_steps == 0) or (not settings.save_steps and epoch_ended)
+    by_time = settings.checkpoint_minutes is not None and seconds_since_save >= settings.checkpoint_minutes * 60
+    return by_steps or by_time
 
 
 def _optimizer(parameters: list[torch.nn.Parameter], spec: JobSpec) -> torch.optim.Optimizer:
@@ -156,6 +173,7 @@ def train_text_to_image(
     settings = spec.training
     torch.manual_seed(settings.seed)
     dataset = load_image_dataset(spec.data.train, caption=spec.data.caption, instance_prompt=spec.data.instance_prompt, trigger_word=spec.data.trigger_word)
+    train_items, held_out = split_image_dataset(spec, dataset)
     dtype, _ = resolve_precision(settings.precision)
     parts = load_parts(spec.base_model, dtype, spec.base_model_revision)
     add_lora(parts, spec)
@@ -164,7 +182,7 @@ def train_text_to_image(
         parameter.data = parameter.data.float()  # LoRA weights train in fp32 even when the base is half precision
     total = sum(p.numel() for module in (parts.unet, parts.vae, *parts.text_encoders) for p in module.parameters())
     optimizer = _optimizer(trainable, spec)
-    max_steps = total_steps(spec, len(dataset.items))
+    max_steps = total_steps(spec, len(train_items))
     from diffusers.optimization import get_scheduler
 
     lr_scheduler = get_scheduler(settings.scheduler.value, optimizer, num_warmup_steps=int(settings.warmup_ratio * max_steps), num_training_steps=max_steps)
@@ -179,7 +197,7 @@ def train_text_to_image(
 
     resolution, device = settings.resolution, parts.device
     use_cache = settings.cache_latents
-    prepared = prepare_images(dataset.items, resolution)
+    prepared = prepare_images(train_items, resolution)
     embeddings: dict[str, Any] | None = None if parts.trains_text_encoder else {}
     latent_cache: dict[int, Any] = {}
     if use_cache:
@@ -197,6 +215,7 @@ def train_text_to_image(
     train_seconds, last_loss, stopped = 0.0, None, False
     accumulation, batch_size = settings.gradient_accumulation, settings.batch_size
     parts.set_train_mode()
+    last_save = time.monotonic()
     while step < max_steps:
         step_started = time.perf_counter()
         rng = random.Random(settings.seed * 7919 + step)
@@ -221,17 +240,11 @@ def train_text_to_image(
                     noise = noise + settings.noise_offset * torch.randn(offset_shape, generator=generator, device=device, dtype=latents.dtype)
                 timesteps = torch.randint(0, parts.noise_scheduler.config.num_train_timesteps, (latents.shape[0],), generator=generator, device=device).long()
                 noisy = parts.noise_scheduler.add_noise(latents, noise, timesteps)
-                if parts.noise_scheduler.config.prediction_type == "v_prediction":
-                    target = parts.noise_scheduler.get_velocity(latents, noise, timesteps)
-                else:
-                    target = noise
-            hidden, pooled = encode_prompts(parts, captions, embeddings)
-            extra: dict[str, Any] = {}
+                target = diffusion_target(parts, latents, noise, timesteps)
+            time_ids = None
             if parts.family == "sdxl":
                 time_ids = torch.stack([sdxl_time_ids(prepared[i].original_size, corner, resolution) for i, corner in zip(indices, corners, strict=True)])
-                extra = {"added_cond_kwargs": {"text_embeds": pooled, "time_ids": time_ids.to(device, hidden.dtype)}}
-            with torch.autocast(device.type, dtype=dtype, enabled=device.type == "cuda" and dtype != torch.float32):
-                prediction = parts.unet(noisy, timesteps, hidden, **extra).sample
+            prediction = predict(parts, noisy, timesteps, captions, dtype, time_ids, embeddings)
             loss = _loss(spec, parts, prediction, target, timesteps)
             (loss / accumulation).backward()
             step_loss += float(loss.detach()) / accumulation
@@ -260,8 +273,11 @@ def train_text_to_image(
         stopped = stop_file is not None and stop_file.exists() and step < max_steps
         if sample_due(spec.samples, step, max_steps):
             samples += [p.name for p in render_samples(parts.pipe, spec.samples, step, run_dir, resolution)]
-        if stopped or (settings.save_steps and step % settings.save_steps == 0 and step < max_steps):
+        per_step = accumulation * batch_size
+        epoch_ended = step * per_step // len(prepared) > (step - 1) * per_step // len(prepared)
+        if stopped or checkpoint_due(settings, step, max_steps, time.monotonic() - last_save, epoch_ended):
             _save_checkpoint(run_dir, step, parts, optimizer, lr_scheduler, state)
+            last_save = time.monotonic()
         if stopped:
             break
     if bar is not None:
@@ -280,7 +296,7 @@ def train_text_to_image(
         train_loss=state["loss_sum"] / state["loss_count"] if state["loss_count"] else None,
         trainable_params=sum(p.numel() for p in trainable),
         total_params=total,
-        train_examples=len(dataset.items),
+        train_examples=len(train_items),
         skipped_rows=len(dataset.unreadable),
         runtime_seconds=time.perf_counter() - started,
         train_seconds=train_seconds,
@@ -295,4 +311,6 @@ def train_text_to_image(
         skipped_images=dict(dataset.unreadable),
         data_mapping={"caption_source": dataset.caption_source},
         warnings=dataset.problems,
+        eval_examples=len(held_out.items),
+        held_out=held_out,
     )
