@@ -18,8 +18,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import gradio as gr
+import yaml
 
-from jobs.spec import JobSpec, Method, Task
+from jobs.spec import PREFERENCE_OBJECTIVES, JobSpec, Method, Objective, Task
 
 SPECIAL_FIELDS = {"base_model", "data.train", "data.columns"}
 """Set by the Models and Data tabs rather than by a generic widget."""
@@ -32,7 +33,7 @@ class FormField:
     """One widget's worth of schema: dotted path, kind and bounds."""
 
     path: str
-    kind: str  # enum | bool | int | float | str | modules | lines | fraction
+    kind: str  # enum | bool | int | float | str | modules | lines | records (a YAML list of objects) | fraction
     default: Any
     description: str
     choices: tuple[str, ...] = ()
@@ -64,7 +65,8 @@ def _field(schema: dict[str, Any], path: str, node: dict[str, Any]) -> FormField
     types = {option.get("type") for option in concrete}
     first = concrete[0] if concrete else {}
     if types == {"array"}:
-        return FormField(path, "lines", default, description)
+        items = first.get("items", {})
+        return FormField(path, "records" if "$ref" in items else "lines", default, description)
     if "array" in types:
         enum = next((option.get("enum") for option in concrete if option.get("enum")), [])
         return FormField(path, "modules", default, description, tuple(enum))
@@ -107,10 +109,21 @@ def method_sections(method: str) -> set[str]:
 METHOD_SECTIONS = ("lora", "prompt_tuning")
 """Sections shown only when the chosen method uses them (see :func:`method_sections`)."""
 
+OBJECTIVE_SECTIONS: dict[str, tuple[str, ...]] = {
+    "preference": tuple(objective.value for objective in PREFERENCE_OBJECTIVES),
+    "grpo": (Objective.GRPO.value,),
+}
+"""Sections shown only when the chosen objective uses them (see :func:`objective_sections`)."""
+
+
+def objective_sections(objective: str | None) -> set[str]:
+    """The spec sections that belong to ``objective``: dpo, orpo and kto → preference, grpo → grpo, sft → none."""
+    return {section for section, objectives in OBJECTIVE_SECTIONS.items() if str(objective or "") in objectives}
+
 IMAGE_TASK = Task.TEXT_TO_IMAGE.value
 IMAGE_PREFIX = "text-to-image:"
 IMAGE_SECTIONS = ("samples",)
-TEXT_ONLY_FIELDS = frozenset({"data.validation", "data.format", "data.config", "data.split", "training.max_length", "training.packing",
+TEXT_ONLY_FIELDS = frozenset({"data.format", "data.config", "data.split", "training.max_length", "training.packing",
                               "training.group_by_length", "training.train_on_prompt", "training.eval_steps"})
 """Settings that mean nothing to an image job (token lengths, text formats, held-out rows)."""
 IMAGE_METHODS = (Method.LORA.value,)
@@ -138,6 +151,8 @@ def make_widget(field: FormField, label: str, info: str, visible: bool = True) -
         return gr.Dropdown(choices=list(field.choices), value=field.default, **common)
     if field.kind == "lines":
         return gr.Textbox(value="\n".join(field.default or []), lines=2, **common)
+    if field.kind == "records":
+        return gr.Textbox(value=records_text(field.default or []), lines=6, **common)
     if field.kind == "modules":
         return gr.Dropdown(choices=list(field.choices), value=field.default, allow_custom_value=True, **common)
     if field.kind == "bool":
@@ -173,6 +188,10 @@ def values_to_spec(fields: list[FormField], values: list[Any], *, base_model: st
             value = [line.strip() for line in str(value).splitlines() if line.strip()] if isinstance(value, str) else list(value)
             if not value:
                 continue
+        elif field.kind == "records":
+            value = records_value(value)
+            if not value:
+                continue
         elif field.kind == "modules" and isinstance(value, str) and value not in field.choices:
             value = [part.strip() for part in value.replace(",", " ").split() if part.strip()]
         target = spec
@@ -195,10 +214,28 @@ def spec_to_values(fields: list[FormField], spec: JobSpec) -> list[Any]:
             node = ", ".join(node)
         if field.kind == "lines":
             node = "\n".join(node or [])
+        if field.kind == "records":
+            node = records_text(node or [])
         if field.kind == "fraction" and not isinstance(node, (int, float)):
             node = 0.0
         values.append(node)
     return values
+
+
+def records_text(items: list[dict[str, Any]]) -> str:
+    """A list of objects (e.g. grpo.rewards) as the YAML shown in its text box; empty fields left out."""
+    cleaned = [{key: value for key, value in item.items() if value is not None} for item in items]
+    return yaml.safe_dump(cleaned, sort_keys=False, allow_unicode=True) if cleaned else ""
+
+
+def records_value(text: Any) -> Any:
+    """The YAML text of a records box as a list (text that is not YAML is passed on, so the spec names the field)."""
+    if not isinstance(text, str):
+        return text
+    try:
+        return yaml.safe_load(text) if text.strip() else []
+    except yaml.YAMLError:
+        return text
 
 
 PRESETS: dict[str, dict[str, Any]] = {

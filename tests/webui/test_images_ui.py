@@ -122,8 +122,9 @@ def test_train_form_for_text_to_image_offers_lora_and_the_image_settings() -> No
     assert updates["method"]["choices"] == ["lora"] and updates["method"]["value"] == "lora"
     for path in ("training.resolution", "training.snr_gamma", "data.trigger_word", "samples.prompts", "lora.train_text_encoder"):
         assert updates[path]["visible"] is True, path
-    for path in ("training.max_length", "training.packing", "data.format", "data.validation"):
+    for path in ("training.max_length", "training.packing", "data.format"):
         assert updates[path]["visible"] is False, path
+    assert updates["data.validation"]["visible"] is True  # a folder or .zip of held-out images for the before/after report
     assert updates["data.format"]["value"] == "auto"
     back = dict(zip(paths, train_tab.task_updates(tab, "causal-lm", "lora"), strict=True))
     assert "qlora" in back["method"]["choices"] and back["training.resolution"]["visible"] is False
