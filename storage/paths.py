@@ -3,19 +3,23 @@
 ``ADAPTA_HOME`` (default ``./data``) holds::
 
     adapta.db            the SQLite database (unless ADAPTA_DB_URL points elsewhere)
-    uploads/<id>/        uploaded datasets, one folder each
+    uploads/users/<owner>/<sha>/   uploaded datasets, one folder per owner and content (equal bytes of two users stay two copies)
+    uploads/hub/         local copies of Hub dataset splits (per reader)
     runs/<job>/          one folder per job: spec.yaml, metrics.jsonl, checkpoints/, adapter/ or model/
-    models/              models converted or merged by Adapta (e.g. GGUF dequantised to safetensors)
+    models/              models converted or merged by Adapta (e.g. GGUF dequantised to safetensors); a folder named
+                         ``job-<id>-...`` is derived from that job and belongs to the job's owner
 """
 
 from __future__ import annotations
 
 import os
 import re
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_JOB_MODEL = re.compile(r"^job-(\d+)-")
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,32 @@ class DataHome:
     def merged_model_dir(self, job_id: int | str) -> Path:
         """Where a job's LoRA merged into its base is saved (``models/job-<id>-merged``), so it shows in the local catalog."""
         return self.model_dir(f"job-{job_id}-merged")
+
+    def upload_dir(self, owner: str, digest: str) -> Path:
+        """The folder of one owner's upload with content hash ``digest`` (``uploads/users/<owner>/<digest[:16]>``): never shared
+        between owners, so one user's failed or deleted upload cannot touch another's file with the same bytes."""
+        return self.uploads / "users" / safe_name(owner) / safe_name(digest[:16])
+
+    def job_of_model(self, path: str | Path) -> int | None:
+        """The job a model under ``models/`` was derived from (``models/job-<id>-merged`` and anything inside it), else None."""
+        try:
+            relative = Path(path).expanduser().resolve().relative_to(self.models.resolve())
+        except (ValueError, OSError):
+            return None
+        match = _JOB_MODEL.match(relative.parts[0]) if relative.parts else None
+        return int(match.group(1)) if match else None
+
+    def remove_job_models(self, job_id: int | str) -> list[Path]:
+        """Delete every folder under ``models/`` derived from one job (its merged model, half-written ones too); the removed paths."""
+        if not self.models.is_dir():
+            return []
+        removed = [folder for folder in self.models.iterdir() if (match := _JOB_MODEL.match(folder.name)) and int(match.group(1)) == int(job_id)]
+        for folder in removed:
+            if folder.is_dir() and not folder.is_symlink():
+                shutil.rmtree(folder, ignore_errors=True)
+            else:
+                folder.unlink(missing_ok=True)
+        return removed
 
     def contains(self, path: Path) -> bool:
         """True when ``path`` resolves inside the data home (no ``..`` or symlink escapes)."""

@@ -5,6 +5,10 @@
 
 The file holds one entry per user: ``{"alice": {"hash": "scrypt$n$r$p$salt$digest", "created_at": ...}}``,
 written atomically with mode 0600. No plain password is ever written; checks run in constant time.
+
+Hashes use scrypt with N=2^17, r=8, p=1 (128 MiB, about 0.1-0.4 s); a hash made with older, weaker parameters is
+replaced at that user's next successful sign-in. A sign-in for a name that does not exist runs the same one scrypt
+(against a dummy hash), so the time it takes does not tell which names exist (``bench/login_timing.py`` measures it).
 """
 
 from __future__ import annotations
@@ -25,7 +29,8 @@ from storage.paths import data_home
 USERS_FILE = "users.json"
 MIN_PASSWORD_LENGTH = 8
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,38}$")
-_SCRYPT = {"n": 2**14, "r": 8, "p": 1}
+_SCRYPT = {"n": 2**17, "r": 8, "p": 1}
+MAX_SCRYPT_MEMORY = 1024 * 1024 * 1024  # a hash asking for more (a tampered users.json) is refused instead of run
 RESERVED_NAMES = {"local", "demo", "anonymous", "admin-bot"}
 
 
@@ -45,24 +50,54 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
+def _scrypt(password: str, salt: bytes, n: int, r: int, p: int) -> bytes:
+    """scrypt with the memory limit these parameters need (OpenSSL's default of 32 MiB is below N=2^17, r=8)."""
+    needed = 128 * r * (n + p) + 1024 * 1024
+    if needed > MAX_SCRYPT_MEMORY:
+        raise ValueError(f"scrypt parameters n={n} r={r} p={p} need more than {MAX_SCRYPT_MEMORY} bytes")
+    return hashlib.scrypt(password.encode("utf-8"), salt=salt, n=n, r=r, p=p, dklen=32, maxmem=needed)
+
+
 def hash_password(password: str, salt: bytes | None = None) -> str:
-    """``scrypt$n$r$p$salt$digest`` for ``password`` (a fresh random salt unless given)."""
+    """``scrypt$n$r$p$salt$digest`` for ``password`` with the current parameters (a fresh random salt unless given)."""
     salt = salt or secrets.token_bytes(16)
-    digest = hashlib.scrypt(password.encode("utf-8"), salt=salt, dklen=32, maxmem=64 * 1024 * 1024, **_SCRYPT)
+    digest = _scrypt(password, salt, **_SCRYPT)
     return f"scrypt${_SCRYPT['n']}${_SCRYPT['r']}${_SCRYPT['p']}${_b64(salt)}${_b64(digest)}"
+
+
+def _parse(stored: str) -> tuple[dict[str, int], bytes, bytes] | None:
+    """(parameters, salt, digest) of a ``scrypt$n$r$p$salt$digest`` hash, or None when it is not one."""
+    try:
+        scheme, n, r, p, salt, digest = stored.split("$")
+        if scheme != "scrypt":
+            return None
+        return {"n": int(n), "r": int(r), "p": int(p)}, _unb64(salt), _unb64(digest)
+    except (ValueError, TypeError, AttributeError):
+        return None
 
 
 def password_matches(password: str, stored: str) -> bool:
     """True when ``password`` hashes to ``stored`` (compared in constant time)."""
+    parsed = _parse(stored)
+    if parsed is None:
+        return False
+    params, salt, digest = parsed
     try:
-        scheme, n, r, p, salt, digest = stored.split("$")
-        if scheme != "scrypt":
-            return False
-        candidate = hashlib.scrypt(password.encode("utf-8"), salt=_unb64(salt), n=int(n), r=int(r), p=int(p), dklen=32,
-                                   maxmem=64 * 1024 * 1024)
+        candidate = _scrypt(password, salt, **params)
     except (ValueError, TypeError):
         return False
-    return hmac.compare_digest(candidate, _unb64(digest))
+    return hmac.compare_digest(candidate, digest)
+
+
+def needs_rehash(stored: str) -> bool:
+    """True when ``stored`` was made with weaker scrypt parameters than the current ones (it is upgraded at the next sign-in)."""
+    parsed = _parse(stored)
+    return parsed is None or any(parsed[0][key] < value for key, value in _SCRYPT.items())
+
+
+def _dummy_hash() -> str:
+    """A well-formed hash with the current parameters that no password matches: what a missing user's sign-in is checked against."""
+    return f"scrypt${_SCRYPT['n']}${_SCRYPT['r']}${_SCRYPT['p']}${_b64(secrets.token_bytes(16))}${_b64(secrets.token_bytes(32))}"
 
 
 def check_name(name: str) -> str:
@@ -112,7 +147,22 @@ def add_user(name: str, password: str) -> bool:
 
 
 def verify_user(name: str, password: str) -> bool:
-    """True when ``name`` exists and ``password`` is its password (a missing user costs the same time)."""
+    """True when ``name`` exists and ``password`` is its password. Either way one scrypt runs (a missing user's against a dummy
+    hash), so the time does not tell whether the name exists; a right password on an older hash upgrades it."""
     entry = load_users().get(name or "")
-    stored = entry.get("hash", "") if entry else hash_password("not-a-user-" + secrets.token_hex(4))
-    return password_matches(password or "", stored) and entry is not None
+    stored = str(entry.get("hash", "")) if isinstance(entry, dict) else ""
+    checked = stored if _parse(stored) is not None else _dummy_hash()
+    ok = password_matches(password or "", checked) and checked == stored
+    if ok and needs_rehash(stored):
+        _upgrade_hash(name, password, stored)
+    return ok
+
+
+def _upgrade_hash(name: str, password: str, old: str) -> None:
+    """Store ``password`` again with the current parameters, unless the user's hash changed meanwhile (a new password)."""
+    fresh = hash_password(password)
+    users = load_users()
+    entry = users.get(name)
+    if isinstance(entry, dict) and entry.get("hash") == old:
+        entry["hash"] = fresh
+        _write_users(users)

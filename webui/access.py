@@ -8,7 +8,8 @@ One server runs in one mode, chosen at start (``launch.py``):
 - ``hf-oauth`` (a Space with ``hf_oauth: true``): "Sign in with Hugging Face"; anonymous visitors may browse
   models and try base models, but not upload, train or push.
 - ``demo`` (``--demo``): everyone may browse, watch the jobs and try finished ones in the playground; nobody
-  may upload, train, cancel or push.
+  may upload, train, cancel or push, and nobody downloads weights unless the operator allows it
+  (``--demo-downloads`` or ``ADAPTA_DEMO_DOWNLOADS=1``).
 
 Every action in ``webui/`` asks :func:`caller_of` for the :class:`Caller` and passes ``caller.owner_filter``
 to the queue, so a job of another user is "not found", exactly like a job that does not exist.
@@ -26,6 +27,7 @@ import gradio as gr
 from jobs.errors import AdaptaError
 
 NO_OWNER = ""  # the owner filter of an anonymous caller: matches no row (user names are never empty)
+DEMO_DOWNLOADS_ENV = "ADAPTA_DEMO_DOWNLOADS"
 
 
 class AccessMode(str, Enum):
@@ -67,6 +69,7 @@ DEMO_VISITOR = Caller(name=None, can_write=False, sees_everyone=True)
 ANONYMOUS = Caller(name=None, can_write=False)
 
 _mode = AccessMode.OPEN
+_demo_downloads = False
 
 
 def set_access_mode(mode: AccessMode | str) -> AccessMode:
@@ -78,6 +81,17 @@ def set_access_mode(mode: AccessMode | str) -> AccessMode:
 
 def access_mode() -> AccessMode:
     return _mode
+
+
+def allow_demo_downloads(allowed: bool = True) -> None:
+    """Let demo visitors download finished jobs' adapters and models (the operator's ``--demo-downloads``); off by default."""
+    global _demo_downloads
+    _demo_downloads = bool(allowed)
+
+
+def demo_downloads_allowed() -> bool:
+    """True when the operator lets demo visitors download weights (``--demo-downloads`` or ``ADAPTA_DEMO_DOWNLOADS=1``)."""
+    return _demo_downloads or os.environ.get(DEMO_DOWNLOADS_ENV, "").strip().lower() in ("1", "true", "yes")
 
 
 def oauth_configured() -> bool:
@@ -117,9 +131,25 @@ def caller_of(request: gr.Request | None) -> Caller:
     return Caller(name=str(name), can_write=True) if name else ANONYMOUS
 
 
+def current_caller() -> Caller:
+    """The caller of the Gradio event being handled (Gradio keeps its request in a context variable), for code that was not handed
+    one; outside an event: :func:`caller_of` without a request (everyone on a single-user server, anonymous on a shared one)."""
+    from gradio.context import LocalContext
+
+    return caller_of(LocalContext.request.get(None))
+
+
 def caller_hub_token(typed: str | None, oauth_token: gr.OAuthToken | None) -> str | None:
     """The caller's Hugging Face token: typed into a token field, else their "Sign in with Hugging Face" token, else none."""
     return (typed or "").strip() or (oauth_token.token if oauth_token is not None else None)
+
+
+def require_weights_download(caller: Caller) -> Caller:
+    """``caller`` if they may download a job's weights (adapter, model or merged model): everyone but a demo visitor, unless the
+    operator allowed demo downloads; the owner check of the job itself stays with the caller's query."""
+    if _mode is AccessMode.DEMO and not demo_downloads_allowed():
+        raise NotAllowed("this demo server does not hand out model weights; try finished jobs in the Playground instead")
+    return caller
 
 
 def require_writer(caller: Caller, action: str) -> Caller:

@@ -1,8 +1,8 @@
 """Playground tab: try a finished job (base vs adapted, side by side) or any base model alone.
 
 Generation uses the same prompt and settings (temperature, max new tokens, top-p) for both sides;
-classification shows the label probabilities of both. Loaded models stay cached in ``jobs.inference``
-(LRU), so switching between runs does not reload from disk each time.
+classification shows the label probabilities of both. Models merged from a job are offered to that job's owner only.
+Loaded models stay cached in ``jobs.inference`` (LRU), so switching between runs does not reload from disk each time.
 
 A finished text-to-image job switches the tab to image mode: prompt, seed, LoRA scale and steps give the
 base pipeline's image and the LoRA's image at the same seed, side by side (``jobs.inference_images``).
@@ -19,6 +19,7 @@ from jobs.errors import AdaptaError
 from jobs.models import local_catalog
 from jobs.queue import list_jobs
 from storage.tables import JobStatus
+from webui import search_section
 from webui.access import Caller, caller_of
 from webui.api import IMAGE_STEPS_DEFAULT, MAX_IMAGE_STEPS, generate_action, generate_image_action, job_task
 from webui.i18n import Registry, t
@@ -50,6 +51,7 @@ class PlaygroundTab:
     lora_image: gr.Image
     image_row: gr.Row
     text_outputs: gr.Column
+    search: search_section.SearchSection | None = None
 
 
 def build(r: Registry) -> PlaygroundTab:
@@ -85,6 +87,7 @@ def build(r: Registry) -> PlaygroundTab:
     tab = PlaygroundTab(source, refresh, prompt, temperature, max_new_tokens, top_p, run, status, base_text, adapted_text, base_labels,
                         adapted_labels, text_group, image_group, image_prompt, seed, lora_scale, steps, run_image, base_image, lora_image,
                         image_row, text_outputs)
+    tab.search = search_section.build(r)  # sentence-embedding jobs: semantic search, base vs adapted
     return tab
 
 
@@ -115,10 +118,11 @@ def run_images(source: str, prompt: str, seed: float, lora_scale: float, steps: 
 
 
 def source_choices(request: gr.Request, selected: str | None = None) -> Any:
-    """The caller's succeeded jobs first (value: the job id), then the local base models (value: their reference)."""
+    """The caller's succeeded jobs first (value: the job id), then the local base models (value: their reference); a model merged
+    from another user's job is not offered."""
     owner = caller_of(request).owner_filter
     choices = [(f"#{job.id} · {job.name}", str(job.id)) for job in list_jobs(owner=owner, status=JobStatus.SUCCEEDED, limit=100)]
-    choices += [(f"base · {entry.name}", entry.ref) for entry in local_catalog()]
+    choices += [(f"base · {entry.name}", entry.ref) for entry in local_catalog(owner=owner)]
     if selected is None and choices:
         selected = choices[0][1]
     return gr.update(choices=choices, value=selected)
@@ -138,6 +142,8 @@ def run_generate(source: str, prompt: str, temperature: float, max_new_tokens: i
 
 
 def wire(tab: PlaygroundTab, lang: gr.State) -> None:
+    if tab.search is not None:
+        search_section.wire(tab.search, tab.source, lang)
     tab.refresh.click(source_choices, None, tab.source, api_visibility="private")
     mode_outputs = [tab.text_group, tab.text_outputs, tab.image_group, tab.image_row]
     tab.source.change(mode_updates, tab.source, mode_outputs, api_visibility="private", show_progress="hidden")

@@ -21,8 +21,8 @@ from jobs.errors import AdaptaError, SpecError
 from jobs.queue import list_jobs
 from jobs.spec import JobSpec, parse_spec, parse_spec_yaml
 from storage.tables import JobStatus
-from webui.access import caller_hub_token, caller_of, require_writer
-from webui.api import check_model_allowed, submit_spec
+from webui.access import Caller, caller_hub_token, caller_of, current_caller, require_writer
+from webui.api import check_data_owned, check_model_allowed, home_paths, submit_spec
 from webui.i18n import Registry, t
 from webui.spec_form import (
     IMAGE_TASK,
@@ -38,7 +38,7 @@ from webui.spec_form import (
     values_to_spec,
 )
 
-ADVANCED_SECTIONS = ("resources",)
+ADVANCED_SECTIONS = ("evaluation", "resources")
 
 
 @dataclass
@@ -136,13 +136,13 @@ def form_spec(tab: TrainTab, values: list[Any]) -> JobSpec:
     return parse_spec(values_to_spec(tab.fields, list(rest), base_model=base_model, train=train_file, columns=columns))
 
 
-def count_steps(spec: JobSpec) -> int | None:
-    """Optimizer steps the job will take (max_steps, else epochs over the training rows)."""
+def count_steps(spec: JobSpec, read_data: bool = True) -> int | None:
+    """Optimizer steps the job will take (max_steps, else epochs over the training rows; unknown when ``read_data`` is off)."""
     if spec.training.max_steps:
         return spec.training.max_steps
     try:
-        if spec.data.from_hub:
-            return None  # known once the job has streamed it
+        if spec.data.from_hub or not read_data:
+            return None  # known once the job has streamed it; a caller who cannot train reads no file
         rows = len(read_records(spec.data.train))
     except AdaptaError:
         return None
@@ -159,22 +159,28 @@ def seconds_per_step(base_model: str, owner: str | None = None) -> float | None:
     return None
 
 
-def preflight_report(spec: JobSpec, lang: str, owner: str | None = None, hub_token: str | None = None) -> tuple[bool, str]:
+def preflight_report(spec: JobSpec, lang: str, caller: Caller | None = None, hub_token: str | None = None) -> tuple[bool, str]:
     """(fits, markdown): the Hub model's download check, memory estimate vs available, steps, and a time estimate when a throughput
-    is known. ``hub_token`` is the caller's (gated or private models)."""
+    is known. ``hub_token`` is the caller's (gated or private models). Rows are counted only in the caller's own data (on a
+    multi-user server their uploads; no caller given: the caller of the Gradio event being handled)."""
     from jobs.hub_tokens import token_for_request
     from jobs.models.fetch import download_preflight
 
     lines = []
     fits = True
     token = token_for_request(hub_token)
+    caller = caller or current_caller()
+    owner = caller.owner_filter
     try:
-        check_model_allowed(spec.base_model)
+        spec = home_paths(spec)
+        check_model_allowed(spec.base_model, caller)
+        if caller.can_write:
+            check_data_owned(spec, caller)
         download = download_preflight(spec, token)
     except AdaptaError as error:
         return False, f"❌ {error}"
     if spec.task.value == IMAGE_TASK:
-        return image_preflight(spec, lang, owner, download)
+        return image_preflight(spec, lang, owner, download, read_data=caller.can_write)
     try:
         precision = {"fp32": 4, "bf16": 2, "fp16": 2}.get(spec.training.precision.value)  # auto: fp32 on CPU, 16-bit on a GPU
         info = hub.model_info(spec.base_model, batch_size=spec.training.batch_size, seq_len=spec.training.max_length, token=token,
@@ -193,7 +199,7 @@ def preflight_report(spec: JobSpec, lang: str, owner: str | None = None, hub_tok
         lines.append(f"❌ {t(lang, 'train.no_fit', estimate=row['human'], device=row['device'])}")
     else:
         lines.append(f"✅ {t(lang, 'train.fits', estimate=row['human'], device=row['device'])}")
-    steps = count_steps(spec)
+    steps = count_steps(spec, read_data=caller.can_write)
     lines.append(t(lang, "train.steps", steps=steps if steps is not None else "?"))
     per_step = seconds_per_step(spec.base_model, owner)
     if per_step and steps:
@@ -203,7 +209,7 @@ def preflight_report(spec: JobSpec, lang: str, owner: str | None = None, hub_tok
     return fits, "\n\n".join(f"- {line}" for line in lines)
 
 
-def image_preflight(spec: JobSpec, lang: str, owner: str | None = None, download: str | None = None) -> tuple[bool, str]:
+def image_preflight(spec: JobSpec, lang: str, owner: str | None = None, download: str | None = None, read_data: bool = True) -> tuple[bool, str]:
     """text-to-image: the base pipeline is checked (diffusers layout or .safetensors, no pickles; a Hub pipeline not yet
     downloaded was checked from its metadata: ``download`` says what the job fetches); no memory estimate yet."""
     from jobs.diffusion.pipeline import resolve_pipeline
@@ -216,7 +222,7 @@ def image_preflight(spec: JobSpec, lang: str, owner: str | None = None, download
         except AdaptaError as error:
             return False, f"- ❌ {error}"
         lines = [f"✅ {t(lang, 'train.pipeline_ok', family=resolved.family.upper())}"]
-    steps = count_steps(spec)
+    steps = count_steps(spec, read_data)
     lines.append(t(lang, "train.steps", steps=steps or "?"))
     per_step = seconds_per_step(spec.base_model, owner)
     lines.append(t(lang, "train.time", minutes=f"{per_step * steps / 60:.1f}") if per_step and steps else t(lang, "train.time_unknown"))
@@ -279,7 +285,7 @@ def wire(tab: TrainTab, lang: gr.State, on_submitted: list[gr.components.Compone
     def check(language: str, token: str, request: gr.Request, oauth_token: gr.OAuthToken | None, *values: Any) -> str:
         typed = caller_hub_token(token, oauth_token)
         try:
-            return preflight_report(form_spec(tab, list(values)), language, caller_of(request).owner_filter, typed)[1]
+            return preflight_report(form_spec(tab, list(values)), language, caller_of(request), typed)[1]
         except SpecError as error:
             return "❌ " + "\n\n❌ ".join(error.problems)
 
@@ -324,7 +330,7 @@ def wire(tab: TrainTab, lang: gr.State, on_submitted: list[gr.components.Compone
         except AdaptaError as error:
             return [f"❌ {error}", gr.update(), *[gr.update()] * len(on_submitted)]
         typed = caller_hub_token(token, oauth_token)
-        fits, report = preflight_report(spec, language, caller.owner_filter, typed)
+        fits, report = preflight_report(spec, language, caller, typed)
         if not fits:
             return [f"❌ {t(language, 'train.refused')}", report, *[gr.update()] * len(on_submitted)]
         try:

@@ -16,6 +16,7 @@ Text classification: ``labels`` is the index of the row's label in ``label_names
 
 from __future__ import annotations
 
+import bisect
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -54,6 +55,8 @@ class BuiltExamples:
     """Things the user should know that concern the whole file (each said once)."""
     rows: list[int] = field(default_factory=list)
     """For each example, the row number it came from."""
+    inputs: list[str] = field(default_factory=list)
+    """For each example, its input as a person reads it (the prompt, the last user turn, the text): what reports show."""
 
 
 @dataclass
@@ -72,6 +75,16 @@ class TrainingData:
     """Rows left out of training or validation, and why."""
     warnings: list[str] = field(default_factory=list)
     """Notes for the user about the data as a whole."""
+    eval_rows: list[int] = field(default_factory=list)
+    """For each validation example (before packing), the row number it came from in its file."""
+    eval_source: str = ""
+    eval_inputs: list[str] = field(default_factory=list)
+    """For each validation example (before packing), its input as a person reads it (see :func:`readable_input`)."""
+    """Where the validation rows come from, as a sentence fragment ("the validation file x.jsonl", "10% of the training rows ...")."""
+
+
+AUTO_HOLDOUT_MIN_ROWS = 50
+"""Without ``data.validation``, rows are held out for the before/after report only when at least this many are usable."""
 
 
 def build_label_map(records: list[dict[str, Any]], mapping: dict[str, str]) -> list[str]:
@@ -131,7 +144,19 @@ def build_examples(
             continue
         built.examples.append(example)
         built.rows.append(row)
+        built.inputs.append(readable_input(fields))
     return built
+
+
+def readable_input(fields: dict[str, Any]) -> str:
+    """A row's input without any template: the prompt, the last user message, or the text (with its pair)."""
+    if "messages" in fields:
+        users = [message.get("content", "") for message in fields["messages"] if message.get("role") == "user"]
+        return users[-1] if users else ""
+    if "prompt" in fields:
+        return str(fields["prompt"])
+    pair = fields.get("text_pair")
+    return f"{fields.get('text', '')}" + (f" ‖ {pair}" if pair else "")
 
 
 def _classification_example(fields: dict[str, Any], tokenizer: Any, max_length: int, index: dict[str, int], column: str) -> dict[str, Any]:
@@ -290,36 +315,38 @@ def _tokenize_spans(
     return ids, labels
 
 
-def pack_examples(examples: list[dict[str, Any]], max_length: int, eos_token_id: int) -> list[dict[str, Any]]:
-    """Concatenate causal-LM examples into chunks of exactly ``max_length`` tokens, keeping each token's label.
+def pack_examples(examples: list[dict[str, Any]], max_length: int) -> list[dict[str, Any]]:
+    """Group whole causal-LM examples into sequences of at most ``max_length`` tokens, keeping each one apart.
 
-    An example that does not end with EOS is followed by one (not graded), so documents stay separated. A chunk
-    with no graded token (all prompt) teaches nothing and is dropped; the last chunk is padded with EOS
-    (attention 0, label -100).
+    Examples are placed best-fit decreasing (longest first, each into the fullest sequence it still fits) and never
+    split. Each packed sequence has ``input_ids``, ``labels`` and ``position_ids`` that restart at 0 for every
+    example, and no attention mask: given position ids without a mask, transformers restricts attention to each
+    example (``masking_utils.find_packed_sequence_indices``), so a packed example sees only itself. The first label
+    of every example is -100: it would be predicted from the previous example's last token. Sequences with no graded
+    token are dropped.
     """
-    stream_ids: list[int] = []
-    stream_labels: list[int] = []
-    for example in examples:
-        stream_ids += example["input_ids"]
-        stream_labels += example["labels"]
-        if not example["input_ids"] or example["input_ids"][-1] != eos_token_id:
-            stream_ids.append(eos_token_id)
-            stream_labels.append(IGNORE_INDEX)
-    chunks: list[dict[str, Any]] = []
-    for start in range(0, len(stream_ids), max_length):
-        ids = stream_ids[start : start + max_length]
-        labels = stream_labels[start : start + max_length]
+    sequences: list[list[dict[str, Any]]] = []
+    room: list[tuple[int, int]] = []  # (free tokens, sequence index), ascending
+    for example in sorted(examples, key=lambda item: len(item["input_ids"]), reverse=True):
+        size = len(example["input_ids"])
+        slot = bisect.bisect_left(room, (size, -1))
+        if slot < len(room):
+            free, index = room.pop(slot)
+        else:
+            free, index = max(max_length, size), len(sequences)
+            sequences.append([])
+        sequences[index].append(example)
+        if free > size:
+            bisect.insort(room, (free - size, index))
+    packed: list[dict[str, Any]] = []
+    for members in sequences:
+        ids = [token for example in members for token in example["input_ids"]]
+        labels = [label for example in members for label in [IGNORE_INDEX, *example["labels"][1:]]]
         if all(label == IGNORE_INDEX for label in labels):
             continue
-        padding = max_length - len(ids)
-        chunks.append(
-            {
-                "input_ids": ids + [eos_token_id] * padding,
-                "attention_mask": [1] * len(ids) + [0] * padding,
-                "labels": labels + [IGNORE_INDEX] * padding,
-            }
-        )
-    return chunks
+        positions = [position for example in members for position in range(len(example["input_ids"]))]
+        packed.append({"input_ids": ids, "labels": labels, "position_ids": positions})
+    return packed
 
 
 def split_validation(items: Sequence[T], fraction: float, seed: int) -> tuple[list[T], list[T]]:
@@ -377,20 +404,38 @@ def load_training_data(spec: JobSpec, tokenizer: Any, label_names: list[str] | N
     warnings += built.warnings
     train = built.examples
     evaluation: list[dict[str, Any]] | None = None
+    eval_rows: list[int] = []
+    eval_inputs: list[str] = []
+    eval_source = ""
 
-    if isinstance(validation, float):
-        train, evaluation = split_validation(train, validation, training.seed)
-        if not evaluation:
-            warnings.append(f"{table.name} has too few usable rows to hold out {validation:.0%} for validation; training without it")
-            evaluation = None
+    held_share = validation if isinstance(validation, float) else None
+    if validation is None and spec.evaluation.enabled and len(train) >= AUTO_HOLDOUT_MIN_ROWS:
+        held_share = spec.evaluation.holdout
+    if held_share is not None:
+        kept, held = split_validation(list(zip(train, built.rows, built.inputs, strict=True)), held_share, training.seed)
+        train = [example for example, _, _ in kept]
+        evaluation = [example for example, _, _ in held] or None
+        eval_rows = [row for _, row, _ in held]
+        eval_inputs = [text for _, _, text in held]
+        if evaluation is None:
+            warnings.append(f"{table.name} has too few usable rows to hold out {held_share:.0%} for validation; training without it")
+        elif validation is None:
+            eval_source = (f"{len(held)} rows ({held_share:.0%}) of {table.name} held out automatically and not trained on "
+                           f"(set data.validation to choose them)")
+            warnings.append(f"{eval_source} for the before/after report")
+        else:
+            eval_source = f"{len(held)} rows ({held_share:.0%}) of {table.name} held out by data.validation"
     elif isinstance(validation, str):
-        evaluation = _validation_file(Path(validation), choice, task, label_names, build, skipped, warnings)
+        evaluation, eval_rows, eval_inputs = _validation_file(Path(validation), choice, task, label_names, build, skipped, warnings,
+                                                              table.records)
+        if evaluation:
+            eval_source = f"{len(evaluation)} rows of the validation file {Path(validation).name}"
 
     if training.packing and task is Task.CAUSAL_LM:
-        eos = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else tokenizer.pad_token_id
-        train = pack_examples(train, max_length, eos)
-        evaluation = pack_examples(evaluation, max_length, eos) if evaluation else evaluation
-    return TrainingData(train=train, eval=evaluation, label_names=label_names, choice=choice, skipped=skipped, warnings=warnings)
+        train = pack_examples(train, max_length)
+        evaluation = pack_examples(evaluation, max_length) if evaluation else evaluation
+    return TrainingData(train=train, eval=evaluation, label_names=label_names, choice=choice, skipped=skipped, warnings=warnings,
+                        eval_rows=eval_rows, eval_source=eval_source, eval_inputs=eval_inputs)
 
 
 def _builder(
@@ -410,9 +455,28 @@ def _validation_file(
     build: Callable[[list[dict[str, Any]], list[int]], BuiltExamples],
     skipped: list[Problem],
     warnings: list[str],
-) -> list[dict[str, Any]] | None:
+    train_records: Sequence[dict[str, Any]] = (),
+) -> tuple[list[dict[str, Any]] | None, list[int], list[str]]:
+    """The validation file's features, their row numbers and readable inputs (None, [] and [] when it has no usable row).
+
+    Validation rows whose content (the columns the format reads) is also a training row are counted: a warning gives the
+    numbers, and validation rows that are the training rows themselves are refused, since their eval loss measures memorisation."""
     table = read_table(path)
     resolve_format(table.records, choice.format, choice.mapping, task, source=table.name)  # same columns must exist
+    columns = sorted(set(choice.mapping.values()))
+
+    def content(record: dict[str, Any]) -> str:
+        return repr([" ".join(value.split()) if isinstance(value, str) else value for value in (record.get(column) for column in columns)])
+
+    seen = {content(record) for record in train_records}
+    validating = [content(record) for record in table.records]
+    repeated = sum(text in seen for text in validating)
+    if seen and set(validating) == seen:
+        raise DataError(f"the validation file {table.name} holds the same {len(seen)} distinct rows as the training data, so the eval loss "
+                        "would measure what the model memorised; validate on rows the training data does not contain")
+    if repeated:
+        _warn(warnings, f"{repeated} of {len(table.records)} rows of the validation file {table.name} ({repeated / len(table.records):.0%}) "
+                        "are also training rows; their eval loss measures memorisation, so remove them from one of the files")
     if task is Task.TEXT_CLASSIFICATION and label_names is not None:
         for record, row in zip(table.records, table.row_numbers, strict=True):
             try:
@@ -430,8 +494,8 @@ def _validation_file(
         _warn(warnings, message)
     if not built.examples:
         warnings.append(f"no usable rows in validation file {table.name}; training without validation")
-        return None
-    return built.examples
+        return None, [], []
+    return built.examples, built.rows, built.inputs
 
 
 def _usable_max_length(tokenizer: Any, requested: int, task: Task, warnings: list[str]) -> int:

@@ -6,6 +6,10 @@ numbers and training path as an uploaded file. The Data tab's preview streams on
 
     from jobs.data.hub_datasets import hub_dataset_file
     path = hub_dataset_file("hub:acme/planets", config=None, split="train")   # -> .../uploads/hub/public/acme--planets/default-train.jsonl
+
+Each row slice has its own file (``train[:1000]`` -> ``default-train.rows-0-1000.jsonl``, ``train[1000:]`` ->
+``default-train.rows-1000-end.jsonl``), and a validation split that reads rows the training split also reads is refused
+with the numbers (:func:`check_validation_split`).
 """
 
 from __future__ import annotations
@@ -66,6 +70,42 @@ def parse_split(split: str) -> tuple[str, int, int | None]:
     if stop is not None and stop <= start:
         raise DataError(f"data.split {split!r} selects no rows; the end must be after the start")
     return name, start, stop
+
+
+def split_file_name(split: str) -> str:
+    """The cache name of a split or row slice, distinct for distinct rows: ``train``, ``train.rows-0-1000``, ``train.rows-1000-end``."""
+    name, start, stop = parse_split(split)
+    if start == 0 and stop is None:
+        return safe_name(name)
+    return safe_name(f"{name}.rows-{start}-{stop if stop is not None else 'end'}")
+
+
+def _rows_read(start: int, stop: int | None, max_rows: int) -> tuple[int, int]:
+    """[first, end) of the rows a slice reads, at most ``max_rows`` of them."""
+    return start, start + max_rows if stop is None else min(stop, start + max_rows)
+
+
+def check_validation_split(train_split: str, validation_split: str, max_rows: int = MAX_ROWS) -> None:
+    """Refuse validation rows that training also reads (the same split with equal or overlapping row ranges), with the numbers."""
+    train_name, train_start, train_stop = parse_split(train_split)
+    valid_name, valid_start, valid_stop = parse_split(validation_split)
+    if train_name != valid_name:
+        return
+    train_rows, valid_rows = _rows_read(train_start, train_stop, max_rows), _rows_read(valid_start, valid_stop, max_rows)
+    first, end = max(train_rows[0], valid_rows[0]), min(train_rows[1], valid_rows[1])
+    if end <= first:
+        return
+    after = train_rows[1]
+    if train_stop is not None:
+        hint = f"e.g. {train_name}[{after}:{after + max(1, (after - train_rows[0]) // 10)}]"
+    else:
+        hint = f"e.g. {train_name}[:{train_start}]" if train_start else "e.g. another split such as test or validation"
+    if train_rows == valid_rows:
+        raise DataError(f"data.validation {validation_split!r} reads the same rows as data.split {train_split!r}, so the eval loss would "
+                        f"measure rows the model trained on; validate on other rows, {hint}")
+    up_to = "up to " if train_stop is None or valid_stop is None else ""
+    raise DataError(f"data.validation {validation_split!r} shares {up_to}{end - first:,} rows (rows {first:,} to {end - 1:,}) with "
+                    f"data.split {train_split!r}, so those rows would be trained on and validated on; validate on rows outside it, {hint}")
 
 
 def stream_rows(ref: str, config: str | None = None, split: str = "train", limit: int | None = None) -> Iterator[dict[str, Any]]:
@@ -139,7 +179,7 @@ def reader_key() -> str:
 def _target(ref: str, config: str | None, split: str, suffix: str = "") -> Path:
     dataset_id = _dataset_id(ref)
     folder = data_home().uploads / "hub" / reader_key() / safe_name(dataset_id.replace("/", "--"))
-    return folder / f"{safe_name(config or 'default')}-{safe_name(split)}{suffix}.jsonl"
+    return folder / f"{safe_name(config or 'default')}-{split_file_name(split)}{suffix}.jsonl"
 
 
 def hub_dataset_file(ref: str, config: str | None = None, split: str = "train", max_rows: int = MAX_ROWS) -> Path:
@@ -167,8 +207,10 @@ def resolve_data_files(spec: Any) -> tuple[str, str | float | None]:
     data = spec.data
     if not data.from_hub:
         return data.train, data.validation
-    train = str(hub_dataset_file(data.train, data.config, data.split))
     validation = data.validation
+    if isinstance(validation, str):
+        check_validation_split(data.split, validation)
+    train = str(hub_dataset_file(data.train, data.config, data.split))
     if isinstance(validation, str):
         validation = str(hub_dataset_file(data.train, data.config, validation))
     return train, validation

@@ -7,6 +7,9 @@ Three places are listed, in this order:
 - hf-cache: model repos with safetensors weights in the local Hugging Face cache;
 - data-home: folders under ``<data home>/models`` (converted GGUF files, merged adapters).
 
+A model derived from a job (``models/job-<id>-merged``) belongs to that job's owner: given an ``owner``,
+:func:`local_catalog` lists it only for them, and :func:`model_visible_to` answers the same for one reference.
+
     from jobs.models.catalog import local_catalog
     for entry in local_catalog():
         print(entry.name, entry.ref, entry.task_hint)
@@ -44,6 +47,8 @@ class CatalogEntry:
     """Bytes on disk."""
     architecture: str
     """``config.architectures[0]`` or the model_type (e.g. LlamaForCausalLM, BertModel)."""
+    job_id: int | None = None
+    """The job this model was derived from (a merged adapter under ``models/job-<id>-merged``), else None."""
 
 
 _PACKAGES: dict[str, tuple[str, str, str]] = {
@@ -94,9 +99,36 @@ def packaged_model(name: Literal["smollm2", "minilm"]) -> str | None:
     return None
 
 
-def local_catalog(home: DataHome | None = None) -> list[CatalogEntry]:
-    """Every model found locally: packaged ones first, then the Hugging Face cache, then the data home."""
-    return [*_packaged_entries(), *_hub_cache_entries(), *_data_home_entries(home or data_home())]
+def local_catalog(home: DataHome | None = None, owner: str | None = None) -> list[CatalogEntry]:
+    """Every model found locally: packaged ones first, then the Hugging Face cache, then the data home.
+
+    ``owner`` (the caller on a multi-user server) leaves out models derived from jobs of anyone else; None lists every model."""
+    entries = [*_packaged_entries(), *_hub_cache_entries(), *_data_home_entries(home or data_home())]
+    if owner is None:
+        return entries
+    owned = _jobs_owned_by(owner, {entry.job_id for entry in entries if entry.job_id is not None})
+    return [entry for entry in entries if entry.job_id is None or entry.job_id in owned]
+
+
+def model_visible_to(ref: str, owner: str | None, home: DataHome | None = None) -> bool:
+    """False only when ``ref`` is a model derived from a job that ``owner`` does not own (None: one user sees every model)."""
+    if owner is None:
+        return True
+    job_id = (home or data_home()).job_of_model(ref)
+    return job_id is None or job_id in _jobs_owned_by(owner, {job_id})
+
+
+def _jobs_owned_by(owner: str, job_ids: set[int]) -> set[int]:
+    """The ids among ``job_ids`` whose job row names ``owner`` (a deleted job's leftover model belongs to nobody)."""
+    if not job_ids:
+        return set()
+    from sqlmodel import col, select
+
+    from storage.db import session_scope
+    from storage.tables import Job
+
+    with session_scope() as session:
+        return set(session.exec(select(Job.id).where(col(Job.id).in_(sorted(job_ids)), Job.owner == owner)).all())
 
 
 def _packaged_entries() -> list[CatalogEntry]:
@@ -146,19 +178,19 @@ def _data_home_entries(home: DataHome) -> list[CatalogEntry]:
     if not home.models.is_dir():
         return []
     return [
-        _folder_entry(folder.name, folder, "data-home")
+        _folder_entry(folder.name, folder, "data-home", job_id=home.job_of_model(folder))
         for folder in sorted(home.models.iterdir())
         if folder.is_dir() and ".partial" not in folder.name and (folder / "config.json").is_file()
     ]
 
 
-def _folder_entry(name: str, folder: Path, source: CatalogSource, ref: str | None = None) -> CatalogEntry:
+def _folder_entry(name: str, folder: Path, source: CatalogSource, ref: str | None = None, job_id: int | None = None) -> CatalogEntry:
     config = _read_json(folder / "config.json")
     model_type = str(config.get("model_type") or "")
     architectures = config.get("architectures") or []
     architecture = str(architectures[0]) if architectures else model_type
     size = sum(file.stat().st_size for file in folder.rglob("*") if file.is_file())
-    return CatalogEntry(name, ref or str(folder), source, task_hint(architecture, model_type), size, architecture or "unknown")
+    return CatalogEntry(name, ref or str(folder), source, task_hint(architecture, model_type), size, architecture or "unknown", job_id)
 
 
 _ENCODER_TYPES = frozenset(
@@ -182,6 +214,25 @@ def task_hint(architecture: str, model_type: str) -> Task | None:
     if model_type in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES:
         return Task.CAUSAL_LM
     return Task.TEXT_CLASSIFICATION if classifiable else None
+
+
+def is_sentence_transformers(folder: str | Path) -> bool:
+    """True for a sentence-transformers model folder (``modules.json``): ready-made for task sentence-embedding."""
+    return (Path(folder) / "modules.json").is_file()
+
+
+def fit_tasks(entry: CatalogEntry) -> tuple[Task, ...]:
+    """The tasks an entry is fit for: its :func:`task_hint`, plus sentence-embedding for sentence-transformers models."""
+    hinted = (entry.task_hint,) if entry.task_hint else ()
+    folder = Path(entry.ref) if Path(entry.ref).is_dir() else None
+    if folder is None and entry.source == "hf-cache":
+        from jobs.models.source import from_hub_cache
+
+        try:
+            folder = from_hub_cache(entry.ref)
+        except Exception:  # noqa: BLE001 - an incomplete cache entry is simply not marked
+            folder = None
+    return (*hinted, Task.SENTENCE_EMBEDDING) if folder is not None and is_sentence_transformers(folder) else hinted
 
 
 def _read_json(path: Path) -> dict[str, Any]:
