@@ -76,11 +76,10 @@ def run_child(args: argparse.Namespace) -> int:
     import psutil
     import torch
     import transformers
-    from transformers import PrinterCallback, Trainer
+    from transformers import PrinterCallback, Trainer, default_data_collator
 
     from jobs.models import load_base_model, resolve_model
     from jobs.spec import parse_spec
-    from jobs.trainers.collate import PadCollator
     from jobs.trainers.methods import apply_method
     from jobs.trainers.text import _training_arguments
 
@@ -142,7 +141,7 @@ def run_child(args: argparse.Namespace) -> int:
             model=model,
             args=_training_arguments(spec, Path(work), False, {}),
             train_dataset=rows,
-            data_collator=PadCollator(int(config.get("pad_token_id") or 0)),
+            data_collator=default_data_collator,  # every row is seq_len tokens: nothing to pad
         )
         trainer.remove_callback(PrinterCallback)
         result = trainer.train()

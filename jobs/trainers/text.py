@@ -2,8 +2,9 @@
 
 ``train_text_model(spec, run_dir, sink)`` resolves and loads the base model safely, builds the
 training examples, applies the method (LoRA, QLoRA, prompt tuning, full), trains with dynamic
-padding and length grouping (or packing), checkpoints into ``run_dir/checkpoints`` and resumes from
-the last checkpoint found there, evaluates, and saves ``adapter/`` (PEFT) or ``model/`` (full).
+padding and length grouping (or packing, each example attending only to itself), checkpoints into
+``run_dir/checkpoints`` (at save_steps or epoch ends, and every ``training.checkpoint_minutes``) and
+resumes from the last complete checkpoint found there, evaluates, and saves ``adapter/`` (PEFT) or ``model/`` (full).
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from jobs.data import load_training_data
 from jobs.metrics import MetricsSink
 from jobs.models import count_parameters, load_base_model, load_tokenizer, resolve_model, resolve_precision
 from jobs.spec import JobSpec, Method, Task
-from jobs.trainers.collate import PadCollator
+from jobs.trainers.checkpoint_timer import CheckpointTimer
+from jobs.trainers.collate import check_packing_supported, make_collator
 from jobs.trainers.evaluation import make_compute_metrics
 from jobs.trainers.methods import apply_method
 from jobs.trainers.progress import ProgressCallback
@@ -94,6 +96,7 @@ def _training_arguments(spec: JobSpec, run_dir: Path, has_eval: bool, precision_
         dataloader_num_workers=0,
         disable_tqdm=True,
         report_to="none",
+        prediction_loss_only=spec.task is Task.CAUSAL_LM,  # evaluation needs the loss only: never gather vocabulary-sized logits
         **precision_flags,
     )
 
@@ -163,6 +166,9 @@ def train_text_model(
     )
     model = apply_method(model, spec, resolved.path)
     trainable, total = count_parameters(model)
+    packing = spec.training.packing and spec.task is Task.CAUSAL_LM
+    if packing:
+        check_packing_supported(model)
 
     has_eval = bool(data.eval)
     args = _training_arguments(spec, run_dir, has_eval, precision_flags)
@@ -172,10 +178,10 @@ def train_text_model(
         args=args,
         train_dataset=data.train,
         eval_dataset=data.eval or None,
-        data_collator=PadCollator(tokenizer.pad_token_id),
+        data_collator=make_collator(tokenizer, spec.task, packing),
         processing_class=tokenizer,
         compute_metrics=make_compute_metrics(len(data.label_names)) if spec.task is Task.TEXT_CLASSIFICATION else None,
-        callbacks=[progress],
+        callbacks=[progress, CheckpointTimer(spec.training.checkpoint_minutes)],
     )
     trainer.remove_callback(PrinterCallback)  # metrics go to the sink and the progress bar, not stdout
     checkpoint_dir = run_dir / CHECKPOINTS

@@ -143,13 +143,14 @@ def test_classification_examples_carry_label_ids(tokenizer):
     assert unknown.examples == [] and "label 'other' is not one of the training labels (a, b)" in unknown.skipped[0].message
 
 
-def test_packing_makes_full_chunks_and_keeps_every_graded_token(tokenizer):
+def test_packing_keeps_whole_examples_and_every_graded_token(tokenizer):
     built = build_examples([{"messages": CONVERSATION}] * 5, CHAT, tokenizer, Task.CAUSAL_LM, 512)
-    packed = pack_examples(built.examples, max_length=32, eos_token_id=tokenizer.eos_token_id)
-    assert all(len(chunk[key]) == 32 for chunk in packed for key in ("input_ids", "attention_mask", "labels"))
+    size = len(built.examples[0]["input_ids"])
+    packed = pack_examples(built.examples, max_length=2 * size + 1)
+    assert [len(sequence["input_ids"]) for sequence in packed] == [2 * size, 2 * size, size]
+    assert all(sequence["position_ids"] == [*range(size)] * (len(sequence["input_ids"]) // size) for sequence in packed)
     graded = [label for example in built.examples for label in example["labels"] if label != IGNORE_INDEX]
-    assert [label for chunk in packed for label in chunk["labels"] if label != IGNORE_INDEX] == graded
-    assert all(sum(chunk["attention_mask"]) == 32 for chunk in packed[:-1])  # only the last chunk is padded
+    assert [label for sequence in packed for label in sequence["labels"] if label != IGNORE_INDEX] == graded
 
 
 def test_validation_split_is_deterministic():
@@ -174,7 +175,8 @@ def test_load_training_data_splits_and_packs(tmp_path, tokenizer):
     assert data.choice.format is DataFormat.INSTRUCTION and len(data.train) == 16 and len(data.eval) == 4
     assert [(p.row, p.column) for p in data.skipped] == [(21, "answer")]
     packed = load_training_data(_spec(path, training={"packing": True, "max_length": 64}), tokenizer)
-    assert packed.eval is None and all(len(chunk["input_ids"]) == 64 for chunk in packed.train)
+    assert packed.eval is None and all(len(sequence["input_ids"]) <= 64 for sequence in packed.train)
+    assert sum(sequence["position_ids"].count(0) for sequence in packed.train) == 20  # every usable row, whole
 
 
 def test_load_training_data_classification_and_unseen_validation_label(tmp_path, tokenizer):

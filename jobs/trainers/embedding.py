@@ -1,0 +1,205 @@
+"""The embedding trainer (task sentence-embedding): sentence-transformers' own ``SentenceTransformerTrainer`` with LoRA or full.
+
+``train_embedding_model(spec, run_dir, sink)`` resolves and loads the base model safely
+(:func:`jobs.models.loading.load_sentence_transformer`), reads the pairs, triplets or scored pairs
+(:mod:`jobs.data.pairs`; held-out queries are never trained on), optionally mines hard negatives with the base model,
+builds the loss (MultipleNegativesRankingLoss, its cached variant, or CoSENT; Matryoshka on top when
+``embedding.matryoshka_dims`` is set), trains with the no-duplicates batch sampler for in-batch negatives, records
+metrics through :class:`jobs.trainers.progress.ProgressCallback`, checkpoints into ``run_dir/checkpoints`` and resumes from
+the last complete checkpoint found there. LoRA saves ``adapter/`` (a PEFT adapter plus the sentence-transformers module
+files: ``SentenceTransformer(base).load_adapter("adapter")`` or ``SentenceTransformer("adapter")``); full saves ``model/``,
+a complete sentence-transformers folder.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from peft import LoraConfig, TaskType
+from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+from sentence_transformers.base.sampler import BatchSamplers
+from transformers import PrinterCallback, set_seed
+
+from jobs.data.pairs import EmbeddingData, load_embedding_data, mine_negatives
+from jobs.errors import SpecError
+from jobs.metrics import MetricsSink
+from jobs.models import count_parameters, resolve_model, resolve_precision
+from jobs.models.loading import load_sentence_transformer
+from jobs.spec import EmbeddingLoss, JobSpec, Method, Task
+from jobs.trainers.checkpoint_timer import CheckpointTimer
+from jobs.trainers.methods import lora_target_modules
+from jobs.trainers.progress import ProgressCallback
+from jobs.trainers.text import CHECKPOINTS, TrainOutcome, _losses, _peak_memory_bytes, last_complete_checkpoint
+
+COLUMNS = ("anchor", "positive", "negative", "sentence1", "sentence2", "score")
+"""Dataset column order: sentence-transformers feeds text columns to the loss in order and treats ``score`` as the label."""
+
+
+def build_loss(spec: JobSpec, model: Any) -> Any:
+    """The spec's loss for ``model``, wrapped in MatryoshkaLoss when ``embedding.matryoshka_dims`` is set."""
+    from sentence_transformers.sentence_transformer.losses import (
+        CachedMultipleNegativesRankingLoss,
+        CoSENTLoss,
+        MatryoshkaLoss,
+        MultipleNegativesRankingLoss,
+    )
+
+    settings = spec.embedding
+    if settings.loss is EmbeddingLoss.COSENT:
+        loss = CoSENTLoss(model)
+    elif settings.loss is EmbeddingLoss.CACHED_MNRL:
+        loss = CachedMultipleNegativesRankingLoss(model, mini_batch_size=settings.mini_batch_size)
+    else:
+        loss = MultipleNegativesRankingLoss(model)
+    if not settings.matryoshka_dims:
+        return loss
+    size = model.get_sentence_embedding_dimension()
+    too_big = [dim for dim in settings.matryoshka_dims if dim > size]
+    if too_big:
+        raise SpecError([f"embedding.matryoshka_dims {too_big} are larger than the model's embedding size {size}; use sizes up to {size}"])
+    return MatryoshkaLoss(model, loss, matryoshka_dims=settings.matryoshka_dims)
+
+
+def training_arguments(spec: JobSpec, run_dir: Path, precision_flags: dict[str, bool]) -> SentenceTransformerTrainingArguments:
+    """The spec's ``training:`` settings as sentence-transformers training arguments (no in-loop evaluation: the report runs after)."""
+    import torch
+
+    settings = spec.training
+    save_strategy, save_steps = ("steps", settings.save_steps) if settings.save_steps else ("epoch", None)
+    in_batch_negatives = spec.embedding.loss is not EmbeddingLoss.COSENT
+    return SentenceTransformerTrainingArguments(
+        output_dir=str(run_dir / CHECKPOINTS),
+        num_train_epochs=settings.epochs,
+        max_steps=settings.max_steps or -1,
+        learning_rate=settings.learning_rate,
+        per_device_train_batch_size=settings.batch_size,
+        gradient_accumulation_steps=settings.gradient_accumulation,
+        warmup_steps=settings.warmup_ratio,
+        lr_scheduler_type=settings.scheduler.value,
+        weight_decay=settings.weight_decay,
+        logging_steps=settings.logging_steps,
+        logging_first_step=True,
+        eval_strategy="no",
+        save_strategy=save_strategy,
+        save_steps=save_steps,
+        save_total_limit=2,
+        seed=settings.seed,
+        data_seed=settings.seed,
+        activation_checkpointing=settings.gradient_checkpointing,
+        batch_sampler=BatchSamplers.NO_DUPLICATES if spec.embedding.no_duplicates and in_batch_negatives else BatchSamplers.BATCH_SAMPLER,
+        use_cpu=not torch.cuda.is_available(),
+        dataloader_num_workers=0,
+        disable_tqdm=True,
+        report_to="none",
+        **precision_flags,
+    )
+
+
+def add_lora(model: Any, spec: JobSpec) -> None:
+    """Put a LoRA (or DoRA) adapter on the model's transformer through sentence-transformers' ``add_adapter``."""
+    backbone = model[0].auto_model
+    model.add_adapter(LoraConfig(task_type=TaskType.FEATURE_EXTRACTION, r=spec.lora.r, lora_alpha=spec.lora.alpha,
+                                 lora_dropout=spec.lora.dropout, target_modules=lora_target_modules(backbone, spec),
+                                 use_dora=spec.lora.use_dora))
+
+
+def training_dataset(rows: list[dict[str, Any]]) -> Any:
+    """A ``datasets.Dataset`` with the rows' columns in the order the losses read them."""
+    from datasets import Dataset
+
+    present = [column for column in COLUMNS if column in rows[0]]
+    return Dataset.from_dict({column: [row[column] for row in rows] for column in present})
+
+
+def _save_adapter(model: Any, folder: Path, hub_ref: str | None) -> None:
+    model.save_pretrained(str(folder))
+    config_path = folder / "adapter_config.json"
+    if hub_ref and config_path.is_file():  # point the adapter at the Hub id, not this machine's folder, so it loads anywhere
+        config = json.loads(config_path.read_text())
+        config["base_model_name_or_path"] = hub_ref
+        config_path.write_text(json.dumps(config, indent=2, sort_keys=True))
+
+
+def _prepare_rows(spec: JobSpec, data: EmbeddingData, model: Any) -> list[dict[str, Any]]:
+    if not spec.embedding.mine_hard_negatives:
+        return data.train
+    settings = spec.embedding
+    triplets, note = mine_negatives(data.train, model, extra_passages=data.extra_passages, num_negatives=settings.num_negatives,
+                                    margin=settings.negative_margin)
+    data.warnings.append(note)
+    return triplets
+
+
+def train_embedding_model(
+    spec: JobSpec,
+    run_dir: Path,
+    sink: MetricsSink,
+    *,
+    show_progress: bool = False,
+    stop_file: Path | None = None,
+) -> TrainOutcome:
+    """Train one sentence-embedding spec into ``run_dir``; resumes from ``run_dir/checkpoints`` when it holds one."""
+    if spec.task is not Task.SENTENCE_EMBEDDING:
+        raise SpecError([f"train_embedding_model trains task sentence-embedding, not {spec.task.value}"])
+    started = time.perf_counter()
+    set_seed(spec.training.seed)
+    resolved = resolve_model(spec.base_model, task=spec.task, revision=spec.base_model_revision)
+    dtype, precision_flags = resolve_precision(spec.training.precision, spec.method)
+    data = load_embedding_data(spec)
+    model = load_sentence_transformer(resolved.path, dtype=dtype)
+    model_max_length = model.max_seq_length
+    model.max_seq_length = min(spec.training.max_length, model_max_length or spec.training.max_length)
+    rows = _prepare_rows(spec, data, model)  # mined with the base model, before any adapter
+    if spec.method is Method.LORA:
+        add_lora(model, spec)
+    trainable, total = count_parameters(model)
+    progress = ProgressCallback(sink, show_progress=show_progress, stop_file=stop_file)
+    trainer = SentenceTransformerTrainer(
+        model=model,
+        args=training_arguments(spec, run_dir, precision_flags),
+        train_dataset=training_dataset(rows),
+        loss=build_loss(spec, model),
+        callbacks=[progress, CheckpointTimer(spec.training.checkpoint_minutes)],
+    )
+    trainer.remove_callback(PrinterCallback)
+    last_checkpoint = last_complete_checkpoint(run_dir / CHECKPOINTS)
+    resumed_from = int(last_checkpoint.name.split("-")[-1]) if last_checkpoint else None
+    result = trainer.train(resume_from_checkpoint=str(last_checkpoint) if last_checkpoint else None)
+    stopped_early = trainer.state.global_step < trainer.state.max_steps
+
+    is_main = trainer.is_world_process_zero()
+    output_folder = run_dir / ("adapter" if spec.method is Method.LORA else "model")
+    hub_ref = spec.base_model if resolved.source in ("hub-cache", "packaged") else None
+    model.max_seq_length = model_max_length  # training.max_length truncates training only, not the saved model's searches
+    if is_main:
+        if spec.method is Method.LORA:
+            _save_adapter(model, output_folder, hub_ref)
+        else:
+            model.save_pretrained(str(output_folder))
+    first_loss, last_loss = _losses(trainer.state.log_history)
+    return TrainOutcome(
+        output_folder=output_folder,
+        global_step=trainer.state.global_step,
+        resumed_from_step=resumed_from,
+        first_loss=first_loss,
+        last_loss=last_loss,
+        train_loss=float(result.training_loss) if result.training_loss is not None else None,
+        eval_metrics={},
+        label_names=None,
+        trainable_params=trainable,
+        total_params=total,
+        train_examples=len(rows),
+        eval_examples=len(data.held_out),
+        skipped_rows=len(data.skipped),
+        runtime_seconds=time.perf_counter() - started,
+        peak_memory_bytes=_peak_memory_bytes(),
+        stopped_early=stopped_early,
+        base_model_path=str(resolved.path),
+        data_format=data.choice.format.value,
+        data_mapping=dict(data.choice.mapping),
+        warnings=list(data.warnings),
+        is_main_process=is_main,
+    )
