@@ -20,7 +20,7 @@ import pandas as pd
 from jobs.data.formats import ALL_ROLES, OPTIONAL_ROLES, REQUIRED_ROLES
 from jobs.data.hub_datasets import PREVIEW_ROWS
 from jobs.errors import AdaptaError
-from jobs.spec import HUB_DATA_PREFIX, DataFormat, Task
+from jobs.spec import EMBEDDING_FORMATS, HUB_DATA_PREFIX, DataFormat, Task
 from webui.access import Caller, caller_of
 from webui.api import (
     IMAGE_ARCHIVE,
@@ -136,6 +136,10 @@ def _token_lengths(path: str, report: dict[str, Any], task: str, tokenizer: Any)
 
     records = read_records(path)[:5000]
     choice = FormatChoice(DataFormat(report["format"]), report["mapping"])
+    if choice.format in EMBEDDING_FORMATS:
+        from jobs.data.pairs import text_token_lengths
+
+        return text_token_lengths(records, choice, tokenizer)
     labels = build_label_map(records, choice.mapping) if Task(task) is Task.TEXT_CLASSIFICATION else None
     built = build_examples(records, choice, tokenizer, Task(task), max_length=10**9, label_names=labels)
     return [len(example["input_ids"]) for example in built.examples]

@@ -18,11 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from jobs.data.examples import IGNORE_INDEX, build_examples, build_label_map
-from jobs.data.formats import FormatChoice, resolve_format
+from jobs.data.examples import IGNORE_INDEX, BuiltExamples, build_examples, build_label_map
+from jobs.data.formats import OBJECTIVE_DATA_FORMATS, FormatChoice, resolve_format
 from jobs.data.readers import read_table
 from jobs.data.rows import Problem, RowError, row_fields
-from jobs.spec import DataFormat, Task
+from jobs.spec import EMBEDDING_FORMATS, DataFormat, Task
 
 MAX_PROBLEMS = 200
 """Row-level problems listed one by one; beyond this a single summary line counts the rest."""
@@ -166,8 +166,19 @@ def _token_stats(
     rows = [row for _, row in usable]
     task = Task(task)
     label_names = build_label_map(records, choice.mapping) if task is Task.TEXT_CLASSIFICATION else None
-    built = build_examples(records, choice, tokenizer, task, max_length=10**9, label_names=label_names, row_numbers=rows)
-    lengths = sorted(len(example["input_ids"]) for example in built.examples)
+    if choice.format in EMBEDDING_FORMATS:
+        from jobs.data.pairs import text_token_lengths
+
+        built = BuiltExamples(examples=[])
+        lengths = sorted(text_token_lengths(records, choice, tokenizer))
+    elif choice.format in OBJECTIVE_DATA_FORMATS:
+        from jobs.data.preference import text_token_lengths as objective_token_lengths
+
+        built = BuiltExamples(examples=[])
+        lengths = sorted(objective_token_lengths(records, choice, tokenizer))
+    else:
+        built = build_examples(records, choice, tokenizer, task, max_length=10**9, label_names=label_names, row_numbers=rows)
+        lengths = sorted(len(example["input_ids"]) for example in built.examples)
     if not lengths:
         return None, built.warnings
     stats: dict[str, Any] = {
@@ -179,7 +190,7 @@ def _token_stats(
         "max": lengths[-1],
         "total_tokens": sum(lengths),
     }
-    if task is Task.CAUSAL_LM:
+    if task is Task.CAUSAL_LM and built.examples:
         stats["trained_tokens"] = sum(sum(1 for label in example["labels"] if label != IGNORE_INDEX) for example in built.examples)
     if max_length is not None:
         stats["max_length"] = max_length

@@ -143,6 +143,19 @@ def normalize_messages(value: Any, column: str) -> list[dict[str, str]]:
     return messages
 
 
+def similarity_score(value: Any, column: str) -> float:
+    """A scored pair's similarity as a float in 0..1; raises :class:`RowError` naming the column otherwise."""
+    if is_missing(value):
+        raise RowError(column, f"{_named('score', column)} is missing; give a similarity between 0 and 1")
+    try:
+        score = float(value)
+    except (TypeError, ValueError):
+        raise RowError(column, f"{_named('score', column)} is {str(value)[:40]!r}, not a number; give a similarity between 0 and 1") from None
+    if not 0.0 <= score <= 1.0:  # NaN fails this too
+        raise RowError(column, f"{_named('score', column)} is {score:g}, outside 0 to 1; rescale the scores (e.g. divide 0-5 ratings by 5)")
+    return score
+
+
 def row_fields(record: dict[str, Any], choice: FormatChoice) -> dict[str, Any]:
     """The fields one row contributes, by format; raises :class:`RowError` when the row cannot be used.
 
@@ -179,4 +192,17 @@ def row_fields(record: dict[str, Any], choice: FormatChoice) -> dict[str, Any]:
         if label is None:
             raise RowError(label_column, f"{_named('label', label_column)} is missing")
         return {"text": text, "text_pair": _optional_text(record, mapping.get("text_pair")), "label": label}
+    if fmt in (DataFormat.PAIRS, DataFormat.TRIPLETS):
+        fields = {role: _text(record, mapping[role], role) for role in ("anchor", "positive", "negative") if role in mapping}
+        if " ".join(fields.get("negative", "").split()) == " ".join(fields["positive"].split()):
+            raise RowError(mapping["negative"], f"{_named('negative', mapping['negative'])} is the same text as the positive; "
+                                                "give a passage that does not answer the query, or remove the row")
+        return fields
+    if fmt is DataFormat.SCORED_PAIRS:
+        fields = {role: _text(record, mapping[role], role) for role in ("sentence1", "sentence2")}
+        return {**fields, "score": similarity_score(record.get(mapping["score"]), mapping["score"])}
+    if fmt in (DataFormat.PREFERENCE, DataFormat.FEEDBACK, DataFormat.PROMPTS):
+        from jobs.data.preference import objective_row_fields
+
+        return objective_row_fields(record, choice)
     raise ValueError(f"format {fmt} cannot be read row by row")  # pragma: no cover - auto is resolved before

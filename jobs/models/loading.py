@@ -13,6 +13,7 @@ the label names (``ignore_mismatched_sizes=True`` lets a checkpoint with another
 from __future__ import annotations
 
 import importlib.util
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -40,6 +41,18 @@ def load_tokenizer(resolved: ResolvedModel) -> PreTrainedTokenizerBase:
             )
         tokenizer.pad_token = fallback
     return tokenizer
+
+
+def load_sentence_transformer(folder: str | Path, *, dtype: torch.dtype | None = None, device: str | None = None) -> Any:
+    """A sentence-transformers model from a checked local folder: safetensors only, no remote code, never the network.
+
+    A plain transformers folder (no ``modules.json``) gets sentence-transformers' default mean pooling."""
+    from sentence_transformers import SentenceTransformer
+
+    config = check_model_safety(Path(folder))
+    model_architecture_supported(config, Task.SENTENCE_EMBEDDING)
+    return SentenceTransformer(str(folder), device=device or ("cuda" if torch.cuda.is_available() else "cpu"), trust_remote_code=False,
+                               local_files_only=True, model_kwargs={"use_safetensors": True, "dtype": dtype or torch.float32})
 
 
 def load_base_model(
@@ -87,6 +100,10 @@ def load_base_model(
             ignore_mismatched_sizes=True,
         )
         auto_class: Any = AutoModelForSequenceClassification
+    elif task is Task.SENTENCE_EMBEDDING:
+        from transformers import AutoModel
+
+        auto_class = AutoModel  # the bare backbone; pooling lives in the sentence-transformers modules (load_sentence_transformer)
     else:
         auto_class = AutoModelForCausalLM
     try:

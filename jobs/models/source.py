@@ -152,6 +152,8 @@ def model_architecture_supported(config: Any, task: Task) -> str:
 
     model_type = config.get("model_type") if isinstance(config, dict) else getattr(config, "model_type", None)
     task = Task(task)
+    if task is Task.SENTENCE_EMBEDDING:
+        return _embedding_backbone(model_type)
     mapping = MODEL_FOR_CAUSAL_LM_MAPPING_NAMES if task is Task.CAUSAL_LM else MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES
     if not model_type or model_type not in mapping:
         other = Task.TEXT_CLASSIFICATION if task is Task.CAUSAL_LM else Task.CAUSAL_LM
@@ -161,6 +163,16 @@ def model_architecture_supported(config: Any, task: Task) -> str:
             f"model type {model_type or 'unknown'} does not support task {task.value} in transformers; {hint}pick another base model"
         )
     return mapping[model_type]
+
+
+def _embedding_backbone(model_type: str | None) -> str:
+    """sentence-embedding: any transformers backbone (``AutoModel``) can embed text (pooled by sentence-transformers)."""
+    from transformers.models.auto.modeling_auto import MODEL_MAPPING_NAMES
+
+    if not model_type or model_type not in MODEL_MAPPING_NAMES:
+        raise ModelError(f"model type {model_type or 'unknown'} has no text backbone in transformers, so it cannot be a sentence-embedding "
+                         "base; pick a sentence-transformers model such as sentence-transformers/all-MiniLM-L6-v2")
+    return str(MODEL_MAPPING_NAMES[model_type])
 
 
 def hub_cache_dir() -> Path:
