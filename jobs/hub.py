@@ -22,13 +22,14 @@ from pathlib import Path
 from typing import Any
 
 from jobs.errors import ModelError
-from jobs.models.catalog import local_catalog, packaged_for_hub_id
+from jobs.models.catalog import fit_tasks, local_catalog, packaged_for_hub_id
 from jobs.models.memory import budget_memory, cpu_training_budget, estimate_for_config, format_bytes
 from jobs.models.source import PICKLE_SUFFIXES, hub_cache_dir
 from jobs.spec import Method, Task
 
 OFFLINE_NOTICE = "Hub unreachable (offline): showing local models"
-TASK_FILTERS: dict[str, str] = {"text-generation": "text-generation", "text-classification": "text-classification", "text-to-image": "text-to-image"}
+TASK_FILTERS: dict[str, str] = {"text-generation": "text-generation", "text-classification": "text-classification", "text-to-image": "text-to-image",
+                                "sentence-embedding": "sentence-similarity"}
 """Task filter names offered in the UI -> Hub pipeline tags."""
 SORTS: dict[str, str] = {"downloads": "downloads", "likes": "likes", "recent": "last_modified"}
 """Sort names offered in the UI -> Hub sort keys."""
@@ -93,12 +94,12 @@ def network_errors() -> tuple[type[BaseException], ...]:
 
 def local_models(query: str = "", task: str | None = None) -> list[dict[str, Any]]:
     """The local catalog as search rows, filtered by a free-text query and a task filter."""
-    wanted = PIPELINE_TASKS.get(task or "")
+    wanted = Task.SENTENCE_EMBEDDING if task == "sentence-embedding" else PIPELINE_TASKS.get(task or "")
     rows = []
     for entry in local_catalog():
         if query and query.lower() not in f"{entry.name} {entry.ref}".lower():
             continue
-        if task == "text-to-image" or (wanted is not None and entry.task_hint not in (None, wanted)):
+        if task == "text-to-image" or (wanted is not None and entry.task_hint is not None and wanted not in fit_tasks(entry)):
             continue
         rows.append({"id": entry.ref, "name": entry.name, "source": entry.source, "task": entry.task_hint.value if entry.task_hint else None,
                      "architecture": entry.architecture, "size": format_bytes(entry.size_bytes), "downloads": None, "likes": None})

@@ -198,7 +198,12 @@ def classify(loaded: LoadedModel, text: str, *, adapter: bool = True) -> dict[st
 
 
 def merge_run(run_dir: str | Path, output_dir: str | Path) -> Path:
-    """Merge a run's LoRA adapter into its base model and save the result as safetensors with the tokenizer."""
+    """Merge a run's LoRA adapter into its base model and save the result as safetensors with the tokenizer (a
+    sentence-embedding run: a complete sentence-transformers folder)."""
+    if load_spec(Path(run_dir) / "spec.yaml").task is Task.SENTENCE_EMBEDDING:
+        from jobs.embedding_search import merge_embedding_run
+
+        return merge_embedding_run(run_dir, output_dir)
     loaded = _load_run(Path(run_dir))
     if not loaded.is_adapter:
         raise AdaptaError(f"{run_dir} is a full fine-tune; its model/ folder is already a complete model")

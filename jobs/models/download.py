@@ -56,6 +56,10 @@ TEXT_MODEL_FILES = frozenset({
     "chat_template.jinja", "chat_template.json", "model.safetensors.index.json",
 })
 """Top-level files of a transformers model repo that loading the model and its tokenizer may read."""
+SENTENCE_TRANSFORMERS_FILES = frozenset({"modules.json", "sentence_bert_config.json", "config_sentence_transformers.json"})
+"""Top-level files of a sentence-transformers model: its module list, maximum length and prompts."""
+SENTENCE_TRANSFORMERS_MODULE_CONFIGS = ("1_Pooling/config.json", "2_Normalize/config.json")
+"""The small config files of its pooling and normalisation modules (no weights of their own)."""
 PIPELINE_COMPONENTS = ("unet", "vae", "text_encoder", "text_encoder_2", "tokenizer", "tokenizer_2", "scheduler", "feature_extractor")
 """The diffusers components the text-to-image trainer loads (safety checker and image encoder are never loaded)."""
 _PIPELINE_SMALL_FILES = (".json", ".txt", ".model")
@@ -170,8 +174,8 @@ def select_files(paths: list[str] | set[str], kind: RepoKind | None = None, *, h
     """The repo paths a job loads, and the diffusers variant chosen (``fp16`` or None).
 
     transformers: the top-level config, tokenizer and generation files and the ``*.safetensors`` weights (``model*``
-    shards when present, so a duplicate such as ``consolidated.safetensors`` is skipped); never pickles, ONNX, flax, TF
-    or subfolders. diffusers: ``model_index.json`` and, per component the trainer loads, its small config/vocabulary
+    shards when present, so a duplicate such as ``consolidated.safetensors`` is skipped), plus a sentence-transformers
+    model's module files (``modules.json``, its pooling config); never pickles, ONNX, flax, TF or other subfolders. diffusers: ``model_index.json`` and, per component the trainer loads, its small config/vocabulary
     files and its safetensors weights, the ``fp16`` variant when ``half_precision`` (or when it is the only one).
     """
     names = sorted(set(paths))
@@ -180,7 +184,8 @@ def select_files(paths: list[str] | set[str], kind: RepoKind | None = None, *, h
         top = [name for name in names if "/" not in name]
         weights = [name for name in top if name.endswith(".safetensors")]
         model_weights = [name for name in weights if name.startswith("model")]
-        chosen = [name for name in top if name in TEXT_MODEL_FILES or name.endswith(".tiktoken")]
+        chosen = [name for name in top if name in TEXT_MODEL_FILES | SENTENCE_TRANSFORMERS_FILES or name.endswith(".tiktoken")]
+        chosen += [name for name in names if name in SENTENCE_TRANSFORMERS_MODULE_CONFIGS]
         return sorted(chosen + (model_weights or weights)), None
     chosen = ["model_index.json"] if "model_index.json" in names else []
     variant = None

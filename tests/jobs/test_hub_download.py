@@ -79,6 +79,16 @@ def test_select_files_takes_what_loading_reads_and_nothing_else() -> None:
                              "model.safetensors.index.json"])
 
 
+def test_select_files_of_a_sentence_transformers_model_keeps_its_pooling() -> None:
+    repo = ["config.json", "tokenizer.json", "tokenizer_config.json", "vocab.txt", "model.safetensors", "modules.json",
+            "sentence_bert_config.json", "config_sentence_transformers.json", "1_Pooling/config.json", "2_Normalize/config.json",
+            "pytorch_model.bin", "onnx/model.onnx", "openvino/openvino_model.xml", "README.md"]
+    chosen, _ = select_files(repo)
+    assert chosen == sorted(["config.json", "tokenizer.json", "tokenizer_config.json", "vocab.txt", "model.safetensors", "modules.json",
+                             "sentence_bert_config.json", "config_sentence_transformers.json", "1_Pooling/config.json",
+                             "2_Normalize/config.json"])
+
+
 def test_select_files_of_a_pipeline_takes_the_fp16_variant_only_when_half_precision() -> None:
     repo = ["model_index.json", "unet/config.json", "unet/diffusion_pytorch_model.safetensors", "unet/diffusion_pytorch_model.fp16.safetensors",
             "unet/diffusion_pytorch_model.bin", "vae/config.json", "vae/diffusion_pytorch_model.safetensors",

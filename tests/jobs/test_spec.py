@@ -60,7 +60,7 @@ def test_every_problem_is_one_sentence_naming_the_field_and_allowed_values() -> 
         parse_spec(bad)
     problems = caught.value.problems
     text = "\n".join(problems)
-    assert "task must be one of: 'causal-lm', 'text-classification' or 'text-to-image' (got 'translation')" in text
+    assert "task must be one of: 'causal-lm', 'text-classification', 'text-to-image' or 'sentence-embedding' (got 'translation')" in text
     assert "method must be one of: 'lora', 'qlora', 'prompt-tuning' or 'full' (got 'magic')" in text
     assert "training.learning_rate must be greater than 0 (got -1)" in text
     assert "training.batch_size must be at least 1 (got 0)" in text
