@@ -2,6 +2,7 @@
 
     from jobs.hub_push import push_run
     url = push_run(run_dir, "me/my-adapter", token=token, private=True)
+    url = push_gguf_run(run_dir, "me/my-gguf", token=token, quants=["q8_0"], merged_dir=merged)  # verified GGUF + Modelfile
 
 The token is used for this call only: it is handed to ``HfApi`` in memory and never written to the
 database, a spec, a log or the run folder. Everything is uploaded in one commit built from the run's
@@ -111,21 +112,92 @@ def push_merged_run(run_dir: str | Path, repo_id: str, *, token: str | None, mer
 
     from jobs.inference import merge_run
     from jobs.model_card import render_model_card
-    from jobs.spec import load_spec
+    from jobs.spec import Task, load_spec
 
     run_dir, merged_dir = Path(run_dir), Path(merged_dir)
     if not valid_repo_id(repo_id):
         raise AdaptaError(f"repository id {repo_id!r} is not valid; use OWNER/NAME, e.g. my-name/smollm2-planets-merged")
-    if not (merged_dir / "config.json").is_file():
-        merge_run(run_dir, merged_dir)
     spec = load_spec(run_dir / "spec.yaml")
+    if not (merged_dir / "config.json").is_file():
+        if spec.task is Task.SENTENCE_EMBEDDING:  # a complete sentence-transformers folder, pooling modules included
+            from jobs.embedding_search import merge_embedding_run
+
+            merge_embedding_run(run_dir, merged_dir)
+        else:
+            merge_run(run_dir, merged_dir)
     summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
     (merged_dir / "README.md").write_text(render_model_card(spec, summary, repo_id, merged=True), encoding="utf-8")
     return push_run(run_dir, repo_id, token=token, private=private, folder=merged_dir)
 
 
-def push_run(run_dir: str | Path, repo_id: str, *, token: str | None, private: bool = False, folder: str | Path | None = None) -> str:
-    """Create ``repo_id`` (if needed) and upload the run's adapter/model folder (or ``folder``) with its card; returns the repo URL."""
+def gguf_card(card: str, repo_id: str, report: dict) -> str:
+    """The merged model's card made a GGUF repo's card: ``library_name: gguf`` and GGUF tags for the Hub, and a section on running
+    the files with llama.cpp, Ollama and LM Studio, with the verification numbers."""
+    import yaml
+
+    if card.startswith("---\n"):
+        _, front_text, body = card.split("---", 2)
+        front = yaml.safe_load(front_text) or {}
+        front["library_name"] = "gguf"
+        front["tags"] = list(dict.fromkeys([*(front.get("tags") or []), "gguf", "llama.cpp", "ollama"]))
+        card = f"---\n{yaml.safe_dump(front, sort_keys=False)}---{body}"
+    files = report.get("files") or []
+    first = files[0]["file"] if files else "model.gguf"
+    tag = first.rsplit("-", 1)[-1].removesuffix(".gguf") if "-" in first else "latest"
+    rows = "\n".join(f"| `{row['file']}` | {row['size_bytes'] / 1e6:.1f} MB | {row.get('top1_agreement', '')} | "
+                     f"{row.get('max_logit_difference', '')} | {'passed' if row.get('passed') else 'failed'} |" for row in files)
+    section = (
+        "## Run it with llama.cpp, Ollama or LM Studio\n\n"
+        "| file | size | top-1 agreement with the merged model | max logit difference | verification |\n|---|---|---|---|---|\n"
+        f"{rows}\n\n"
+        f"```bash\nllama-cli -hf {repo_id}:{tag}            # llama.cpp\nollama run hf.co/{repo_id}:{tag}      # Ollama, straight from the Hub\n"
+        f"# or download the files, then: ollama create my-model -f Modelfile && ollama run my-model\n```\n\n"
+        "LM Studio: search for this repository in its model browser. Each file was loaded back through transformers after export "
+        "and compared with the merged model on prompts from the training data (`gguf_verification.json`).\n\n"
+    )
+    return card.replace("## Usage\n", section + "## Usage\n", 1) if "## Usage\n" in card else card + "\n" + section
+
+
+def push_gguf_run(run_dir: str | Path, repo_id: str, *, token: str | None, quants: list[str], merged_dir: str | Path,
+                  private: bool = False) -> str:
+    """Export the run to GGUF (each of ``quants``; files already exported and verified are reused), then push the GGUF files,
+    the Modelfile, the verification report and a GGUF card to ``repo_id``; a failed verification is not pushed."""
+    import json
+
+    from jobs.gguf import export_gguf
+    from jobs.gguf.export import MODELFILE, PREFERRED_FOR_OLLAMA, VERIFICATION_FILE, file_stem
+    from jobs.gguf.modelfile import point_modelfile
+    from jobs.model_card import render_model_card
+    from jobs.spec import load_spec
+
+    run_dir = Path(run_dir)
+    if not valid_repo_id(repo_id):
+        raise AdaptaError(f"repository id {repo_id!r} is not valid; use OWNER/NAME, e.g. my-name/smollm2-planets-gguf")
+    if not token:
+        raise AdaptaError("pushing needs a Hugging Face token with write access: sign in, paste one, or set HF_TOKEN")
+    folder = run_dir / "gguf"
+    stem = file_stem(run_dir)
+    wanted = {name.lower() for name in quants}
+    report_path = folder / VERIFICATION_FILE
+    report = json.loads(report_path.read_text(encoding="utf-8")) if report_path.is_file() else {}
+    have = {row["type"] for row in report.get("files", []) if (folder / row["file"]).is_file()}
+    if not wanted <= have or not report.get("passed"):
+        report = export_gguf(run_dir, sorted(wanted), merged_dir=merged_dir).report
+    if not report.get("passed"):
+        raise AdaptaError(f"the GGUF export of {run_dir.name} failed its verification (see {VERIFICATION_FILE}); it was not pushed")
+    spec = load_spec(run_dir / "spec.yaml")
+    summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
+    report = {**report, "files": [row for row in report["files"] if row["type"] in wanted]}
+    (folder / "README.md").write_text(gguf_card(render_model_card(spec, summary, repo_id, merged=True), repo_id, report), encoding="utf-8")
+    keep = {f"{stem}-{name.upper()}.gguf" for name in wanted}  # only the chosen types go up; others stay on disk
+    point_modelfile(folder / MODELFILE, sorted(keep, key=lambda name: PREFERRED_FOR_OLLAMA.index(name.rsplit("-", 1)[-1][:-5].lower()))[0])
+    return push_run(run_dir, repo_id, token=token, private=private, folder=folder, only=keep | {MODELFILE, VERIFICATION_FILE})
+
+
+def push_run(run_dir: str | Path, repo_id: str, *, token: str | None, private: bool = False, folder: str | Path | None = None,
+             only: set[str] | None = None) -> str:
+    """Create ``repo_id`` (if needed) and upload the run's adapter/model folder (or ``folder``; ``only``: just these files of it)
+    with its card; returns the repo URL."""
     import httpx
     from huggingface_hub import CommitOperationAdd
     from huggingface_hub.errors import HfHubHTTPError
@@ -147,7 +219,7 @@ def push_run(run_dir: str | Path, repo_id: str, *, token: str | None, private: b
     operations = [
         CommitOperationAdd(path_in_repo=path.relative_to(source).as_posix(), path_or_fileobj=str(path))
         for path in sorted(source.rglob("*"))
-        if path.is_file() and path.name not in SKIPPED_FILES and path.name != "README.md"
+        if path.is_file() and path.name not in SKIPPED_FILES and path.name != "README.md" and (only is None or path.name in only)
     ]
     operations.append(CommitOperationAdd(path_in_repo="README.md", path_or_fileobj=card.encode("utf-8")))
     if plot is not None:

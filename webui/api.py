@@ -3,7 +3,7 @@
 The tabs call these; :func:`register_api` exposes them under stable names (``/search_models``,
 ``/model_info``, ``/inspect_dataset``, ``/inspect_hub_dataset``, ``/list_datasets``, ``/submit_job``, ``/submit_hf_job``,
 ``/list_jobs``, ``/job_status``, ``/cancel_job``, ``/download_job``, ``/push_to_hub``, ``/generate``, ``/generate_image``,
-``/download_model``, ``/download_status``).
+``/download_model``, ``/download_status``, ``/export_gguf``).
 Every action takes the :class:`webui.access.Caller` of its request and sees only that caller's jobs and datasets on a
 multi-user server. A user's mistake (an :class:`jobs.errors.AdaptaError`) reaches an API client as a ``gr.Error``
 carrying its one sentence; nothing here trains or spawns anything.
@@ -23,6 +23,7 @@ import logging
 import os
 import shutil
 import tempfile
+import time
 import traceback
 import uuid
 from collections.abc import Callable
@@ -36,19 +37,20 @@ from sqlmodel import col, select
 from jobs import hub
 from jobs.data import SUPPORTED_EXTENSIONS, inspect_dataset
 from jobs.errors import AdaptaError, DataError
+from jobs.evaluation.report import EvalReport, read_report
 from jobs.hf_jobs import DEFAULT_FLAVOR
 from jobs.hub_tokens import token_for_request
 from jobs.metrics import metric_series
 from jobs.models.memory import format_bytes
 from jobs.models.prefetch import delete_downloaded, prefetch_state, start_prefetch
-from jobs.queue import get_job, job_summary, list_jobs, phase_text, request_cancel, submit_job
+from jobs.queue import check_job_id, get_job, job_summary, list_jobs, phase_text, request_cancel, submit_job
 from jobs.spec import HUB_DATA_PREFIX, DataFormat, JobSpec, Task, parse_spec_yaml
 from jobs.spec_limits import shown
 from jobs.worker import LOG_FILE, log_tail
 from storage.db import session_scope
 from storage.paths import data_home, safe_name
 from storage.tables import Dataset, JobStatus
-from webui.access import AccessMode, Caller, access_mode, caller_of, require_writer
+from webui.access import AccessMode, Caller, access_mode, caller_of, current_caller, require_weights_download, require_writer
 
 LOG = logging.getLogger("adapta")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -128,31 +130,41 @@ def user_errors(fn: F) -> F:
 
 # ---- models -------------------------------------------------------------------------------------------------
 
-def search_models_action(query: str = "", task: str = "", sort: str = "downloads", hub_token: str | None = None) -> dict[str, Any]:
-    """Hub search with the caller's token (on a shared server never the operator's: private models stay the operator's)."""
+def search_models_action(query: str = "", task: str = "", sort: str = "downloads", hub_token: str | None = None,
+                         caller: Caller | None = None) -> dict[str, Any]:
+    """Hub search with the caller's token (on a shared server never the operator's: private models stay the operator's); local
+    models derived from another user's job are left out (no caller given: the caller of the Gradio event being handled)."""
+    from jobs.models.catalog import model_visible_to
+
     found = hub.search_models(query or "", task or None, sort or "downloads", token=token_for_request(hub_token))
-    return {"models": found.models, "offline": found.offline, "notice": found.notice}
+    owner = (caller or current_caller()).owner_filter
+    models = [row for row in found.models if row.get("source") != "data-home" or model_visible_to(str(row["id"]), owner)]
+    return {"models": models, "offline": found.offline, "notice": found.notice}
 
 
-def check_model_allowed(ref: str) -> str:
+def check_model_allowed(ref: str, caller: Caller | None = None) -> str:
     """``ref`` if it may be used here: anything on a single-user server; on a shared one (accounts, Space, demo) a Hub id or a
-    model this server offers (packaged, Hugging Face cache, ``<data home>/models``), never another path on the server."""
+    model this server offers (packaged, Hugging Face cache, ``<data home>/models``), never another path on the server, and a
+    model derived from a job (``models/job-<id>-merged``) only by that job's owner (no caller given: the caller of the Gradio
+    event being handled, anonymous outside one)."""
     ref = (ref or "").strip()
     if access_mode() is AccessMode.OPEN or not ref:
         return ref
     path = Path(ref).expanduser()
     if not (path.is_absolute() or path.exists() or ref.startswith((".", "~"))):
         return ref  # a Hub id
-    from jobs.models import local_catalog
+    from jobs.models.catalog import local_catalog, model_visible_to
 
-    offered = {entry.ref for entry in local_catalog()}
-    if ref in offered or (path.exists() and path.resolve().is_relative_to(data_home().models.resolve())):
+    owner = (caller or current_caller()).owner_filter
+    offered = {entry.ref for entry in local_catalog(owner=owner)}
+    inside = path.exists() and path.resolve().is_relative_to(data_home().models.resolve())
+    if (ref in offered or inside) and model_visible_to(ref, owner):
         return ref
     raise AdaptaError(f"{ref} is not a model this server offers; on a shared server pick a Hub model or one from the local list")
 
 
-def model_info_action(model: str, hub_token: str | None = None) -> dict[str, Any]:
-    return hub.model_info(check_model_allowed(model), token=token_for_request(hub_token))
+def model_info_action(model: str, hub_token: str | None = None, caller: Caller | None = None) -> dict[str, Any]:
+    return hub.model_info(check_model_allowed(model, caller), token=token_for_request(hub_token))
 
 
 def prefetch_action(model: str, caller: Caller, hub_token: str | None = None) -> str:
@@ -179,7 +191,8 @@ def delete_downloaded_action(model: str, caller: Caller) -> str:
 # ---- data ---------------------------------------------------------------------------------------------------
 
 def store_upload(temp_path: str, caller: Caller, original_name: str | None = None) -> Path:
-    """Copy an uploaded file into ``uploads/<sha>/<safe name>`` (size-limited), check it reads, register it as the caller's."""
+    """Copy an uploaded file into ``uploads/users/<owner>/<sha>/<safe name>`` (size-limited), check it reads, register it as the
+    caller's. Equal bytes of two users are two files; a refused upload removes only the file it wrote."""
     require_writer(caller, "upload data")
     source = Path(temp_path)
     name = original_name or source.name
@@ -190,10 +203,11 @@ def store_upload(temp_path: str, caller: Caller, original_name: str | None = Non
     if size > max_upload_bytes():
         raise DataError(f"{Path(name).name} is {size / 1e6:.1f} MB, over the {max_upload_bytes() / 1e6:.0f} MB upload limit; upload a smaller sample")
     digest = hashlib.sha256(source.read_bytes()).hexdigest()
-    folder = data_home().uploads / digest[:16]
+    folder = data_home().upload_dir(caller.owner, digest)
     target = folder / safe_name(Path(name).name)
     folder.mkdir(parents=True, exist_ok=True)
-    if not target.is_file():
+    created = not target.is_file()
+    if created:
         shutil.copyfile(source, target)
     try:
         if suffix == IMAGE_ARCHIVE:  # extracted safely (entry count, expanded size, ratio, no ../ or links) by the engine
@@ -203,7 +217,10 @@ def store_upload(temp_path: str, caller: Caller, original_name: str | None = Non
             report = inspect_dataset(target)
             fmt, rows, columns = report.format.value, report.rows, report.columns
     except AdaptaError:
-        shutil.rmtree(folder, ignore_errors=True)
+        if created:
+            target.unlink(missing_ok=True)
+            if not any(folder.iterdir()):
+                folder.rmdir()
         raise
     with session_scope() as session:
         known = session.exec(select(Dataset).where(Dataset.sha256 == digest, Dataset.path == str(target), Dataset.owner == caller.owner)).first()
@@ -275,19 +292,35 @@ def submit_spec(spec: JobSpec, caller: Caller, hub_token: str | None = None) -> 
     """Queue ``spec`` as the caller's job (refused for anonymous and demo callers, and for another user's files).
 
     ``hub_token`` (the caller's, for a gated or private base model) stays in memory and reaches only this job's process."""
+    return submit_job(checked_for(caller)(spec), owner=caller.owner, hub_token=hub_token)
+
+
+def checked_for(caller: Caller) -> Callable[[JobSpec], JobSpec]:
+    """The checks a caller's spec passes before it is queued (writer, data-home paths, allowed model, own data files)."""
     require_writer(caller, "train")
-    spec = home_paths(spec)
-    check_model_allowed(spec.base_model)
-    check_data_owned(spec, caller)
-    return submit_job(spec, owner=caller.owner, hub_token=hub_token)
+
+    def check(spec: JobSpec) -> JobSpec:
+        spec = home_paths(spec)
+        check_model_allowed(spec.base_model, caller)
+        check_data_owned(spec, caller)
+        return spec
+
+    return check
 
 
 def submit_action(spec_yaml: str, caller: Caller, hub_token: str | None = None) -> int:
+    """Queue a spec; a sweep spec (lists of values, or a sweep: section) queues its group and returns its first child's id."""
+    from jobs.sweep import read_sweep_yaml, submit_sweep
+
+    plan = read_sweep_yaml(spec_yaml or "")
+    if plan is not None:
+        return submit_sweep(plan, owner=caller.owner, hub_token=hub_token, check=checked_for(caller))[0]
     return submit_spec(parse_spec_yaml(spec_yaml or ""), caller, hub_token)
 
 
 def list_jobs_action(caller: Caller) -> list[dict[str, Any]]:
-    return public_paths([job_summary(job) for job in list_jobs(owner=caller.owner_filter)])
+    return public_paths([{**job_summary(job), "group_id": job.group_id, "group_name": job.group_name}
+                         for job in list_jobs(owner=caller.owner_filter)])
 
 
 def last_value(job_id: int, name: str) -> float | None:
@@ -332,7 +365,7 @@ def load_for_playground(source: str, caller: Caller) -> Any:
         if job.status is not JobStatus.SUCCEEDED:
             raise AdaptaError(f"job {text} is {job.status.value}; only succeeded jobs can be tried in the playground")
         return load_run(job.run_dir)
-    check_model_allowed(text)
+    check_model_allowed(text, caller)
     task = Task.TEXT_CLASSIFICATION if (hub.model_info(text).get("task") == Task.TEXT_CLASSIFICATION.value) else Task.CAUSAL_LM
     return load_base(text, task)
 
@@ -394,16 +427,16 @@ def png_base64(image: Any) -> str:
 
 # ---- the gradio_client endpoints ----------------------------------------------------------------------------
 
-def api_search_models(query: str, task: str = "", sort: str = "downloads", hub_token: str = "") -> dict:
+def api_search_models(query: str, request: gr.Request, task: str = "", sort: str = "downloads", hub_token: str = "") -> dict:
     """Search the Hub (or, offline, the local catalog). task: text-generation | text-classification | text-to-image.
     hub_token: yours, to see your private models (used for this call only)."""
-    return user_errors(search_models_action)(query, task, sort, hub_token)
+    return user_errors(search_models_action)(query, task, sort, hub_token, caller_of(request))
 
 
-def api_model_info(model: str, hub_token: str = "") -> dict:
+def api_model_info(model: str, request: gr.Request, hub_token: str = "") -> dict:
     """Describe one model: parameters, license, formats, compatibility verdict and memory per method (hub_token: yours, for
     a private or gated model; used for this call only)."""
-    return user_errors(model_info_action)(model, hub_token)
+    return user_errors(model_info_action)(model, hub_token, caller_of(request))
 
 
 def api_download_model(model: str, request: gr.Request, hub_token: str = "") -> str:
@@ -417,8 +450,9 @@ def api_download_status(model: str) -> str:
 
 
 def api_submit_job(spec_yaml: str, request: gr.Request, hub_token: str = "") -> int:
-    """Validate a job spec given as YAML text and queue it as the caller's job; returns the job id. hub_token: yours, for a
-    gated or private base model (kept in memory for this job only, never stored)."""
+    """Validate a job spec given as YAML text and queue it as the caller's job; returns the job id (a sweep spec queues its
+    group and returns its first child's id; /list_jobs gives each job's group_id). hub_token: yours, for a gated or private
+    base model (kept in memory for this job only, never stored)."""
     return user_errors(submit_action)(spec_yaml, caller_of(request), hub_token)
 
 
@@ -430,6 +464,24 @@ def api_list_jobs(request: gr.Request) -> list:
 def api_job_status(job_id: int, request: gr.Request) -> dict:
     """One job: status, progress, ETA, attempt, latest loss, error and log tail."""
     return user_errors(job_status_action)(job_id, caller_of(request))
+
+
+def job_report_action(job_id: int | str, caller: Caller) -> EvalReport | None:
+    """The before/after report of one of the caller's jobs, or None while it has none (queued, running, or older than reports)."""
+    job = get_job(check_job_id(job_id), owner=caller.owner_filter)
+    return read_report(job.run_dir)
+
+
+def api_job_report(job_id: int, request: gr.Request) -> dict:
+    """The before/after evaluation report of a finished job: metrics (base, adapted, which direction is better), every scored
+    example with both outputs and whether it got better, worse or stayed the same, and what it was measured on. ``{"report": null}``
+    while the job has none yet; ``skipped`` says why a finished job has no numbers."""
+
+    def run() -> dict[str, Any]:
+        report = job_report_action(job_id, caller_of(request))
+        return {"job_id": int(job_id), "report": public_paths(report.to_dict()) if report is not None else None}
+
+    return user_errors(run)()
 
 
 def api_cancel_job(job_id: int, request: gr.Request) -> dict:
@@ -468,14 +520,34 @@ def succeeded_run(job_id: int | str | None, caller: Caller) -> tuple[int, Path]:
     return int(job.id), Path(job.run_dir)
 
 
+EXPORT_KEEP_SECONDS = 3600
+
+
+def export_folder() -> Path:
+    """The one folder download zips are written to (``<tmp>/adapta-exports``): one zip per job and kind, replaced by the next
+    export of the same thing, and zips older than an hour removed whenever another is made, so repeated exports stay bounded."""
+    folder = Path(tempfile.gettempdir()) / "adapta-exports"
+    folder.mkdir(parents=True, exist_ok=True)
+    cutoff = time.time() - EXPORT_KEEP_SECONDS
+    for old in folder.rglob("*"):
+        if old.is_file() and old.stat().st_mtime < cutoff:
+            old.unlink(missing_ok=True)
+    return folder
+
+
 def zip_folder(folder: Path, name: str) -> str:
-    """``folder`` zipped into a fresh temporary folder (Gradio serves it from its cache); returns the zip's path."""
-    target = Path(tempfile.mkdtemp(prefix="adapta-export-")) / name
-    return shutil.make_archive(str(target), "zip", root_dir=folder)
+    """``folder`` zipped as ``<export folder>/<name>.zip`` (written under a temporary name, then renamed into place); Gradio
+    serves it from its cache, which keys copies by content, so an unchanged folder is cached once."""
+    target = export_folder()
+    staging = shutil.make_archive(str(target / f".{name}-{uuid.uuid4().hex[:8]}"), "zip", root_dir=folder)
+    final = target / f"{name}.zip"
+    os.replace(staging, final)
+    return str(final)
 
 
 def adapter_zip(job_id: int | str | None, caller: Caller) -> str:
     """A zip of the adapter/ (or model/) folder of one of the caller's succeeded jobs."""
+    require_weights_download(caller)  # a demo visitor sees every job, but gets no weights unless the operator allows it
     number, run_dir = succeeded_run(job_id, caller)
     folder = next((run_dir / name for name in ("adapter", "model") if (run_dir / name).is_dir()), None)
     if folder is None:
@@ -483,24 +555,62 @@ def adapter_zip(job_id: int | str | None, caller: Caller) -> str:
     return zip_folder(folder, f"job-{number}-{folder.name}")
 
 
-def push_action(job_id: int | str | None, repo_id: str, token: str | None, private: bool, caller: Caller, merged: bool = False) -> str:
+def push_action(job_id: int | str | None, repo_id: str, token: str | None, private: bool, caller: Caller, merged: bool = False,
+                gguf: str = "") -> str:
     """Push one of the caller's succeeded jobs to OWNER/NAME with its model card (``merged``: the LoRA merged into its base,
-    saved under ``<data home>/models/job-<id>-merged``); returns the repo URL. The token is used once."""
-    from jobs.hub_push import push_merged_run, push_run
+    saved under ``<data home>/models/job-<id>-merged``; ``gguf``: comma-separated GGUF types, exported, verified and pushed
+    instead); returns the repo URL. The token is used once."""
+    from jobs.hub_push import push_gguf_run, push_merged_run, push_run
 
     require_writer(caller, "push to the Hub")
     number, run_dir = succeeded_run(job_id, caller)
     repo_id, token = (repo_id or "").strip(), (token or "").strip() or None
+    if gguf_types(gguf):
+        return push_gguf_run(run_dir, repo_id, token=token, quants=gguf_types(gguf), merged_dir=data_home().merged_model_dir(number),
+                             private=bool(private))
     if merged:
         return push_merged_run(run_dir, repo_id, token=token, private=bool(private), merged_dir=data_home().merged_model_dir(number))
     return push_run(run_dir, repo_id, token=token, private=bool(private))
 
 
-def api_push_to_hub(job_id: int, repo_id: str, token: str, request: gr.Request, private: bool = True, merged: bool = False) -> dict:
-    """Push a succeeded job's adapter (or model; ``merged``: the LoRA merged into its base) with its model card to OWNER/NAME.
+def api_push_to_hub(job_id: int, repo_id: str, token: str, request: gr.Request, private: bool = True, merged: bool = False,
+                    gguf: str = "") -> dict:
+    """Push a succeeded job's adapter (or model; ``merged``: the LoRA merged into its base; ``gguf``: e.g. "q8_0" or "f16,q8_0",
+    the verified GGUF files with a Modelfile and a card on running them) with its model card to OWNER/NAME.
 
     The token is used once, never stored. Returns {'url': ...}."""
-    return {"url": user_errors(push_action)(job_id, repo_id, token, private, caller_of(request), bool(merged))}
+    return {"url": user_errors(push_action)(job_id, repo_id, token, private, caller_of(request), bool(merged), gguf or "")}
+
+
+def gguf_types(text: str | list[str] | None) -> list[str]:
+    """GGUF types from "f16, q8_0" (or a list), lower-cased, without blanks."""
+    items = text if isinstance(text, list) else str(text or "").replace(";", ",").split(",")
+    return [item.strip().lower() for item in items if item and item.strip()]
+
+
+def export_gguf_action(job_id: int | str | None, types: str | list[str], caller: Caller, progress: Any = None) -> Any:
+    """Export one of the caller's succeeded causal-LM jobs to GGUF under ``runs/<id>/gguf`` (merged once into
+    ``models/job-<id>-merged``), with its Modelfile, every file loaded back and compared (a :class:`jobs.gguf.GgufExport`)."""
+    from jobs.gguf import export_gguf
+
+    require_writer(caller, "export models")
+    number, run_dir = succeeded_run(job_id, caller)
+    return export_gguf(run_dir, gguf_types(types) or ["q8_0"], merged_dir=data_home().merged_model_dir(number), progress=progress)
+
+
+def api_export_gguf(job_id: int, request: gr.Request, types: str = "q8_0") -> dict:
+    """Export a succeeded text-generation job to GGUF for llama.cpp / Ollama / LM Studio. types: comma-separated f16, bf16, q8_0,
+    q4_0. Each file is loaded back and compared with the merged model on prompts from the job's data.
+
+    Returns {'passed': bool, 'folder': str, 'modelfile': str, 'files': [{type, file, size_bytes, top1_agreement,
+    max_logit_difference, greedy_identical, greedy_prompts, passed}], 'prompts': str}."""
+
+    def run() -> dict[str, Any]:
+        result = export_gguf_action(job_id, types, caller_of(request))
+        return public_paths({"passed": result.passed, "folder": str(result.folder), "modelfile": str(result.modelfile),
+                             "files": result.report["files"], "prompts": result.report["prompts"]})
+
+    return user_errors(run)()
 
 
 def api_inspect_dataset(file: str | None, format: str, task: str, request: gr.Request) -> dict:
@@ -586,6 +696,8 @@ def register_api() -> None:
                      (api_list_datasets, "list_datasets"), (api_download_model, "download_model"), (api_download_status, "download_status")):
         quick = ("list_jobs", "job_status", "search_models", "list_datasets", "download_status")
         gr.api(fn, api_name=name, concurrency_limit=None if name in quick else 2)
+    gr.api(api_job_report, api_name="job_report", concurrency_limit=None)
+    gr.api(api_export_gguf, api_name="export_gguf", concurrency_limit=1, concurrency_id="inference")
     with gr.Row(visible=False):
         file_in = gr.File(type="filepath")
         format_in = gr.Textbox(value="auto")

