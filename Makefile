@@ -46,11 +46,15 @@ test: install-dev
 
 bench: install-dev
 	$(OFFLINE) $(PY) bench/train_overhead.py
+	$(OFFLINE) $(PY) bench/embedding_overhead.py
+	$(OFFLINE) $(PY) bench/dpo_overhead.py --demo
 	$(OFFLINE) $(PY) bench/queue_latency.py
+	$(OFFLINE) $(PY) bench/chaos.py --db both --jobs 60
 	$(OFFLINE) $(PY) bench/ui_latency.py
 	$(OFFLINE) $(PY) bench/memory_estimate.py
 	$(OFFLINE) $(PY) bench/download_throughput.py
 	$(OFFLINE) $(PY) bench/login_burst.py
+	$(OFFLINE) $(PY) bench/gguf_export.py --verify
 
 space: install
 	$(PY) launch.py deploy-space $(SPACE)

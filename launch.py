@@ -3,17 +3,19 @@
     python launch.py [--host --port --share --no-worker]   the web UI with an embedded worker (127.0.0.1:7860)
     python launch.py --auth | --demo      require sign-in (accounts from adduser) | browse and try only, no training
                      [--share-hub-token]  on such a shared server, let visitors' Hub requests use this machine's HF token
+                     [--demo-downloads]   with --demo, let visitors download finished jobs' weights (off by default)
     python launch.py adduser NAME         create an account (or reset its password); the password is read from stdin
     python launch.py train SPEC.yaml      run one job spec in the foreground (progress bar, exit 0 on success)
     python launch.py inspect DATA_FILE    preview a data file (or hub:OWNER/NAME): format, columns, problems with row numbers
     python launch.py models               list the models usable offline (packaged, HF cache, data home)
     python launch.py download ORG/NAME    check a Hub model and download what a job needs into the HF cache (progress bar)
-    python launch.py submit SPEC.yaml     validate a spec and queue it (prints the job id)
+    python launch.py submit SPEC.yaml     validate a spec and queue it (prints the job id; a sweep spec: its children's ids)
     python launch.py submit SPEC.yaml --hf-jobs a10g-small --push-to OWNER/NAME   run it on Hugging Face Jobs instead
     python launch.py worker [--gpus 0,1]  run queued jobs (one worker process per GPU with --gpus)
     python launch.py jobs [--json]        list the jobs recorded in the database
     python launch.py cancel ID | retry ID cancel a queued/running job, requeue a failed/cancelled one
     python launch.py push ID OWNER/NAME   upload a finished job's adapter/model with its card (token: HF_TOKEN or prompt)
+    python launch.py export ID --gguf q8_0[,f16,...]   a finished job as GGUF + Ollama Modelfile, each file loaded back and checked
     python launch.py deploy-space OWNER/NAME   create or update a Hugging Face Space running this app
 
 Bad input exits with status 2 and a one-line ``error: ...`` on stderr, never a traceback.
@@ -66,6 +68,10 @@ def _command_ui(args: argparse.Namespace) -> int:
         from jobs.hub_tokens import withhold_operator_credentials
 
         withhold_operator_credentials()  # visitors' Hub requests carry their own token or none, never the operator's
+    if args.demo_downloads:
+        from webui.access import allow_demo_downloads
+
+        allow_demo_downloads()
     for warning in space_settings().warnings:
         print(f"warning: {warning}", file=sys.stderr)
     worker = tracker = None
@@ -160,8 +166,9 @@ def _command_download(args: argparse.Namespace) -> int:
 
 
 def _command_jobs(args: argparse.Namespace) -> int:
-    from jobs.queue import job_summary, list_jobs, phase_text
+    from jobs.queue import job_summary, list_jobs, phase_text, reap_expired_leases
 
+    reap_expired_leases()  # a run whose process died (a worker's, or a foreground `train`) shows as such
     jobs = list(reversed(list_jobs(limit=args.limit)))
     rows = [job_summary(job) for job in jobs]
     if args.json:
@@ -175,10 +182,34 @@ def _command_jobs(args: argparse.Namespace) -> int:
     return 0
 
 
+def _command_report(args: argparse.Namespace) -> int:
+    from jobs.errors import AdaptaError
+    from jobs.evaluation import read_report, report_markdown
+    from jobs.queue import check_job_id, get_job
+
+    job = get_job(check_job_id(args.job_id))
+    report = read_report(job.run_dir)
+    if report is None:
+        raise AdaptaError(f"job {job.id} has no before/after report yet (status {job.status.value}); "
+                          f"a report is written when a job finishes training")
+    print(json.dumps(report.to_dict(), indent=2, ensure_ascii=False) if args.json else report_markdown(report, examples=args.examples), end="")
+    return 0
+
+
 def _command_submit(args: argparse.Namespace) -> int:
     from jobs.queue import submit_job
     from jobs.spec import load_spec
+    from jobs.sweep import load_sweep, submit_sweep
 
+    plan = load_sweep(args.spec)
+    if plan is not None:  # a sweep: one job per combination, in one group
+        if args.hf_jobs:
+            print("error: --hf-jobs takes a spec of one job; a sweep runs on this queue's workers", file=sys.stderr)
+            return 2
+        job_ids = submit_sweep(plan, priority=args.priority)
+        print(f"{plan.kind} sweep '{plan.name}': queued {len(job_ids)} jobs", file=sys.stderr)
+        print("\n".join(str(job_id) for job_id in job_ids))
+        return 0
     spec = load_spec(args.spec)
     if args.hf_jobs:
         import getpass
@@ -231,6 +262,13 @@ def _command_push(args: argparse.Namespace) -> int:
         print(f"error: job {args.id} is {job.status.value}; only succeeded jobs can be pushed", file=sys.stderr)
         return 2
     token = os.environ.get("HF_TOKEN") or getpass.getpass("Hugging Face token (write access; not stored): ")
+    if args.gguf:
+        from jobs.hub_push import push_gguf_run
+        from storage.paths import data_home
+
+        print(push_gguf_run(_Path(job.run_dir), args.repo_id, token=token, quants=args.gguf.split(","), private=args.private,
+                            merged_dir=data_home().merged_model_dir(job.id)))
+        return 0
     if args.merged:
         from jobs.hub_push import push_merged_run
         from storage.paths import data_home
@@ -238,6 +276,37 @@ def _command_push(args: argparse.Namespace) -> int:
         print(push_merged_run(_Path(job.run_dir), args.repo_id, token=token, private=args.private, merged_dir=data_home().merged_model_dir(job.id)))
         return 0
     print(push_run(_Path(job.run_dir), args.repo_id, token=token, private=args.private))
+    return 0
+
+
+def _command_export(args: argparse.Namespace) -> int:
+    from jobs.gguf import export_gguf, summary_rows
+    from jobs.queue import get_job
+    from storage.paths import data_home
+    from storage.tables import JobStatus
+
+    job = get_job(args.id)
+    if job.status is not JobStatus.SUCCEEDED:
+        print(f"error: job {args.id} is {job.status.value}; only succeeded jobs can be exported", file=sys.stderr)
+        return 2
+
+    def show(share: float, step: str) -> None:
+        print(f"[{share:4.0%}] {step}", file=sys.stderr)
+
+    result = export_gguf(Path(job.run_dir), [name for name in args.gguf.split(",") if name.strip()], merged_dir=data_home().merged_model_dir(job.id),
+                         output_dir=args.output, verify=not args.no_verify, progress=show)
+    rows = summary_rows(result)
+    if args.json:
+        print(json.dumps(result.report, indent=2))
+    else:
+        for row in rows:
+            verdict = "" if row["passed"] is None else ("passed" if row["passed"] else "FAILED")
+            print(f"{row['type']:6} {row['size_mb']:8.1f} MB  top-1 {row['top1']}  max logit diff {row['max_logit_diff']}  "
+                  f"greedy identical {row['greedy']}  {verdict}  {result.folder / row['file']}")
+        print(f"Ollama: ollama create NAME -f {result.modelfile} && ollama run NAME")
+    if not result.passed and not args.no_verify:
+        print(f"error: the export failed its verification; see {result.verification_path}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -285,6 +354,8 @@ def _add_ui_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--share-hub-token", action="store_true",
                         help="on a shared server (--auth, --demo, a Space), let visitors' Hub requests use this machine's HF_TOKEN / login "
                              "(off by default: they use their own token or none)")
+    parser.add_argument("--demo-downloads", action="store_true",
+                        help="with --demo, let visitors download finished jobs' adapters and models (off by default; also ADAPTA_DEMO_DOWNLOADS=1)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -322,6 +393,11 @@ def build_parser() -> argparse.ArgumentParser:
     jobs.add_argument("--json", action="store_true")
     jobs.add_argument("--limit", type=int, default=500)
     jobs.set_defaults(handler=_command_jobs)
+    report = commands.add_parser("report", help="show a finished job's before/after evaluation report")
+    report.add_argument("job_id", help="the job id (see `launch.py jobs`)")
+    report.add_argument("--json", action="store_true", help="the whole report (every scored example) as JSON")
+    report.add_argument("--examples", type=int, default=5, help="how many biggest wins and losses to show")
+    report.set_defaults(handler=_command_report)
     submit = commands.add_parser("submit", help="validate a spec and put it in the queue")
     submit.add_argument("spec", type=Path)
     submit.add_argument("--priority", type=int, default=0)
@@ -341,7 +417,15 @@ def build_parser() -> argparse.ArgumentParser:
     push.add_argument("repo_id", help="OWNER/NAME")
     push.add_argument("--private", action="store_true")
     push.add_argument("--merged", action="store_true", help="push the LoRA merged into its base model instead of the adapter")
+    push.add_argument("--gguf", metavar="TYPES", help="push GGUF files instead (e.g. q8_0 or f16,q8_0), exported and verified first")
     push.set_defaults(handler=_command_push)
+    export = commands.add_parser("export", help="export a finished text-generation job to GGUF (llama.cpp, Ollama, LM Studio)")
+    export.add_argument("id", type=int)
+    export.add_argument("--gguf", required=True, metavar="TYPES", help="comma-separated: f16, bf16, q8_0, q4_0")
+    export.add_argument("--output", type=Path, help="folder for the files (default: <run>/gguf)")
+    export.add_argument("--no-verify", action="store_true", help="skip loading each file back and comparing it with the merged model")
+    export.add_argument("--json", action="store_true", help="print the verification report as JSON")
+    export.set_defaults(handler=_command_export)
     space = commands.add_parser("deploy-space", help="create or update a Hugging Face Space running this app")
     space.add_argument("space_id", help="OWNER/NAME")
     space.add_argument("--private", action="store_true")

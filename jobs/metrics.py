@@ -19,7 +19,7 @@ from typing import Any
 from sqlmodel import Session, select
 
 from storage.db import session_scope
-from storage.tables import Job, Metric
+from storage.tables import Job, JobStatus, Metric
 
 
 class MetricsSink:
@@ -42,9 +42,11 @@ class MetricsSink:
         if self.job_id is None:
             yield None
             return
-        with session_scope() as session:
-            job = session.get(Job, self.job_id)
-            if job is None or (self.worker_id is not None and (job.worker_id != self.worker_id or job.attempt != self.attempt)):
+        with session_scope() as session:  # the row lock (PostgreSQL) keeps a reaper or claim from slipping in before the insert
+            job = session.get(Job, self.job_id, with_for_update=self.worker_id is not None)
+            fenced_out = self.worker_id is not None and (job is None or job.worker_id != self.worker_id or job.attempt != self.attempt
+                                                         or job.status is not JobStatus.RUNNING)
+            if job is None or fenced_out:
                 yield None
                 return
             yield session, job

@@ -53,6 +53,10 @@ class Job(SQLModel, table=True):
     worker_id: Optional[str] = None
     lease_expires_at: Optional[datetime] = None
     heartbeat_at: Optional[datetime] = None
+    needs_gpus: int = 1
+    """GPUs the job asks for (its spec's ``resources.gpus``): a worker only claims jobs it can serve."""
+    needs_processes: int = 1
+    """Training processes it starts (the larger of ``resources.gpus`` and ``resources.processes``)."""
     cancel_requested: bool = False
     step: int = 0
     total_steps: Optional[int] = None
@@ -67,6 +71,10 @@ class Job(SQLModel, table=True):
     remote_id: Optional[str] = None
     """For a remote job: ``NAMESPACE/JOB_ID`` on Hugging Face Jobs."""
     remote_url: Optional[str] = None
+    group_id: Optional[str] = Field(default=None, index=True)
+    """The sweep this job is one child of (``jobs.sweep``); None for a job of its own."""
+    group_name: Optional[str] = None
+    """The sweep's name, shown on each of its children."""
     phase: Optional[str] = None
     """What a running job is doing now: ``downloading`` (its base model), ``training``; None before it starts."""
     phase_done: Optional[int] = None

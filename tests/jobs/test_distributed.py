@@ -18,7 +18,7 @@ def test_child_command_uses_accelerate_for_several_processes(tmp_path: Path) -> 
 
     assert child_command(claimed({}))[1:3] == ["-m", "jobs.child"]
     cpu = child_command(claimed({"gpus": 0, "processes": 2}))
-    assert cpu[1:3] == ["-m", "accelerate.commands.launch"] and "--cpu" in cpu and cpu[cpu.index("--num_processes") + 1] == "2"
+    assert cpu[1:4] == ["-m", "jobs.child", "launch"] and "--multi_gpu" in cpu and cpu[cpu.index("--num_processes") + 1] == "2"
     gpu = child_command(claimed({"gpus": 4}))
     assert "--multi_gpu" in gpu and gpu[gpu.index("--num_processes") + 1] == "4"
     assert "--use_fsdp" in child_command(claimed({"gpus": 2, "strategy": "fsdp"}))
