@@ -591,9 +591,14 @@ def download_view(job: Job) -> dict[str, Any] | None:
 def phase_text(job: Job) -> str:
     """What a running job is doing, for a person: ``downloading the base model: 45.1 MB / 98.0 MB (46%), 12.0 MB/s, about 4 s left``."""
     progress = download_progress(job)
-    if progress is None:
-        return (job.phase or "") if job.status is JobStatus.RUNNING else ""
-    return progress.line()
+    if progress is not None:
+        return progress.line()
+    if job.status is not JobStatus.RUNNING:
+        return ""
+    if job.phase == "evaluating" and job.phase_total:
+        done = job.phase_done or 0
+        return f"evaluating the base and the adapted model on held-out rows: {done} of {job.phase_total} scored ({done / job.phase_total:.0%})"
+    return job.phase or ""
 
 
 def count_jobs(status: JobStatus | None = None) -> int:

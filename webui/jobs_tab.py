@@ -172,6 +172,8 @@ def job_detail(job_id: str | None, lang: str, request: gr.Request) -> list[Any]:
     ]
     if status["download"] is not None:
         lines.append(f"⬇️ {status['phase_text']}")
+    elif status["phase"] == "evaluating" and status["status"] == "running":
+        lines.append(f"📊 {status['phase_text']}")
     if status["eta_seconds"] is not None:
         lines.append(t(lang, "jobs.eta", eta=_eta_text(status["eta_seconds"])))
     if status["loss"] is not None:

@@ -175,8 +175,9 @@ def select_files(paths: list[str] | set[str], kind: RepoKind | None = None, *, h
 
     transformers: the top-level config, tokenizer and generation files and the ``*.safetensors`` weights (``model*``
     shards when present, so a duplicate such as ``consolidated.safetensors`` is skipped), plus a sentence-transformers
-    model's module files (``modules.json``, its pooling config); never pickles, ONNX, flax, TF or other subfolders. diffusers: ``model_index.json`` and, per component the trainer loads, its small config/vocabulary
-    files and its safetensors weights, the ``fp16`` variant when ``half_precision`` (or when it is the only one).
+    model's module files (``modules.json``, its pooling config); never pickles, ONNX, flax, TF or other subfolders.
+    diffusers: ``model_index.json`` and, per component the trainer loads, its small config/vocabulary files and its
+    safetensors weights, the ``fp16`` variant when ``half_precision`` (or when it is the only one).
     """
     names = sorted(set(paths))
     kind = kind or repo_kind(names)

@@ -135,3 +135,14 @@ def test_evaluation_phase_is_recorded_and_bounded(tmp_path: Path, tiny_llama: Pa
     phases = [phase for phase in sink.phases if phase[0] == "evaluating"]
     assert phases[-1][1] == phases[-1][2] == 8  # 2 rows: 2 losses + 2 answers, for both models
     assert "cut at 3 tokens" in " ".join(report.notes)
+
+
+def test_the_evaluating_phase_reads_as_progress() -> None:
+    from jobs.queue import phase_text
+    from storage.tables import Job, JobStatus
+
+    job = Job(name="x", task="causal-lm", method="lora", base_model="m", spec_json="{}", status=JobStatus.RUNNING,
+              phase="evaluating", phase_done=12, phase_total=48)
+    assert phase_text(job) == "evaluating the base and the adapted model on held-out rows: 12 of 48 scored (25%)"
+    job.status = JobStatus.SUCCEEDED
+    assert phase_text(job) == ""
