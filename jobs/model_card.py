@@ -10,9 +10,9 @@ from typing import Any
 import yaml
 
 from jobs.evaluation.report import EvalReport, report_markdown
-from jobs.spec import HUB_DATA_PREFIX, JobSpec, Method, Task
+from jobs.spec import HUB_DATA_PREFIX, JobSpec, Method, Objective, Task
 
-PIPELINE_TAG = {Task.CAUSAL_LM: "text-generation", Task.TEXT_CLASSIFICATION: "text-classification"}
+PIPELINE_TAG = {Task.CAUSAL_LM: "text-generation", Task.TEXT_CLASSIFICATION: "text-classification", Task.SENTENCE_EMBEDDING: "sentence-similarity"}
 
 
 def _version(package: str) -> str:
@@ -40,7 +40,17 @@ def base_model_text(spec: JobSpec) -> str:
     return f"`{spec.base_model}`"
 
 
+def _embedding_usage_snippet(spec: JobSpec, folder_name: str, is_peft: bool) -> str:
+    load = (f"model = SentenceTransformer(\"{hub_base_model(spec.base_model) or spec.base_model}\")\n"
+            f"model.load_adapter(\"{folder_name}\")  # the LoRA adapter (needs peft)\n") if is_peft else f"model = SentenceTransformer(\"{folder_name}\")\n"
+    return ("from sentence_transformers import SentenceTransformer\n\n" + load +
+            "query = model.encode([\"your query\"])\npassages = model.encode([\"first passage\", \"second passage\"])\n"
+            "print(model.similarity(query, passages))  # higher: more relevant\n")
+
+
 def _usage_snippet(spec: JobSpec, folder_name: str, merged: bool = False) -> str:
+    if spec.task is Task.SENTENCE_EMBEDDING:
+        return _embedding_usage_snippet(spec, folder_name, spec.method is not Method.FULL and not merged)
     if spec.method is Method.FULL or merged:
         cls = "AutoModelForCausalLM" if spec.task is Task.CAUSAL_LM else "AutoModelForSequenceClassification"
         return (
@@ -162,6 +172,19 @@ def results_section(summary: dict[str, Any], report: EvalReport | None) -> str:
     return f"## Results\n\n### Before and after adaptation\n\n{report_markdown(report)}\n### Training\n\n{training}\n\n"
 
 
+OBJECTIVE_TEXT = {
+    Objective.DPO: "direct preference optimisation (DPO)",
+    Objective.ORPO: "odds-ratio preference optimisation (ORPO)",
+    Objective.KTO: "Kahneman-Tversky optimisation (KTO)",
+    Objective.GRPO: "group relative policy optimisation (GRPO) with rewards",
+}
+
+
+def _objective_text(spec: JobSpec) -> str:
+    """`` by DPO`` and the like for the objectives beyond sft (TRL's trainers), else nothing."""
+    return f" by {OBJECTIVE_TEXT[spec.objective]}, with TRL" if spec.objective in OBJECTIVE_TEXT else ""
+
+
 def render_model_card(spec: JobSpec, summary: dict[str, Any], folder_name: str, merged: bool = False,
                       report: EvalReport | None = None) -> str:
     """The README.md text: YAML front matter for the Hub, then what was trained, how, how well, and how to use it.
@@ -173,10 +196,13 @@ def render_model_card(spec: JobSpec, summary: dict[str, Any], folder_name: str, 
     is_peft = spec.method is not Method.FULL and not merged
     front = {
         "base_model": hub_base_model(spec.base_model),
-        "library_name": "peft" if is_peft else "transformers",
+        "library_name": "sentence-transformers" if spec.task is Task.SENTENCE_EMBEDDING else "peft" if is_peft else "transformers",
         "pipeline_tag": PIPELINE_TAG[spec.task],
         "tags": list(dict.fromkeys(["adapta", spec.method.value, spec.task.value] + (["lora"] if spec.method is Method.QLORA else [])
-                                   + (["merged"] if merged else []))),
+                                   + (["merged"] if merged else [])
+                                   + ([spec.objective.value, "trl"] if spec.objective is not Objective.SFT else [])
+                                   + (["sentence-transformers", "sentence-similarity", "feature-extraction"]
+                                      if spec.task is Task.SENTENCE_EMBEDDING else []))),
     }
     front = {key: value for key, value in front.items() if value is not None}
     license_name = base_model_license(summary.get("base_model_path"))
@@ -188,6 +214,12 @@ def render_model_card(spec: JobSpec, summary: dict[str, Any], folder_name: str, 
     hyper = spec.training.model_dump(mode="json")
     if spec.method in (Method.LORA, Method.QLORA):
         hyper.update({f"lora_{k}": v for k, v in spec.lora.model_dump(mode="json").items()})
+    if spec.task is Task.SENTENCE_EMBEDDING:
+        hyper.update({f"embedding_{k}": v for k, v in spec.embedding.model_dump(mode="json").items()})
+    if spec.objective is not Objective.SFT:
+        hyper["objective"] = spec.objective.value
+        section = spec.grpo if spec.objective is Objective.GRPO else spec.preference
+        hyper.update({f"{spec.objective.value}_{k}": v for k, v in section.model_dump(mode="json").items()})
     if spec.method is Method.PROMPT_TUNING:
         hyper.update({f"prompt_tuning_{k}": v for k, v in spec.prompt_tuning.model_dump(mode="json").items()})
     hyper_lines = "\n".join(f"| {key} | {value} |" for key, value in hyper.items())
@@ -197,7 +229,7 @@ def render_model_card(spec: JobSpec, summary: dict[str, Any], folder_name: str, 
         f"---\n{yaml.safe_dump(front, sort_keys=False)}---\n\n"
         f"# {spec.display_name}\n\n"
         f"{_what_it_is(spec, is_peft, merged)} "
-        f"{base_model_text(spec)} ({spec.task.value}), trained with Adapta.\n"
+        f"{base_model_text(spec)} ({spec.task.value}), trained with Adapta{_objective_text(spec)}.\n"
         f"{label_text}\n"
         f"## Training data\n\n"
         f"{_data_source(spec)} ({data.get('format', spec.data.format.value)} format)\n"

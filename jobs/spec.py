@@ -33,6 +33,7 @@ class Task(str, Enum):
     CAUSAL_LM = "causal-lm"
     TEXT_CLASSIFICATION = "text-classification"
     TEXT_TO_IMAGE = "text-to-image"
+    SENTENCE_EMBEDDING = "sentence-embedding"
 
 
 class Method(str, Enum):
@@ -52,6 +53,37 @@ class DataFormat(str, Enum):
     INSTRUCTION = "instruction"
     CHAT = "chat"
     CLASSIFICATION = "classification"
+    PAIRS = "pairs"
+    TRIPLETS = "triplets"
+    SCORED_PAIRS = "scored-pairs"
+    PREFERENCE = "preference"
+    FEEDBACK = "feedback"
+    PROMPTS = "prompts"
+
+
+EMBEDDING_FORMATS = (DataFormat.PAIRS, DataFormat.TRIPLETS, DataFormat.SCORED_PAIRS)
+"""sentence-embedding data: (anchor, positive) pairs, (anchor, positive, negative) triplets, (sentence1, sentence2, score)."""
+
+
+class Objective(str, Enum):
+    """causal-lm: what training optimises (sft: imitate the answers; dpo/orpo/kto: prefer the better answer; grpo: maximise rewards)."""
+
+    SFT = "sft"
+    DPO = "dpo"
+    ORPO = "orpo"
+    KTO = "kto"
+    GRPO = "grpo"
+
+
+PREFERENCE_OBJECTIVES = (Objective.DPO, Objective.ORPO, Objective.KTO)
+OBJECTIVE_FORMATS: dict[Objective, tuple[DataFormat, ...]] = {
+    Objective.DPO: (DataFormat.AUTO, DataFormat.PREFERENCE),
+    Objective.ORPO: (DataFormat.AUTO, DataFormat.PREFERENCE),
+    Objective.KTO: (DataFormat.AUTO, DataFormat.FEEDBACK, DataFormat.PREFERENCE),
+    Objective.GRPO: (DataFormat.AUTO, DataFormat.PROMPTS),
+}
+"""The data formats each non-sft objective reads (preference: prompt/chosen/rejected; feedback: prompt/completion/label;
+prompts: prompt with an optional reference answer)."""
 
 
 class Scheduler(str, Enum):
@@ -113,7 +145,8 @@ class DataSpec(SpecModel):
                                    "or a Hub dataset as hub:OWNER/NAME.")
     validation: Union[float, str, None] = Field(
         default=None,
-        description="Held-out data: a fraction of the training rows (0 to 0.5), a file (a Hub dataset: a split name), or empty for none.",
+        description="Held-out data: a fraction of the training rows (0 to 0.5), a file (a Hub dataset: a split name; text-to-image: a folder "
+                    "or .zip of captioned images), or empty for none. The before/after report is measured on it.",
     )
     config: str | None = Field(default=None, max_length=200, description="Hub dataset only: the configuration (subset) to load, if it has several.")
     split: str = Field(default="train", min_length=1, max_length=200, description="Hub dataset only: the split to train on, e.g. train or train[:1000].")
@@ -201,7 +234,8 @@ class TrainingSpec(SpecModel):
     seed: int = Field(default=42, ge=0, le=2**32 - 1, description="Random seed for data order and initialisation.")
     precision: Precision = Field(default=Precision.AUTO, description="auto, fp32, bf16 or fp16 (bf16/fp16 need CUDA).")
     gradient_checkpointing: bool = Field(default=False, description="Trade compute for memory on long sequences.")
-    packing: bool = Field(default=False, description="Causal LM only: pack several examples into each max_length sequence.")
+    packing: bool = Field(default=False, description="Causal LM only: pack whole examples into each max_length sequence; each example "
+                                                     "attends only to itself. Not with prompt tuning.")
     group_by_length: bool = Field(default=True, description="Batch examples of similar length together to waste less padding.")
     train_on_prompt: bool = Field(default=False, description="Also compute the loss on prompt and user tokens (default: answers only).")
     resolution: int = Field(default=512, ge=32, le=4096, multiple_of=8, description="text-to-image: square training size in pixels (a multiple of 8).")
@@ -266,6 +300,138 @@ class EvaluationSpec(SpecModel):
     batch_size: int = Field(default=8, ge=1, le=256, description="Rows scored together.")
 
 
+class EmbeddingLoss(str, Enum):
+    """sentence-embedding: the training objective (sentence-transformers' losses)."""
+
+    MNRL = "mnrl"
+    CACHED_MNRL = "cached-mnrl"
+    COSENT = "cosent"
+
+
+class EmbeddingSpec(SpecModel):
+    """sentence-embedding: how an embedding model is fine-tuned for retrieval (see :mod:`jobs.trainers.embedding`)."""
+
+    loss: EmbeddingLoss = Field(default=EmbeddingLoss.MNRL, description="sentence-embedding: mnrl (in-batch negatives, for pairs and "
+                                "triplets), cached-mnrl (the same with large batches in little memory) or cosent (scored pairs).")
+    matryoshka_dims: list[int] = Field(default_factory=list, max_length=8, description="sentence-embedding: Matryoshka training: the "
+                                       "embedding sizes to keep good, e.g. [384, 128, 64] (empty: off).")
+    mini_batch_size: int = Field(default=32, ge=1, le=1024, description="sentence-embedding: cached-mnrl only: rows embedded at once "
+                                 "inside a batch (lower it to save memory; the batch size stays training.batch_size).")
+    no_duplicates: bool = Field(default=True, description="sentence-embedding: keep repeated texts out of one batch, so no in-batch "
+                                "negative is secretly a positive (mnrl and cached-mnrl).")
+    mine_hard_negatives: bool = Field(default=False, description="sentence-embedding: turn pairs into triplets with hard negatives found "
+                                      "by the base model among the training passages before training.")
+    num_negatives: int = Field(default=1, ge=1, le=20, description="sentence-embedding: hard negatives mined per pair.")
+    negative_margin: float = Field(default=0.1, ge=0, le=1, description="sentence-embedding: a mined negative must score at least this "
+                                   "much below the positive (cosine), so near-duplicates of the positive are not taken as negatives.")
+    corpus: str | None = Field(default=None, max_length=4096, description="sentence-embedding: an optional file of extra passages "
+                               "(a text or passage column) searched by the before/after report and the Playground, besides the data's own.")
+
+    @field_validator("matryoshka_dims")
+    @classmethod
+    def _dims(cls, value: list[int]) -> list[int]:
+        if any(dim < 8 or dim > 16384 for dim in value):
+            raise ValueError("sizes must be between 8 and 16384, e.g. [384, 128, 64]")
+        return sorted(set(value), reverse=True)
+
+    @field_validator("corpus")
+    @classmethod
+    def _corpus_path(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        return refuse_url(value)
+
+
+class PreferenceLoss(str, Enum):
+    """dpo/kto: the loss (TRL's names); orpo has one loss of its own."""
+
+    SIGMOID = "sigmoid"
+    IPO = "ipo"
+    HINGE = "hinge"
+    ROBUST = "robust"
+    KTO = "kto"
+    APO_ZERO_UNPAIRED = "apo_zero_unpaired"
+
+
+DPO_LOSSES = (PreferenceLoss.SIGMOID, PreferenceLoss.IPO, PreferenceLoss.HINGE, PreferenceLoss.ROBUST)
+KTO_LOSSES = (PreferenceLoss.KTO, PreferenceLoss.APO_ZERO_UNPAIRED)
+
+
+class ReferenceModel(str, Enum):
+    """dpo/kto: where the reference log-probabilities come from."""
+
+    AUTO = "auto"
+    PRECOMPUTED = "precomputed"
+
+
+class PreferenceSpec(SpecModel):
+    """dpo, orpo, kto: preference tuning settings (see :mod:`jobs.trainers.preference`)."""
+
+    beta: float = Field(default=0.1, gt=0, le=10, description="dpo/kto: how far the model may move from the reference (higher: "
+                        "stays closer); orpo: the weight of the odds-ratio term next to the answer loss.")
+    loss_type: PreferenceLoss | None = Field(default=None, description="dpo: sigmoid (standard), ipo, hinge or robust; kto: kto or "
+                                             "apo_zero_unpaired; empty: the objective's standard loss (orpo has only its own).")
+    reference: ReferenceModel = Field(default=ReferenceModel.AUTO, description="dpo/kto: auto (LoRA: the base with the adapter "
+                                      "switched off, no extra copy; full: a frozen copy) or precomputed (reference scores computed "
+                                      "once before training, so no reference model stays in memory).")
+    max_prompt_length: int | None = Field(default=None, ge=4, le=131072, description="Keep at most this many tokens of each "
+                                          "prompt (its end); the answer gets the rest of training.max_length (empty: no limit).")
+    desirable_weight: float = Field(default=1.0, gt=0, le=100, description="kto: weight of the rows labelled good (raise it when "
+                                    "they are fewer than the bad ones).")
+    undesirable_weight: float = Field(default=1.0, gt=0, le=100, description="kto: weight of the rows labelled bad.")
+
+
+class RewardKind(str, Enum):
+    """grpo: what one reward term checks in a completion (each scores 0 to 1)."""
+
+    EXACT_MATCH = "exact_match"
+    CONTAINS = "contains"
+    REGEX = "regex"
+    JSON = "json"
+    JSON_SCHEMA = "json_schema"
+    LENGTH = "length"
+    FORMAT = "format"
+
+
+class RewardTerm(SpecModel):
+    """grpo: one reward term; the reward of a completion is the weighted sum of its terms (see :mod:`jobs.rewards`)."""
+
+    kind: RewardKind = Field(description="exact_match (equals the reference answer after normalising case, spaces and punctuation), "
+                             "contains (a text), regex (a regular expression), json (valid JSON), json_schema (JSON valid against "
+                             "a schema), length (near a target length) or format (the answer wrapped in <tag>...</tag>).")
+    weight: float = Field(default=1.0, ge=-10, le=10, description="How much this term counts (negative: a penalty).")
+    pattern: str | None = Field(default=None, max_length=500, description="contains: the text to find; regex: the regular expression "
+                                "to match (searched anywhere, limited to simple patterns).")
+    json_schema: str | None = Field(default=None, max_length=20000, description="json_schema: the JSON schema the answer must "
+                                    "satisfy, pasted as JSON.")
+    target_length: int | None = Field(default=None, ge=1, le=100000, description="length: the ideal answer length in characters "
+                                      "(the reward falls linearly to 0 at twice or zero that length).")
+    tag: str | None = Field(default=None, max_length=40, pattern=r"^[A-Za-z][A-Za-z0-9_-]*$", description="format: the tag the "
+                            "answer must be wrapped in, e.g. answer for <answer>...</answer>; other kinds: score only the text "
+                            "inside that tag (empty: the whole completion).")
+    case_sensitive: bool = Field(default=False, description="contains, regex and exact_match: tell upper and lower case apart.")
+
+    @model_validator(mode="after")
+    def _settings_fit_the_kind(self) -> RewardTerm:
+        from jobs.rewards import check_term
+
+        check_term(self)
+        return self
+
+
+class GrpoSpec(SpecModel):
+    """grpo: reinforcement learning from rewards built in the form (see :mod:`jobs.trainers.grpo`)."""
+
+    num_generations: int = Field(default=4, ge=2, le=64, description="Completions sampled per prompt and compared with each other; "
+                                 "training.batch_size x gradient_accumulation must be a multiple of it.")
+    max_completion_length: int = Field(default=128, ge=1, le=32768, description="The longest completion sampled, in tokens.")
+    temperature: float = Field(default=1.0, gt=0, le=2, description="Sampling temperature of the completions (higher: more varied).")
+    beta: float = Field(default=0.0, ge=0, le=10, description="Weight of the KL penalty that keeps the model near the base "
+                        "(0: none, and no reference model is needed).")
+    rewards: list[RewardTerm] = Field(default_factory=list, max_length=16, description="The reward terms, each with a weight; "
+                                      "the reward of a completion is their weighted sum.")
+
+
 class Strategy(str, Enum):
     """How several processes share one training job (used when more than one process runs)."""
 
@@ -286,19 +452,25 @@ class JobSpec(SpecModel):
     """One adaptation job: a base model, data, a method and its settings."""
 
     name: str | None = Field(default=None, max_length=200, description="A name to find the run by.")
-    task: Task = Field(default=Task.CAUSAL_LM, description="causal-lm (generate text), text-classification or text-to-image (Stable Diffusion LoRA).")
+    task: Task = Field(default=Task.CAUSAL_LM, description="causal-lm (generate text), text-classification, text-to-image (Stable Diffusion "
+                                                         "LoRA) or sentence-embedding (retrieval embeddings).")
     base_model: str = Field(description="A Hub id, a local folder, or a path to a .gguf file (text-to-image: a diffusers folder or single-file .safetensors).")
     base_model_revision: str | None = Field(
         default=None, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]*$",
         description="Hub models only: the branch, tag or commit to train from (empty: main). A run's spec.yaml records the exact commit, "
                     "so a rerun gets the same weights.")
     method: Method = Field(default=Method.LORA, description="lora, qlora, prompt-tuning or full.")
+    objective: Objective = Field(default=Objective.SFT, description="causal-lm: sft (learn the answers), dpo, orpo or kto (learn "
+                                 "which of two answers is preferred), or grpo (learn from rewards).")
     data: DataSpec
     training: TrainingSpec = Field(default_factory=TrainingSpec)
     lora: LoraSpec = Field(default_factory=LoraSpec)
     prompt_tuning: PromptTuningSpec = Field(default_factory=PromptTuningSpec)
     samples: SamplesSpec = Field(default_factory=SamplesSpec)
     evaluation: EvaluationSpec = Field(default_factory=EvaluationSpec)
+    embedding: EmbeddingSpec = Field(default_factory=EmbeddingSpec)
+    preference: PreferenceSpec = Field(default_factory=PreferenceSpec)
+    grpo: GrpoSpec = Field(default_factory=GrpoSpec)
     resources: ResourcesSpec = Field(default_factory=ResourcesSpec)
 
     @field_validator("base_model")
@@ -321,10 +493,18 @@ class JobSpec(SpecModel):
     def _consistent(self) -> JobSpec:
         if self.training.packing and self.task is not Task.CAUSAL_LM:
             raise ValueError("training.packing only applies to task causal-lm; set it to false")
+        if self.training.packing and self.method is Method.PROMPT_TUNING:
+            raise ValueError("training.packing does not work with method prompt-tuning (PEFT drops the position ids that keep "
+                             "packed examples apart); set packing to false or use lora")
         if self.data.format is DataFormat.CLASSIFICATION and self.task is not Task.TEXT_CLASSIFICATION:
             raise ValueError("data.format classification needs task text-classification")
         if self.task is Task.TEXT_CLASSIFICATION and self.data.format in (DataFormat.TEXT, DataFormat.CHAT, DataFormat.INSTRUCTION):
             raise ValueError(f"data.format {self.data.format.value} does not fit task text-classification; use classification or auto")
+        _check_objective(self)
+        if self.task is Task.SENTENCE_EMBEDDING:
+            _check_embedding(self)
+        elif self.data.format in EMBEDDING_FORMATS:
+            raise ValueError(f"data.format {self.data.format.value} needs task sentence-embedding")
         if self.task is Task.TEXT_TO_IMAGE:
             if self.method is not Method.LORA:
                 raise ValueError(f"method {self.method.value} is not available for task text-to-image; use method lora")
@@ -344,6 +524,65 @@ class JobSpec(SpecModel):
     def display_name(self) -> str:
         """The name, or a readable default built from the model and method."""
         return self.name or f"{Path(self.base_model).name}-{self.method.value}"
+
+
+def _check_objective(spec: JobSpec) -> None:
+    """dpo/orpo/kto/grpo: the task, method, data format and settings must fit the objective (one sentence per refusal)."""
+    objective = spec.objective
+    if objective is Objective.SFT:
+        if spec.data.format in (DataFormat.PREFERENCE, DataFormat.FEEDBACK, DataFormat.PROMPTS):
+            raise ValueError(f"data.format {spec.data.format.value} needs objective dpo, orpo, kto or grpo; set objective, or use auto")
+        return
+    if spec.task is not Task.CAUSAL_LM:
+        raise ValueError(f"objective {objective.value} applies to task causal-lm only; use objective sft")
+    if spec.method is Method.PROMPT_TUNING:
+        raise ValueError(f"method prompt-tuning is not available for objective {objective.value}: its virtual tokens shift every "
+                         "sequence, so the per-token log-probabilities TRL compares no longer line up with the answer; use lora or full")
+    if spec.training.packing:
+        raise ValueError(f"training.packing applies to objective sft only; set it to false for objective {objective.value}")
+    if spec.data.format not in OBJECTIVE_FORMATS[objective]:
+        allowed = " or ".join(fmt.value for fmt in OBJECTIVE_FORMATS[objective])
+        raise ValueError(f"data.format {spec.data.format.value} does not fit objective {objective.value}; use {allowed}")
+    loss = spec.preference.loss_type
+    if loss is not None and objective is Objective.DPO and loss not in DPO_LOSSES:
+        raise ValueError(f"preference.loss_type {loss.value} is not a dpo loss; use sigmoid, ipo, hinge or robust")
+    if loss is not None and objective is Objective.KTO and loss not in KTO_LOSSES:
+        raise ValueError(f"preference.loss_type {loss.value} is not a kto loss; use kto or apo_zero_unpaired")
+    limit = spec.preference.max_prompt_length
+    if objective is not Objective.GRPO and limit is not None and limit >= spec.training.max_length:
+        raise ValueError(f"preference.max_prompt_length ({limit}) must be below training.max_length ({spec.training.max_length}), "
+                         "which holds the prompt and the answer together")
+    if objective is Objective.KTO and spec.training.batch_size < 2:
+        raise ValueError("objective kto needs training.batch_size of at least 2: its KL estimate pairs each row with another of the "
+                         "same batch")
+    if objective is Objective.GRPO:
+        if not spec.grpo.rewards:
+            raise ValueError("grpo.rewards is empty; add at least one reward term, e.g. {kind: format, tag: answer}")
+        per_step = spec.training.batch_size * spec.training.gradient_accumulation
+        if per_step % spec.grpo.num_generations:
+            raise ValueError(f"training.batch_size x gradient_accumulation ({per_step}) must be a multiple of grpo.num_generations "
+                             f"({spec.grpo.num_generations}); e.g. set batch_size to {spec.grpo.num_generations}")
+
+
+def _check_embedding(spec: JobSpec) -> None:
+    """sentence-embedding: the method, data format and loss must fit together (one sentence per refusal)."""
+    if spec.method is Method.PROMPT_TUNING:
+        raise ValueError("method prompt-tuning is not available for task sentence-embedding: its virtual tokens would be pooled into "
+                         "every embedding and the result cannot be saved as a sentence-transformers model; use lora or full")
+    if spec.method is Method.QLORA:
+        raise ValueError("method qlora is not available for task sentence-embedding: embedding models are small enough that 4-bit "
+                         "loading saves little and sentence-transformers cannot save a quantized base; use lora or full")
+    if spec.data.format not in (DataFormat.AUTO, *EMBEDDING_FORMATS):
+        raise ValueError(f"data.format {spec.data.format.value} does not fit task sentence-embedding; use auto, pairs, triplets or scored-pairs")
+    settings = spec.embedding
+    if settings.loss is EmbeddingLoss.COSENT and spec.data.format in (DataFormat.PAIRS, DataFormat.TRIPLETS):
+        raise ValueError(f"embedding.loss cosent needs scored pairs (sentence1, sentence2, score), not data.format {spec.data.format.value}; "
+                         "use loss mnrl or scored-pairs data")
+    if settings.loss is not EmbeddingLoss.COSENT and spec.data.format is DataFormat.SCORED_PAIRS:
+        raise ValueError(f"embedding.loss {settings.loss.value} learns from pairs or triplets; scored pairs need embedding.loss cosent")
+    if settings.mine_hard_negatives and (settings.loss is EmbeddingLoss.COSENT or spec.data.format in (DataFormat.TRIPLETS, DataFormat.SCORED_PAIRS)):
+        raise ValueError("embedding.mine_hard_negatives adds negatives to (anchor, positive) pairs trained with mnrl or cached-mnrl; "
+                         "turn it off for triplets, scored pairs or loss cosent")
 
 
 _URL_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")

@@ -6,6 +6,12 @@ Formats and their roles (optional roles in brackets):
 - instruction: ``prompt``, ``response`` [``system``, ``input``]
 - chat: ``messages`` (a list of ``{role, content}``, or ShareGPT ``{from, value}``) [``system``]
 - classification: ``text``, ``label`` [``text_pair``]
+- pairs / triplets / scored-pairs (task sentence-embedding): ``anchor``, ``positive`` [+ ``negative``], or
+  ``sentence1``, ``sentence2``, ``score``
+- preference (objectives dpo, orpo, kto): ``chosen``, ``rejected`` [``prompt``, ``system``]; chosen and rejected are texts
+  (then a prompt is required) or chat-style message lists that share every turn but the last answer
+- feedback (objective kto): ``prompt``, ``completion``, ``label`` (true/false, 1/0, good/bad) [``system``]
+- prompts (objective grpo): ``prompt`` [``reference`` (the reference answer), ``system``]
 
 ``format: auto`` looks for common column names (``question``/``answer``, ``instruction``/``output``,
 ``messages``/``conversations``, ``review``/``sentiment`` ...); a mapping the user gives always wins.
@@ -20,21 +26,37 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from jobs.errors import DataError
-from jobs.spec import DataFormat, Task
+from jobs.spec import EMBEDDING_FORMATS, DataFormat, Task
+
+OBJECTIVE_DATA_FORMATS = (DataFormat.PREFERENCE, DataFormat.FEEDBACK, DataFormat.PROMPTS)
+"""Formats of the causal-lm objectives beyond sft (see :mod:`jobs.data.preference`)."""
 
 REQUIRED_ROLES: dict[DataFormat, tuple[str, ...]] = {
     DataFormat.TEXT: ("text",),
     DataFormat.INSTRUCTION: ("prompt", "response"),
     DataFormat.CHAT: ("messages",),
     DataFormat.CLASSIFICATION: ("text", "label"),
+    DataFormat.PAIRS: ("anchor", "positive"),
+    DataFormat.TRIPLETS: ("anchor", "positive", "negative"),
+    DataFormat.SCORED_PAIRS: ("sentence1", "sentence2", "score"),
+    DataFormat.PREFERENCE: ("chosen", "rejected"),
+    DataFormat.FEEDBACK: ("prompt", "completion", "label"),
+    DataFormat.PROMPTS: ("prompt",),
 }
 OPTIONAL_ROLES: dict[DataFormat, tuple[str, ...]] = {
     DataFormat.TEXT: (),
     DataFormat.INSTRUCTION: ("system", "input"),
     DataFormat.CHAT: ("system",),
     DataFormat.CLASSIFICATION: ("text_pair",),
+    DataFormat.PAIRS: (),
+    DataFormat.TRIPLETS: (),
+    DataFormat.SCORED_PAIRS: (),
+    DataFormat.PREFERENCE: ("prompt", "system"),
+    DataFormat.FEEDBACK: ("system",),
+    DataFormat.PROMPTS: ("reference", "system"),
 }
-ALL_ROLES = ("text", "prompt", "response", "system", "input", "messages", "label", "text_pair")
+ALL_ROLES = ("text", "prompt", "response", "system", "input", "messages", "label", "text_pair", "anchor", "positive", "negative",
+             "sentence1", "sentence2", "score", "chosen", "rejected", "completion", "reference")
 
 COLUMN_NAMES: dict[str, tuple[str, ...]] = {
     "prompt": ("prompt", "instruction", "question", "query", "input", "user", "human"),
@@ -45,6 +67,16 @@ COLUMN_NAMES: dict[str, tuple[str, ...]] = {
     "system": ("system", "system_prompt"),
     "input": ("input", "context"),
     "text_pair": ("text_pair", "sentence2", "text2", "hypothesis"),
+    "anchor": ("anchor", "query", "question", "sentence1", "text1", "sentence_a"),
+    "positive": ("positive", "passage", "pos", "document", "answer", "sentence2", "text2", "context", "sentence_b"),
+    "negative": ("negative", "neg", "hard_negative", "negative_passage"),
+    "sentence1": ("sentence1", "text1", "sentence_a", "anchor", "query"),
+    "sentence2": ("sentence2", "text2", "sentence_b", "positive", "passage"),
+    "score": ("score", "similarity", "relevance", "label"),
+    "chosen": ("chosen", "preferred", "better", "winner", "accepted"),
+    "rejected": ("rejected", "dispreferred", "worse", "loser"),
+    "completion": ("completion", "response", "output", "answer"),
+    "reference": ("answer", "reference", "solution", "ground_truth", "expected", "target", "response", "output"),
 }
 """Column names recognised for each role, best first (matched ignoring case and surrounding spaces)."""
 
@@ -114,6 +146,9 @@ def resolve_format(
         )
     if task is Task.CAUSAL_LM and fmt is DataFormat.CLASSIFICATION:
         raise DataError("the classification format needs task text-classification; change the task or pick another format.")
+    if (task is Task.SENTENCE_EMBEDDING) != (fmt in EMBEDDING_FORMATS):
+        raise DataError(f"the {fmt.value} format does not fit task {task.value}; pairs, triplets and scored-pairs are for task "
+                        "sentence-embedding, the other formats for the other tasks.")
 
     mapping = _fill_mapping(fmt, found, user)
     if fmt is DataFormat.TEXT and "text" not in mapping and len(found) == 1:
@@ -150,6 +185,11 @@ def _check_user_mapping(user: dict[str, str], found: list[str], source: str) -> 
 def _detect(records: list[dict[str, Any]], found: list[str], user: dict[str, str], task: Task, source: str) -> DataFormat:
     if task is Task.TEXT_CLASSIFICATION:
         return DataFormat.CLASSIFICATION
+    if task is Task.SENTENCE_EMBEDDING:
+        return _detect_embedding(found, user, source)
+    objective_format = _detect_objective_format(records, found, user)
+    if objective_format is not None:
+        return objective_format
     if "messages" in user:
         return DataFormat.CHAT
     if "prompt" in user or "response" in user:
@@ -169,6 +209,61 @@ def _detect(records: list[dict[str, Any]], found: list[str], user: dict[str, str
         f"cannot tell how to use the columns of {source} ({', '.join(found)}); map them, e.g. columns: {{text: <column>}} "
         "for plain text, {prompt: <column>, response: <column>} for instructions, or {messages: <column>} for chats."
     )
+
+
+def _detect_embedding(found: list[str], user: dict[str, str], source: str) -> DataFormat:
+    """Scored pairs when a score column is mapped or found next to two texts; triplets with a negative column; else pairs."""
+    if user.keys() & {"sentence1", "sentence2", "score"}:
+        return DataFormat.SCORED_PAIRS
+    if "negative" in user:
+        return DataFormat.TRIPLETS
+    anchor = user.get("anchor") or find_column("anchor", found)
+    positive = user.get("positive") or find_column("positive", found, {anchor} if anchor else set())
+    if find_column("score", found, {anchor, positive}) and anchor and positive:
+        return DataFormat.SCORED_PAIRS
+    if anchor and positive:
+        return DataFormat.TRIPLETS if find_column("negative", found, {anchor, positive}) else DataFormat.PAIRS
+    raise DataError(
+        f"cannot tell which columns of {source} ({', '.join(found)}) hold the query and its passage; name them query and passage "
+        "(or anchor, positive[, negative], or sentence1, sentence2, score), or map them, e.g. columns: {anchor: <column>, positive: <column>}."
+    )
+
+
+FEEDBACK_LABELS = {"true": True, "false": False, "1": True, "0": False, "yes": True, "no": False, "good": True, "bad": False,
+                   "desirable": True, "undesirable": False, "thumbs_up": True, "thumbs_down": False, "👍": True, "👎": False}
+"""Feedback labels accepted for kto (compared in lower case); the first of each pair means the completion is good."""
+
+
+def _detect_objective_format(records: list[dict[str, Any]], found: list[str], user: dict[str, str]) -> DataFormat | None:
+    """preference when chosen and rejected columns are mapped or found; feedback for prompt, completion and a yes/no label; else None.
+
+    The prompts format (grpo) is never guessed: a prompt and an answer column also fit instruction data, so the grpo trainer asks
+    for it."""
+    if user.keys() & {"chosen", "rejected"}:
+        return DataFormat.PREFERENCE
+    if "completion" in user:
+        return DataFormat.FEEDBACK
+    if "reference" in user:
+        return DataFormat.PROMPTS
+    chosen = find_column("chosen", found)
+    if chosen and find_column("rejected", found, {chosen}):
+        return DataFormat.PREFERENCE
+    label = user.get("label") or find_column("label", found)
+    if label and find_column("prompt", found, {label}) and find_column("completion", found, {label}) and _looks_like_feedback(records, label):
+        return DataFormat.FEEDBACK
+    return None
+
+
+def feedback_label(value: Any) -> bool | None:
+    """A kto feedback label as True (good) or False (bad); None when it is not one of :data:`FEEDBACK_LABELS`."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return FEEDBACK_LABELS.get(str(value).strip().lower()) if value is not None else None
+
+
+def _looks_like_feedback(records: list[dict[str, Any]], column: str) -> bool:
+    values = [record.get(column) for record in records[:200] if record.get(column) not in (None, "")]
+    return bool(values) and all(feedback_label(value) is not None for value in values)
 
 
 def _looks_like_conversation(records: list[dict[str, Any]], column: str) -> bool:

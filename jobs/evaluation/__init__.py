@@ -18,15 +18,19 @@ from pathlib import Path
 from typing import Any
 
 from jobs.evaluation.report import EvalReport, read_report, report_markdown, write_report
-from jobs.spec import JobSpec, Task
+from jobs.spec import JobSpec, Objective, Task
 
 Evaluator = Callable[..., EvalReport]
 
 __all__ = ["EvalReport", "evaluate_run", "read_report", "report_markdown", "write_report"]
 
 
-def get_evaluator(task: Task) -> Evaluator | None:
-    """The evaluator of a task (imported lazily: torch loads only in the training process), or None."""
+def get_evaluator(task: Task, objective: Objective = Objective.SFT) -> Evaluator | None:
+    """The evaluator of a task and objective (imported lazily: torch loads only in the training process), or None."""
+    if task is Task.CAUSAL_LM and objective is not Objective.SFT:
+        from jobs.evaluation.preference import evaluate_objective_job
+
+        return evaluate_objective_job
     if task in (Task.CAUSAL_LM, Task.TEXT_CLASSIFICATION):
         from jobs.evaluation.text import evaluate_text_job
 
@@ -52,7 +56,7 @@ def evaluate_run(spec: JobSpec, run_dir: Path, outcome: Any, sink: Any) -> EvalR
     elif getattr(outcome, "stopped_early", False):
         report = EvalReport(task=spec.task.value, skipped="the job was stopped before it finished training.")
     else:
-        evaluator = get_evaluator(spec.task)
+        evaluator = get_evaluator(spec.task, spec.objective)
         if evaluator is None:
             report = EvalReport(task=spec.task.value, skipped=f"there is no evaluator for task {spec.task.value} yet.")
         else:

@@ -1,0 +1,195 @@
+"""GRPO reward terms built in the form: each term is a small function that scores one completion from 0 to 1.
+
+The spec lists terms (:class:`jobs.spec.RewardTerm`); the reward of a completion is the weighted sum of its terms'
+scores. Every term can look at the whole completion or, with ``tag``, only at the text inside ``<tag>...</tag>``.
+
+- exact_match: the answer equals the row's reference answer after :func:`normalize_answer`.
+- contains: the answer contains ``pattern`` (or, without a pattern, the row's reference answer).
+- regex: ``pattern`` matches somewhere in the answer. Patterns with nested quantifiers (``(a+)+``), which can take
+  exponential time, are refused when the spec is checked, and every match runs under :data:`REGEX_TIMEOUT_SECONDS`.
+- json / json_schema: the answer parses as JSON (code fences allowed) / and is valid against the pasted schema.
+- length: 1 at ``target_length`` characters, falling linearly to 0 at 0 or twice the target.
+- format: the completion holds ``<tag>...</tag>`` with a non-empty answer inside.
+
+    scores = score_completion(spec.grpo.rewards, "<answer>4</answer>", answer="4")   # {"format": 1.0, ...}
+"""
+
+from __future__ import annotations
+
+import json
+import unicodedata
+from collections.abc import Callable, Sequence
+from functools import lru_cache
+from typing import Any
+
+import regex
+
+from jobs.spec import RewardKind, RewardTerm
+
+REGEX_TIMEOUT_SECONDS = 0.05
+"""The longest one regular-expression match may run; a match that takes longer scores 0."""
+
+_NESTED_QUANTIFIER = regex.compile(r"\((?:[^()\\]|\\.)*[+*}](?:[^()\\]|\\.)*\)[+*{]")
+"""A group that holds a quantifier and is itself quantified, e.g. (a+)+ or (\\w*x)*: the shape of catastrophic backtracking."""
+
+
+def normalize_answer(text: str, case_sensitive: bool = False) -> str:
+    """Text compared by exact_match: case folded (unless ``case_sensitive``), punctuation removed, spaces collapsed."""
+    if not case_sensitive:
+        text = text.casefold()
+    kept = "".join(" " if unicodedata.category(char).startswith("P") else char for char in unicodedata.normalize("NFKC", text))
+    return " ".join(kept.split())
+
+
+def extract_tagged(text: str, tag: str) -> str | None:
+    """The text inside the first ``<tag>...</tag>`` of ``text`` (stripped), or None when there is none."""
+    start_marker, end_marker = f"<{tag}>", f"</{tag}>"
+    start = text.find(start_marker)
+    if start < 0:
+        return None
+    end = text.find(end_marker, start + len(start_marker))
+    if end < 0:
+        return None
+    return text[start + len(start_marker):end].strip()
+
+
+def check_term(term: RewardTerm) -> None:
+    """Raise ValueError with one sentence when a term's settings do not fit its kind (a refused regex or schema included)."""
+    kind = term.kind
+    if kind is RewardKind.REGEX:
+        if not term.pattern:
+            raise ValueError("kind regex needs a pattern, e.g. ^\\d+$")
+        _compile(term.pattern, term.case_sensitive)
+    if kind is RewardKind.JSON_SCHEMA:
+        if not term.json_schema or not term.json_schema.strip():
+            raise ValueError('kind json_schema needs json_schema, e.g. {"type": "object", "required": ["name"]}')
+        _validator(term.json_schema)
+    if kind is RewardKind.LENGTH and term.target_length is None:
+        raise ValueError("kind length needs target_length, the ideal answer length in characters")
+    if kind is RewardKind.FORMAT and not term.tag:
+        raise ValueError("kind format needs a tag, e.g. answer for <answer>...</answer>")
+
+
+@lru_cache(maxsize=64)
+def _compile(pattern: str, case_sensitive: bool) -> Any:
+    if _NESTED_QUANTIFIER.search(pattern):
+        raise ValueError(f"pattern {pattern[:60]!r} repeats a group that itself repeats (like (a+)+), which can take forever on "
+                         "some answers; write it without the nested repetition")
+    try:
+        return regex.compile(pattern, 0 if case_sensitive else regex.IGNORECASE)
+    except regex.error as error:
+        raise ValueError(f"pattern {pattern[:60]!r} is not a valid regular expression ({error}); fix it or use kind contains") from None
+
+
+@lru_cache(maxsize=64)
+def _validator(schema_text: str) -> Any:
+    import jsonschema
+
+    try:
+        schema = json.loads(schema_text)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"json_schema is not valid JSON (line {error.lineno}, column {error.colno}: {error.msg}); paste the schema "
+                         "as JSON") from None
+    if not isinstance(schema, (dict, bool)):
+        raise ValueError('json_schema must be a JSON object, e.g. {"type": "object"}')
+    cls = jsonschema.validators.validator_for(schema)
+    try:
+        cls.check_schema(schema)
+    except jsonschema.SchemaError as error:
+        where = "/".join(str(part) for part in error.path) or "the top level"
+        raise ValueError(f"json_schema is not a valid JSON schema at {where}: {error.message}") from None
+    return cls(schema)
+
+
+def _parse_json(text: str) -> tuple[bool, Any]:
+    stripped = text.strip()
+    if stripped.startswith("```"):
+        stripped = stripped.split("\n", 1)[1] if "\n" in stripped else ""
+        stripped = stripped.rsplit("```", 1)[0].strip()
+    try:
+        return True, json.loads(stripped)
+    except (json.JSONDecodeError, RecursionError):
+        return False, None
+
+
+def _answer_text(completion: str, term: RewardTerm) -> str | None:
+    """What a term scores: the text inside the term's tag, or the whole completion."""
+    if term.tag and term.kind is not RewardKind.FORMAT:
+        return extract_tagged(completion, term.tag)
+    return completion
+
+
+def score_term(term: RewardTerm, completion: str, answer: str | None = None) -> float:
+    """One term's score of one completion, from 0 to 1 (unweighted); ``answer`` is the row's reference answer, if any."""
+    kind = term.kind
+    if kind is RewardKind.FORMAT:
+        inside = extract_tagged(completion, term.tag or "answer")
+        return 1.0 if inside else 0.0
+    text = _answer_text(completion, term)
+    if text is None:
+        return 0.0
+    if kind is RewardKind.EXACT_MATCH:
+        if answer is None:
+            return 0.0
+        return float(normalize_answer(text, term.case_sensitive) == normalize_answer(answer, term.case_sensitive))
+    if kind is RewardKind.CONTAINS:
+        needle = term.pattern if term.pattern else answer
+        if not needle:
+            return 0.0
+        return float(needle in text) if term.case_sensitive else float(needle.casefold() in text.casefold())
+    if kind is RewardKind.REGEX:
+        try:
+            return float(_compile(term.pattern or "", term.case_sensitive).search(text, timeout=REGEX_TIMEOUT_SECONDS) is not None)
+        except TimeoutError:
+            return 0.0
+    if kind is RewardKind.JSON:
+        return float(_parse_json(text)[0])
+    if kind is RewardKind.JSON_SCHEMA:
+        parsed, value = _parse_json(text)
+        return float(parsed and _validator(term.json_schema or "").is_valid(value))
+    if kind is RewardKind.LENGTH:
+        target = term.target_length or 1
+        return max(0.0, 1.0 - abs(len(text.strip()) - target) / target)
+    raise ValueError(f"unknown reward kind {kind}")  # pragma: no cover - the enum is exhaustive
+
+
+def term_names(terms: Sequence[RewardTerm]) -> list[str]:
+    """A unique, readable name per term (its kind, numbered when repeated): the metric names rewards/<name>/mean."""
+    counts: dict[str, int] = {}
+    names = []
+    for term in terms:
+        counts[term.kind.value] = counts.get(term.kind.value, 0) + 1
+        names.append(term.kind.value if counts[term.kind.value] == 1 else f"{term.kind.value}_{counts[term.kind.value]}")
+    return names
+
+
+def score_completion(terms: Sequence[RewardTerm], completion: str, answer: str | None = None) -> dict[str, float]:
+    """Every term's unweighted score of one completion, by :func:`term_names`, plus ``reward`` (the weighted sum)."""
+    scores = {name: score_term(term, completion, answer) for name, term in zip(term_names(terms), terms, strict=True)}
+    scores["reward"] = sum(term.weight * scores[name] for name, term in zip(term_names(terms), terms, strict=True))
+    return scores
+
+
+def completion_text(completion: Any) -> str:
+    """A completion as text: TRL passes a string, or for chat prompts a list of messages whose contents are joined."""
+    if isinstance(completion, str):
+        return completion
+    if isinstance(completion, list):
+        return "".join(str(message.get("content", "")) for message in completion if isinstance(message, dict))
+    return str(completion)
+
+
+def reward_functions(terms: Sequence[RewardTerm]) -> list[Callable[..., list[float]]]:
+    """One TRL reward function per term (named by :func:`term_names`, so TRL logs ``rewards/<name>/mean``); weights go to
+    ``GRPOConfig.reward_weights``. Each reads the reference answer from the dataset's ``answer`` column when present."""
+    functions = []
+    for name, term in zip(term_names(terms), terms, strict=True):
+        def reward(prompts: list[Any], completions: list[Any], answer: list[str | None] | None = None, *, _term: RewardTerm = term,
+                   **_: Any) -> list[float]:
+            answers = answer if answer is not None else [None] * len(completions)
+            return [score_term(_term, completion_text(completion), reference) for completion, reference in zip(completions, answers,
+                                                                                                              strict=True)]
+
+        reward.__name__ = name
+        functions.append(reward)
+    return functions
