@@ -127,11 +127,24 @@ TEXT_ONLY_FIELDS = frozenset({"data.format", "data.config", "data.split", "train
                               "training.group_by_length", "training.train_on_prompt", "training.eval_steps"})
 """Settings that mean nothing to an image job (token lengths, text formats, held-out rows)."""
 IMAGE_METHODS = (Method.LORA.value,)
+TASK_SECTIONS: dict[str, tuple[str, ...]] = {
+    "embedding": (Task.SENTENCE_EMBEDDING.value,),
+    "preference": (Task.CAUSAL_LM.value,),
+    "grpo": (Task.CAUSAL_LM.value,),
+}
+"""Sections (and the ``objective`` field) that belong to some tasks only."""
+TASK_FIELDS: dict[str, tuple[str, ...]] = {"objective": (Task.CAUSAL_LM.value,)}
+TASK_METHODS: dict[str, tuple[str, ...]] = {Task.SENTENCE_EMBEDDING.value: (Method.LORA.value, Method.FULL.value)}
+"""Tasks that offer only some methods (text-to-image: see :data:`IMAGE_METHODS`)."""
 
 
 def field_visible(field: FormField, task: str | None) -> bool:
     """Whether ``field`` applies to ``task``: image-only fields for text-to-image, text-only fields for the others."""
     image = str(task or "") == IMAGE_TASK
+    if field.section in TASK_SECTIONS:
+        return str(task or "") in TASK_SECTIONS[field.section]
+    if field.path in TASK_FIELDS:
+        return str(task or "") in TASK_FIELDS[field.path]
     if field.section in IMAGE_SECTIONS or field.description.startswith(IMAGE_PREFIX):
         return image
     if field.path in TEXT_ONLY_FIELDS:
@@ -140,8 +153,10 @@ def field_visible(field: FormField, task: str | None) -> bool:
 
 
 def methods_for_task(task: str | None) -> list[str]:
-    """The methods offered for ``task`` (text-to-image: lora only)."""
-    return list(IMAGE_METHODS) if str(task or "") == IMAGE_TASK else method_choices()
+    """The methods offered for ``task`` (text-to-image: lora only; sentence-embedding: lora and full)."""
+    if str(task or "") == IMAGE_TASK:
+        return list(IMAGE_METHODS)
+    return list(TASK_METHODS.get(str(task or ""), method_choices()))
 
 
 def make_widget(field: FormField, label: str, info: str, visible: bool = True) -> gr.components.Component:

@@ -27,12 +27,14 @@ from webui.i18n import Registry, t
 from webui.spec_form import (
     IMAGE_TASK,
     METHOD_SECTIONS,
+    OBJECTIVE_SECTIONS,
     PRESETS,
     FormField,
     field_visible,
     make_widget,
     method_sections,
     methods_for_task,
+    objective_sections,
     schema_fields,
     spec_to_values,
     values_to_spec,
@@ -93,7 +95,7 @@ def build(r: Registry) -> TrainTab:
     for section in by_section:
         if section in ADVANCED_SECTIONS:
             continue
-        if section in METHOD_SECTIONS:
+        if section in METHOD_SECTIONS or section in OBJECTIVE_SECTIONS:
             with gr.Group(visible=section in method_sections("lora")) as group:
                 r.markdown(f"train.section.{section}")
                 for field in by_section[section]:
@@ -233,7 +235,8 @@ def fill_from_spec(tab: TrainTab, spec: JobSpec) -> list[Any]:
     """Updates for [base_model, train_file, columns, columns_view, *widgets, *groups]."""
     values = spec_to_values(tab.fields, spec)
     return [spec.base_model, spec.data.train, dict(spec.data.columns), columns_text(spec.data.columns),
-            *task_updates(tab, spec.task.value, spec.method.value, values), *group_visibility(tab, spec.method.value)]
+            *task_updates(tab, spec.task.value, spec.method.value, values),
+            *group_visibility(tab, spec.method.value, spec.objective.value, spec.task.value)]
 
 
 def task_updates(tab: TrainTab, task: str, method: str, values: list[Any] | None = None) -> list[Any]:
@@ -258,8 +261,11 @@ def columns_text(columns: dict[str, str]) -> str:
     return ("🧩 " + ", ".join(f"{role} ← `{column}`" for role, column in columns.items())) if columns else ""
 
 
-def group_visibility(tab: TrainTab, method: str) -> list[Any]:
+def group_visibility(tab: TrainTab, method: str, objective: str | None = None, task: str | None = None) -> list[Any]:
+    """One update per section group: a method's own settings, and an objective's own settings for causal-lm."""
     wanted = method_sections(method)
+    if str(task or "causal-lm") == "causal-lm":
+        wanted |= objective_sections(objective)
     return [gr.update(visible=section in wanted) for section in tab.groups]
 
 
@@ -269,8 +275,10 @@ def wire(tab: TrainTab, lang: gr.State, on_submitted: list[gr.components.Compone
     """Events of the tab; ``submitted_fn(job_id)`` gives updates for ``on_submitted`` (e.g. switch to Jobs)."""
     form_inputs = tab.form_inputs
     fill_outputs = [tab.base_model, tab.train_file, tab.columns, tab.columns_view, *tab.widgets, *tab.groups.values()]
-    tab.widget("method").change(lambda method: group_visibility(tab, method), tab.widget("method"), list(tab.groups.values()),
-                                api_visibility="private")
+    group_inputs = [tab.widget("method"), tab.widget("objective"), tab.widget("task")]
+    for name in ("method", "objective", "task"):
+        tab.widget(name).change(lambda method, objective, task: group_visibility(tab, method, objective, task), group_inputs,
+                                list(tab.groups.values()), api_visibility="private")
     tab.widget("task").change(lambda task, method: task_updates(tab, task, method), [tab.widget("task"), tab.widget("method")], tab.widgets,
                              api_visibility="private")
 
