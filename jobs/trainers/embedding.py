@@ -29,6 +29,7 @@ from jobs.metrics import MetricsSink
 from jobs.models import count_parameters, resolve_model, resolve_precision
 from jobs.models.loading import load_sentence_transformer
 from jobs.spec import EmbeddingLoss, JobSpec, Method, Task
+from jobs.trainers.arguments import shared_arguments
 from jobs.trainers.checkpoint_timer import CheckpointTimer
 from jobs.trainers.methods import lora_target_modules
 from jobs.trainers.progress import ProgressCallback
@@ -65,36 +66,12 @@ def build_loss(spec: JobSpec, model: Any) -> Any:
 
 def training_arguments(spec: JobSpec, run_dir: Path, precision_flags: dict[str, bool]) -> SentenceTransformerTrainingArguments:
     """The spec's ``training:`` settings as sentence-transformers training arguments (no in-loop evaluation: the report runs after)."""
-    import torch
 
-    settings = spec.training
-    save_strategy, save_steps = ("steps", settings.save_steps) if settings.save_steps else ("epoch", None)
     in_batch_negatives = spec.embedding.loss is not EmbeddingLoss.COSENT
     return SentenceTransformerTrainingArguments(
-        output_dir=str(run_dir / CHECKPOINTS),
-        num_train_epochs=settings.epochs,
-        max_steps=settings.max_steps or -1,
-        learning_rate=settings.learning_rate,
-        per_device_train_batch_size=settings.batch_size,
-        gradient_accumulation_steps=settings.gradient_accumulation,
-        warmup_steps=settings.warmup_ratio,
-        lr_scheduler_type=settings.scheduler.value,
-        weight_decay=settings.weight_decay,
-        logging_steps=settings.logging_steps,
-        logging_first_step=True,
-        eval_strategy="no",
-        save_strategy=save_strategy,
-        save_steps=save_steps,
-        save_total_limit=2,
-        seed=settings.seed,
-        data_seed=settings.seed,
-        activation_checkpointing=settings.gradient_checkpointing,
+        **shared_arguments(spec, run_dir, False, precision_flags),
+        activation_checkpointing=spec.training.gradient_checkpointing,
         batch_sampler=BatchSamplers.NO_DUPLICATES if spec.embedding.no_duplicates and in_batch_negatives else BatchSamplers.BATCH_SAMPLER,
-        use_cpu=not torch.cuda.is_available(),
-        dataloader_num_workers=0,
-        disable_tqdm=True,
-        report_to="none",
-        **precision_flags,
     )
 
 

@@ -19,13 +19,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
 from transformers import PrinterCallback, set_seed
 
 from jobs.data.preference import ObjectiveData, load_objective_data
 from jobs.metrics import MetricsSink
 from jobs.models import count_parameters, load_base_model, load_tokenizer, resolve_model, resolve_precision
 from jobs.spec import JobSpec, Method, Objective, PreferenceLoss, ReferenceModel
+from jobs.trainers.arguments import shared_arguments
 from jobs.trainers.checkpoint_timer import CheckpointTimer
 from jobs.trainers.methods import _lora_config, apply_method
 from jobs.trainers.progress import ProgressCallback
@@ -72,36 +72,7 @@ def prepare_run(spec: JobSpec) -> PreparedRun:
 def trl_arguments(spec: JobSpec, run_dir: Path, has_eval: bool, precision_flags: dict[str, Any]) -> dict[str, Any]:
     """The TrainingArguments part of a TRL config, from ``spec.training`` (TRL's own defaults, such as gradient checkpointing
     on and bf16, are overridden so that every objective trains like sft does)."""
-    settings = spec.training
-    eval_strategy, eval_steps = (("steps", settings.eval_steps) if settings.eval_steps else ("epoch", None)) if has_eval else ("no", None)
-    save_strategy, save_steps = ("steps", settings.save_steps) if settings.save_steps else ("epoch", None)
-    return {
-        "output_dir": str(run_dir / CHECKPOINTS),
-        "num_train_epochs": settings.epochs,
-        "max_steps": settings.max_steps or -1,
-        "learning_rate": settings.learning_rate,
-        "per_device_train_batch_size": settings.batch_size,
-        "per_device_eval_batch_size": settings.batch_size,
-        "gradient_accumulation_steps": settings.gradient_accumulation,
-        "warmup_steps": settings.warmup_ratio,
-        "lr_scheduler_type": settings.scheduler.value,
-        "weight_decay": settings.weight_decay,
-        "logging_steps": settings.logging_steps,
-        "logging_first_step": True,
-        "eval_strategy": eval_strategy,
-        "eval_steps": eval_steps,
-        "save_strategy": save_strategy,
-        "save_steps": save_steps,
-        "save_total_limit": 2,
-        "seed": settings.seed,
-        "data_seed": settings.seed,
-        "gradient_checkpointing": settings.gradient_checkpointing,
-        "use_cpu": not torch.cuda.is_available(),
-        "dataloader_num_workers": 0,
-        "disable_tqdm": True,
-        "report_to": "none",
-        **precision_flags,
-    }
+    return {**shared_arguments(spec, run_dir, has_eval, precision_flags), "gradient_checkpointing": spec.training.gradient_checkpointing}
 
 
 def _datasets(data: ObjectiveData) -> tuple[Any, Any]:

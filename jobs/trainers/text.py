@@ -23,13 +23,12 @@ from jobs.data import load_training_data
 from jobs.metrics import MetricsSink
 from jobs.models import count_parameters, load_base_model, load_tokenizer, resolve_model, resolve_precision
 from jobs.spec import JobSpec, Method, Task
+from jobs.trainers.arguments import CHECKPOINTS, shared_arguments
 from jobs.trainers.checkpoint_timer import CheckpointTimer
 from jobs.trainers.collate import check_packing_supported, make_collator
 from jobs.trainers.evaluation import make_compute_metrics
 from jobs.trainers.methods import apply_method
 from jobs.trainers.progress import ProgressCallback
-
-CHECKPOINTS = "checkpoints"
 
 
 @dataclass
@@ -61,43 +60,15 @@ class TrainOutcome:
 
 def _training_arguments(spec: JobSpec, run_dir: Path, has_eval: bool, precision_flags: dict[str, Any]) -> TrainingArguments:
     settings = spec.training
-    if has_eval:
-        eval_strategy, eval_steps = ("steps", settings.eval_steps) if settings.eval_steps else ("epoch", None)
-    else:
-        eval_strategy, eval_steps = "no", None
-    save_strategy, save_steps = ("steps", settings.save_steps) if settings.save_steps else ("epoch", None)
     use_length_grouping = settings.group_by_length and not settings.packing
     return TrainingArguments(
-        output_dir=str(run_dir / CHECKPOINTS),
-        num_train_epochs=settings.epochs,
-        max_steps=settings.max_steps or -1,
-        learning_rate=settings.learning_rate,
-        per_device_train_batch_size=settings.batch_size,
-        per_device_eval_batch_size=settings.batch_size,
-        gradient_accumulation_steps=settings.gradient_accumulation,
-        warmup_steps=settings.warmup_ratio,
-        lr_scheduler_type=settings.scheduler.value,
-        weight_decay=settings.weight_decay,
-        logging_steps=settings.logging_steps,
-        logging_first_step=True,
-        eval_strategy=eval_strategy,
-        eval_steps=eval_steps,
-        save_strategy=save_strategy,
-        save_steps=save_steps,
-        save_total_limit=2,
-        seed=settings.seed,
-        data_seed=settings.seed,
+        **shared_arguments(spec, run_dir, has_eval, precision_flags),
         activation_checkpointing=settings.gradient_checkpointing,
         activation_checkpointing_kwargs={"use_reentrant": False} if settings.gradient_checkpointing else None,
         train_sampling_strategy="group_by_length" if use_length_grouping else "random",
         include_num_input_tokens_seen="non_padding",
         remove_unused_columns=False,
-        use_cpu=not torch.cuda.is_available(),
-        dataloader_num_workers=0,
-        disable_tqdm=True,
-        report_to="none",
         prediction_loss_only=spec.task is Task.CAUSAL_LM,  # evaluation needs the loss only: never gather vocabulary-sized logits
-        **precision_flags,
     )
 
 

