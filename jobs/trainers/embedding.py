@@ -33,7 +33,7 @@ from jobs.trainers.arguments import shared_arguments
 from jobs.trainers.checkpoint_timer import CheckpointTimer
 from jobs.trainers.methods import lora_target_modules
 from jobs.trainers.progress import ProgressCallback
-from jobs.trainers.text import CHECKPOINTS, TrainOutcome, _losses, _peak_memory_bytes, last_complete_checkpoint
+from jobs.trainers.text import TrainOutcome, measured_outcome, train_from_last_checkpoint
 
 COLUMNS = ("anchor", "positive", "negative", "sentence1", "sentence2", "score")
 """Dataset column order: sentence-transformers feeds text columns to the loss in order and treats ``score`` as the label."""
@@ -142,10 +142,7 @@ def train_embedding_model(
         callbacks=[progress, CheckpointTimer(spec.training.checkpoint_minutes)],
     )
     trainer.remove_callback(PrinterCallback)
-    last_checkpoint = last_complete_checkpoint(run_dir / CHECKPOINTS)
-    resumed_from = int(last_checkpoint.name.split("-")[-1]) if last_checkpoint else None
-    result = trainer.train(resume_from_checkpoint=str(last_checkpoint) if last_checkpoint else None)
-    stopped_early = trainer.state.global_step < trainer.state.max_steps
+    result, resumed_from = train_from_last_checkpoint(trainer, run_dir)
 
     is_main = trainer.is_world_process_zero()
     output_folder = run_dir / ("adapter" if spec.method is Method.LORA else "model")
@@ -156,14 +153,9 @@ def train_embedding_model(
             _save_adapter(model, output_folder, hub_ref)
         else:
             model.save_pretrained(str(output_folder))
-    first_loss, last_loss = _losses(trainer.state.log_history)
-    return TrainOutcome(
+    return measured_outcome(
+        trainer, result, started=started, resumed_from_step=resumed_from,
         output_folder=output_folder,
-        global_step=trainer.state.global_step,
-        resumed_from_step=resumed_from,
-        first_loss=first_loss,
-        last_loss=last_loss,
-        train_loss=float(result.training_loss) if result.training_loss is not None else None,
         eval_metrics={},
         label_names=None,
         trainable_params=trainable,
@@ -171,12 +163,8 @@ def train_embedding_model(
         train_examples=len(rows),
         eval_examples=len(data.held_out),
         skipped_rows=len(data.skipped),
-        runtime_seconds=time.perf_counter() - started,
-        peak_memory_bytes=_peak_memory_bytes(),
-        stopped_early=stopped_early,
         base_model_path=str(resolved.path),
         data_format=data.choice.format.value,
         data_mapping=dict(data.choice.mapping),
         warnings=list(data.warnings),
-        is_main_process=is_main,
     )

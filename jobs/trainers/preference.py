@@ -29,7 +29,7 @@ from jobs.trainers.arguments import shared_arguments
 from jobs.trainers.checkpoint_timer import CheckpointTimer
 from jobs.trainers.methods import _lora_config, apply_method
 from jobs.trainers.progress import ProgressCallback
-from jobs.trainers.text import CHECKPOINTS, TrainOutcome, _losses, _peak_memory_bytes, _save_adapter, last_complete_checkpoint
+from jobs.trainers.text import TrainOutcome, _save_adapter, measured_outcome, train_from_last_checkpoint
 
 
 @dataclass
@@ -90,10 +90,7 @@ def finish_run(trainer: Any, spec: JobSpec, run_dir: Path, sink: MetricsSink, pr
     """Train (resuming from the last complete checkpoint), evaluate, save the adapter or model, and describe the run."""
     trainer.remove_callback(PrinterCallback)
     trainable, total = count_parameters(trainer.model)
-    last_checkpoint = last_complete_checkpoint(run_dir / CHECKPOINTS)
-    resumed_from = int(last_checkpoint.name.split("-")[-1]) if last_checkpoint else None
-    result = trainer.train(resume_from_checkpoint=str(last_checkpoint) if last_checkpoint else None)
-    stopped_early = trainer.state.global_step < trainer.state.max_steps
+    result, resumed_from = train_from_last_checkpoint(trainer, run_dir)
     is_main = trainer.is_world_process_zero()
     eval_metrics: dict[str, float] = {}
     if getattr(trainer, "eval_dataset", None) is not None:
@@ -110,15 +107,10 @@ def finish_run(trainer: Any, spec: JobSpec, run_dir: Path, sink: MetricsSink, pr
         if is_main:
             prepared.tokenizer.save_pretrained(output_folder)
             (output_folder / "training_args.bin").unlink(missing_ok=True)  # a pickle; the settings are in spec.yaml
-    first_loss, last_loss = _losses(trainer.state.log_history)
     data = prepared.data
-    return TrainOutcome(
+    return measured_outcome(
+        trainer, result, started=prepared.started, resumed_from_step=resumed_from,
         output_folder=output_folder,
-        global_step=trainer.state.global_step,
-        resumed_from_step=resumed_from,
-        first_loss=first_loss,
-        last_loss=last_loss,
-        train_loss=float(result.training_loss) if result.training_loss is not None else None,
         eval_metrics=eval_metrics,
         label_names=None,
         trainable_params=trainable,
@@ -126,14 +118,10 @@ def finish_run(trainer: Any, spec: JobSpec, run_dir: Path, sink: MetricsSink, pr
         train_examples=len(data.train),
         eval_examples=len(data.eval),
         skipped_rows=len(data.skipped),
-        runtime_seconds=time.perf_counter() - prepared.started,
-        peak_memory_bytes=_peak_memory_bytes(),
-        stopped_early=stopped_early,
         base_model_path=str(prepared.resolved.path),
         data_format=data.choice.format.value,
         data_mapping=dict(data.choice.mapping),
         warnings=list(data.warnings),
-        is_main_process=is_main,
     )
 
 

@@ -98,6 +98,32 @@ def _losses(log_history: list[dict[str, Any]]) -> tuple[float | None, float | No
     return (losses[0], losses[-1]) if losses else (None, None)
 
 
+def train_from_last_checkpoint(trainer: Trainer, run_dir: Path) -> tuple[Any, int | None]:
+    """``trainer.train()``, resuming from the newest complete checkpoint in ``run_dir/checkpoints`` when there is one:
+    (the train output, the step it resumed from or None)."""
+    last_checkpoint = last_complete_checkpoint(run_dir / CHECKPOINTS)
+    resumed_from = int(last_checkpoint.name.split("-")[-1]) if last_checkpoint else None
+    return trainer.train(resume_from_checkpoint=str(last_checkpoint) if last_checkpoint else None), resumed_from
+
+
+def measured_outcome(trainer: Trainer, result: Any, *, started: float, resumed_from_step: int | None, **fields: Any) -> TrainOutcome:
+    """The outcome of a finished ``trainer.train()``: steps, losses, runtime, peak memory and whether it stopped early are
+    read from the trainer; the caller gives the rest (output folder, data counts, parameters, format, warnings)."""
+    first_loss, last_loss = _losses(trainer.state.log_history)
+    return TrainOutcome(
+        global_step=trainer.state.global_step,
+        resumed_from_step=resumed_from_step,
+        first_loss=first_loss,
+        last_loss=last_loss,
+        train_loss=float(result.training_loss) if result.training_loss is not None else None,
+        runtime_seconds=time.perf_counter() - started,
+        peak_memory_bytes=_peak_memory_bytes(),
+        stopped_early=trainer.state.global_step < trainer.state.max_steps,
+        is_main_process=trainer.is_world_process_zero(),
+        **fields,
+    )
+
+
 def _save_adapter(model: Any, tokenizer: Any, folder: Path, spec: JobSpec, hub_ref: str | None, label_names: list[str] | None) -> None:
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
@@ -155,11 +181,7 @@ def train_text_model(
         callbacks=[progress, CheckpointTimer(spec.training.checkpoint_minutes)],
     )
     trainer.remove_callback(PrinterCallback)  # metrics go to the sink and the progress bar, not stdout
-    checkpoint_dir = run_dir / CHECKPOINTS
-    last_checkpoint = last_complete_checkpoint(checkpoint_dir)
-    resumed_from = int(last_checkpoint.name.split("-")[-1]) if last_checkpoint else None
-    result = trainer.train(resume_from_checkpoint=str(last_checkpoint) if last_checkpoint else None)
-    stopped_early = trainer.state.global_step < trainer.state.max_steps
+    result, resumed_from = train_from_last_checkpoint(trainer, run_dir)
 
     is_main = trainer.is_world_process_zero()
     eval_metrics: dict[str, float] = {}
@@ -177,14 +199,9 @@ def train_text_model(
         trainer.save_model(str(output_folder))  # collective under FSDP/DeepSpeed: every rank calls it
         if is_main:
             (output_folder / "training_args.bin").unlink(missing_ok=True)  # a pickle; the settings are in spec.yaml
-    first_loss, last_loss = _losses(trainer.state.log_history)
-    return TrainOutcome(
+    return measured_outcome(
+        trainer, result, started=started, resumed_from_step=resumed_from,
         output_folder=output_folder,
-        global_step=trainer.state.global_step,
-        resumed_from_step=resumed_from,
-        first_loss=first_loss,
-        last_loss=last_loss,
-        train_loss=float(result.training_loss) if result.training_loss is not None else None,
         eval_metrics=eval_metrics,
         label_names=data.label_names,
         trainable_params=trainable,
@@ -192,12 +209,8 @@ def train_text_model(
         train_examples=len(data.train),
         eval_examples=len(data.eval or []),
         skipped_rows=len(data.skipped),
-        runtime_seconds=time.perf_counter() - started,
-        peak_memory_bytes=_peak_memory_bytes(),
-        stopped_early=stopped_early,
         base_model_path=str(resolved.path),
         data_format=data.choice.format.value,
         data_mapping=dict(data.choice.mapping),
         warnings=list(data.warnings),
-        is_main_process=is_main,
     )

@@ -68,7 +68,8 @@ def test_smollm2_lora_learns_the_trained_answers(shared_home: Path, monkeypatch:
     assert exact.base == 0.0 and exact.adapted >= 0.25, exact  # 6 epochs here; the example's 8 reach 50 % (README)
     assert report.flips["better"] >= 12 and report.flips["better"] > 3 * report.flips["worse"], report.flips
     wins, _ = report.biggest_changes(5)
-    assert len(wins) == 5 and all(win.adapted_output.lower().startswith(("the sky", "the planet")) for win in wins), wins
+    fact = lambda text: text.rstrip(".").split()[-1].lower()  # noqa: E731 - the colour or the animal that ends each answer
+    assert len(wins) == 5 and all(fact(win.reference) in win.adapted_output.lower() for win in wins), wins
     card = (run_dir / "adapter" / "README.md").read_text()
     assert "### Before and after adaptation" in card and "| Exact match | 0.0% |" in card
 
