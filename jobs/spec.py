@@ -297,7 +297,7 @@ class EvaluationSpec(SpecModel):
     max_rows: int = Field(default=100, ge=1, le=5000, description="Score at most this many held-out rows (a cap on the report's cost).")
     max_new_tokens: int = Field(default=48, ge=1, le=1024, description="causal-lm: the longest answer generated per row when comparing "
                                                                       "with the reference answer.")
-    batch_size: int = Field(default=8, ge=1, le=256, description="Rows scored together.")
+    batch_size: int = Field(default=32, ge=1, le=256, description="Rows scored together (larger is faster, smaller needs less memory).")
 
 
 class EmbeddingLoss(str, Enum):

@@ -526,7 +526,7 @@ _PT_FIELDS: dict[str, tuple[str, str]] = {
                            "quando os dados têm pelo menos 50 linhas utilizáveis."),
     "evaluation.max_rows": ("Máximo de linhas avaliadas", "Avalia no máximo tantas linhas reservadas (limita o custo do relatório)."),
     "evaluation.max_new_tokens": ("Máximo de tokens gerados", "causal-lm: a resposta mais longa gerada por linha ao comparar com a resposta de referência."),
-    "evaluation.batch_size": ("Lote da avaliação", "Linhas avaliadas juntas."),
+    "evaluation.batch_size": ("Lote da avaliação", "Linhas avaliadas juntas (maior é mais rápido, menor usa menos memória)."),
     # issue 13 (sentence-embedding)
     "embedding.loss": ("Função de perda", "sentence-embedding: mnrl (negativos do próprio lote, para pares e trios), cached-mnrl (o mesmo "
                        "com lotes grandes em pouca memória) ou cosent (pares com nota)."),

@@ -45,6 +45,10 @@ ADAPTER_NAME = "adapted"
 MAIN_METRIC = "val_loss"
 
 
+MAX_UNET_BATCH = 8
+"""The most UNet passes (images × timesteps) scored at once, whatever ``evaluation.batch_size`` says."""
+
+
 def fixed_timesteps(num_train_timesteps: int, count: int = TIMESTEPS_PER_IMAGE) -> list[int]:
     """``count`` timesteps at the centres of equal slices of the schedule: 125, 375, 625, 875 of 1000 for 4."""
     return [int((number + 0.5) * num_train_timesteps / count) for number in range(count)]
@@ -160,7 +164,8 @@ def evaluate_text_to_image(spec: JobSpec, run_dir: Path, outcome: Any, sink: Any
     parts.pipe.load_lora_weights(str(outcome.output_folder), weight_name=DIFFUSERS_FILE, adapter_name=ADAPTER_NAME)
     resolution, seed = spec.training.resolution, spec.training.seed
     timesteps = fixed_timesteps(parts.noise_scheduler.config.num_train_timesteps)
-    images_per_batch = max(1, spec.evaluation.batch_size // len(timesteps))
+    # UNet passes are far heavier than a text model's rows: at most 8 (2 images × 4 timesteps) go through at once
+    images_per_batch = max(1, min(spec.evaluation.batch_size, MAX_UNET_BATCH) // len(timesteps))
     batches = -(-len(items) // images_per_batch)
     total, done = batches + 2 * len(prompts), 0
 
