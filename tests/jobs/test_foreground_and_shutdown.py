@@ -21,6 +21,7 @@ import yaml
 
 from jobs.queue import delete_job, get_job, list_jobs, now_utc, reap_expired_leases, retry_job, submit_job
 from storage.tables import JobStatus
+from tests.jobs.test_worker import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 SHUTDOWN_LIMIT_S = 10.0
@@ -30,16 +31,6 @@ def qa_file(tmp_path: Path, rows: int = 16) -> Path:
     path = tmp_path / "qa.jsonl"
     path.write_text("".join(json.dumps({"question": f"What is item {i}?", "answer": f"Item {i} is number {i}."}) + "\n" for i in range(rows)))
     return path
-
-
-def wait_for(condition, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def descendants_of(session_id: int) -> list[int]:

@@ -24,6 +24,7 @@ from jobs.queue import claim_next_job, get_job, submit_job
 from jobs.worker import Worker, WorkerConfig
 from storage.db import get_engine
 from storage.tables import JobStatus
+from tests.jobs.test_worker import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -48,16 +49,6 @@ def processes_of(job_id: int) -> dict[int, int]:
         if "jobs.child" in cmdline and f"--job-id {job_id} " in cmdline + " " and stat[0] != "Z":
             found[int(entry.name)] = int(stat[2])
     return found
-
-
-def wait_for(condition, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def test_a_heartbeat_that_raises_stops_the_child_before_the_worker_moves_on(tmp_path: Path, tiny_llama: Path, monkeypatch: pytest.MonkeyPatch) -> None:
