@@ -229,6 +229,12 @@ EN_UI: dict[str, str] = {
     "gguf.ollama": "Ollama: `ollama create NAME -f {modelfile}` then `ollama run NAME`",
     "gguf.progress": "GGUF: {step}",
     "share.gguf": "Push GGUF files instead (the types chosen above)",
+    # [models-tab strings]
+    # [train-tab strings]
+    # [guide strings]
+    # [rewards-ui strings]
+    # [a11y strings]
+    # [spec-sections strings]
 }
 
 PT_UI: dict[str, str] = {
@@ -455,6 +461,12 @@ PT_UI: dict[str, str] = {
     "gguf.ollama": "Ollama: `ollama create NOME -f {modelfile}` e depois `ollama run NOME`",
     "gguf.progress": "GGUF: {step}",
     "share.gguf": "Enviar arquivos GGUF (os tipos escolhidos acima)",
+    # [models-tab strings pt]
+    # [train-tab strings pt]
+    # [guide strings pt]
+    # [rewards-ui strings pt]
+    # [a11y strings pt]
+    # [spec-sections strings pt]
 }
 
 _PT_FIELDS: dict[str, tuple[str, str]] = {
@@ -566,6 +578,12 @@ _PT_FIELDS: dict[str, tuple[str, str]] = {
                   "necessário)."),
     "grpo.rewards": ("Recompensas", "Os termos de recompensa, cada um com um peso; a recompensa de uma resposta é a soma ponderada "
                      "deles."),
+    # [models-tab fields pt]
+    # [train-tab fields pt]
+    # [guide fields pt]
+    # [rewards-ui fields pt]
+    # [a11y fields pt]
+    # [spec-sections fields pt]
 }
 
 FIELDS_PT: dict[str, str] = {}
