@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-import uuid
 from datetime import timedelta
 from pathlib import Path
 
@@ -32,24 +31,10 @@ from jobs.queue import (
     retry_job,
     submit_job,
 )
-from storage.db import get_engine, reset_engines
+from storage.db import get_engine
 from storage.tables import JobStatus
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def queue_db(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, adapta_home: Path) -> str:
-    """The database URL under test; PostgreSQL gets a fresh database on the test server."""
-    if request.param == "postgresql":
-        from tests.postgres import fresh_database
-
-        url = fresh_database(request.getfixturevalue("postgres_url"), f"queue_{uuid.uuid4().hex[:12]}")
-        monkeypatch.setenv("ADAPTA_DB_URL", url)
-    else:
-        url = f"sqlite:///{adapta_home / 'adapta.db'}"
-    reset_engines()
-    return url
 
 
 @pytest.fixture

@@ -29,19 +29,6 @@ from storage.tables import JobStatus
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def queue_db(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, adapta_home: Path) -> str:
-    if request.param == "postgresql":
-        from tests.postgres import fresh_database
-
-        url = fresh_database(request.getfixturevalue("postgres_url"), f"races_{uuid.uuid4().hex[:12]}")
-        monkeypatch.setenv("ADAPTA_DB_URL", url)
-    else:
-        url = f"sqlite:///{adapta_home / 'adapta.db'}"
-    reset_engines()
-    return url
-
-
 @pytest.fixture
 def postgres_queue(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     from tests.postgres import fresh_database
