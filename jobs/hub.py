@@ -46,6 +46,8 @@ SHAPE_KEYS = ("model_type", "hidden_size", "num_hidden_layers", "intermediate_si
 """The config.json keys the memory estimate reads (the Hub's model info often carries only model_type and architectures)."""
 _EXPAND = ["author", "cardData", "config", "downloads", "gated", "lastModified", "library_name", "likes", "pipeline_tag",
            "safetensors", "siblings", "tags"]
+_SEARCH_EXPAND = ["author", "downloads", "likes", "pipeline_tag", "safetensors", "tags"]
+"""What a search asks the Hub for each model (name, owner, size, licence tag, task, downloads and likes for the table)."""
 _UNREACHABLE_FOR_SECONDS = 60.0
 _unreachable_until = 0.0
 
@@ -102,7 +104,8 @@ def local_models(query: str = "", task: str | None = None) -> list[dict[str, Any
         if task == "text-to-image" or (wanted is not None and entry.task_hint is not None and wanted not in fit_tasks(entry)):
             continue
         rows.append({"id": entry.ref, "name": entry.name, "source": entry.source, "task": entry.task_hint.value if entry.task_hint else None,
-                     "architecture": entry.architecture, "size": format_bytes(entry.size_bytes), "downloads": None, "likes": None})
+                     "architecture": entry.architecture, "size": format_bytes(entry.size_bytes), "size_bytes": entry.size_bytes, "downloads": None,
+                     "likes": None})
     return rows
 
 
@@ -116,13 +119,22 @@ def search_models(query: str = "", task: str | None = None, sort: str = "downloa
         return HubSearch(local_models(query, task), offline=True, notice=OFFLINE_NOTICE)
     try:
         found = list(hub_client(token).list_models(search=query or None, pipeline_tag=TASK_FILTERS.get(task or ""), sort=SORTS[sort],
-                                        limit=max(1, min(int(limit), 100))))
+                                        limit=max(1, min(int(limit), 100)), expand=_SEARCH_EXPAND))
     except network_errors():
         _mark_unreachable()
         return HubSearch(local_models(query, task), offline=True, notice=OFFLINE_NOTICE)
+    from jobs.model_rows import weights_bytes
+
     rows = [{"id": info.id, "name": info.id, "source": "hub", "task": info.pipeline_tag, "architecture": None, "size": None,
-             "downloads": info.downloads, "likes": info.likes} for info in found]
+             "downloads": info.downloads, "likes": info.likes, "owner": info.author, "license": _tag_license(info.tags),
+             "parameters": getattr(info.safetensors, "total", None), "size_bytes": weights_bytes(getattr(info.safetensors, "parameters", None))}
+            for info in found]
     return HubSearch(rows)
+
+
+def _tag_license(tags: list[str] | None) -> str | None:
+    """The licence a Hub model declares through its ``license:NAME`` tag, or None."""
+    return next((tag.split(":", 1)[1] for tag in tags or [] if tag.startswith("license:")), None)
 
 
 def available_memory() -> tuple[str, int]:
@@ -208,14 +220,19 @@ def _describe_local(ref: str, source: Path) -> dict[str, Any]:
         files = sorted(entry.name for entry in source.iterdir())
         params = _safetensors_params(sorted(source.glob("*.safetensors")))
         architecture = ((config.get("architectures") or [None])[0]) or str(config.get("model_type") or "unknown")
+    from jobs.model_rows import local_card
     from jobs.models.catalog import task_hint
 
     hinted = task_hint(architecture, str(config.get("model_type") or ""))
-    return _describe(ref, "local", config, files, params, hinted, license_name=None, gated=False, tags=[], card_summary="")
+    summary, license_name = local_card(source)
+    return _describe(ref, "local", config, files, params, hinted, license_name=license_name, gated=False, tags=[], card_summary=summary)
 
 
-def model_info(ref: str, batch_size: int = 8, seq_len: int = 512, token: str | bool | None = None, **memory_settings: Any) -> dict[str, Any]:
+def model_info(ref: str, batch_size: int = 8, seq_len: int = 512, token: str | bool | None = None, card: bool = False,
+               **memory_settings: Any) -> dict[str, Any]:
     """Describe one model (local first, then the Hub): card summary, parameters, license, gated, formats, verdict, memory.
+
+    ``card``: also read a Hub model's README.md for the summary (one small request per commit; the Models tab's detail view).
 
     ``memory_settings`` go to :func:`memory_table` (gradient_checkpointing, precision_bytes, lora_r, lora_targets)."""
     ref = (ref or "").strip()
@@ -236,13 +253,16 @@ def model_info(ref: str, batch_size: int = 8, seq_len: int = 512, token: str | b
                 raise ModelError(f"there is no model {ref} on the Hub; check the spelling (org/name)") from None
             _mark_unreachable()
             raise ModelError(f"model {ref} is not on this machine and the Hub is unreachable ({OFFLINE_NOTICE})") from None
-        card = found.card_data.to_dict() if found.card_data is not None else {}
+        card_data = found.card_data.to_dict() if found.card_data is not None else {}
         safetensors = getattr(found, "safetensors", None)
         params = int(safetensors.total) if safetensors is not None and getattr(safetensors, "total", None) else None
         files = sorted(sibling.rfilename for sibling in (found.siblings or []))
-        summary = str(card.get("model_description") or card.get("description") or "")[:400]
+        from jobs.model_rows import fetch_hub_card_summary
+
+        summary = str(card_data.get("model_description") or card_data.get("description") or "")[:400]
+        summary = summary or (fetch_hub_card_summary(ref, token, files, found.sha) if card else "")
         hinted = PIPELINE_TASKS.get(found.pipeline_tag or "")
-        info = _describe(ref, "hub", dict(found.config or {}), files, params, hinted, license_name=card.get("license"),
+        info = _describe(ref, "hub", dict(found.config or {}), files, params, hinted, license_name=card_data.get("license") or _tag_license(found.tags),
                          gated=bool(found.gated), tags=list(found.tags or []), card_summary=summary, pipeline_tag=found.pipeline_tag)
     info["memory"] = memory_table(info, batch_size=batch_size, seq_len=seq_len, **memory_settings)
     return info

@@ -163,8 +163,9 @@ def check_model_allowed(ref: str, caller: Caller | None = None) -> str:
     raise AdaptaError(f"{ref} is not a model this server offers; on a shared server pick a Hub model or one from the local list")
 
 
-def model_info_action(model: str, hub_token: str | None = None, caller: Caller | None = None) -> dict[str, Any]:
-    return hub.model_info(check_model_allowed(model, caller), token=token_for_request(hub_token))
+def model_info_action(model: str, hub_token: str | None = None, caller: Caller | None = None, card: bool = False) -> dict[str, Any]:
+    """``card``: also read a Hub model's README.md for the summary (the Models tab's detail view)."""
+    return hub.model_info(check_model_allowed(model, caller), token=token_for_request(hub_token), card=card)
 
 
 def prefetch_action(model: str, caller: Caller, hub_token: str | None = None) -> str:

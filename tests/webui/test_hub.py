@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -10,7 +11,8 @@ from jobs import hub
 from tests.fake_hub import FakeHub
 
 MODELS = [
-    {"id": "acme/tiny-chat", "modelId": "acme/tiny-chat", "downloads": 120, "likes": 7, "pipeline_tag": "text-generation", "tags": ["transformers"]},
+    {"id": "acme/tiny-chat", "modelId": "acme/tiny-chat", "author": "acme", "downloads": 1200, "likes": 7, "pipeline_tag": "text-generation",
+     "tags": ["transformers", "license:apache-2.0"], "safetensors": {"parameters": {"BF16": 135_000_000}, "total": 135_000_000}},
     {"id": "acme/odd-code", "modelId": "acme/odd-code", "downloads": 3, "likes": 0, "pipeline_tag": "text-generation", "tags": ["custom_code"]},
 ]
 INFO = {
@@ -58,12 +60,35 @@ def test_unknown_repo_and_unreachable_hub_are_explained(fake_hub: FakeHub, monke
 def test_the_models_tab_renders_hub_results_and_model_info(fake_hub: FakeHub) -> None:
     from webui.models_tab import run_check, run_search
 
-    notice, frame = run_search("tiny", "text-generation", "downloads", "en")
-    assert "2" in notice and list(frame["id"]) == ["acme/tiny-chat", "acme/odd-code"] and list(frame["downloads"]) == [120, 3]
+    notice, frame, rows = run_search("tiny", "text-generation", "downloads", "en")
+    assert "2" in notice and [row["ref"] for row in rows] == ["acme/tiny-chat", "acme/odd-code"]
+    assert frame.values.tolist() == [["tiny-chat", "acme", "135 M", "270.0 MB", "apache-2.0", "text-generation", "Hub", "1,200", "7"],
+                                     ["odd-code", "acme", "", "", "", "text-generation", "Hub", "3", "0"]]
+    assert list(frame.columns) == ["Model", "Owner", "Parameters", "Size", "License", "Task", "Where", "Downloads", "Likes"]
     status, card, memory = run_check("acme/tiny-chat", "en")
-    assert status == "" and "### acme/tiny-chat" in card and "135.0 M" in card and "apache-2.0" in card and "✅" in card
+    assert status == "" and "### tiny-chat" in card and "acme · Hub" in card and "135 M" in card and "apache-2.0" in card and "✅" in card
     assert set(memory["method"]) == {"lora", "qlora", "prompt-tuning", "full"}
     _, odd_card, _ = run_check("acme/odd-code", "en")
     assert "❌" in odd_card and "trust_remote_code" in odd_card
     status, card, _ = run_check("acme/missing", "en")
     assert status.startswith("⚠️") and "acme/missing" in status and card == ""
+
+
+def test_the_detail_view_reads_the_hub_card_once_and_caches_nothing(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from tests.fake_hub import ModelRepo, use_fake_hub
+    from tests.hub_repos import tiny_causal_lm_repo
+    from webui.models_tab import run_check
+
+    files = tiny_causal_lm_repo(tmp_path / "build")
+    files["README.md"] = (b"---\nlicense: mit\n---\n# Tiny carded\n\n![banner](banner.png)\n\nTiny carded is a two-layer Llama "
+                          b"trained on planet facts, for tests.\n\n## Usage\n\n```python\nload()\n```\n")
+    with FakeHub(repos={"acme/tiny-carded": ModelRepo(files=files, pipeline_tag="text-generation")}) as server:
+        use_fake_hub(monkeypatch, server, tmp_path / "cache")
+        monkeypatch.setattr(hub, "_unreachable_until", 0.0)
+        _, card, _ = run_check("acme/tiny-carded", "en")
+        run_check("acme/tiny-carded", "en")
+        plain = hub.model_info("acme/tiny-carded")  # other callers (the Train form's memory check) never fetch the card
+        readme_gets = server.file_requests("acme/tiny-carded")
+    assert "Tiny carded is a two-layer Llama trained on planet facts, for tests." in card and "load()" not in card, card
+    assert plain["card_summary"] == "" and readme_gets == ["README.md"]
+    assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").iterdir())  # the card is read, not downloaded
