@@ -57,9 +57,9 @@ def adapta_run(pipeline: Path, images: Path, home: Path, total: int, warmup: int
 
     spec = parse_spec({
         "task": "text-to-image", "base_model": str(pipeline), "method": "lora", "data": {"train": str(images)},
-        "training": {"max_steps": total, "learning_rate": LR, "batch_size": BATCH, "resolution": RESOLUTION, "seed": SEED,
-                     "scheduler": "constant", "warmup_ratio": 0.0},
+        "training": {"max_steps": total, "learning_rate": LR, "batch_size": BATCH, "seed": SEED, "scheduler": "constant", "warmup_ratio": 0.0},
         "lora": {"r": RANK, "alpha": RANK, "dropout": 0.0},
+        "images": {"resolution": RESOLUTION},
     })
     job_id = create_running_job_row(spec)
     run_dir = home / "runs" / f"bench-{job_id}"

@@ -68,7 +68,7 @@ def load_image_run(run_dir: str | Path) -> LoadedImageRun:
     spec = load_spec(run_dir / "spec.yaml")
     if spec.task is not Task.TEXT_TO_IMAGE:
         raise AdaptaError(f"run {run_dir.name} is a {spec.task.value} run; image generation needs a text-to-image run")
-    return load_pipeline_with_lora(spec.base_model, run_dir / "adapter", resolution=spec.training.resolution)
+    return load_pipeline_with_lora(spec.base_model, run_dir / "adapter", resolution=spec.images.resolution)
 
 
 def generate_image(

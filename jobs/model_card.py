@@ -78,7 +78,7 @@ def _metrics_table(summary: dict[str, Any]) -> str:
 
 def _image_usage_snippet(spec: JobSpec, summary: dict[str, Any], folder_name: str) -> str:
     cls = "StableDiffusionXLPipeline" if summary.get("pipeline_family") == "sdxl" else "StableDiffusionPipeline"
-    prompt = spec.samples.prompts[0] if spec.samples.prompts else f"a photo of {spec.data.trigger_word or 'your subject'}"
+    prompt = spec.samples.prompts[0] if spec.samples.prompts else f"a photo of {spec.images.trigger_word or 'your subject'}"
     return (
         f"import torch\nfrom diffusers import {cls}\n\n"
         f"pipe = {cls}.from_pretrained(\"{spec.base_model}\")\n"
@@ -102,14 +102,15 @@ def render_image_model_card(spec: JobSpec, summary: dict[str, Any], folder_name:
     """The README.md of a text-to-image LoRA: trigger word, sample images, both file formats, diffusers usage."""
     front = {"base_model": spec.base_model, "library_name": "diffusers", "pipeline_tag": "text-to-image",
              "tags": ["adapta", "lora", "text-to-image", "stable-diffusion-xl" if summary.get("pipeline_family") == "sdxl" else "stable-diffusion"]}
-    if spec.data.trigger_word:
-        front["instance_prompt"] = spec.data.trigger_word
+    if spec.images.trigger_word:
+        front["instance_prompt"] = spec.images.trigger_word
     samples = summary.get("samples") or []
     last_samples = [name for name in samples if name.startswith(samples[-1].rsplit("-", 1)[0])] if samples else []
     gallery = "\n".join(f"![sample {number}](../samples/{name})" for number, name in enumerate(last_samples)) or "No sample prompts were set."
-    hyper = {**spec.training.model_dump(mode="json"), **{f"lora_{k}": v for k, v in spec.lora.model_dump(mode="json").items()}}
+    hyper = {**spec.training.model_dump(mode="json"), **spec.images.model_dump(mode="json"),
+             **{f"lora_{k}": v for k, v in spec.lora.model_dump(mode="json").items()}}
     hyper_lines = "\n".join(f"| {key} | {value} |" for key, value in hyper.items())
-    trigger = f"Put the trigger word **`{spec.data.trigger_word}`** in your prompt.\n\n" if spec.data.trigger_word else ""
+    trigger = f"Put the trigger word **`{spec.images.trigger_word}`** in your prompt.\n\n" if spec.images.trigger_word else ""
     skipped = summary.get("skipped_images") or {}
     return (
         f"---\n{yaml.safe_dump(front, sort_keys=False)}---\n\n"

@@ -32,6 +32,7 @@ from jobs.models.download import DownloadBar, DownloadProgress
 from jobs.models.fetch import fetch_base_model
 from jobs.queue import DEFAULT_LEASE_SECONDS, LeaseHeartbeat, finish_job, foreground_worker_id, job_from_spec, with_absolute_paths
 from jobs.spec import HUB_DATA_PREFIX, JobSpec, load_spec
+from jobs.spec_compat import collect_spec_warnings
 from jobs.trainers import get_trainer
 from storage.db import database_now, session_scope
 from storage.paths import data_home
@@ -164,7 +165,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", help="run folder (default: <ADAPTA_HOME>/runs/<job id>)")
     args = parser.parse_args(argv)
     try:
-        spec = load_spec(args.spec)
+        with collect_spec_warnings() as notes:
+            spec = load_spec(args.spec)
+        for note in notes:
+            print(f"warning: {note}", file=sys.stderr)
         job_id, summary = train_in_foreground(spec, Path(args.output) if args.output else None, show_progress=True)
     except AdaptaError as error:
         print(f"error: {error}", file=sys.stderr)

@@ -2,8 +2,10 @@
 
 The YAML file that ``launch.py train|submit`` reads, the web form, the job row's JSON and the child
 process all go through :func:`parse_spec`. Field names are a public contract: add fields freely,
-rename none. Every field declares its bounds, choices and help text here, and the UI builds its
-widgets from them (``JobSpec.model_json_schema()``).
+rename none; a setting that moves to another section keeps loading from its old place with a warning
+(:mod:`jobs.spec_compat`). Settings shared by every job live in ``training:``; a task's own settings in
+its own section (text-to-image: ``images:`` and ``samples:``). Every field declares its bounds, choices
+and help text here, and the UI builds its widgets from them (``JobSpec.model_json_schema()``).
 
     from jobs.spec import load_spec
     spec = load_spec("examples/smollm2-lora.yaml")
@@ -13,7 +15,6 @@ from __future__ import annotations
 
 import difflib
 import re
-import warnings
 from enum import Enum
 from pathlib import Path
 from typing import Any, Literal, Union
@@ -22,6 +23,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from jobs.errors import SpecError
+from jobs.spec_compat import move_old_settings, spec_warning
 from jobs.spec_limits import check_value_bounds, load_bounded_yaml, shown
 
 HUB_DATA_PREFIX = "hub:"  # data.train: hub:OWNER/NAME names a dataset on the Hugging Face Hub
@@ -134,7 +136,7 @@ class SpecModel(BaseModel):
                 if isinstance(key, str) and key not in known:
                     close = difflib.get_close_matches(key, known, n=1)
                     hint = f" (did you mean '{close[0]}'?)" if close else ""
-                    warnings.warn(f"{cls.__name__}: unknown key '{key}' ignored{hint}", UserWarning, stacklevel=2)
+                    spec_warning(f"{cls.__name__}: unknown key '{key}' ignored{hint}")
         return values
 
 
@@ -157,16 +159,6 @@ class DataSpec(SpecModel):
     columns: dict[str, str] = Field(
         default_factory=dict,
         description="Map roles to your column names, e.g. {prompt: question, response: answer} or {text: review, label: stars}.",
-    )
-    caption: CaptionSource = Field(
-        default=CaptionSource.AUTO,
-        description="text-to-image: auto (metadata.jsonl/csv, else same-name .txt files, else the instance prompt), txt, metadata or instance_prompt.",
-    )
-    instance_prompt: str | None = Field(
-        default=None, max_length=1000, description="text-to-image: one caption for every image without its own, e.g. 'a photo of sks dog'."
-    )
-    trigger_word: str | None = Field(
-        default=None, max_length=100, description="text-to-image: a rare word put in front of every caption that lacks it, e.g. sks."
     )
 
     @field_validator("validation")
@@ -238,14 +230,7 @@ class TrainingSpec(SpecModel):
                                                      "attends only to itself. Not with prompt tuning.")
     group_by_length: bool = Field(default=True, description="Batch examples of similar length together to waste less padding.")
     train_on_prompt: bool = Field(default=False, description="Also compute the loss on prompt and user tokens (default: answers only).")
-    resolution: int = Field(default=512, ge=32, le=4096, multiple_of=8, description="text-to-image: square training size in pixels (a multiple of 8).")
-    crop: Crop = Field(default=Crop.CENTER, description="text-to-image: center or random crop after resizing the short side to the resolution.")
-    random_flip: bool = Field(default=False, description="text-to-image: flip images horizontally at random (not for subjects with text or asymmetry).")
-    noise_offset: float = Field(default=0.0, ge=0, le=1.0, description="text-to-image: offset noise strength (0.05-0.1 helps very dark or bright images).")
-    snr_gamma: float | None = Field(default=None, gt=0, le=100, description="text-to-image: Min-SNR loss weighting gamma (5 is typical; empty: plain MSE).")
-    use_8bit_adam: bool = Field(default=False, description="text-to-image: 8-bit AdamW from bitsandbytes (needs CUDA and bitsandbytes).")
-    cache_latents: bool = Field(default=False, description="text-to-image: encode every image with the VAE once (faster; disables random crop and flip).")
-    max_grad_norm: float = Field(default=1.0, gt=0, le=1000, description="text-to-image: clip the gradient norm to this value.")
+    max_grad_norm: float = Field(default=1.0, gt=0, le=1000, description="Clip the gradient norm to this value before each optimizer update.")
 
 
 class LoraSpec(SpecModel):
@@ -259,7 +244,6 @@ class LoraSpec(SpecModel):
         description="auto (attention projections), all-linear, or a list of module names such as [q_proj, v_proj].",
     )
     use_dora: bool = Field(default=False, description="Weight-decomposed LoRA (DoRA).")
-    train_text_encoder: bool = Field(default=False, description="text-to-image: also put LoRA on the text encoder(s) attention.")
 
     @field_validator("target_modules")
     @classmethod
@@ -274,6 +258,28 @@ class PromptTuningSpec(SpecModel):
 
     num_virtual_tokens: int = Field(default=20, ge=1, le=1000, description="Number of trainable virtual tokens.")
     init_text: str | None = Field(default=None, description="Initialise the virtual tokens from this text (empty: random).")
+
+
+class ImagesSpec(SpecModel):
+    """text-to-image: how images and captions are read and how the diffusion LoRA trains (see :mod:`jobs.diffusion.train`).
+    These settings lived in data:, training: and lora: before; specs that still have them there load with a warning
+    (:mod:`jobs.spec_compat`)."""
+
+    caption: CaptionSource = Field(default=CaptionSource.AUTO, description="Where captions come from: auto (metadata.jsonl/csv, else "
+                                   "same-name .txt files, else the instance prompt), txt, metadata or instance_prompt.")
+    instance_prompt: str | None = Field(default=None, max_length=1000, description="One caption for every image without its own, "
+                                        "e.g. 'a photo of sks dog'.")
+    trigger_word: str | None = Field(default=None, max_length=100, description="A rare word put in front of every caption that lacks "
+                                     "it, e.g. sks.")
+    resolution: int = Field(default=512, ge=32, le=4096, multiple_of=8, description="Square training size in pixels (a multiple of 8).")
+    crop: Crop = Field(default=Crop.CENTER, description="Center or random crop after resizing the short side to the resolution.")
+    random_flip: bool = Field(default=False, description="Flip images horizontally at random (not for subjects with text or asymmetry).")
+    noise_offset: float = Field(default=0.0, ge=0, le=1.0, description="Offset noise strength (0.05-0.1 helps very dark or bright images).")
+    snr_gamma: float | None = Field(default=None, gt=0, le=100, description="Min-SNR loss weighting gamma (5 is typical; empty: plain MSE).")
+    cache_latents: bool = Field(default=False, description="Encode every image with the VAE once (faster; disables random crop and flip).")
+    use_8bit_adam: bool = Field(default=False, description="8-bit AdamW from bitsandbytes (needs CUDA and bitsandbytes).")
+    train_text_encoder: bool = Field(default=False, description="Also put LoRA on the text encoder(s) attention (lora.r, alpha and "
+                                     "dropout apply to both).")
 
 
 class SamplesSpec(SpecModel):
@@ -466,12 +472,18 @@ class JobSpec(SpecModel):
     training: TrainingSpec = Field(default_factory=TrainingSpec)
     lora: LoraSpec = Field(default_factory=LoraSpec)
     prompt_tuning: PromptTuningSpec = Field(default_factory=PromptTuningSpec)
+    images: ImagesSpec = Field(default_factory=ImagesSpec)
     samples: SamplesSpec = Field(default_factory=SamplesSpec)
     evaluation: EvaluationSpec = Field(default_factory=EvaluationSpec)
     embedding: EmbeddingSpec = Field(default_factory=EmbeddingSpec)
     preference: PreferenceSpec = Field(default_factory=PreferenceSpec)
     grpo: GrpoSpec = Field(default_factory=GrpoSpec)
     resources: ResourcesSpec = Field(default_factory=ResourcesSpec)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _settings_in_their_old_place(cls, values: Any) -> Any:
+        return move_old_settings(values)
 
     @field_validator("base_model")
     @classmethod
@@ -509,11 +521,11 @@ class JobSpec(SpecModel):
             if self.method is not Method.LORA:
                 raise ValueError(f"method {self.method.value} is not available for task text-to-image; use method lora")
             if self.data.format is not DataFormat.AUTO:
-                raise ValueError("data.format does not apply to task text-to-image; leave it auto and set data.caption instead")
+                raise ValueError("data.format does not apply to task text-to-image; leave it auto and set images.caption instead")
             if self.data.from_hub:
                 raise ValueError("data.train: Hub datasets are for text tasks; for text-to-image give a folder or .zip of captioned images")
-            if self.data.caption is CaptionSource.INSTANCE_PROMPT and not (self.data.instance_prompt or "").strip():
-                raise ValueError("data.caption instance_prompt needs data.instance_prompt, e.g. 'a photo of sks dog'")
+            if self.images.caption is CaptionSource.INSTANCE_PROMPT and not (self.images.instance_prompt or "").strip():
+                raise ValueError("images.caption instance_prompt needs images.instance_prompt, e.g. 'a photo of sks dog'")
         return self
 
     def to_yaml(self) -> str:

@@ -44,6 +44,7 @@ from jobs.errors import AdaptaError, SpecError
 from jobs.evaluation.report import REPORT_FILE, EvalReport, read_report
 from jobs.queue import InvalidTransition, delete_job, get_job, prepare_for_queue, request_cancel, submit_job
 from jobs.spec import JobSpec, SpecModel, format_validation_error, parse_spec
+from jobs.spec_compat import move_old_settings
 from jobs.spec_limits import check_value_bounds, load_bounded_yaml, shown
 from storage.db import session_scope
 from storage.paths import data_home, safe_name
@@ -273,6 +274,7 @@ def read_sweep(data: Any) -> SweepPlan | None:
     if not isinstance(data, dict):
         return None
     check_value_bounds(data)
+    data = move_old_settings(data)  # a sweep of training.resolution from before the images: section sweeps images.resolution
     axes = _grid_axes(data)
     if "sweep" not in data and not axes:
         return None

@@ -237,7 +237,7 @@ def inspect_image_dataset(
     caption = CaptionSource(caption)
     metadata = _read_metadata(folder) if caption in (CaptionSource.AUTO, CaptionSource.METADATA) else {}
     if caption is CaptionSource.METADATA and not metadata:
-        raise DataError(f"data.caption is metadata but {folder.name} has no metadata.jsonl or metadata.csv with file_name and text")
+        raise DataError(f"images.caption is metadata but {folder.name} has no metadata.jsonl or metadata.csv with file_name and text")
     files = sorted(path for path in folder.rglob("*") if path.is_file() and not (set(path.relative_to(folder).parts) & IGNORED_NAMES))
     txt_by_stem = {path.with_suffix(""): path for path in files if path.suffix.lower() == ".txt"}
     image_stems = {path.with_suffix("") for path in files if path.suffix.lower() in IMAGE_SUFFIXES}
@@ -297,7 +297,7 @@ def load_image_dataset(
         shown = ", ".join(report.missing_captions[:5]) + (" ..." if len(report.missing_captions) > 5 else "")
         raise DataError(
             f"{len(report.missing_captions)} image(s) in {where} have no caption ({shown}); add same-name .txt files, "
-            "a metadata.jsonl/metadata.csv with file_name and text, or set data.instance_prompt"
+            "a metadata.jsonl/metadata.csv with file_name and text, or set images.instance_prompt"
         )
     if not report.items:
         found = f" ({len(report.unreadable)} unreadable: {', '.join(sorted(report.unreadable)[:5])})" if report.unreadable else ""
@@ -329,10 +329,10 @@ def split_image_dataset(spec: JobSpec, dataset: ImageDatasetReport, home: DataHo
     ``evaluation.holdout`` of a ``data.train`` of at least :data:`MIN_IMAGES_TO_HOLD_OUT` images. Which images is a
     function of ``training.seed`` and the file names alone, so a resumed run holds out the same ones.
     """
-    data, items = spec.data, dataset.items
+    data, images, items = spec.data, spec.images, dataset.items
     if isinstance(data.validation, str):
-        validation = load_image_dataset(data.validation, caption=data.caption, instance_prompt=data.instance_prompt,
-                                        trigger_word=data.trigger_word, home=home)
+        validation = load_image_dataset(data.validation, caption=images.caption, instance_prompt=images.instance_prompt,
+                                        trigger_word=images.trigger_word, home=home)
         held_paths = {item.path.resolve() for item in validation.items}
         train = [item for item in items if item.path.resolve() not in held_paths]
         if not train:

@@ -83,7 +83,7 @@ def unet_target_modules(target: str | list[str]) -> list[str]:
 
 
 def add_lora(parts: DiffusionParts, spec: JobSpec) -> None:
-    """Add a PEFT LoRA adapter to the UNet (and to the text encoders with ``lora.train_text_encoder``)."""
+    """Add a PEFT LoRA adapter to the UNet (and to the text encoders with ``images.train_text_encoder``)."""
     from peft import LoraConfig, inject_adapter_in_model
 
     settings = spec.lora
@@ -95,7 +95,7 @@ def add_lora(parts: DiffusionParts, spec: JobSpec) -> None:
     parts.unet.add_adapter(config(unet_target_modules(settings.target_modules)))
     if spec.training.gradient_checkpointing:
         parts.unet.enable_gradient_checkpointing()
-    if settings.train_text_encoder:
+    if spec.images.train_text_encoder:
         parts.trains_text_encoder = True
         for encoder in parts.text_encoders:
             # PEFT directly: transformers' add_adapter insists on a newer PEFT than diffusers needs.

@@ -98,13 +98,13 @@ def checkpoint_due(settings: TrainingSpec, step: int, max_steps: int, seconds_si
 
 def _optimizer(parameters: list[torch.nn.Parameter], spec: JobSpec) -> torch.optim.Optimizer:
     settings = spec.training
-    if settings.use_8bit_adam:
+    if spec.images.use_8bit_adam:
         if not torch.cuda.is_available():
-            raise UnsupportedError("training.use_8bit_adam needs a CUDA GPU and bitsandbytes; set it to false on this machine")
+            raise UnsupportedError("images.use_8bit_adam needs a CUDA GPU and bitsandbytes; set it to false on this machine")
         try:
             import bitsandbytes as bnb
         except ImportError:
-            raise UnsupportedError("training.use_8bit_adam needs the bitsandbytes package; install it or set use_8bit_adam to false") from None
+            raise UnsupportedError("images.use_8bit_adam needs the bitsandbytes package; install it or set use_8bit_adam to false") from None
         return bnb.optim.AdamW8bit(parameters, lr=settings.learning_rate, weight_decay=settings.weight_decay)
     return torch.optim.AdamW(parameters, lr=settings.learning_rate, weight_decay=settings.weight_decay)
 
@@ -149,12 +149,12 @@ def _peak_memory_bytes() -> int:
 
 
 def _loss(spec: JobSpec, parts: DiffusionParts, prediction: torch.Tensor, target: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
-    if spec.training.snr_gamma is None:
+    if spec.images.snr_gamma is None:
         return F.mse_loss(prediction.float(), target.float(), reduction="mean")
     from diffusers.training_utils import compute_snr
 
     snr = compute_snr(parts.noise_scheduler, timesteps)
-    weights = torch.stack([snr, spec.training.snr_gamma * torch.ones_like(snr)], dim=1).min(dim=1)[0]
+    weights = torch.stack([snr, spec.images.snr_gamma * torch.ones_like(snr)], dim=1).min(dim=1)[0]
     weights = weights / snr if parts.noise_scheduler.config.prediction_type == "epsilon" else weights / (snr + 1)
     per_example = F.mse_loss(prediction.float(), target.float(), reduction="none").mean(dim=list(range(1, prediction.ndim)))
     return (per_example * weights).mean()
@@ -172,7 +172,8 @@ def train_text_to_image(
     started = time.perf_counter()
     settings = spec.training
     torch.manual_seed(settings.seed)
-    dataset = load_image_dataset(spec.data.train, caption=spec.data.caption, instance_prompt=spec.data.instance_prompt, trigger_word=spec.data.trigger_word)
+    images = spec.images
+    dataset = load_image_dataset(spec.data.train, caption=images.caption, instance_prompt=images.instance_prompt, trigger_word=images.trigger_word)
     train_items, held_out = split_image_dataset(spec, dataset)
     dtype, _ = resolve_precision(settings.precision)
     parts = load_parts(spec.base_model, dtype, spec.base_model_revision)
@@ -195,8 +196,8 @@ def train_text_to_image(
         resumed_from = int(state["global_step"])
     step = resumed_from or 0
 
-    resolution, device = settings.resolution, parts.device
-    use_cache = settings.cache_latents
+    resolution, device = images.resolution, parts.device
+    use_cache = images.cache_latents
     prepared = prepare_images(train_items, resolution)
     embeddings: dict[str, Any] | None = None if parts.trains_text_encoder else {}
     latent_cache: dict[int, Any] = {}
@@ -229,15 +230,15 @@ def train_text_to_image(
                     latents = torch.cat([latent_cache[i].sample(generator) for i in indices])
                     corners = [((prepared[i].image.size[1] - resolution) // 2, (prepared[i].image.size[0] - resolution) // 2) for i in indices]
                 else:
-                    pairs = [crop_and_flip(prepared[i], resolution, settings.crop is Crop.RANDOM, settings.random_flip, rng) for i in indices]
+                    pairs = [crop_and_flip(prepared[i], resolution, images.crop is Crop.RANDOM, images.random_flip, rng) for i in indices]
                     pixels = torch.stack([pixel for pixel, _ in pairs]).to(device, parts.vae.dtype)
                     corners = [corner for _, corner in pairs]
                     latents = parts.vae.encode(pixels).latent_dist.sample(generator)
                 latents = (latents * parts.vae.config.scaling_factor).to(parts.unet.dtype)
                 noise = torch.randn(latents.shape, generator=generator, device=device, dtype=latents.dtype)
-                if settings.noise_offset:
+                if images.noise_offset:
                     offset_shape = (latents.shape[0], latents.shape[1], 1, 1)
-                    noise = noise + settings.noise_offset * torch.randn(offset_shape, generator=generator, device=device, dtype=latents.dtype)
+                    noise = noise + images.noise_offset * torch.randn(offset_shape, generator=generator, device=device, dtype=latents.dtype)
                 timesteps = torch.randint(0, parts.noise_scheduler.config.num_train_timesteps, (latents.shape[0],), generator=generator, device=device).long()
                 noisy = parts.noise_scheduler.add_noise(latents, noise, timesteps)
                 target = diffusion_target(parts, latents, noise, timesteps)
@@ -305,7 +306,7 @@ def train_text_to_image(
         stopped_early=stopped,
         base_model_path=str(parts.resolved.path),
         pipeline_family=parts.family,
-        trigger_word=spec.data.trigger_word,
+        trigger_word=images.trigger_word,
         samples=samples,
         kohya_file=files["kohya"].name,
         skipped_images=dict(dataset.unreadable),

@@ -126,8 +126,8 @@ def _held_out(spec: JobSpec, outcome: Any) -> HeldOutImages:
     held_out = getattr(outcome, "held_out", None)
     if isinstance(held_out, HeldOutImages):
         return held_out
-    data = spec.data
-    dataset = load_image_dataset(data.train, caption=data.caption, instance_prompt=data.instance_prompt, trigger_word=data.trigger_word)
+    images = spec.images
+    dataset = load_image_dataset(spec.data.train, caption=images.caption, instance_prompt=images.instance_prompt, trigger_word=images.trigger_word)
     return split_image_dataset(spec, dataset)[1]
 
 
@@ -162,7 +162,7 @@ def evaluate_text_to_image(spec: JobSpec, run_dir: Path, outcome: Any, sink: Any
     dtype, _ = resolve_precision(spec.training.precision)
     parts = load_parts(str(outcome.base_model_path), dtype)
     parts.pipe.load_lora_weights(str(outcome.output_folder), weight_name=DIFFUSERS_FILE, adapter_name=ADAPTER_NAME)
-    resolution, seed = spec.training.resolution, spec.training.seed
+    resolution, seed = spec.images.resolution, spec.training.seed
     timesteps = fixed_timesteps(parts.noise_scheduler.config.num_train_timesteps)
     # UNet passes are far heavier than a text model's rows: at most 8 (2 images × 4 timesteps) go through at once
     images_per_batch = max(1, min(spec.evaluation.batch_size, MAX_UNET_BATCH) // len(timesteps))

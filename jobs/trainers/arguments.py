@@ -37,6 +37,7 @@ def shared_arguments(spec: JobSpec, run_dir: Path, has_eval: bool, precision_fla
         "warmup_steps": settings.warmup_ratio,
         "lr_scheduler_type": settings.scheduler.value,
         "weight_decay": settings.weight_decay,
+        "max_grad_norm": settings.max_grad_norm,
         "logging_steps": settings.logging_steps,
         "logging_first_step": True,
         "eval_strategy": eval_strategy,

@@ -41,10 +41,11 @@ def write_many_images(folder: Path, count: int, size: int = 64) -> Path:
 def image_spec(model: Path, train: Path, **changes) -> dict:
     raw = {
         "name": "eval-report", "task": "text-to-image", "base_model": str(model), "method": "lora",
-        "data": {"train": str(train), "trigger_word": "sks"},
-        "training": {"max_steps": 3, "learning_rate": 5e-3, "batch_size": 2, "resolution": 64, "seed": 3, "scheduler": "constant",
+        "data": {"train": str(train)},
+        "training": {"max_steps": 3, "learning_rate": 5e-3, "batch_size": 2, "seed": 3, "scheduler": "constant",
                      "warmup_ratio": 0.0, "checkpoint_minutes": 1e-6},
         "lora": {"r": 4, "alpha": 8, "dropout": 0.0},
+        "images": {"trigger_word": "sks", "resolution": 64},
         "samples": {"prompts": [PROMPT], "seed": 7, "num_inference_steps": 2},
         "evaluation": {"max_rows": 4, "batch_size": 8},
     }
@@ -149,7 +150,7 @@ def test_a_lora_overfit_on_one_image_lowers_that_images_validation_loss(request:
     shutil.copytree(train, validation)
     spec = parse_spec(image_spec(model, train, data={"validation": str(validation)}, samples={"prompts": []},
                                  training={"max_steps": 12, "learning_rate": 1e-2, "batch_size": 1, "checkpoint_minutes": None, "save_steps": 1000},
-                                 lora={"train_text_encoder": family == "sdxl"}))
+                                 images={"train_text_encoder": family == "sdxl"}))
     summary = execute_run(spec, tmp_path / "run")
     report = read_report(tmp_path / "run")
     main = report.main()

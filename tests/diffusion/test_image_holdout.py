@@ -18,7 +18,7 @@ from tests.diffusion.test_eval_report import write_many_images
 
 def spec_for(train: Path, validation=None, seed: int = 3, **evaluation):
     return parse_spec({"task": "text-to-image", "base_model": "tiny/sd", "method": "lora",
-                       "data": {"train": str(train), "validation": validation}, "training": {"seed": seed, "resolution": 64},
+                       "data": {"train": str(train), "validation": validation}, "training": {"seed": seed}, "images": {"resolution": 64},
                        "evaluation": evaluation})
 
 

@@ -24,13 +24,14 @@ PROMPT = "a photo of sks dog"
 
 
 def image_spec(model: Path, images: Path, **training) -> dict:
-    settings = {"max_steps": 4, "learning_rate": 5e-3, "batch_size": 2, "resolution": 64, "seed": 3, "scheduler": "constant",
+    settings = {"max_steps": 4, "learning_rate": 5e-3, "batch_size": 2, "seed": 3, "scheduler": "constant",
                 "warmup_ratio": 0.0, "logging_steps": 1}
     settings.update(training)
     return {
         "name": f"tiny-{model.parent.name}", "task": "text-to-image", "base_model": str(model), "method": "lora",
-        "data": {"train": str(images), "trigger_word": "sks"}, "training": settings,
+        "data": {"train": str(images)}, "training": settings,
         "lora": {"r": 4, "alpha": 8, "dropout": 0.0},
+        "images": {"trigger_word": "sks", "resolution": 64},
         "samples": {"prompts": [PROMPT], "every_steps": 2, "seed": 7, "num_inference_steps": 2},
     }
 

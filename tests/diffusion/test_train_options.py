@@ -43,11 +43,12 @@ def test_every_option_trains_and_both_exports_agree(request: pytest.FixtureReque
         for path in images.iterdir():
             handle.write(path, path.name)
     raw = {
-        "task": "text-to-image", "base_model": str(model), "data": {"train": str(archive), "caption": "metadata", "trigger_word": "zxq"},
-        "training": {"max_steps": 3, "learning_rate": 1e-2, "batch_size": 1, "gradient_accumulation": 2, "resolution": 64,
-                     "crop": "random", "random_flip": True, "noise_offset": 0.05, "snr_gamma": 5.0, "gradient_checkpointing": True,
-                     "cache_latents": family == "sd", "scheduler": "cosine", "warmup_ratio": 0.3},
-        "lora": {"r": 2, "alpha": 4, "dropout": 0.0, "target_modules": "all-linear", "train_text_encoder": text_encoder},
+        "task": "text-to-image", "base_model": str(model), "data": {"train": str(archive)},
+        "training": {"max_steps": 3, "learning_rate": 1e-2, "batch_size": 1, "gradient_accumulation": 2, "gradient_checkpointing": True,
+                     "scheduler": "cosine", "warmup_ratio": 0.3},
+        "lora": {"r": 2, "alpha": 4, "dropout": 0.0, "target_modules": "all-linear"},
+        "images": {"caption": "metadata", "trigger_word": "zxq", "resolution": 64, "crop": "random", "random_flip": True, "noise_offset": 0.05,
+                   "snr_gamma": 5.0, "cache_latents": family == "sd", "train_text_encoder": text_encoder},
     }
     summary = execute_run(parse_spec(raw), tmp_path / "run")
     losses = [row["loss"] for row in read_metrics_jsonl(tmp_path / "run" / "metrics.jsonl") if "loss" in row]

@@ -9,6 +9,7 @@ import yaml
 
 from jobs.errors import SpecError
 from jobs.spec import JobSpec, Method, Task, load_spec, parse_spec, parse_spec_yaml
+from jobs.spec_compat import MOVED_SETTINGS, collect_spec_warnings
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -112,3 +113,95 @@ def test_schema_carries_bounds_and_help_for_the_form() -> None:
 def test_every_shipped_example_spec_parses_and_its_data_exists(path: Path) -> None:
     spec = load_spec(path)
     assert spec.data.from_hub or (ROOT / spec.data.train).is_file(), f"{path.name} points at missing data {spec.data.train}"
+
+
+OLD_IMAGE_YAML = """
+task: text-to-image
+base_model: stable-diffusion-v1-5/stable-diffusion-v1-5
+data: {train: photos.zip, caption: txt, instance_prompt: a photo of sks dog, trigger_word: sks}
+training: {max_steps: 10, resolution: 256, crop: random, random_flip: true, noise_offset: 0.05, snr_gamma: 5.0,
+           use_8bit_adam: false, cache_latents: true, max_grad_norm: 0.5}
+lora: {r: 4, train_text_encoder: true}
+"""
+NEW_IMAGE_YAML = """
+task: text-to-image
+base_model: stable-diffusion-v1-5/stable-diffusion-v1-5
+data: {train: photos.zip}
+training: {max_steps: 10, max_grad_norm: 0.5}
+lora: {r: 4}
+images: {caption: txt, instance_prompt: a photo of sks dog, trigger_word: sks, resolution: 256, crop: random, random_flip: true,
+         noise_offset: 0.05, snr_gamma: 5.0, use_8bit_adam: false, cache_latents: true, train_text_encoder: true}
+"""
+
+
+def test_an_old_layout_image_spec_loads_with_one_warning_naming_every_new_place() -> None:
+    with collect_spec_warnings() as notes:
+        old = parse_spec_yaml(OLD_IMAGE_YAML)
+    assert len(notes) == 1 and notes[0].startswith("the spec has settings in their old place")
+    for before, after in MOVED_SETTINGS.items():
+        assert f"{before} is now {after}" in notes[0]
+    with collect_spec_warnings() as quiet:
+        new = parse_spec_yaml(NEW_IMAGE_YAML)
+        again = parse_spec_yaml(old.to_yaml())
+    assert quiet == []
+    assert old == new == again
+    written = yaml.safe_load(old.to_yaml())
+    assert written["images"]["resolution"] == 256 and written["images"]["trigger_word"] == "sks"
+    assert not {"resolution", "crop", "snr_gamma"} & set(written["training"]) and written["training"]["max_grad_norm"] == 0.5
+    assert "trigger_word" not in written["data"] and "train_text_encoder" not in written["lora"]
+
+
+def test_a_setting_in_both_places_keeps_the_new_one_and_the_warning_says_so() -> None:
+    raw = {"task": "text-to-image", "base_model": "m", "data": {"train": "a.zip"}, "training": {"resolution": 256, "seed": 1},
+           "images": {"resolution": 128}}
+    with pytest.warns(UserWarning, match=r"training.resolution is now images.resolution \(both were given: images.resolution 128 is used, "
+                                         r"training.resolution 256 is ignored\)"):
+        spec = parse_spec(raw)
+    assert spec.images.resolution == 128 and spec.training.seed == 1
+    assert raw["training"] == {"resolution": 256, "seed": 1}, "the caller's mapping is left as it was"
+
+
+def test_an_old_job_rows_spec_json_is_claimed_with_its_settings_moved(tmp_path: Path) -> None:
+    import json
+
+    from sqlalchemy import text
+
+    from jobs.queue import claim_next_job, get_job, submit_job
+    from storage.db import get_engine
+
+    photos, model = tmp_path / "photos", tmp_path / "pipeline"
+    photos.mkdir()
+    model.mkdir()
+    job_id = submit_job({"task": "text-to-image", "base_model": str(model), "data": {"train": str(photos)}})
+    row = json.loads(get_job(job_id).spec_json)
+    del row["images"]  # the row as a version before the images: section stored it
+    row["data"]["trigger_word"], row["training"]["resolution"], row["training"]["crop"] = "sks", 256, "random"
+    row["lora"]["train_text_encoder"] = True
+    with get_engine().begin() as connection:
+        connection.execute(text("UPDATE job SET spec_json = :spec WHERE id = :id"), {"spec": json.dumps(row), "id": job_id})
+    with pytest.warns(UserWarning, match="data.trigger_word is now images.trigger_word"):
+        claimed = claim_next_job("worker-1")
+    assert claimed is not None and claimed.id == job_id
+    images = claimed.spec.images
+    assert (images.resolution, images.crop.value, images.trigger_word, images.train_text_encoder) == (256, "random", "sks", True)
+    with pytest.warns(UserWarning, match="training.resolution is now images.resolution"):
+        assert JobSpec.model_validate_json(json.dumps(row)).images == images  # the child process re-validates the row this way
+
+
+def test_an_old_layout_sweep_varies_the_setting_in_its_new_place() -> None:
+    from jobs.sweep import read_sweep
+
+    with collect_spec_warnings() as notes:
+        plan = read_sweep({"task": "text-to-image", "base_model": "m", "data": {"train": "a.zip"}, "training": {"resolution": [256, 512]}})
+    assert plan is not None and [spec.images.resolution for _, spec in plan.children] == [256, 512]
+    assert [settings for settings, _ in plan.children] == [{"images.resolution": 256}, {"images.resolution": 512}]
+    assert len(notes) == 1 and "training.resolution is now images.resolution" in notes[0]
+
+
+def test_max_grad_norm_stays_in_training_and_reaches_the_text_trainers_too(tmp_path: Path) -> None:
+    from transformers import TrainingArguments
+
+    from jobs.trainers.arguments import shared_arguments
+
+    spec = parse_spec({"base_model": "m", "data": {"train": "a.csv"}, "training": {"max_grad_norm": 0.3}})
+    assert TrainingArguments(**shared_arguments(spec, tmp_path, has_eval=False, precision_flags={})).max_grad_norm == 0.3

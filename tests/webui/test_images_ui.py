@@ -51,10 +51,10 @@ def test_image_job_samples_playground_and_generate_image(client: Client, tiny_sd
 
     spec = parse_spec({
         "name": "tiny-sd-ui", "task": "text-to-image", "base_model": str(tiny_sd), "method": "lora",
-        "data": {"train": str(write_images(tmp_path / "images")), "trigger_word": "sks"},
-        "training": {"max_steps": 4, "learning_rate": 5e-3, "batch_size": 2, "resolution": 64, "seed": 3, "scheduler": "constant",
-                     "warmup_ratio": 0.0},
+        "data": {"train": str(write_images(tmp_path / "images"))},
+        "training": {"max_steps": 4, "learning_rate": 5e-3, "batch_size": 2, "seed": 3, "scheduler": "constant", "warmup_ratio": 0.0},
         "lora": {"r": 4, "alpha": 8, "dropout": 0.0},
+        "images": {"trigger_word": "sks", "resolution": 64},
         "samples": {"prompts": [PROMPT], "every_steps": 2, "seed": 7, "num_inference_steps": 2},
     })
     job_id, _ = train_in_foreground(spec, show_progress=False)
@@ -116,25 +116,29 @@ def test_train_form_for_text_to_image_offers_lora_and_the_image_settings() -> No
     with gr.Blocks():
         tab = train_tab.build(Registry())
     paths = [field.path for field in tab.fields]
-    assert tab.widget("training.resolution").visible is False and tab.widget("training.max_length").visible is True
+    assert tab.widget("images.resolution").visible is False and tab.widget("training.max_length").visible is True
 
     updates = dict(zip(paths, train_tab.task_updates(tab, "text-to-image", "qlora"), strict=True))
     assert updates["method"]["choices"] == ["lora"] and updates["method"]["value"] == "lora"
-    for path in ("training.resolution", "training.snr_gamma", "data.trigger_word", "samples.prompts", "lora.train_text_encoder"):
+    image_only = [path for path in paths if path.startswith(("images.", "samples."))]
+    assert {"images.resolution", "images.snr_gamma", "images.trigger_word", "images.train_text_encoder", "samples.prompts"} <= set(image_only)
+    for path in image_only:
         assert updates[path]["visible"] is True, path
+    assert updates["training.max_grad_norm"]["visible"] is True  # every trainer clips gradients
     for path in ("training.max_length", "training.packing", "data.format"):
         assert updates[path]["visible"] is False, path
     assert updates["data.validation"]["visible"] is True  # a folder or .zip of held-out images for the before/after report
     assert updates["data.format"]["value"] == "auto"
     back = dict(zip(paths, train_tab.task_updates(tab, "causal-lm", "lora"), strict=True))
-    assert "qlora" in back["method"]["choices"] and back["training.resolution"]["visible"] is False
+    assert "qlora" in back["method"]["choices"] and back["training.max_grad_norm"]["visible"] is True
+    assert not [path for path in image_only if back[path]["visible"]], "image settings are hidden for text tasks"
 
     # sample prompts are one per line (a prompt keeps its spaces), and the form round-trips an image spec
     from jobs.spec import parse_spec
     from webui.spec_form import spec_to_values, values_to_spec
 
-    spec = parse_spec({"task": "text-to-image", "base_model": "m", "data": {"train": "photos.zip", "trigger_word": "sks"},
-                       "training": {"resolution": 64}, "samples": {"prompts": [PROMPT, "a sks dog in snow"], "every_steps": 2}})
+    spec = parse_spec({"task": "text-to-image", "base_model": "m", "data": {"train": "photos.zip"},
+                       "images": {"trigger_word": "sks", "resolution": 64}, "samples": {"prompts": [PROMPT, "a sks dog in snow"], "every_steps": 2}})
     values = spec_to_values(tab.fields, spec)
     assert values[paths.index("samples.prompts")] == f"{PROMPT}\na sks dog in snow"
     assert parse_spec(values_to_spec(tab.fields, values, base_model="m", train="photos.zip", columns={})) == spec
