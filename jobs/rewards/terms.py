@@ -11,6 +11,10 @@ scores. Every term can look at the whole completion or, with ``tag``, only at th
 - length: 1 at ``target_length`` characters, falling linearly to 0 at 0 or twice the target.
 - format: the completion holds ``<tag>...</tag>`` with a non-empty answer inside.
 
+Partial credit for a format, for a model that writes the tags only now and then (GRPO learns nothing from a group whose
+completions all score the same): add a ``contains`` term per tag next to the ``format`` term, e.g. ``<answer>`` x 0.25,
+``</answer>`` x 0.25 and ``format`` x 0.5, so a lone opening tag already beats a plain answer (examples/smollm2-grpo.yaml).
+
     scores = score_completion(spec.grpo.rewards, "<answer>4</answer>", answer="4")   # {"format": 1.0, ...}
 """
 

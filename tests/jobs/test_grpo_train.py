@@ -68,3 +68,28 @@ def test_reward_preview_scores_the_base_models_answers(tmp_path: Path, tiny_llam
         assert set(item.scores) == {"length", "exact_match", "reward"}
         assert item.scores["length"] == max(0.0, 1 - abs(len(item.completion.strip()) - 10) / 10)
         assert item.scores["reward"] == item.scores["length"] + 2 * item.scores["exact_match"]
+
+
+def test_grpo_sampled_completions_reach_the_jobs_log_through_the_worker(tmp_path: Path, tiny_llama: Path) -> None:
+    """The job runs as the app runs it (queue, worker, child process): the Jobs tab's log panel (train.log) shows what the
+    model wrote and how each term scored it."""
+    from jobs.queue import get_job, submit_job
+    from jobs.worker import Worker, WorkerConfig
+    from storage.tables import JobStatus
+
+    data = tmp_path / "prompts.jsonl"
+    data.write_text("".join(json.dumps({"prompt": f"Say the colour of planet {name}.", "answer": colour}) + "\n" for name, colour in PLANETS))
+    job_id = submit_job({"base_model": str(tiny_llama), "objective": "grpo", "data": {"train": str(data)},
+                         "training": {"max_steps": 2, "batch_size": 4, "max_length": 64, "logging_steps": 1},
+                         "grpo": {"num_generations": 4, "max_completion_length": 6, "rewards": [{"kind": "format", "tag": "answer"},
+                                                                                               {"kind": "length", "target_length": 5}]},
+                         "evaluation": {"enabled": False}})
+    assert Worker(WorkerConfig(worker_id="grpo-log", heartbeat_seconds=1, lease_seconds=60, poll_seconds=0.1)).run_once()
+    job = get_job(job_id)
+    log = (Path(job.run_dir) / "train.log").read_text()
+    assert job.status is JobStatus.SUCCEEDED, f"{job.error}\n{log[-3000:]}"
+    samples = [line for line in log.splitlines() if line.startswith("[grpo sample]")]
+    assert any(line.startswith("[grpo sample] prompt: 'Say the colour of planet") for line in samples), log[-3000:]
+    assert any(line.startswith("[grpo sample] completion: ") for line in samples), log[-3000:]
+    scores = [line for line in samples if line.startswith("[grpo sample] format ")]
+    assert len(scores) >= 2 and all(", length " in line and ", reward " in line for line in scores), samples  # both logged steps

@@ -77,6 +77,20 @@ def test_format_needs_a_non_empty_tagged_answer() -> None:
     assert score_term(tagged, "4") == 0.0
 
 
+def test_the_shipped_grpo_example_gives_partial_credit_per_tag() -> None:
+    """examples/smollm2-grpo.yaml builds the partial format reward from plain terms: a lone tag already earns something."""
+    from pathlib import Path
+
+    from jobs.spec import load_spec
+
+    terms = load_spec(Path(__file__).resolve().parents[2] / "examples" / "smollm2-grpo.yaml").grpo.rewards
+    reward = lambda text: score_completion(terms, text)["reward"]  # noqa: E731
+    assert reward("The sky on Zorvath is teal.") == 0.0
+    assert reward("Copy: <answer>The sky on Zorvath is") == 0.25
+    assert reward("<answer></answer>") == 0.5
+    assert reward("<answer>The sky on Zorvath is teal.</answer>") == 1.0
+
+
 def test_weighted_sum_names_and_trl_functions() -> None:
     terms = [term(kind="format", tag="answer"), term(kind="contains", pattern="4", weight=0.5), term(kind="contains", pattern="x", weight=-1)]
     assert term_names(terms) == ["format", "contains", "contains_2"]
