@@ -20,8 +20,8 @@ from jobs.errors import AdaptaError
 from jobs.metrics import metric_series
 from jobs.queue import delete_job, download_view, list_jobs, move_job, request_cancel, retry_job
 from jobs.sweep import cancel_group, delete_group, group_labels, group_of
-from storage.tables import LOCAL_BACKEND
-from webui import compare_view, report_panel
+from storage.tables import LOCAL_BACKEND, Job, JobStatus
+from webui import compare_view, objective_plot, report_panel
 from webui.access import Caller, caller_of, require_writer
 from webui.api import job_samples, job_status_action, public_paths
 from webui.i18n import Registry, t
@@ -53,6 +53,7 @@ class JobsTab:
     cancel_group: gr.Button
     delete_group: gr.Button
     compare: compare_view.CompareView
+    objective_plot: gr.LinePlot
 
 
 def build(r: Registry) -> JobsTab:
@@ -72,10 +73,11 @@ def build(r: Registry) -> JobsTab:
         delete_group = r.button("jobs.delete_group", size="sm", variant="stop", elem_id="job-delete-group")
     message = gr.Markdown(elem_id="job-message")
     with gr.Row():
-        loss_plot = r.make(gr.LinePlot, "jobs.loss_plot", x="step", y="value", color="series", elem_id="job-loss-plot", height=260,
+        loss_plot = r.make(gr.LinePlot, "jobs.loss_plot", x="step", y="value", color="series", elem_id="job-loss-plot",
                            color_map={"loss": "#4f46e5", "eval_loss": "#f97316"})
-        lr_plot = r.make(gr.LinePlot, "jobs.lr_plot", x="step", y="value", color="series", elem_id="job-lr-plot", height=260,
+        lr_plot = r.make(gr.LinePlot, "jobs.lr_plot", x="step", y="value", color="series", elem_id="job-lr-plot",
                          color_map={"learning_rate": "#059669"})
+    objective = objective_plot.build(r)  # reward / KL / margin curves of dpo, orpo, kto and grpo jobs
     report = report_panel.build(r)
     samples = r.make(gr.Gallery, "jobs.samples", columns=4, height=300, visible=False, elem_id="job-samples")
     samples_shown = gr.State("")
@@ -83,7 +85,7 @@ def build(r: Registry) -> JobsTab:
     compare = compare_view.build(r)
     timer = gr.Timer(POLL_SECONDS)
     return JobsTab(table, selected, detail, progress, loss_plot, lr_plot, log, cancel, retry, duplicate, up, down, delete, message, timer,
-                   samples, samples_shown, report, cancel_group, delete_group, compare)
+                   samples, samples_shown, report, cancel_group, delete_group, compare, objective)
 
 
 def sample_gallery(job_id: str | None, shown: str, request: gr.Request) -> list[Any]:
@@ -119,10 +121,19 @@ def _eta_text(seconds: float | None) -> str:
     return f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"
 
 
+def watch_order(job: Job) -> tuple[int, int, int]:
+    """Sort key of the table: running jobs first, then queued ones in the order they will run, then finished ones newest first."""
+    if job.status is JobStatus.RUNNING:
+        return (0, 0, -int(job.id or 0))
+    if job.status is JobStatus.QUEUED:
+        return (1, -int(job.priority or 0), int(job.id or 0))
+    return (2, 0, -int(job.id or 0))
+
+
 def jobs_table(caller: Caller) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
     """The caller's jobs as a table, and the (label, id) choices of the job picker."""
     rows, choices = [], []
-    jobs = list_jobs(owner=caller.owner_filter, limit=200)
+    jobs = sorted(list_jobs(owner=caller.owner_filter, limit=200), key=watch_order)
     groups = group_labels(jobs)  # a sweep's name on each of its jobs, ★ on its best
     for job in jobs:
         progress = f"{job.step}/{job.total_steps}" if job.total_steps else ("—" if job.step == 0 else str(job.step))
@@ -232,6 +243,7 @@ def wire(tab: JobsTab, lang: gr.State) -> None:
     detail_outputs = outputs[2:]
     tab.timer.tick(refresh, [tab.selected, lang], outputs, api_visibility="private", show_progress="hidden", concurrency_limit=None)
     report_panel.wire(tab.report, tab.selected, tab.timer, lang)
+    objective_plot.wire(tab.objective_plot, tab.selected, tab.timer, lang)
     gallery_io = ([tab.selected, tab.samples_shown], [tab.samples, tab.samples_shown])
     tab.timer.tick(sample_gallery, *gallery_io, api_visibility="private", show_progress="hidden", concurrency_limit=None)
     tab.selected.input(job_detail, [tab.selected, lang], detail_outputs, api_visibility="private", show_progress="hidden").then(
