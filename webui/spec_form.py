@@ -6,6 +6,8 @@ and help text come from the schema; labels and help are translated through :mod:
 ``field.<section>.<name>``. A method's own section (``lora``, ``prompt_tuning``) is shown only for that method.
 Fields whose help starts with ``text-to-image:`` (and the ``samples`` section) are shown only for that task;
 :data:`TEXT_ONLY_FIELDS` only for the text tasks; text-to-image offers only the methods of :func:`methods_for_task`.
+Where a field sits in the Train tab is data too: :data:`DECISION_FIELDS` at the top, every other field in the
+"Advanced" group :func:`field_group` names (by path, else by section), shown when :func:`group_visible` says so.
 
     fields = schema_fields()            # FormField per widget, in schema order
     widgets = build_widgets(fields, registry)
@@ -122,7 +124,8 @@ def objective_sections(objective: str | None) -> set[str]:
 
 IMAGE_TASK = Task.TEXT_TO_IMAGE.value
 IMAGE_PREFIX = "text-to-image:"
-IMAGE_SECTIONS = ("samples",)
+IMAGE_SECTIONS = ("images", "samples")
+"""Sections shown only for text-to-image (its settings and its sample images)."""
 TEXT_ONLY_FIELDS = frozenset({"data.format", "data.config", "data.split", "training.max_length", "training.packing",
                               "training.group_by_length", "training.train_on_prompt", "training.eval_steps"})
 """Settings that mean nothing to an image job (token lengths, text formats, held-out rows)."""
@@ -253,12 +256,42 @@ def records_value(text: Any) -> Any:
         return text
 
 
-PRESETS: dict[str, dict[str, Any]] = {
-    "quick": {"training.epochs": 1, "training.learning_rate": 1e-3, "training.max_length": 256, "lora.r": 8, "lora.alpha": 16},
-    "balanced": {"training.epochs": 3, "training.learning_rate": 2e-4, "training.max_length": 512, "lora.r": 16, "lora.alpha": 32},
-    "quality": {"training.epochs": 5, "training.learning_rate": 1e-4, "training.max_length": 1024, "lora.r": 32, "lora.alpha": 64},
+DECISION_FIELDS = ("task", "objective", "method", "training.epochs", "data.validation")
+"""Fields shown at the top of the Train tab, each with its recommendation (the others live under "Advanced")."""
+ADVANCED_GROUPS = ("model_data", "optimisation", "checkpoints", "lora", "prompt_tuning", "images", "samples", "embedding", "preference",
+                   "grpo", "resources")
+"""The groups under "Advanced", in order; a spec section not named in :data:`GROUP_OF_SECTION` gets a group of its own after these."""
+GROUP_OF_FIELD: dict[str, str] = {
+    "name": "model_data", "base_model_revision": "model_data",
+    "training.eval_steps": "checkpoints", "training.save_steps": "checkpoints", "training.checkpoint_minutes": "checkpoints",
+    "training.logging_steps": "checkpoints",
 }
-"""Starting points; every value stays editable in the form."""
+"""Fields placed apart from the rest of their section."""
+GROUP_OF_SECTION: dict[str, str] = {"job": "model_data", "data": "model_data", "training": "optimisation", "evaluation": "checkpoints"}
+"""Sections placed in a group of another name (any other section, e.g. ``images``, is its own group)."""
+IMAGE_GROUP = "images"
+"""Fields whose help starts with ``text-to-image:`` gather here, wherever their section is."""
+
+
+def field_group(field: FormField) -> str:
+    """The Train tab group of ``field``: ``decisions`` at the top, else an "Advanced" group (by path, image help, then section)."""
+    if field.path in DECISION_FIELDS:
+        return "decisions"
+    if field.path in GROUP_OF_FIELD:
+        return GROUP_OF_FIELD[field.path]
+    if field.description.startswith(IMAGE_PREFIX):
+        return IMAGE_GROUP
+    return GROUP_OF_SECTION.get(field.section, field.section)
+
+
+def group_visible(group: str, fields: list[FormField], task: str | None, method: str | None, objective: str | None) -> bool:
+    """A group shows when one of its fields applies to ``task`` and, for a method's or an objective's own group, that
+    method or objective (causal-lm) is chosen."""
+    if group in METHOD_SECTIONS and group not in method_sections(str(method or "")):
+        return False
+    if group in OBJECTIVE_SECTIONS and (str(task or Task.CAUSAL_LM.value) != Task.CAUSAL_LM.value or group not in objective_sections(objective)):
+        return False
+    return any(field_visible(field, task) for field in fields)
 
 
 def method_choices() -> list[str]:

@@ -1,4 +1,12 @@
-"""Train tab: the JobSpec form (generated from its schema), presets, pre-flight check, YAML round trip, Submit.
+"""Train tab: five decisions with recommendations, everything else under "Advanced", a summary line, Submit.
+
+The form is generated from the JobSpec schema (:mod:`webui.spec_form`): one widget per field. At the top: task and
+objective where they apply, then the five decisions (method; how long: epochs or a time budget; how strong: a
+learning-rate preset; quality/speed; validation), each next to its recommended value and a one-line reason
+(:mod:`webui.train_advice`, computed by :mod:`jobs.recommend` from the model and the data when they are chosen).
+Every other field sits in a closed "Advanced" accordion, grouped as :func:`webui.spec_form.field_group` says, each
+group shown only when it applies to the task, method and objective. Before Submit one line says how many steps,
+how long on this machine, how much memory, and where the result goes.
 
 Pre-flight estimates memory for the chosen model and method against what this machine has (GPU, else
 RAM), counts the optimizer steps, and turns a throughput measured by an earlier job on the same model into
@@ -7,7 +15,7 @@ a time estimate; a job that cannot fit is refused before it reaches the queue.
 
 from __future__ import annotations
 
-import math
+import dataclasses
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,31 +24,46 @@ from typing import Any
 import gradio as gr
 
 from jobs import hub
-from jobs.data import read_records
 from jobs.errors import AdaptaError, SpecError
-from jobs.queue import list_jobs
+from jobs.recommend import QUALITY_PRESETS, STRENGTHS, DataProfile, learning_rate, quality_values
 from jobs.spec import JobSpec, parse_spec, parse_spec_yaml
-from storage.tables import JobStatus
+from jobs.spec_compat import collect_spec_warnings
 from webui.access import Caller, caller_hub_token, caller_of, current_caller, require_writer
 from webui.api import check_data_owned, check_model_allowed, home_paths, submit_spec
 from webui.i18n import Registry, t
+from webui.i18n_strings import EN_UI
 from webui.spec_form import (
+    ADVANCED_GROUPS,
     IMAGE_TASK,
-    METHOD_SECTIONS,
-    OBJECTIVE_SECTIONS,
-    PRESETS,
     FormField,
+    field_group,
     field_visible,
+    group_visible,
     make_widget,
-    method_sections,
     methods_for_task,
-    objective_sections,
     schema_fields,
     spec_to_values,
     values_to_spec,
 )
+from webui.train_advice import (
+    ADVICE_NAMES,
+    FILLED_CONTROLS,
+    RecommendInputs,
+    advise,
+    budget_steps,
+    chosen_line,
+    count_steps,
+    fill_untouched,
+    reason_lines,
+    seconds_per_step,
+    summary_line,
+)
 
-ADVANCED_SECTIONS = ("evaluation", "resources")
+__all__ = ["TrainTab", "build", "count_steps", "fill_from_spec", "form_spec", "preflight_report", "seconds_per_step", "wire"]
+
+SUMMARY_TRIGGERS = ("task", "method", "objective", "training.epochs", "training.max_steps", "training.batch_size",
+                    "training.gradient_accumulation", "training.max_length", "training.precision", "data.validation", "lora.r")
+"""Fields whose change redraws the summary line (with the model and the data)."""
 
 
 @dataclass
@@ -48,11 +71,13 @@ class TrainTab:
     fields: list[FormField]
     widgets: list[gr.components.Component]
     groups: dict[str, gr.Group]
+    """The "Advanced" groups by name (optimisation, lora, ...), shown or hidden by :func:`group_visibility`."""
     base_model: gr.Textbox
     train_file: gr.Textbox
     columns: gr.State
     columns_view: gr.Markdown
     preset: gr.Radio
+    """Quality/speed: quick, balanced or quality (sets max_length from the data, and the LoRA rank)."""
     preflight: gr.Button
     preflight_out: gr.Markdown
     show_yaml: gr.Button
@@ -61,6 +86,21 @@ class TrainTab:
     upload_yaml: gr.UploadButton
     submit: gr.Button
     status: gr.Markdown
+    strength: gr.Radio
+    """How strong: gentle, standard or strong (sets training.learning_rate for the method)."""
+    time_budget: gr.Number
+    """How long, as minutes (0: no limit): sets training.max_steps from the time per step."""
+    advanced: gr.Accordion
+    chosen: gr.Markdown
+    """One line: the model and the data chosen in the earlier steps."""
+    reasons: dict[str, gr.Markdown]
+    """The recommendation and its reason next to each decision, by :data:`webui.train_advice.ADVICE_NAMES`."""
+    summary: gr.Markdown
+    advice_state: gr.State
+    group_fields: dict[str, list[FormField]] = dataclasses.field(default_factory=dict)
+    recommend_listener: dict[str, Any] = dataclasses.field(default_factory=dict)
+    """``fn``, ``inputs`` and ``outputs`` of the recommendation (set by :func:`wire`): chain it after an event that picks the
+    model or the data, e.g. ``data.use.click(...).then(**train.recommend_listener)``."""
 
     def widget(self, path: str) -> gr.components.Component:
         return self.widgets[[field.path for field in self.fields].index(path)]
@@ -70,53 +110,85 @@ class TrainTab:
         """The components whose values :func:`form_spec` turns into a spec, in its order."""
         return [self.base_model, self.train_file, self.columns, *self.widgets]
 
+    @property
+    def filled_controls(self) -> dict[str, gr.components.Component]:
+        """The controls a recommendation may fill, by name (:data:`webui.train_advice.FILLED_CONTROLS`)."""
+        extra = {"strength": self.strength, "preset": self.preset, "time_budget": self.time_budget}
+        return {name: extra[name] if name in extra else self.widget(name) for name in FILLED_CONTROLS}
+
+
+def _group_title(r: Registry, group: str) -> None:
+    key = f"train.group.{group}"
+    if key in EN_UI:
+        r.markdown(key)
+    else:
+        gr.Markdown(f"#### {group.replace('_', ' ').capitalize()}")  # a section added later, before its title is translated
+
 
 def build(r: Registry) -> TrainTab:
     fields = schema_fields()
     widgets: list[Any] = []
-    groups: dict[str, Any] = {}
-    r.markdown("train.intro")
-    with gr.Row():
-        base_model = r.make(gr.Textbox, "train.base_model", info="train.base_model.info", elem_id="train-base-model")
-        train_file = r.make(gr.Textbox, "train.data_file", info="train.data_file.info", elem_id="train-data-file")
-    columns = gr.State({})
-    columns_view = gr.Markdown(elem_id="train-columns")
-    preset = r.make(gr.Radio, "train.preset", choices=list(PRESETS), value=None, elem_id="train-preset")
-
-    def add(field: FormField) -> None:
-        widget = make_widget(field, t("en", f"field.{field.path}"), t("en", f"field.{field.path}.info"),
-                             visible=field_visible(field, JobSpec.model_fields["task"].default.value))
-        widgets.append(r.register(widget, label=f"field.{field.path}", info=f"field.{field.path}.info"))
-
-    by_section: dict[str, list[FormField]] = {}
-    for field in fields:
-        by_section.setdefault(field.section, []).append(field)
     ordered: list[FormField] = []
-    for section in by_section:
-        if section in ADVANCED_SECTIONS:
-            continue
-        if section in METHOD_SECTIONS or section in OBJECTIVE_SECTIONS:
-            with gr.Group(visible=section in method_sections("lora")) as group:
-                r.markdown(f"train.section.{section}")
-                for field in by_section[section]:
+    groups: dict[str, Any] = {}
+    reasons: dict[str, Any] = {}
+    default_task = JobSpec.model_fields["task"].default.value
+
+    def add(field: FormField, **kwargs: Any) -> None:
+        widget = make_widget(field, t("en", f"field.{field.path}"), t("en", f"field.{field.path}.info"),
+                             visible=field_visible(field, default_task))
+        widgets.append(r.register(widget, label=f"field.{field.path}", info=f"field.{field.path}.info"))
+        ordered.append(field)
+
+    def reason(name: str) -> None:
+        reasons[name] = gr.Markdown(elem_id=f"train-why-{name.replace('_', '-')}")
+
+    by_path = {field.path: field for field in fields}
+    r.markdown("train.intro")
+    chosen = gr.Markdown(elem_id="train-chosen")
+    columns_view = gr.Markdown(elem_id="train-columns")
+    columns = gr.State({})
+    advice_state = gr.State({})
+    with gr.Row():
+        add(by_path["task"])
+        add(by_path["objective"])
+    with gr.Row(equal_height=True):
+        add(by_path["method"])
+        reason("method")
+    with gr.Row(equal_height=True):
+        add(by_path["training.epochs"])
+        time_budget = r.make(gr.Number, "train.time_budget", info="train.time_budget.info", value=0, minimum=0, maximum=10_000, precision=0,
+                             elem_id="train-time-budget")
+        with gr.Column():
+            reason("epochs")
+            reason("time_budget")
+    with gr.Row(equal_height=True):
+        strength = r.make(gr.Radio, "train.strength", info="train.strength.info", choices=list(STRENGTHS), value=None, elem_id="train-strength")
+        reason("strength")
+    with gr.Row(equal_height=True):
+        preset = r.make(gr.Radio, "train.preset", info="train.preset.info", choices=list(QUALITY_PRESETS), value=None, elem_id="train-preset")
+        reason("quality")
+    with gr.Row(equal_height=True):
+        add(by_path["data.validation"])
+        reason("validation")
+
+    by_group: dict[str, list[FormField]] = {}
+    for field in fields:
+        group = field_group(field)
+        if group != "decisions":
+            by_group.setdefault(group, []).append(field)
+    order = [group for group in ADVANCED_GROUPS if group in by_group] + [group for group in by_group if group not in ADVANCED_GROUPS]
+    with r.make(gr.Accordion, "train.advanced", open=False, elem_id="train-advanced") as advanced:
+        for group in order:
+            with gr.Group(visible=group_visible(group, by_group[group], default_task, "lora", "sft")) as box:
+                _group_title(r, group)
+                if group == "model_data":
+                    with gr.Row():
+                        base_model = r.make(gr.Textbox, "train.base_model", info="train.base_model.info", elem_id="train-base-model")
+                        train_file = r.make(gr.Textbox, "train.data_file", info="train.data_file.info", elem_id="train-data-file")
+                for field in by_group[group]:
                     add(field)
-                    ordered.append(field)
-            groups[section] = group
-        elif section == "training":
-            with r.make(gr.Accordion, "train.section.training", open=True):
-                for field in by_section[section]:
-                    add(field)
-                    ordered.append(field)
-        else:
-            with gr.Row():
-                for field in by_section[section]:
-                    add(field)
-                    ordered.append(field)
-    with r.make(gr.Accordion, "train.advanced", open=False):
-        for section in ADVANCED_SECTIONS:
-            for field in by_section.get(section, []):
-                add(field)
-                ordered.append(field)
+            groups[group] = box
+    summary = gr.Markdown(elem_id="train-summary")
     with gr.Row():
         preflight = r.button("train.preflight", elem_id="train-preflight")
         submit = r.button("train.submit", variant="primary", elem_id="train-submit")
@@ -129,36 +201,14 @@ def build(r: Registry) -> TrainTab:
             upload_yaml = r.make(gr.UploadButton, "train.upload_yaml", attr="label", file_types=[".yaml", ".yml"], type="filepath")
         yaml_view = gr.Code(language="yaml", interactive=True, elem_id="train-yaml")
     return TrainTab(ordered, widgets, groups, base_model, train_file, columns, columns_view, preset, preflight, preflight_out,
-                    show_yaml, yaml_view, download, upload_yaml, submit, status)
+                    show_yaml, yaml_view, download, upload_yaml, submit, status, strength, time_budget, advanced, chosen, reasons, summary,
+                    advice_state, by_group)
 
 
 def form_spec(tab: TrainTab, values: list[Any]) -> JobSpec:
     """The validated spec from the form's values: [base_model, train_file, columns, *widgets]."""
     base_model, train_file, columns, *rest = values
     return parse_spec(values_to_spec(tab.fields, list(rest), base_model=base_model, train=train_file, columns=columns))
-
-
-def count_steps(spec: JobSpec, read_data: bool = True) -> int | None:
-    """Optimizer steps the job will take (max_steps, else epochs over the training rows; unknown when ``read_data`` is off)."""
-    if spec.training.max_steps:
-        return spec.training.max_steps
-    try:
-        if spec.data.from_hub or not read_data:
-            return None  # known once the job has streamed it; a caller who cannot train reads no file
-        rows = len(read_records(spec.data.train))
-    except AdaptaError:
-        return None
-    fraction = spec.data.validation if isinstance(spec.data.validation, float) else 0.0
-    per_epoch = math.ceil(rows * (1 - fraction) / spec.training.batch_size / spec.training.gradient_accumulation)
-    return max(1, math.ceil(per_epoch * spec.training.epochs))
-
-
-def seconds_per_step(base_model: str, owner: str | None = None) -> float | None:
-    """Measured by the caller's latest succeeded job on the same base model (wall time / steps), if any."""
-    for job in list_jobs(owner=owner, status=JobStatus.SUCCEEDED, limit=50):
-        if job.base_model == base_model and job.started_at and job.finished_at and job.total_steps:
-            return (job.finished_at - job.started_at).total_seconds() / job.total_steps
-    return None
 
 
 def preflight_report(spec: JobSpec, lang: str, caller: Caller | None = None, hub_token: str | None = None) -> tuple[bool, str]:
@@ -262,17 +312,72 @@ def columns_text(columns: dict[str, str]) -> str:
 
 
 def group_visibility(tab: TrainTab, method: str, objective: str | None = None, task: str | None = None) -> list[Any]:
-    """One update per section group: a method's own settings, and an objective's own settings for causal-lm."""
-    wanted = method_sections(method)
-    if str(task or "causal-lm") == "causal-lm":
-        wanted |= objective_sections(objective)
-    return [gr.update(visible=section in wanted) for section in tab.groups]
+    """One update per "Advanced" group: shown when it applies to the task, the method and (causal-lm) the objective."""
+    return [gr.update(visible=group_visible(name, tab.group_fields.get(name, []), task or "causal-lm", method, objective))
+            for name in tab.groups]
+
+
+def _wire_recommendations(tab: TrainTab, lang: gr.State, token_input: gr.components.Component) -> None:
+    """The recommendation (on demand: ``tab.recommend_listener``), the decisions that set fields, and the reason lines."""
+    controls = tab.filled_controls
+    names = list(controls)
+    reason_views = [tab.reasons[name] for name in ADVICE_NAMES]
+    context = [tab.widget(path) for path in ("task", "objective", "data.format", "training.batch_size", "training.gradient_accumulation")]
+
+    def recommend_event(language: str, state: dict[str, Any], token: str, request: gr.Request, oauth_token: gr.OAuthToken | None,
+                        base_model: str, train_file: str, columns: dict[str, str], task: str, objective: str, data_format: str,
+                        batch_size: float, accumulation: float, *current: Any) -> list[Any]:
+        values = dict(zip(names, current, strict=True))
+        inputs = RecommendInputs((base_model or "").strip(), (train_file or "").strip(), dict(columns or {}), task or "causal-lm",
+                                 str(values["method"] or "lora"), objective, data_format or "auto", int(batch_size or 8), int(accumulation or 1))
+        state = advise(state, caller_of(request), caller_hub_token(token, oauth_token), inputs)
+        state, changes = fill_untouched(state, values, inputs.task, objective)
+        return [state, *reason_lines(state, language), *[changes[name] if name in changes else gr.update() for name in names]]
+
+    tab.recommend_listener = {"fn": recommend_event, "api_visibility": "private",
+                              "inputs": [lang, tab.advice_state, token_input, tab.base_model, tab.train_file, tab.columns, *context,
+                                         *controls.values()],
+                              "outputs": [tab.advice_state, *reason_views, *controls.values()]}
+    tab.base_model.blur(**tab.recommend_listener)
+    tab.train_file.blur(**tab.recommend_listener)
+    for name in ("task", "method", "objective"):  # the user's own choice: the other advice follows it (never the choice itself)
+        tab.widget(name).input(**tab.recommend_listener)
+
+    def set_rate(strength: str, method: str, task: str, objective: str, state: dict[str, Any]) -> list[Any]:
+        rate = learning_rate(strength, method, task, objective)
+        return [rate, {**state, "filled": {**state.get("filled", {}), "training.learning_rate": rate, "strength": strength}}]
+
+    tab.strength.input(set_rate, [tab.strength, tab.widget("method"), tab.widget("task"), tab.widget("objective"), tab.advice_state],
+                       [tab.widget("training.learning_rate"), tab.advice_state], api_visibility="private")
+
+    quality_paths = ("training.max_length", "lora.r", "lora.alpha")
+
+    def set_quality(preset: str, state: dict[str, Any]) -> list[Any]:
+        values = quality_values(preset, DataProfile(**state["profile"]) if state.get("profile") else None)
+        return [*[values.get(path, gr.update()) for path in quality_paths],
+                {**state, "filled": {**state.get("filled", {}), **values, "preset": preset}}]
+
+    tab.preset.input(set_quality, [tab.preset, tab.advice_state], [*[tab.widget(path) for path in quality_paths], tab.advice_state],
+                     api_visibility="private")
+
+    def set_budget(minutes: float, state: dict[str, Any]) -> list[Any]:
+        steps = budget_steps(state, minutes)
+        return [steps, {**state, "filled": {**state.get("filled", {}), "training.max_steps": steps, "time_budget": minutes}}]
+
+    tab.time_budget.input(set_budget, [tab.time_budget, tab.advice_state], [tab.widget("training.max_steps"), tab.advice_state],
+                          api_visibility="private")
+
+    # Only the recommendation writes the reasons (and a language switch redraws them), so no older event overwrites newer advice.
+    lang.change(reason_lines, [tab.advice_state, lang], reason_views, api_visibility="private")
+    gr.on([lang.change, tab.base_model.change, tab.train_file.change], chosen_line, [tab.base_model, tab.train_file, lang], tab.chosen,
+          api_visibility="private")
 
 
 def wire(tab: TrainTab, lang: gr.State, on_submitted: list[gr.components.Component], submitted_fn: Any,
          hub_token: gr.Textbox | None = None) -> None:
-    """``hub_token``: the Models tab's token field; the caller's token (or their Hugging Face sign-in) goes with the job."""
-    """Events of the tab; ``submitted_fn(job_id)`` gives updates for ``on_submitted`` (e.g. switch to Jobs)."""
+    """Events of the tab; ``submitted_fn(job_id)`` gives updates for ``on_submitted`` (e.g. switch to Jobs).
+
+    ``hub_token``: the Models tab's token field; the caller's token (or their Hugging Face sign-in) goes with the job."""
     form_inputs = tab.form_inputs
     fill_outputs = [tab.base_model, tab.train_file, tab.columns, tab.columns_view, *tab.widgets, *tab.groups.values()]
     group_inputs = [tab.widget("method"), tab.widget("objective"), tab.widget("task")]
@@ -282,13 +387,23 @@ def wire(tab: TrainTab, lang: gr.State, on_submitted: list[gr.components.Compone
     tab.widget("task").change(lambda task, method: task_updates(tab, task, method), [tab.widget("task"), tab.widget("method")], tab.widgets,
                              api_visibility="private")
 
-    def apply_preset(name: str) -> list[Any]:
-        preset = PRESETS.get(name or "", {})
-        return [preset.get(field.path, gr.update()) for field in tab.fields]
-
-    tab.preset.change(apply_preset, tab.preset, tab.widgets, api_visibility="private")
-
     token_input = hub_token if hub_token is not None else gr.State("")
+    _wire_recommendations(tab, lang, token_input)
+
+    def summarize(language: str, state: dict[str, Any], token: str, request: gr.Request, oauth_token: gr.OAuthToken | None,
+                  *values: Any) -> str:
+        if not (values[0] or "").strip() or not (values[1] or "").strip():
+            return t(language, "train.summary.choose")
+        try:
+            spec = form_spec(tab, list(values))
+        except SpecError as error:
+            return "⚠️ " + error.problems[0]
+        return summary_line(spec, state, language, caller_of(request), caller_hub_token(token, oauth_token))
+
+    triggers = [tab.base_model.change, tab.train_file.change, tab.advice_state.change, lang.change,
+                *[tab.widget(path).change for path in SUMMARY_TRIGGERS]]
+    gr.on(triggers, summarize, [lang, tab.advice_state, token_input, *form_inputs], tab.summary, trigger_mode="always_last",
+          api_visibility="private")
 
     def check(language: str, token: str, request: gr.Request, oauth_token: gr.OAuthToken | None, *values: Any) -> str:
         typed = caller_hub_token(token, oauth_token)
@@ -313,10 +428,13 @@ def wire(tab: TrainTab, lang: gr.State, on_submitted: list[gr.components.Compone
 
     def load_yaml_text(text: str) -> list[Any]:
         try:
-            spec = parse_spec_yaml(text or "", source="the YAML")
+            with collect_spec_warnings() as notes:  # settings in their old place, unknown keys: one toast each
+                spec = parse_spec_yaml(text or "", source="the YAML")
         except SpecError as error:
             gr.Warning(str(error))
             return [gr.update()] * len(fill_outputs)
+        for note in notes:
+            gr.Warning(note)
         return fill_from_spec(tab, spec)
 
     def load_yaml_file(path: str | None) -> list[Any]:

@@ -73,6 +73,8 @@ def test_newcomer_path_from_model_to_playground(page: object, app_url: str, work
     shot(page, "02-data-preview")
     page.locator("#data-use").click()
     page.get_by_role("tab", name="3 · Train", selected=True).wait_for()
+    wait_text(page, "#train-why-epochs", "6 rows")  # the recommendations for this data are in; the settings below are the user's
+    page.locator("#train-advanced").first.get_by_text("Advanced", exact=True).first.click()  # steps, batch, rate and LoRA live there
     method = page.locator("#field-method input").first
     method.click()
     page.get_by_role("option", name="lora", exact=True).click()
@@ -194,5 +196,6 @@ def test_a_hub_dataset_is_previewed_and_handed_to_the_train_form(page: object, a
         shot(page, "12-hub-dataset")
         page.locator("#data-use").click()
         page.get_by_role("tab", name="3 · Train", selected=True).wait_for()
+        page.locator("#train-advanced").first.get_by_text("Advanced", exact=True).first.click()  # the data fields live there
         assert page.locator("#train-data-file textarea, #train-data-file input").first.input_value() == "hub:acme/reviews"
         assert page.locator("#field-data-config textarea, #field-data-config input").first.input_value() == "long"

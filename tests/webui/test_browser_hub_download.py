@@ -74,6 +74,8 @@ def test_a_hub_model_is_searched_picked_downloaded_by_the_job_and_trained(page: 
         page.locator("#data-use").click()
         # 3 · Train: the base model came from the Models tab; a tiny LoRA run
         page.get_by_role("tab", name="3 · Train", selected=True).wait_for()
+        wait_text(page, "#train-why-epochs", "rows")  # the recommendations are in; the settings below are the user's
+        page.locator("#train-advanced").first.get_by_text("Advanced", exact=True).first.click()  # model, steps and LoRA live there
         assert page.locator("#train-base-model textarea, #train-base-model input").first.input_value() == LLAMA
         page.locator("#field-method input").first.click()
         page.get_by_role("option", name="lora", exact=True).click()
