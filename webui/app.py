@@ -19,13 +19,12 @@ from starlette.middleware import Middleware
 from jobs.errors import AdaptaError
 from jobs.queue import get_job
 from jobs.spec import HUB_DATA_PREFIX, JobSpec, parse_spec
-from webui import data_tab, export_tab, jobs_tab, models_tab, playground_tab, remote_section, train_tab
+from webui import data_tab, export_tab, guide, jobs_tab, models_tab, playground_tab, remote_section, reward_section, train_tab
 from webui.access import AccessMode, Caller, access_mode, caller_hub_token, caller_of, set_access_mode
 from webui.api import max_upload_bytes, model_info_action, register_api
 from webui.front_door import FIRST_DELAY_S, FREE_FAILURES, MAX_DELAY_S, FrontDoor, throttled_sign_in
 from webui.i18n import DEFAULT_LANGUAGE, LANGUAGES, Registry, t
-
-CSS = "#job-loss-plot, #job-lr-plot {min-height: 260px} .adapta-progress {margin: 4px 0}"
+from webui.style import CSS, HEAD, THEME
 
 
 def who_line(request: gr.Request, lang: str = DEFAULT_LANGUAGE) -> str:
@@ -53,24 +52,39 @@ def build_app(mode: AccessMode | str | None = None) -> gr.Blocks:
             who = gr.Markdown(elem_id="who")
             if access_mode() is AccessMode.HF_OAUTH:
                 gr.LoginButton(scale=0)
-        with gr.Tabs(elem_id="tabs") as tabs:
-            with registry.make(gr.Tab, "tab.models", id="models", elem_id="tab-models"):
+        guided = guide.build_strip()  # the guided path: step buttons, "done · next" line; per-tab parts below
+        with gr.Tabs(elem_id="tabs", overflow_behavior="wrap") as tabs:
+            with registry.make(gr.Tab, "tab.models", id="models", elem_id="tab-models") as models_tab_block:
                 models = models_tab.build(registry)
-            with registry.make(gr.Tab, "tab.data", id="data", elem_id="tab-data"):
+                guided.nav["models"] = guide.nav_row(registry, "models")
+            with registry.make(gr.Tab, "tab.data", id="data", elem_id="tab-data") as data_tab_block:
+                guided.empty["data"] = guide.empty_state(registry, "data")
                 data = data_tab.build(registry)
-            with registry.make(gr.Tab, "tab.train", id="train", elem_id="tab-train"):
-                train = train_tab.build(registry)
+                guided.nav["data"] = guide.nav_row(registry, "data")
+            with registry.make(gr.Tab, "tab.train", id="train", elem_id="tab-train") as train_tab_block:
+                # the GRPO reward builder + preview (causal-lm, objective grpo) sits between Advanced and Submit
+                train = train_tab.build(registry, before_summary=lambda: reward_section.build(registry))
+                rewards = train.inserted
                 remote = remote_section.build(registry)
-            with registry.make(gr.Tab, "tab.jobs", id="jobs", elem_id="tab-jobs"):
+                guided.nav["train"] = guide.nav_row(registry, "train")
+            with registry.make(gr.Tab, "tab.jobs", id="jobs", elem_id="tab-jobs") as jobs_tab_block:
+                guided.empty["jobs"] = guide.empty_state(registry, "jobs")
+                guided.finished = guide.finished_banner(registry)
                 jobs = jobs_tab.build(registry)
+                guided.nav["jobs"] = guide.nav_row(registry, "jobs")
             with registry.make(gr.Tab, "tab.playground", id="playground", elem_id="tab-playground") as play_tab_block:
+                guided.empty["playground"] = guide.empty_state(registry, "playground")
                 play = playground_tab.build(registry)
+                guided.nav["playground"] = guide.nav_row(registry, "playground")
             with registry.make(gr.Tab, "tab.export", id="export", elem_id="tab-export") as export_tab_block:
+                guided.empty["export"] = guide.empty_state(registry, "export")
                 export = export_tab.build(registry)
+                guided.nav["export"] = guide.nav_row(registry, "export")
         register_api()
 
         task_widget = train.widget("task")
         models_tab.wire(models, lang)
+        task_widget.change(models_tab.filter_for_task, task_widget, models.task, api_visibility="private")  # the filter follows the task
         data_tab.wire(data, lang, task_widget, train.base_model)
 
         def after_submit(job_id: int, caller: Caller) -> list[Any]:
@@ -78,6 +92,7 @@ def build_app(mode: AccessMode | str | None = None) -> gr.Blocks:
 
         train_tab.wire(train, lang, [tabs, jobs.selected], after_submit, hub_token=models.token)
         remote_section.wire(remote, train, lang, [tabs, jobs.selected], after_submit)
+        reward_section.wire(rewards, train, lang)
         jobs_tab.wire(jobs, lang)
         playground_tab.wire(play, lang)
         export_tab.wire(export, lang)
@@ -91,7 +106,8 @@ def build_app(mode: AccessMode | str | None = None) -> gr.Blocks:
             task = info.get("task") or gr.update()
             return [f"✅ {t(language, 'models.chosen', model=ref)}", ref, task, gr.update(selected="data")]
 
-        models.use.click(use_model, [models.model_ref, lang, models.token], [models.status, train.base_model, task_widget, tabs], api_visibility="private")
+        models.use.click(use_model, [models.model_ref, lang, models.token], [models.status, train.base_model, task_widget, tabs],
+                         api_visibility="private").then(**train.recommend_listener)  # the Train tab's advice follows the model
 
         def use_data(path: str, fmt: str, language: str, config: str, split: str, *roles: str) -> list[Any]:
             if not path:
@@ -103,7 +119,7 @@ def build_app(mode: AccessMode | str | None = None) -> gr.Blocks:
 
         data.use.click(use_data, [data.path, data.format, lang, data.hub_config, data.hub_split, *data.role_list],
                        [data.status, train.train_file, train.columns, train.columns_view, train.widget("data.format"), train.widget("data.config"),
-                        train.widget("data.split"), tabs], api_visibility="private")
+                        train.widget("data.split"), tabs], api_visibility="private").then(**train.recommend_listener)  # and the data
 
         fill_outputs = [train.base_model, train.train_file, train.columns, train.columns_view, *train.widgets, *train.groups.values()]
 
@@ -116,8 +132,26 @@ def build_app(mode: AccessMode | str | None = None) -> gr.Blocks:
             return [t(language, "jobs.duplicated", id=job_id), *train_tab.fill_from_spec(train, spec), gr.update(selected="train")]
 
         jobs.duplicate.click(duplicate, [jobs.selected, lang], [jobs.message, *fill_outputs, tabs], api_visibility="private")
-        play_tab_block.select(playground_tab.source_choices, None, play.source, api_visibility="private")
-        export_tab_block.select(export_tab.finished_jobs, None, export.job, api_visibility="private")
+        # A tab opened with a job already picked ("Try it", "Share it") keeps it; otherwise the newest finished job is offered.
+        def play_sources(current: str | None, request: gr.Request) -> Any:
+            return guide.keep_selection(playground_tab.source_choices(request), current)
+
+        def export_jobs(current: str | None, request: gr.Request) -> Any:
+            return guide.keep_selection(export_tab.finished_jobs(request), current)
+
+        play_tab_block.select(play_sources, play.source, play.source, api_visibility="private")
+        export_tab_block.select(export_jobs, export.job, export.job, api_visibility="private")
+
+        def try_job(job_id: str | None, request: gr.Request) -> Any:
+            return playground_tab.source_choices(request, str(job_id) if job_id else None)
+
+        def share_job(job_id: str | None, request: gr.Request) -> Any:
+            return guide.keep_selection(export_tab.finished_jobs(request), job_id)
+
+        tab_blocks = {"models": models_tab_block, "data": data_tab_block, "train": train_tab_block, "jobs": jobs_tab_block,
+                      "playground": play_tab_block, "export": export_tab_block}
+        guide.wire(guided, demo, tabs, tab_blocks, lang, [train.base_model, train.train_file, data.path, jobs.selected, play.adapted_text],
+                   jobs.timer, try_job, [play.source], share_job, [export.job], jobs.selected, train.submit)
 
         def switch(name: str) -> list[Any]:
             code = LANGUAGES.get(name, DEFAULT_LANGUAGE)
@@ -130,7 +164,8 @@ def build_app(mode: AccessMode | str | None = None) -> gr.Blocks:
         def first_jobs(language: str, request: gr.Request) -> list[Any]:
             return jobs_tab.refresh(None, language, request)
 
-        demo.load(who_line, None, who, api_visibility="private")
+        if access_mode() is not AccessMode.OPEN:  # open mode has nobody to name: one load event fewer per page
+            demo.load(who_line, None, who, api_visibility="private")
         # Controls that write are greyed out for callers who may not write (demo visitors, anonymous Space visitors); the
         # server refuses their events anyway.
         write_controls = [data.upload, train.submit, remote.send, export.push, export.merge, jobs.cancel, jobs.retry, jobs.up, jobs.down,
@@ -143,10 +178,10 @@ def build_app(mode: AccessMode | str | None = None) -> gr.Blocks:
             demo.load(writable, None, write_controls, api_visibility="private")
         demo.load(first_jobs, lang,
                   [jobs.table, jobs.selected, jobs.progress, jobs.detail, jobs.loss_plot, jobs.lr_plot, jobs.log], api_visibility="private")
-        demo.load(lambda language: models_tab.run_search("", "", "downloads", language), lang, [models.notice, models.results],
+        demo.load(models_tab.first_search, lang, [models.notice, models.results, models.result_rows],
                   api_visibility="private")
         demo.load(data_tab.refresh_previous, None, data.previous, api_visibility="private")
-        demo.load(models_tab.downloaded_frame, None, models.downloaded, api_visibility="private")
+        demo.load(models_tab.downloaded_frame, lang, models.downloaded, api_visibility="private")
     return demo
 
 
@@ -173,7 +208,7 @@ def launch_app(demo: gr.Blocks, host: str = "127.0.0.1", port: int = 7860, share
     demo.queue(default_concurrency_limit=4)
     return demo.launch(server_name=host, server_port=port, share=share, ssr_mode=False, max_file_size=max_upload_bytes(),
                        auth=auth, auth_message=auth_message if auth else None, app_kwargs={"middleware": [Middleware(FrontDoor)]},
-                       allowed_paths=[], prevent_thread_lock=prevent_thread_lock, quiet=quiet, css=CSS, theme=gr.themes.Soft(),
+                       allowed_paths=[], prevent_thread_lock=prevent_thread_lock, quiet=quiet, css=CSS + models_tab.CSS, head=HEAD, theme=THEME,
                        footer_links=["api"])
 
 

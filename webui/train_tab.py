@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -101,6 +102,8 @@ class TrainTab:
     recommend_listener: dict[str, Any] = dataclasses.field(default_factory=dict)
     """``fn``, ``inputs`` and ``outputs`` of the recommendation (set by :func:`wire`): chain it after an event that picks the
     model or the data, e.g. ``data.use.click(...).then(**train.recommend_listener)``."""
+    inserted: Any = None
+    """What ``build``'s ``before_summary`` built (the GRPO reward builder), or None."""
 
     def widget(self, path: str) -> gr.components.Component:
         return self.widgets[[field.path for field in self.fields].index(path)]
@@ -125,7 +128,9 @@ def _group_title(r: Registry, group: str) -> None:
         gr.Markdown(f"#### {group.replace('_', ' ').capitalize()}")  # a section added later, before its title is translated
 
 
-def build(r: Registry) -> TrainTab:
+def build(r: Registry, before_summary: Callable[[], Any] | None = None) -> TrainTab:
+    """The tab's components; ``before_summary`` builds a section of another module (the GRPO reward builder) between Advanced
+    and the summary line, so that it sits above Submit; its result is :attr:`TrainTab.inserted`."""
     fields = schema_fields()
     widgets: list[Any] = []
     ordered: list[FormField] = []
@@ -188,6 +193,7 @@ def build(r: Registry) -> TrainTab:
                 for field in by_group[group]:
                     add(field)
             groups[group] = box
+    inserted = before_summary() if before_summary is not None else None
     summary = gr.Markdown(elem_id="train-summary")
     with gr.Row():
         preflight = r.button("train.preflight", elem_id="train-preflight")
@@ -202,7 +208,7 @@ def build(r: Registry) -> TrainTab:
         yaml_view = gr.Code(language="yaml", interactive=True, elem_id="train-yaml")
     return TrainTab(ordered, widgets, groups, base_model, train_file, columns, columns_view, preset, preflight, preflight_out,
                     show_yaml, yaml_view, download, upload_yaml, submit, status, strength, time_budget, advanced, chosen, reasons, summary,
-                    advice_state, by_group)
+                    advice_state, by_group, inserted=inserted)
 
 
 def form_spec(tab: TrainTab, values: list[Any]) -> JobSpec:
