@@ -103,9 +103,17 @@ def read_metrics_jsonl(path: Path, *, phases: bool = False) -> list[dict[str, An
 
 def metric_series(job_id: int, name: str) -> list[tuple[int, float]]:
     """(step, value) pairs of one metric of one job, latest attempt's values winning per step."""
-    with session_scope() as session:
-        rows = session.exec(select(Metric).where(Metric.job_id == job_id, Metric.name == name).order_by(Metric.step, Metric.attempt)).all()
+    with session_scope() as session:  # two columns, not whole rows: a long run has thousands per series, polled every 2 s
+        rows = session.exec(select(Metric.step, Metric.value).where(Metric.job_id == job_id, Metric.name == name)
+                            .order_by(Metric.step, Metric.attempt)).all()
     by_step: dict[int, float] = {}
-    for row in rows:
-        by_step[row.step] = row.value
+    for step, value in rows:
+        by_step[step] = value
     return sorted(by_step.items())
+
+
+def last_metric(job_id: int, name: str) -> float | None:
+    """The value of one metric at the latest step of one job (latest attempt), or None: one row read, not the series."""
+    with session_scope() as session:
+        return session.exec(select(Metric.value).where(Metric.job_id == job_id, Metric.name == name)
+                            .order_by(Metric.step.desc(), Metric.attempt.desc()).limit(1)).first()

@@ -40,7 +40,7 @@ from jobs.errors import AdaptaError, DataError
 from jobs.evaluation.report import EvalReport, read_report
 from jobs.hf_jobs import DEFAULT_FLAVOR
 from jobs.hub_tokens import token_for_request
-from jobs.metrics import metric_series
+from jobs.metrics import last_metric
 from jobs.models.memory import format_bytes
 from jobs.models.prefetch import delete_downloaded, prefetch_state, start_prefetch
 from jobs.queue import check_job_id, get_job, job_summary, list_jobs, phase_text, request_cancel, submit_job
@@ -324,23 +324,18 @@ def list_jobs_action(caller: Caller) -> list[dict[str, Any]]:
                          for job in list_jobs(owner=caller.owner_filter)])
 
 
-def last_value(job_id: int, name: str) -> float | None:
-    series = metric_series(job_id, name)
-    return series[-1][1] if series else None
-
-
 def job_status_action(job_id: int, caller: Caller) -> dict[str, Any]:
     job = get_job(int(job_id), owner=caller.owner_filter)
     summary = job_summary(job)
     total = job.total_steps or 0
     summary["progress"] = round(job.step / total, 4) if total else (1.0 if job.status is JobStatus.SUCCEEDED else 0.0)
-    summary["eta_seconds"] = last_value(int(job_id), "eta_seconds") if job.status is JobStatus.RUNNING else None
+    summary["eta_seconds"] = last_metric(int(job_id), "eta_seconds") if job.status is JobStatus.RUNNING else None
     if summary["download"] is not None:  # downloading the base model: the bar and the ETA follow the bytes
         download = summary["download"]
         summary["progress"] = round(download["done_bytes"] / download["total_bytes"], 4)
         summary["eta_seconds"] = download["eta_seconds"]
     summary["phase_text"] = phase_text(job)
-    summary["loss"] = last_value(int(job_id), "loss")
+    summary["loss"] = last_metric(int(job_id), "loss")
     live_log = Path(job.run_dir) / LOG_FILE if job.run_dir else None
     summary["log_tail"] = (log_tail(live_log, 20) if live_log is not None and live_log.is_file() else "") or (job.log_tail or "")
     return public_paths(summary)

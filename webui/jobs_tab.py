@@ -17,7 +17,7 @@ import gradio as gr
 import pandas as pd
 
 from jobs.errors import AdaptaError
-from jobs.metrics import metric_series
+from jobs.metrics import last_metric, metric_series
 from jobs.queue import delete_job, download_view, list_jobs, move_job, request_cancel, retry_job
 from jobs.sweep import cancel_group, delete_group, group_labels, group_of
 from storage.tables import LOCAL_BACKEND, Job, JobStatus
@@ -143,8 +143,8 @@ def jobs_table(caller: Caller) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
             progress = f"⬇️ {download['done_bytes'] / download['total_bytes']:.0%}"
             eta = _eta_text(download["eta_seconds"])
         elif job.status.value == "running":
-            series = metric_series(int(job.id), "eta_seconds")
-            eta = _eta_text(series[-1][1]) if series else ""
+            remaining = last_metric(int(job.id), "eta_seconds")
+            eta = _eta_text(remaining) if remaining is not None else ""
         name = f"☁️ {job.name}" if job.backend != LOCAL_BACKEND else job.name  # runs on Hugging Face Jobs
         rows.append([job.id, name, job.status.value, progress, eta, f"{job.attempt}/{job.max_attempts}", job.method, public_paths(job.base_model),
                      groups.get(int(job.id), "")])

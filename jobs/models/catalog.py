@@ -200,14 +200,17 @@ _ENCODER_TYPES = frozenset(
 
 
 def task_hint(architecture: str, model_type: str) -> Task | None:
-    """The task an architecture is built for: generative heads → causal-lm, encoders → text-classification."""
+    """The task an architecture is built for: generative heads → causal-lm, encoders → text-classification. The common
+    cases are decided by name, so listing the catalog (on every first page load) does not import transformers and torch."""
+    if architecture.endswith(("ForCausalLM", "LMHeadModel", "ForConditionalGeneration")):
+        return Task.CAUSAL_LM
+    if model_type in _ENCODER_TYPES:  # every one of them has a sequence-classification head in transformers
+        return Task.TEXT_CLASSIFICATION
     from transformers.models.auto.modeling_auto import (
         MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
         MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES,
     )
 
-    if architecture.endswith(("ForCausalLM", "LMHeadModel", "ForConditionalGeneration")):
-        return Task.CAUSAL_LM
     classifiable = model_type in MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES
     if classifiable and (model_type in _ENCODER_TYPES or architecture.endswith(("ForSequenceClassification", "ForMaskedLM"))):
         return Task.TEXT_CLASSIFICATION
@@ -246,10 +249,19 @@ def _read_json(path: Path) -> dict[str, Any]:
 _GGUF_SCALARS = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q", 12: "<d"}
 
 
+GGUF_ARCHITECTURES = {
+    "llama": "LlamaForCausalLM", "mistral": "MistralForCausalLM", "qwen2": "Qwen2ForCausalLM", "qwen2moe": "Qwen2MoeForCausalLM",
+    "qwen3": "Qwen3ForCausalLM", "qwen3moe": "Qwen3MoeForCausalLM", "phi3": "Phi3ForCausalLM", "gemma": "GemmaForCausalLM",
+    "gemma2": "Gemma2ForCausalLM", "gemma3": "Gemma3ForCausalLM", "falcon": "FalconForCausalLM", "bloom": "BloomForCausalLM",
+    "gpt2": "GPT2LMHeadModel", "stablelm": "StableLmForCausalLM", "starcoder2": "Starcoder2ForCausalLM", "mamba": "MambaForCausalLM",
+    "nemotron": "NemotronForCausalLM",
+}
+"""GGUF ``general.architecture`` → the transformers class, for the families transformers reads from GGUF (a fixed table: the
+catalog is listed on the first page load, and importing transformers' auto mappings there cost ~13 s on a busy machine)."""
+
+
 def _gguf_architecture(path: Path) -> str:
     """The transformers class for a GGUF file's ``general.architecture`` (read from the header only)."""
-    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
-
     try:
         with path.open("rb") as stream:
             arch = _gguf_string_field(stream, "general.architecture")
@@ -257,7 +269,7 @@ def _gguf_architecture(path: Path) -> str:
         arch = None
     if not arch:
         return "unknown"
-    return MODEL_FOR_CAUSAL_LM_MAPPING_NAMES.get(arch, arch)
+    return GGUF_ARCHITECTURES.get(arch, arch)
 
 
 def _gguf_string_field(stream: BinaryIO, wanted: str, max_fields: int = 64) -> str | None:
