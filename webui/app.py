@@ -121,7 +121,7 @@ def build_app(mode: AccessMode | str | None = None) -> gr.Blocks:
                        [data.status, train.train_file, train.columns, train.columns_view, train.widget("data.format"), train.widget("data.config"),
                         train.widget("data.split"), tabs], api_visibility="private").then(**train.recommend_listener)  # and the data
 
-        fill_outputs = [train.base_model, train.train_file, train.columns, train.columns_view, *train.widgets, *train.groups.values()]
+        fill_outputs = train.fill_outputs
 
         def duplicate(job_id: str | None, language: str, request: gr.Request) -> list[Any]:
             try:

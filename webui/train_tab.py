@@ -104,6 +104,8 @@ class TrainTab:
     model or the data, e.g. ``data.use.click(...).then(**train.recommend_listener)``."""
     inserted: Any = None
     """What ``build``'s ``before_summary`` built (the GRPO reward builder), or None."""
+    validation_file: Any = None
+    """The held-out file of ``data.validation`` (set by a loaded YAML or a duplicated job, or typed); empty: the share slider."""
 
     def widget(self, path: str) -> gr.components.Component:
         return self.widgets[[field.path for field in self.fields].index(path)]
@@ -111,7 +113,12 @@ class TrainTab:
     @property
     def form_inputs(self) -> list[gr.components.Component]:
         """The components whose values :func:`form_spec` turns into a spec, in its order."""
-        return [self.base_model, self.train_file, self.columns, *self.widgets]
+        return [self.base_model, self.train_file, self.validation_file, self.columns, *self.widgets]
+
+    @property
+    def fill_outputs(self) -> list[Any]:
+        """The components :func:`fill_from_spec` gives one update each, in its order (a loaded YAML, a duplicated job)."""
+        return [self.base_model, self.train_file, self.validation_file, self.columns, self.columns_view, *self.widgets, *self.groups.values()]
 
     @property
     def filled_controls(self) -> dict[str, gr.components.Component]:
@@ -190,6 +197,8 @@ def build(r: Registry, before_summary: Callable[[], Any] | None = None) -> Train
                     with gr.Row():
                         base_model = r.make(gr.Textbox, "train.base_model", info="train.base_model.info", elem_id="train-base-model")
                         train_file = r.make(gr.Textbox, "train.data_file", info="train.data_file.info", elem_id="train-data-file")
+                        validation_file = r.make(gr.Textbox, "train.validation_file", info="train.validation_file.info",
+                                                 elem_id="train-validation-file")
                 for field in by_group[group]:
                     add(field)
             groups[group] = box
@@ -208,13 +217,17 @@ def build(r: Registry, before_summary: Callable[[], Any] | None = None) -> Train
         yaml_view = gr.Code(language="yaml", interactive=True, elem_id="train-yaml")
     return TrainTab(ordered, widgets, groups, base_model, train_file, columns, columns_view, preset, preflight, preflight_out,
                     show_yaml, yaml_view, download, upload_yaml, submit, status, strength, time_budget, advanced, chosen, reasons, summary,
-                    advice_state, by_group, inserted=inserted)
+                    advice_state, by_group, inserted=inserted, validation_file=validation_file)
 
 
 def form_spec(tab: TrainTab, values: list[Any]) -> JobSpec:
-    """The validated spec from the form's values: [base_model, train_file, columns, *widgets]."""
-    base_model, train_file, columns, *rest = values
-    return parse_spec(values_to_spec(tab.fields, list(rest), base_model=base_model, train=train_file, columns=columns))
+    """The validated spec from the form's values: [base_model, train_file, validation_file, columns, *widgets]. A validation file,
+    when given, takes the place of the held-out share of ``data.validation`` (the slider holds only a share)."""
+    base_model, train_file, validation_file, columns, *rest = values
+    spec = values_to_spec(tab.fields, list(rest), base_model=base_model, train=train_file, columns=columns)
+    if str(validation_file or "").strip():
+        spec["data"]["validation"] = str(validation_file).strip()
+    return parse_spec(spec)
 
 
 def preflight_report(spec: JobSpec, lang: str, caller: Caller | None = None, hub_token: str | None = None) -> tuple[bool, str]:
@@ -288,9 +301,10 @@ def image_preflight(spec: JobSpec, lang: str, owner: str | None = None, download
 
 
 def fill_from_spec(tab: TrainTab, spec: JobSpec) -> list[Any]:
-    """Updates for [base_model, train_file, columns, columns_view, *widgets, *groups]."""
+    """Updates for :attr:`TrainTab.fill_outputs`: [base_model, train_file, validation_file, columns, columns_view, *widgets, *groups]."""
     values = spec_to_values(tab.fields, spec)
-    return [spec.base_model, spec.data.train, dict(spec.data.columns), columns_text(spec.data.columns),
+    validation_file = spec.data.validation if isinstance(spec.data.validation, str) else ""
+    return [spec.base_model, spec.data.train, validation_file, dict(spec.data.columns), columns_text(spec.data.columns),
             *task_updates(tab, spec.task.value, spec.method.value, values),
             *group_visibility(tab, spec.method.value, spec.objective.value, spec.task.value)]
 
@@ -385,7 +399,7 @@ def wire(tab: TrainTab, lang: gr.State, on_submitted: list[gr.components.Compone
 
     ``hub_token``: the Models tab's token field; the caller's token (or their Hugging Face sign-in) goes with the job."""
     form_inputs = tab.form_inputs
-    fill_outputs = [tab.base_model, tab.train_file, tab.columns, tab.columns_view, *tab.widgets, *tab.groups.values()]
+    fill_outputs = tab.fill_outputs
     group_inputs = [tab.widget("method"), tab.widget("objective"), tab.widget("task")]
     for name in ("method", "objective", "task"):
         tab.widget(name).change(lambda method, objective, task: group_visibility(tab, method, objective, task), group_inputs,

@@ -49,7 +49,12 @@ def test_every_field_has_one_place_decisions_on_top_the_rest_in_advanced_groups(
     # the duplicate-job fill still gives one update per widget and per group
     from jobs.spec import parse_spec
 
-    spec = parse_spec({"base_model": "m", "method": "full", "data": {"train": "d.jsonl"}, "training": {"epochs": 4}})
+    spec = parse_spec({"base_model": "m", "method": "full", "data": {"train": "d.jsonl", "validation": "held.jsonl"},
+                       "training": {"epochs": 4}})
     updates = train_tab.fill_from_spec(tab, spec)
-    assert len(updates) == 4 + len(tab.widgets) + len(tab.groups)
-    assert updates[4 + [field.path for field in tab.fields].index("training.epochs")]["value"] == 4.0
+    assert len(updates) == len(tab.fill_outputs) == 5 + len(tab.widgets) + len(tab.groups)
+    assert updates[5 + [field.path for field in tab.fields].index("training.epochs")]["value"] == 4.0
+    # a validation file survives the form: fill, then read the form back (the slider holds only a share)
+    assert updates[2] == "held.jsonl"
+    values = [updates[0], updates[1], updates[2], updates[3], *[update.get("value") for update in updates[5:5 + len(tab.widgets)]]]
+    assert train_tab.form_spec(tab, values).data.validation == "held.jsonl"
