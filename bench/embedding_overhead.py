@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from train_overhead import RESULTS, ROOT, _tail, configure_environment, run_child, step_rate  # noqa: E402
+from train_overhead import RESULTS, ROOT, _tail, configure_environment, launch_adapta, measured_rates, run_child  # noqa: E402
 
 
 def write_rows(work: Path) -> Path:
@@ -47,9 +47,6 @@ def write_rows(work: Path) -> Path:
 
 def run_adapta(model_dir: str, data: Path, config: dict[str, Any], work: Path, env: dict[str, str], tag: str) -> dict[str, Any]:
     """``launch.py train`` on the spec equivalent to the plain script."""
-    import yaml
-
-    run_dir = work / f"adapta-{tag}"
     spec = {
         "name": f"bench-embedding-{tag}", "task": "sentence-embedding", "base_model": model_dir, "method": "lora",
         "data": {"train": str(data), "format": "pairs", "columns": {"anchor": "query", "positive": "passage"}},
@@ -60,15 +57,9 @@ def run_adapta(model_dir: str, data: Path, config: dict[str, Any], work: Path, e
         "embedding": {"loss": "mnrl", "no_duplicates": True},
         "evaluation": {"enabled": False},
     }
-    spec_path = work / f"adapta-{tag}.yaml"
-    spec_path.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
-    child = run_child([sys.executable, "launch.py", "train", str(spec_path), "--output", str(run_dir)], env, work / f"adapta-{tag}.log")
-    if child["returncode"] != 0:
-        raise RuntimeError(f"Adapta run failed (exit {child['returncode']}):\n{_tail(child['log'])}")
-    lines = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()]
-    logged = [(line["step"], line["time"]) for line in lines if "loss" in line]
-    rate, seconds = step_rate(logged, config["warmup"], config["steps"])
-    return {"side": "adapta", "samples_per_second": rate * config["batch_size"], "measured_seconds": seconds, **child}
+    _, child, logged = launch_adapta(spec, work, env, tag)
+    rates = measured_rates([(line["step"], line["time"]) for line in logged], child, config)
+    return {"side": "adapta", "samples_per_second": rates["steps_per_second"] * config["batch_size"], **rates, **child}
 
 
 def run_plain(model_dir: str, data: Path, config: dict[str, Any], work: Path, env: dict[str, str], tag: str) -> dict[str, Any]:
@@ -80,8 +71,8 @@ def run_plain(model_dir: str, data: Path, config: dict[str, Any], work: Path, en
     child = run_child([sys.executable, __file__, "--plain-child", str(config_path)], env, work / f"plain-{tag}.log")
     if child["returncode"] != 0:
         raise RuntimeError(f"plain run failed (exit {child['returncode']}):\n{_tail(child['log'])}")
-    rate, seconds = step_rate(json.loads(times_path.read_text(encoding="utf-8")), config["warmup"], config["steps"])
-    return {"side": "plain", "samples_per_second": rate * config["batch_size"], "measured_seconds": seconds, **child}
+    rates = measured_rates(json.loads(times_path.read_text(encoding="utf-8")), child, config)
+    return {"side": "plain", "samples_per_second": rates["steps_per_second"] * config["batch_size"], **rates, **child}
 
 
 def plain_child(config_path: str) -> None:

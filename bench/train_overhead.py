@@ -135,7 +135,9 @@ def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:
 
 
 def run_child(command: list[str], env: dict[str, str], log_path: Path) -> dict[str, Any]:
-    """Run ``command`` to completion; wall time, exit code, kernel peak RSS and polled peak RSS of its tree."""
+    """Run ``command`` to completion; wall time, exit code, kernel peak RSS and polled peak RSS of its tree, and
+    ``cpu_samples``: (wall clock, CPU seconds of the whole tree) every 0.1 s, so that :func:`cpu_step_rate` can tell how much
+    CPU the measured steps took (a figure a busy machine does not distort the way it distorts wall time)."""
     import psutil
 
     started = time.perf_counter()
@@ -143,6 +145,8 @@ def run_child(command: list[str], env: dict[str, str], log_path: Path) -> dict[s
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
         watched = psutil.Process(process.pid)
         polled_peak = 0
+        cpu_samples: list[tuple[float, float]] = []
+        finished_children = 0.0
         while True:
             pid, status, usage = os.wait4(process.pid, os.WNOHANG)
             if pid:
@@ -150,6 +154,11 @@ def run_child(command: list[str], env: dict[str, str], log_path: Path) -> dict[s
             try:
                 tree = [watched, *watched.children(recursive=True)]
                 polled_peak = max(polled_peak, sum(member.memory_info().rss for member in tree))
+                times = watched.cpu_times()
+                finished_children = max(finished_children, times.children_user + times.children_system)
+                used = times.user + times.system + finished_children + sum(
+                    sum(member.cpu_times()[:2]) for member in tree[1:])
+                cpu_samples.append((time.time(), used))
             except psutil.Error:
                 pass
             time.sleep(0.1)
@@ -160,6 +169,7 @@ def run_child(command: list[str], env: dict[str, str], log_path: Path) -> dict[s
         "wall_seconds": time.perf_counter() - started,
         "max_rss_bytes": max_rss,
         "polled_peak_rss_bytes": polled_peak,
+        "cpu_samples": cpu_samples,
         "log": str(log_path),
     }
 
@@ -176,15 +186,54 @@ def step_rate(log_times: list[tuple[int, float]], warmup: int, steps: int) -> tu
     return steps / seconds, seconds
 
 
+def cpu_step_rate(log_times: list[tuple[int, float]], cpu_samples: list[tuple[float, float]], warmup: int, steps: int) -> float:
+    """Steps per CPU-second between the logs of step ``warmup`` and step ``warmup + steps``: the child's CPU time at those two
+    wall-clock moments, interpolated from ``cpu_samples`` (see :func:`run_child`). With one torch thread this is the speed the
+    run would have on an idle core, whatever else the machine was doing."""
+    first_seen: dict[int, float] = {}
+    for step, moment in log_times:
+        first_seen.setdefault(int(step), float(moment))
+
+    def cpu_at(moment: float) -> float:
+        before = [sample for sample in cpu_samples if sample[0] <= moment]
+        after = [sample for sample in cpu_samples if sample[0] >= moment]
+        if not before or not after:
+            raise RuntimeError("the CPU time was not sampled around the measured steps")
+        (t0, c0), (t1, c1) = before[-1], after[0]
+        return c0 if t1 == t0 else c0 + (c1 - c0) * (moment - t0) / (t1 - t0)
+
+    used = cpu_at(first_seen[warmup + steps]) - cpu_at(first_seen[warmup])
+    return steps / used if used > 0 else float("nan")
+
+
+def measured_rates(log_times: list[tuple[int, float]], child: dict[str, Any], config: dict[str, Any]) -> dict[str, float]:
+    """Wall-clock steps/s, the measured seconds and steps per CPU-second of one run (``config``: its warmup and steps)."""
+    rate, seconds = step_rate(log_times, config["warmup"], config["steps"])
+    return {"steps_per_second": rate, "measured_seconds": seconds,
+            "steps_per_cpu_second": cpu_step_rate(log_times, child.pop("cpu_samples", []), config["warmup"], config["steps"])}
+
+
+def launch_adapta(spec: dict[str, Any], work: Path, env: dict[str, str], tag: str) -> tuple[Path, dict[str, Any], list[dict[str, Any]]]:
+    """``launch.py train`` on ``spec`` (a mapping) in its own process: (run folder, the child's measurements, the metric rows
+    that carry a loss). Raises with the log's tail when the run fails."""
+    import yaml
+
+    run_dir = work / f"adapta-{tag}"
+    spec_path = work / f"adapta-{tag}.yaml"
+    spec_path.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
+    child = run_child([sys.executable, "launch.py", "train", str(spec_path), "--output", str(run_dir)], env, work / f"adapta-{tag}.log")
+    if child["returncode"] != 0:
+        raise RuntimeError(f"Adapta run failed (exit {child['returncode']}):\n{_tail(child['log'])}")
+    lines = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()]
+    return run_dir, child, [line for line in lines if "loss" in line]
+
+
 def _tail(path: str, lines: int = 25) -> str:
     return "\n".join(Path(path).read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
 
 
 def run_adapta(model_dir: str, data: Path, config: dict[str, Any], work: Path, env: dict[str, str], tag: str) -> dict[str, Any]:
     """``launch.py train`` on a spec equivalent to the plain script's settings."""
-    import yaml
-
-    run_dir = work / f"adapta-{tag}"
     spec = {
         "name": f"bench-overhead-{tag}",
         "task": "causal-lm",
@@ -205,19 +254,12 @@ def run_adapta(model_dir: str, data: Path, config: dict[str, Any], work: Path, e
         },
         "lora": {"r": 8, "alpha": 16, "dropout": 0.05, "target_modules": "auto"},
     }
-    spec_path = work / f"adapta-{tag}.yaml"
-    spec_path.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
-    child = run_child([sys.executable, "launch.py", "train", str(spec_path), "--output", str(run_dir)], env, work / f"adapta-{tag}.log")
-    if child["returncode"] != 0:
-        raise RuntimeError(f"Adapta run failed (exit {child['returncode']}):\n{_tail(child['log'])}")
-    lines = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()]
-    logged = [line for line in lines if "loss" in line]
-    rate, seconds = step_rate([(line["step"], line["time"]) for line in logged], config["warmup"], config["steps"])
+    run_dir, child, logged = launch_adapta(spec, work, env, tag)
+    rates = measured_rates([(line["step"], line["time"]) for line in logged], child, config)
     summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
     return {
         "side": "adapta",
-        "steps_per_second": rate,
-        "measured_seconds": seconds,
+        **rates,
         "first_loss": logged[0]["loss"] if logged else None,
         "global_step": summary["global_step"],
         "in_process_runtime_seconds": summary["runtime_seconds"],
@@ -255,11 +297,9 @@ def run_plain(model_dir: str, data: Path, config: dict[str, Any], work: Path, en
     if child["returncode"] != 0:
         raise RuntimeError(f"plain run failed (exit {child['returncode']}):\n{_tail(child['log'])}")
     measured = json.loads(result_path.read_text(encoding="utf-8"))
-    rate, seconds = step_rate([tuple(pair) for pair in measured["log_times"]], config["warmup"], config["steps"])
     return {
         "side": "plain",
-        "steps_per_second": rate,
-        "measured_seconds": seconds,
+        **measured_rates([tuple(pair) for pair in measured["log_times"]], child, config),
         "first_loss": measured["losses"][0] if measured["losses"] else None,
         "global_step": measured["global_step"],
         "in_process_runtime_seconds": measured["train_runtime"],
