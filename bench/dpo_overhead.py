@@ -43,6 +43,7 @@ from train_overhead import (  # noqa: E402
     measured_rates,
     prepare_model,
     run_child,
+    write_results,
 )
 
 PLANETS = ROOT / "examples" / "data" / "planets.jsonl"
@@ -230,10 +231,8 @@ def main(argv: list[str] | None = None) -> int:
         report["demo"] = found = demo(model_dir, args.demo_steps, work)
         print(f"\nheld-out preference accuracy: base {found['base_accuracy']:.0%} -> adapted {found['adapted_accuracy']:.0%} "
               f"({found['measured_on']}; loss {found['first_loss']:.3f} -> {found['last_loss']:.3f})")
-    report.update(load_average=list(os.getloadavg()), total_seconds=time.perf_counter() - started)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(report, indent=2, default=str), encoding="utf-8")
-    print(f"results in {args.output}")
+    report["total_seconds"] = time.perf_counter() - started
+    write_results(args.output, report)
     return 0
 
 

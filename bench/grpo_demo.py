@@ -49,7 +49,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from train_overhead import RESULTS, ROOT, configure_environment, prepare_model  # noqa: E402
+from train_overhead import RESULTS, ROOT, configure_environment, prepare_model, write_results  # noqa: E402
 
 EXAMPLE = ROOT / "examples" / "smollm2-grpo.yaml"
 WARM_START_DATA = ROOT / "examples" / "data" / "planets-answer-tags.jsonl"
@@ -246,11 +246,8 @@ def main(argv: list[str] | None = None) -> int:
     print_results(warm, found)
     if args.warm_only:
         return 0
-    report = {"model": model_dir, "warm_start": warm, "demo": found, "threads": args.threads, "load_average": list(os.getloadavg()),
-              "total_seconds": time.perf_counter() - started}
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(report, indent=2, default=str), encoding="utf-8")
-    print(f"results in {args.output}")
+    write_results(args.output, {"model": model_dir, "warm_start": warm, "demo": found, "threads": args.threads,
+                                "total_seconds": time.perf_counter() - started})
     return 0
 
 

@@ -228,6 +228,14 @@ def launch_adapta(spec: dict[str, Any], work: Path, env: dict[str, str], tag: st
     return run_dir, child, [line for line in lines if "loss" in line]
 
 
+def write_results(path: Path, report: dict[str, Any]) -> None:
+    """Add the load average to ``report`` and write it as JSON to ``path`` (folders created), then say where."""
+    report["load_average"] = list(os.getloadavg())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2, default=str), encoding="utf-8")
+    print(f"results in {path}")
+
+
 def _tail(path: str, lines: int = 25) -> str:
     return "\n".join(Path(path).read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
 

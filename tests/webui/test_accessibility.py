@@ -13,12 +13,11 @@ only when /usr/bin/chromium is missing.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.webui.test_browser import ARGS, CHROMIUM
+from tests.webui.test_browser import CHROMIUM, browser  # noqa: F401 - the fixture is used by name
 from webui.i18n import t
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium is not installed (/usr/bin/chromium); run `make install-dev`")
@@ -31,17 +30,7 @@ VIEWPORTS = {"desktop": (1400, 900), "laptop": (1024, 768), "phone": (390, 844)}
 BLOCKING_IMPACTS = {"serious", "critical"}
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
-        yield launched
-        launched.close()
-
-
-def open_app(browser: Any, app_url: str, theme: str, viewport: str) -> Any:
+def open_app(browser: Any, app_url: str, theme: str, viewport: str) -> Any:  # noqa: F811 - the imported fixture
     """A fresh page of the app in ``theme`` at ``viewport``, waited until the tab headers are shown."""
     width, height = VIEWPORTS[viewport]
     context = browser.new_context(viewport={"width": width, "height": height})
@@ -113,7 +102,7 @@ def layout_problems(page: Any, tab: str, where: str) -> list[str]:
 
 @pytest.mark.parametrize("viewport", list(VIEWPORTS))
 @pytest.mark.parametrize("theme", ["light", "dark"])
-def test_every_tab_passes_axe_and_fits_the_screen(browser: Any, app_url: str, theme: str, viewport: str) -> None:
+def test_every_tab_passes_axe_and_fits_the_screen(browser: Any, app_url: str, theme: str, viewport: str) -> None:  # noqa: F811 - the imported fixture
     page = open_app(browser, app_url, theme, viewport)
     try:
         assert page.evaluate("document.body.classList.contains('dark')") == (theme == "dark"), f"the {theme} theme was not applied"
@@ -145,7 +134,7 @@ def press_tab_until(page: Any, element_id: str, limit: int = 250) -> dict[str, A
     raise AssertionError(f"#{element_id} never took the keyboard focus in {limit} presses of Tab")
 
 
-def test_keyboard_reaches_every_tab_and_its_main_button_with_a_visible_ring(browser: Any, app_url: str) -> None:
+def test_keyboard_reaches_every_tab_and_its_main_button_with_a_visible_ring(browser: Any, app_url: str) -> None:  # noqa: F811 - the imported fixture
     page = open_app(browser, app_url, "light", "desktop")
     try:
         settle(page)
