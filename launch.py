@@ -65,7 +65,7 @@ def _command_ui(args: argparse.Namespace) -> int:
         print("warning: serving on a public address without --auth: anyone who can reach it can train and push as the owner", file=sys.stderr)
 
     if mode is not AccessMode.OPEN and not args.share_hub_token:
-        from jobs.hub_tokens import withhold_operator_credentials
+        from jobs.hub.tokens import withhold_operator_credentials
 
         withhold_operator_credentials()  # visitors' Hub requests carry their own token or none, never the operator's
     if args.demo_downloads:
@@ -76,8 +76,8 @@ def _command_ui(args: argparse.Namespace) -> int:
         print(f"warning: {warning}", file=sys.stderr)
     worker = tracker = None
     if not args.no_worker and mode is not AccessMode.DEMO:
-        from jobs.hf_jobs import RemoteTracker
-        from jobs.worker import start_background_worker
+        from jobs.queue.hf_jobs import RemoteTracker
+        from jobs.queue.worker import start_background_worker
 
         worker = start_background_worker()
         tracker = RemoteTracker().start()
@@ -118,7 +118,7 @@ def _command_adduser(args: argparse.Namespace) -> int:
 
 
 def _command_train(args: argparse.Namespace) -> int:
-    from jobs.run import main as run_main
+    from jobs.queue.run import main as run_main
 
     argv = [str(args.spec)] + (["--output", args.output] if args.output else [])
     return run_main(argv)
@@ -154,7 +154,7 @@ def _command_models(args: argparse.Namespace) -> int:
 
 
 def _command_download(args: argparse.Namespace) -> int:
-    from jobs.models.download import DownloadBar, download_model, plan_download
+    from jobs.hub.download import DownloadBar, download_model, plan_download
     from jobs.models.memory import format_bytes
     from jobs.spec import Task
 
@@ -198,8 +198,8 @@ def _command_report(args: argparse.Namespace) -> int:
 
 def _command_submit(args: argparse.Namespace) -> int:
     from jobs.queue import submit_job
+    from jobs.queue.sweep import load_sweep, submit_sweep
     from jobs.spec import load_spec
-    from jobs.sweep import load_sweep, submit_sweep
 
     plan = load_sweep(args.spec)
     if plan is not None:  # a sweep: one job per combination, in one group
@@ -214,7 +214,7 @@ def _command_submit(args: argparse.Namespace) -> int:
     if args.hf_jobs:
         import getpass
 
-        from jobs.hf_jobs import submit_remote_job
+        from jobs.queue.hf_jobs import submit_remote_job
 
         if not args.push_to:
             print("error: --hf-jobs needs --push-to OWNER/NAME: the job pushes its result there", file=sys.stderr)
@@ -228,7 +228,7 @@ def _command_submit(args: argparse.Namespace) -> int:
 
 
 def _command_remote_train(args: argparse.Namespace) -> int:
-    from jobs.hf_jobs import run_remote_job
+    from jobs.queue.hf_jobs import run_remote_job
 
     return run_remote_job()
 
@@ -253,7 +253,7 @@ def _command_push(args: argparse.Namespace) -> int:
     import getpass
     from pathlib import Path as _Path
 
-    from jobs.hub_push import push_run
+    from jobs.export.hub_push import push_run
     from jobs.queue import get_job
     from storage.tables import JobStatus
 
@@ -263,14 +263,14 @@ def _command_push(args: argparse.Namespace) -> int:
         return 2
     token = os.environ.get("HF_TOKEN") or getpass.getpass("Hugging Face token (write access; not stored): ")
     if args.gguf:
-        from jobs.hub_push import push_gguf_run
+        from jobs.export.hub_push import push_gguf_run
         from storage.paths import data_home
 
         print(push_gguf_run(_Path(job.run_dir), args.repo_id, token=token, quants=args.gguf.split(","), private=args.private,
                             merged_dir=data_home().merged_model_dir(job.id)))
         return 0
     if args.merged:
-        from jobs.hub_push import push_merged_run
+        from jobs.export.hub_push import push_merged_run
         from storage.paths import data_home
 
         print(push_merged_run(_Path(job.run_dir), args.repo_id, token=token, private=args.private, merged_dir=data_home().merged_model_dir(job.id)))
@@ -280,7 +280,7 @@ def _command_push(args: argparse.Namespace) -> int:
 
 
 def _command_export(args: argparse.Namespace) -> int:
-    from jobs.gguf import export_gguf, summary_rows
+    from jobs.export import export_gguf, summary_rows
     from jobs.queue import get_job
     from storage.paths import data_home
     from storage.tables import JobStatus
@@ -313,7 +313,7 @@ def _command_export(args: argparse.Namespace) -> int:
 def _command_deploy_space(args: argparse.Namespace) -> int:
     import getpass
 
-    from jobs.space_deploy import deploy_space
+    from jobs.export.space_deploy import deploy_space
 
     token = os.environ.get("HF_TOKEN") or getpass.getpass("Hugging Face token (write access; not stored): ")
     print(deploy_space(args.space_id, token=token, private=args.private))
@@ -321,8 +321,8 @@ def _command_deploy_space(args: argparse.Namespace) -> int:
 
 
 def _command_worker(args: argparse.Namespace) -> int:
-    from jobs.hf_jobs import RemoteTracker
-    from jobs.worker import WorkerConfig, run_gpu_workers, run_worker
+    from jobs.queue.hf_jobs import RemoteTracker
+    from jobs.queue.worker import WorkerConfig, run_gpu_workers, run_worker
 
     config = WorkerConfig(heartbeat_seconds=args.heartbeat, lease_seconds=args.lease)
     if args.worker_id:

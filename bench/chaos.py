@@ -58,16 +58,16 @@ class Proc:
     def kind(self) -> str:
         if "launch.py" in self.cmdline and " worker" in self.cmdline:
             return "worker" if "--gpus" in self.cmdline or ":gpu" not in self.cmdline else "sub-worker"
-        if "jobs.child launch" in self.cmdline:
+        if "jobs.queue.child launch" in self.cmdline:
             return "launcher" if self.group == self.pid else "launcher-fork"
-        if "jobs.child" in self.cmdline:
+        if "jobs.queue.child" in self.cmdline:
             return "rank" if self.group != self.pid else "child"
         return "other"
 
     @property
     def leads_attempt(self) -> bool:
         """The first process of an attempt: the group leader the worker started (a fork of it shares the command line, not the pid)."""
-        return "jobs.child" in self.cmdline and self.group == self.pid
+        return "jobs.queue.child" in self.cmdline and self.group == self.pid
 
     def arg(self, name: str) -> int | None:
         words = self.cmdline.split()
@@ -333,7 +333,7 @@ class Chaos:
 
     @staticmethod
     def _log_end(job, lines: int = 4) -> str:  # noqa: ANN001 - a Job row or None
-        from jobs.worker import LOG_FILE, log_tail
+        from jobs.queue.worker import LOG_FILE, log_tail
 
         return "" if job is None or not job.run_dir else " / ".join(log_tail(Path(job.run_dir) / LOG_FILE, lines).splitlines())[-600:]
 

@@ -7,7 +7,7 @@ Both sides train the same tiny SD-1.x-shaped pipeline (``tests/diffusion/tiny_pi
 eight 64 px captioned images, batch 2, LoRA r=4 alpha=4 on the UNet attention, AdamW lr 1e-4, constant
 schedule, fp32 on CPU, for ``--warmup`` + ``--steps`` steps:
 
-- Adapta: ``jobs.run.execute_run`` with a job row (the path of ``launch.py train`` and the worker): per-step
+- Adapta: ``jobs.queue.run.execute_run`` with a job row (the path of ``launch.py train`` and the worker): per-step
   metric rows in metrics.jsonl and the database, checkpoint-free, no samples;
 - plain: a loop written like diffusers' ``examples/text_to_image/train_text_to_image_lora.py`` (components
   loaded one by one, a DataLoader with resize/center-crop/normalise transforms, the text encoder run every
@@ -52,7 +52,7 @@ def adapta_run(pipeline: Path, images: Path, home: Path, total: int, warmup: int
     """Steps/s of an Adapta job after ``warmup`` steps."""
     os.environ["ADAPTA_HOME"] = str(home)
     from jobs.metrics import read_metrics_jsonl
-    from jobs.run import create_running_job_row, execute_run
+    from jobs.queue.run import create_running_job_row, execute_run
     from jobs.spec import parse_spec
 
     spec = parse_spec({

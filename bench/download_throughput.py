@@ -20,7 +20,7 @@ median MB/s of each side and the ratio Adapta ÷ hf (goal: >= 0.9). The first pa
 exactly the wanted files, byte-identical to each other and to what the Hub served, and no decoy.
 
 ``--phases`` also times Adapta's steps in this process (metadata, blob fetch, sha256 check, snapshot linking) against
-``snapshot_download`` alone, and the start-up of each CLI (``import jobs.models.download`` vs ``hf download --help``), to
+``snapshot_download`` alone, and the start-up of each CLI (``import jobs.hub.download`` vs ``hf download --help``), to
 see where a difference comes from. ``--lazy-probe`` adds a third side to every repetition: ``launch.py download`` with
 ``jobs.models`` swapped for a bare package, so its ``__init__`` (which imports torch and transformers) never runs.
 
@@ -251,8 +251,8 @@ def phases(env: dict[str, str], work: Path) -> dict[str, float]:
     started = time.perf_counter()
     snapshot_download(REPO_ID, cache_dir=work / "phases-hf", allow_patterns=list(WANTED), max_workers=8)
     timings["hf: snapshot_download total"] = time.perf_counter() - started
-    lazy_import = LAZY_BOOTSTRAP.replace("import launch\nsys.exit(launch.main())", "import jobs.models.download")
-    probes = {"startup: python -c 'import jobs.models.download' (as launch.py download)": [sys.executable, "-c", "import jobs.models.download"],
+    lazy_import = LAZY_BOOTSTRAP.replace("import launch\nsys.exit(launch.main())", "import jobs.hub.download")
+    probes = {"startup: python -c 'import jobs.hub.download' (as launch.py download)": [sys.executable, "-c", "import jobs.hub.download"],
               "startup: the same, jobs.models not imported eagerly": [sys.executable, "-c", lazy_import],
               "startup: hf download --help": [str(Path(sys.executable).with_name("hf")), "download", "--help"]}
     for name, command in probes.items():

@@ -154,7 +154,7 @@ def measure(model_dir: str, config: dict[str, Any], work: Path, env: dict[str, s
 def demo(model_dir: str, steps: int, work: Path) -> dict[str, Any]:
     """House-style DPO on SmolLM2 through Adapta; the report's held-out preference accuracy, base vs adapted."""
     from jobs.evaluation import read_report
-    from jobs.run import execute_run
+    from jobs.queue.run import execute_run
     from jobs.spec import parse_spec
 
     def pairs(name: str) -> Path:

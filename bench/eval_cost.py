@@ -53,7 +53,7 @@ def main() -> int:
     os.environ["ADAPTA_HOME"] = str(home)
     os.chdir(ROOT)
     from jobs.evaluation import read_report, report_markdown
-    from jobs.run import train_in_foreground
+    from jobs.queue.run import train_in_foreground
     from jobs.spec import load_spec
 
     spec = load_spec(ROOT / "examples" / "smollm2-lora.yaml")

@@ -8,10 +8,10 @@ Run it offline (a few minutes on a quiet 2-core CPU; ``--verify`` adds a transfo
 
 The source is the packaged SmolLM2-135M-Instruct (its GGUF converted once to a safetensors folder under ``--home``): the same
 shape and tokenizer as a merged LoRA job, so the conversion cost is an export's. Each type is converted ``--repeats`` times
-with :func:`jobs.gguf.convert.convert_folder` (reading safetensors, writing the tokenizer, quantising with ``gguf``'s numpy
+with :func:`jobs.export.gguf_convert.convert_folder` (reading safetensors, writing the tokenizer, quantising with ``gguf``'s numpy
 quantisers, writing the file); the median wall time is reported. With ``--verify`` each file is loaded back with
 ``AutoModelForCausalLM.from_pretrained(folder, gguf_file=...)`` and compared with the float32 model on fixed prompts
-(:mod:`jobs.gguf.verify`). It prints a markdown table and writes ``bench/results/gguf_export.json`` (``--output``).
+(:mod:`jobs.export.gguf_verify`). It prints a markdown table and writes ``bench/results/gguf_export.json`` (``--output``).
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     os.environ["ADAPTA_HOME"] = str(args.home)
-    from jobs.gguf.convert import convert_folder, quant_type
+    from jobs.export.gguf_convert import convert_folder, quant_type
     from jobs.models import packaged_model, resolve_model
     from storage.paths import data_home
 
@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     reference = None
     if args.verify:
-        from jobs.gguf.verify import Reference
+        from jobs.export.gguf_verify import Reference
 
         reference = Reference.load(source)
     source_bytes = sum(path.stat().st_size for path in source.glob("*.safetensors"))
@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         row = {"type": kind.name, "file": path.name, "size_bytes": path.stat().st_size, "convert_seconds": round(statistics.median(times), 2),
                "convert_seconds_all": [round(value, 2) for value in times], "ratio_to_fp32_safetensors": round(path.stat().st_size / source_bytes, 3)}
         if reference is not None:
-            from jobs.gguf.verify import verify_file
+            from jobs.export.gguf_verify import verify_file
 
             row.update({key: value for key, value in verify_file(reference, path, kind).items() if key not in row})
         rows.append(row)

@@ -10,11 +10,11 @@ Why a cold start: SmolLM2-135M-Instruct almost never writes the tags, whatever t
 in 30 sampled completions; 0 of the 96 completions sampled in 12 GRPO steps), so every group of sampled completions scores
 0, GRPO has no gradient, and the held-out reward stays 0 -> 0. So, all through Adapta's own jobs:
 
-1. Warm start: an sft LoRA job (:func:`jobs.run.execute_run`, objective sft) on examples/data/planets-answer-tags.jsonl,
+1. Warm start: an sft LoRA job (:func:`jobs.queue.run.execute_run`, objective sft) on examples/data/planets-answer-tags.jsonl,
    the planets questions with their answers written as ``<answer>...</answer>``; few steps at a small learning rate
    (``--sft-steps``, ``--sft-lr``), so that the model writes the tags only SOME of the time. The tag rate (share of
    completions sampled as GRPO samples them, on the held-out GRPO prompts, with both tags) is measured for the packaged
-   model and for the warm-started one, and the adapter is merged into a full model folder with :func:`jobs.inference.merge_run`.
+   model and for the warm-started one, and the adapter is merged into a full model folder with :func:`jobs.inference.text.merge_run`.
 2. GRPO: ``examples/smollm2-grpo.yaml`` with the merged folder as ``base_model`` (``--steps``, ``--generations``, ``--lr``
    override its settings). Its reward gives partial credit per tag (``contains`` ``<answer>`` x 0.25, ``</answer>`` x 0.25,
    ``format`` x 0.5). The job's report (:mod:`jobs.evaluation.preference`, read with :func:`jobs.evaluation.read_report`)
@@ -64,7 +64,7 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
 
 def run_logged(spec: Any, run_dir: Path) -> dict[str, Any]:
     """Train ``spec`` through Adapta into ``run_dir`` with stdout going to ``run_dir/train.log``, as the worker runs a job."""
-    from jobs.run import execute_run
+    from jobs.queue.run import execute_run
 
     run_dir.mkdir(parents=True, exist_ok=True)
     with (run_dir / "train.log").open("w", encoding="utf-8") as log:
@@ -95,8 +95,8 @@ def warm_start_spec(model_dir: str, steps: int, learning_rate: float) -> Any:
 def tag_rates(run_dir: Path, prompts: list[str], samples: int, max_new_tokens: int, temperature: float) -> dict[str, float]:
     """Share of sampled completions (as GRPO samples: ``temperature``, top_p 1) that carry both tags, for the run's base
     model (adapter off) and the adapted one; ``samples`` completions each, cycling over ``prompts``."""
-    from jobs.inference import GenerationSettings, generate, load_run
-    from jobs.rewards import extract_tagged
+    from jobs.inference.text import GenerationSettings, generate, load_run
+    from jobs.trainers.rewards import extract_tagged
 
     loaded = load_run(run_dir)
     rates = {}
@@ -137,7 +137,7 @@ def sampled_lines(log_path: Path, count: int) -> list[str]:
 
 def warm_start(model_dir: str, args: argparse.Namespace, work: Path) -> dict[str, Any]:
     """Run the sft warm start, measure the tag rates, and (unless ``--warm-only``) merge it into ``work/warm-start-merged``."""
-    from jobs.inference import merge_run
+    from jobs.inference.text import merge_run
 
     started = time.perf_counter()
     spec = warm_start_spec(model_dir, args.sft_steps, args.sft_lr)
@@ -160,7 +160,7 @@ def warm_start(model_dir: str, args: argparse.Namespace, work: Path) -> dict[str
 def grpo(merged_dir: str, args: argparse.Namespace, work: Path) -> dict[str, Any]:
     """GRPO through Adapta from the warm-started model; the report's held-out mean reward per term, base vs adapted."""
     from jobs.evaluation import read_report
-    from jobs.rewards import extract_tagged
+    from jobs.trainers.rewards import extract_tagged
 
     started = time.perf_counter()
     spec = grpo_spec(merged_dir, args.steps, args.generations, args.lr)

@@ -46,7 +46,7 @@ def main() -> int:
 
     from jobs.metrics import metric_series
     from jobs.queue import request_cancel, submit_job
-    from jobs.worker import WorkerConfig, start_background_worker
+    from jobs.queue.worker import WorkerConfig, start_background_worker
     from tests.tiny import build_tiny_llama
     from webui.app import build_app, launch_app
 

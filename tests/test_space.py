@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from jobs.errors import AdaptaError
-from jobs.space_deploy import deploy_space, project_files
+from jobs.export.space_deploy import deploy_space, project_files
 from launch import resolve_host
 from storage.paths import data_home
 from storage.space import space_settings

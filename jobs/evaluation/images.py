@@ -26,13 +26,13 @@ from typing import Any
 import torch
 
 from jobs.data.images import HeldOutImages, ImageItem, image_count, load_image_dataset, split_image_dataset
-from jobs.diffusion.batches import crop_and_flip, prepare_images, sdxl_time_ids
-from jobs.diffusion.export import DIFFUSERS_FILE
-from jobs.diffusion.model import DiffusionParts, diffusion_target, load_parts, predict
-from jobs.diffusion.samples import render_prompt
 from jobs.evaluation.report import EvalReport, ExampleScore, MetricRow, change_of
 from jobs.models import resolve_precision
 from jobs.spec import JobSpec
+from jobs.trainers.images.batches import crop_and_flip, prepare_images, sdxl_time_ids
+from jobs.trainers.images.lora_files import DIFFUSERS_FILE
+from jobs.trainers.images.model import DiffusionParts, diffusion_target, load_parts, predict
+from jobs.trainers.images.samples import render_prompt
 
 TIMESTEPS_PER_IMAGE = 4
 """Each held-out image is scored at this many timesteps, the centres of equal slices of the noise schedule."""

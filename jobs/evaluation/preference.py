@@ -25,9 +25,9 @@ import torch
 from jobs.data.preference import load_objective_data, prompt_text
 from jobs.evaluation.report import EvalReport, ExampleScore, MetricRow, change_of
 from jobs.evaluation.text import NO_ROWS, _as_base, _batches, _device, greedy_answers
-from jobs.inference import LoadedModel, load_base_model_only, open_run
-from jobs.rewards import score_completion, term_names
+from jobs.inference.text import LoadedModel, load_base_model_only, open_run
 from jobs.spec import DataFormat, JobSpec, Objective
+from jobs.trainers.rewards import score_completion, term_names
 
 
 def evaluate_objective_job(spec: JobSpec, run_dir: Path, outcome: Any, sink: Any) -> EvalReport:

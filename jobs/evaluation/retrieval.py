@@ -3,7 +3,7 @@
 The held-out queries are those :func:`jobs.data.pairs.load_embedding_data` set aside (the validation file, the
 ``data.validation`` share, or the automatic hold-out), never trained on; the corpus is every passage of the data plus
 ``embedding.corpus``. sentence-transformers' ``InformationRetrievalEvaluator`` scores the base and the adapted model
-(loaded as the Playground loads them, :mod:`jobs.embedding_search`): NDCG@10, MRR@10, Recall@1 and Recall@10. Each
+(loaded as the Playground loads them, :mod:`jobs.inference.embedding_search`): NDCG@10, MRR@10, Recall@1 and Recall@10. Each
 query becomes an :class:`ExampleScore` whose score is its reciprocal rank (1 / rank of the first relevant passage in the
 top 10, else 0) and whose outputs are each model's top hit. At most ``evaluation.max_rows`` queries are scored.
 """
@@ -18,8 +18,8 @@ from typing import Any
 
 from jobs.data.examples import AUTO_HOLDOUT_MIN_ROWS
 from jobs.data.pairs import RetrievalSet, load_embedding_data
-from jobs.embedding_search import model_for, open_embedding_run
 from jobs.evaluation.report import EvalReport, ExampleScore, MetricRow, change_of
+from jobs.inference.embedding_search import model_for, open_embedding_run
 from jobs.spec import JobSpec
 
 METRICS = (("ndcg@10", "NDCG@10"), ("mrr@10", "MRR@10"), ("recall@1", "Recall@1"), ("recall@10", "Recall@10"))

@@ -29,7 +29,7 @@ import torch
 
 from jobs.data.examples import IGNORE_INDEX, TrainingData, load_training_data
 from jobs.evaluation.report import EvalReport, ExampleScore, MetricRow, change_of
-from jobs.inference import LoadedModel, load_base_model_only, open_run
+from jobs.inference.text import LoadedModel, load_base_model_only, open_run
 from jobs.spec import JobSpec, Method, Task
 
 NO_ROWS = ("there are no held-out rows: {rows} usable rows are fewer than the {minimum} needed to hold some out automatically. "

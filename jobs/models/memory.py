@@ -374,7 +374,7 @@ def budget_memory(device_total_bytes: int, held_by_running_jobs_bytes: int = 0, 
     return max(0, int(device_total_bytes) - max(0, int(held_by_running_jobs_bytes)) - int(reserve))
 
 
-def training_processes_rss(marker: str = "jobs.child") -> int:
+def training_processes_rss(marker: str = "jobs.queue.child") -> int:
     """Resident bytes of this machine's training processes: those whose command line contains ``marker``."""
     import psutil
 
@@ -397,7 +397,7 @@ def cpu_training_budget() -> tuple[str, int]:
 
     Unlike psutil's momentary ``available`` figure, this does not move with the page cache or with a job that
     is still loading: it is the machine's total memory, minus the resident memory of processes running
-    ``jobs.child`` (Adapta's training children), minus :func:`budget_memory`'s reserve. Compare it with
+    ``jobs.queue.child`` (Adapta's training children), minus :func:`budget_memory`'s reserve. Compare it with
     ``MemoryEstimate.total``.
     """
     import psutil

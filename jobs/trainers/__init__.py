@@ -1,7 +1,7 @@
 """Trainer registry: one training function per task family, looked up by the spec's task.
 
 Text tasks (causal LM, classification) use :mod:`jobs.trainers.text`; ``text-to-image`` uses
-:mod:`jobs.diffusion.train`; ``sentence-embedding`` uses :mod:`jobs.trainers.embedding`. A causal LM whose ``objective`` is
+:mod:`jobs.trainers.images.train`; ``sentence-embedding`` uses :mod:`jobs.trainers.embedding`. A causal LM whose ``objective`` is
 not sft goes to :mod:`jobs.trainers.preference` (dpo, orpo, kto) or :mod:`jobs.trainers.grpo`.
 """
 
@@ -24,7 +24,7 @@ def get_trainer(task: Task) -> TrainerFunction:
 
         return train_text_model
     if task is Task.TEXT_TO_IMAGE:
-        from jobs.diffusion.train import train_text_to_image
+        from jobs.trainers.images.train import train_text_to_image
 
         return train_text_to_image
     if task is Task.SENTENCE_EMBEDDING:

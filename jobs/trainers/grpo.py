@@ -1,5 +1,5 @@
 """GRPO for causal LMs with TRL: the model samples ``grpo.num_generations`` completions per prompt, the reward terms built in
-the form (:mod:`jobs.rewards`) score them, and completions better than their group's mean are reinforced.
+the form (:mod:`jobs.trainers.rewards`) score them, and completions better than their group's mean are reinforced.
 
 ``train_grpo_model(spec, run_dir, sink)`` shares loading, checkpoints, resume and the returned
 :class:`~jobs.trainers.text.TrainOutcome` with :mod:`jobs.trainers.preference`. Each reward term is one TRL reward function
@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from jobs.metrics import MetricsSink
-from jobs.rewards import completion_text, reward_functions, score_completion
 from jobs.spec import JobSpec, RewardTerm
 from jobs.trainers.preference import PreparedRun, callbacks, finish_run, prepare_run, trl_arguments
+from jobs.trainers.rewards import completion_text, reward_functions, score_completion
 from jobs.trainers.text import TrainOutcome
 
 SAMPLES_PER_LOG = 2

@@ -18,7 +18,7 @@ from jobs.data.images import HeldOutImages
 from jobs.evaluation.images import evaluate_text_to_image, fixed_timesteps
 from jobs.evaluation.report import read_report
 from jobs.metrics import MetricsSink
-from jobs.run import execute_run
+from jobs.queue.run import execute_run
 from jobs.spec import parse_spec
 
 PROMPT = "a photo of sks dog"
@@ -57,7 +57,7 @@ def image_spec(model: Path, train: Path, **changes) -> dict:
 @pytest.fixture(scope="module")
 def evaluated(tiny_sd: Path, tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
     """52 images (5 held out by the default 10%), trained 3 steps with a checkpoint every step, then evaluated."""
-    import jobs.diffusion.train as train_module
+    import jobs.trainers.images.train as train_module
     from storage.db import reset_engines
 
     root = tmp_path_factory.mktemp("eval-report")

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from jobs.data.images import MIN_IMAGES_TO_HOLD_OUT, load_image_dataset, split_image_dataset
-from jobs.diffusion.train import checkpoint_due
 from jobs.errors import DataError
 from jobs.spec import parse_spec
+from jobs.trainers.images.train import checkpoint_due
 from tests.diffusion.conftest import write_images
 from tests.diffusion.test_eval_report import write_many_images
 

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from jobs.diffusion.pipeline import check_pipeline_safety, resolve_pipeline
 from jobs.errors import ModelError, SpecError
 from jobs.metrics import read_metrics_jsonl
+from jobs.models.pipelines import check_pipeline_safety, resolve_pipeline
 from jobs.spec import Crop, Task, parse_spec, parse_spec_yaml
-from jobs.spec_compat import collect_spec_warnings
+from jobs.spec.compat import collect_spec_warnings
 from jobs.trainers import get_trainer
 from tests.diffusion.conftest import write_images
 from tests.served_app import run_launch
@@ -59,7 +59,7 @@ def test_instance_prompt_mode_needs_a_prompt() -> None:
 
 def test_an_old_layout_spec_trains_from_the_command_line_with_a_warning_and_the_same_result(tiny_sd: Path, tmp_path: Path,
                                                                                              adapta_home: Path) -> None:
-    from jobs.run import execute_run
+    from jobs.queue.run import execute_run
 
     photos = write_images(tmp_path / "photos")
     common = (f"task: text-to-image\nbase_model: {tiny_sd}\nlora: {{r: 2, alpha: 4, dropout: 0.0}}\nevaluation: {{enabled: false}}\n"
@@ -111,7 +111,7 @@ def test_a_single_file_checkpoint_that_diffusers_cannot_read_gives_one_sentence(
     import torch
     from safetensors.torch import save_file
 
-    from jobs.diffusion.pipeline import load_pipeline
+    from jobs.models.pipelines import load_pipeline
 
     checkpoint = tmp_path / "my-model.safetensors"
     save_file({"not.a.unet": torch.zeros(2)}, str(checkpoint))

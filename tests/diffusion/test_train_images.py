@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 import torch
 
-from jobs.diffusion.export import DIFFUSERS_FILE, KOHYA_FILE
-from jobs.diffusion.pipeline import load_pipeline
-from jobs.diffusion.sample_index import read_sample_index
-from jobs.inference_images import compare_images, load_image_run
+from jobs.inference.images import compare_images, load_image_run
 from jobs.metrics import metric_series, read_metrics_jsonl
-from jobs.run import execute_run, train_in_foreground
+from jobs.models.pipelines import load_pipeline
+from jobs.queue.run import execute_run, train_in_foreground
 from jobs.spec import parse_spec
+from jobs.trainers.images.lora_files import DIFFUSERS_FILE, KOHYA_FILE
+from jobs.trainers.images.sample_index import read_sample_index
 from tests.diffusion.conftest import write_images
 
 PROMPT = "a photo of sks dog"
@@ -125,7 +125,7 @@ def test_push_uploads_the_sample_images_the_card_shows(trained, monkeypatch: pyt
     import yaml
     from huggingface_hub import constants
 
-    from jobs.hub_push import push_run
+    from jobs.export.hub_push import push_run
     from tests.fake_hub import FakeHub
 
     _, run_dir, _, _ = trained

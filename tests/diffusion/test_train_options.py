@@ -16,11 +16,11 @@ import torch
 from packaging.version import Version
 from safetensors import safe_open
 
-from jobs.diffusion.export import DIFFUSERS_FILE, KOHYA_FILE
-from jobs.diffusion.pipeline import load_pipeline
 from jobs.metrics import read_metrics_jsonl
-from jobs.run import execute_run
+from jobs.models.pipelines import load_pipeline
+from jobs.queue.run import execute_run
 from jobs.spec import parse_spec
+from jobs.trainers.images.lora_files import DIFFUSERS_FILE, KOHYA_FILE
 from tests.diffusion.conftest import write_images
 
 

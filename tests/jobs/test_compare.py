@@ -14,11 +14,11 @@ import pytest
 from sqlalchemy import update
 from sqlmodel import col
 
-from jobs.compare import DIFFERS, Comparison, differing_keys, flatten_spec, load_runs, setting_text
 from jobs.evaluation.report import EvalReport, MetricRow, write_report
 from jobs.metrics import MetricsSink
 from jobs.queue import JobNotFound, get_job, submit_job
-from jobs.sweep import read_sweep, submit_sweep
+from jobs.queue.compare import DIFFERS, Comparison, differing_keys, flatten_spec, load_runs, setting_text
+from jobs.queue.sweep import read_sweep, submit_sweep
 from storage.db import session_scope
 from storage.tables import Job, JobStatus
 

@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 from jobs.queue import ClaimedJob, get_job, submit_job
+from jobs.queue.worker import Worker, WorkerConfig, child_command
 from jobs.spec import parse_spec
-from jobs.worker import Worker, WorkerConfig, child_command
 from storage.tables import JobStatus
 
 
@@ -16,9 +16,9 @@ def test_child_command_uses_accelerate_for_several_processes(tmp_path: Path) -> 
         spec = parse_spec({"base_model": "m", "data": {"train": "x.txt"}, "resources": resources})
         return ClaimedJob(id=1, attempt=1, worker_id="w", spec=spec, run_dir=tmp_path, lease_expires_at=None)
 
-    assert child_command(claimed({}))[1:3] == ["-m", "jobs.child"]
+    assert child_command(claimed({}))[1:3] == ["-m", "jobs.queue.child"]
     cpu = child_command(claimed({"gpus": 0, "processes": 2}))
-    assert cpu[1:4] == ["-m", "jobs.child", "launch"] and "--multi_gpu" in cpu and cpu[cpu.index("--num_processes") + 1] == "2"
+    assert cpu[1:4] == ["-m", "jobs.queue.child", "launch"] and "--multi_gpu" in cpu and cpu[cpu.index("--num_processes") + 1] == "2"
     gpu = child_command(claimed({"gpus": 4}))
     assert "--multi_gpu" in gpu and gpu[gpu.index("--num_processes") + 1] == "4"
     assert "--use_fsdp" in child_command(claimed({"gpus": 2, "strategy": "fsdp"}))

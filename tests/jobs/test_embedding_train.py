@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from jobs.embedding_search import compare_search, encode, load_embedding_run, merge_embedding_run, open_embedding_run
 from jobs.evaluation import read_report
+from jobs.inference.embedding_search import compare_search, encode, load_embedding_run, merge_embedding_run, open_embedding_run
 from jobs.models import packaged_model
-from jobs.run import train_in_foreground
+from jobs.queue.run import train_in_foreground
 from jobs.spec import parse_spec
 from tests.embedding_data import codeword_retrieval_rows, write_codeword_files
 

@@ -10,7 +10,7 @@ import pytest
 
 from jobs.evaluation.report import REPORT_FILE, EvalReport, ExampleScore, MetricRow, change_of, read_report, report_markdown, write_report
 from jobs.evaluation.text import normalize_answer, split_prompt_and_answer, text_similarity
-from jobs.run import execute_run
+from jobs.queue.run import execute_run
 from jobs.spec import parse_spec
 from tests.jobs.test_train_text import CLASSIFICATION, INSTRUCTIONS, make_spec, write_jsonl
 
@@ -118,7 +118,7 @@ def test_without_validation_a_large_set_is_held_out_and_a_small_one_explained(tm
 
 def test_evaluation_phase_is_recorded_and_bounded(tmp_path: Path, tiny_llama: Path) -> None:
     from jobs.evaluation import evaluate_run
-    from jobs.inference import open_run  # noqa: F401 - the evaluator's loader must exist
+    from jobs.inference.text import open_run  # noqa: F401 - the evaluator's loader must exist
 
     raw = make_spec(tmp_path, tiny_llama, "causal-lm", "lora", max_steps=2)
     raw["data"]["validation"] = str(write_jsonl(tmp_path / "validation.jsonl", PARAPHRASES))

@@ -71,15 +71,15 @@ def test_a_killed_foreground_run_is_reaped_as_interrupted_then_retried_or_delete
 
 
 def test_a_live_foreground_run_renews_its_lease(tmp_path: Path, tiny_llama: Path, adapta_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import jobs.queue as queue_module
-    from jobs.run import train_in_foreground
+    import jobs.queue.submit as queue_module
+    from jobs.queue.run import train_in_foreground
     from jobs.spec import parse_spec
 
     beats: list[bool] = []
     real_renew = queue_module.renew_lease
     monkeypatch.setattr(queue_module, "renew_lease", lambda *args, **kwargs: beats.append(real_renew(*args, **kwargs)) or beats[-1])
     monkeypatch.setattr(queue_module, "DEFAULT_LEASE_SECONDS", 0.6)
-    import jobs.run as run_module
+    import jobs.queue.run as run_module
 
     monkeypatch.setattr(run_module, "DEFAULT_LEASE_SECONDS", 0.6)
     spec = parse_spec({"base_model": str(tiny_llama), "data": {"train": str(qa_file(tmp_path))}, "training": {"max_steps": 30, "batch_size": 2}})

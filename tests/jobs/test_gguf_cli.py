@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import launch
-from jobs.run import train_in_foreground
+from jobs.queue.run import train_in_foreground
 from jobs.spec import parse_spec
 
 

@@ -14,10 +14,10 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, GPT2Config, GPT2LMHeadModel, Qwen2Config, Qwen2ForCausalLM
 
 from jobs.errors import AdaptaError
-from jobs.gguf import export_gguf
-from jobs.gguf.convert import convert_folder
+from jobs.export import export_gguf
+from jobs.export.gguf_convert import convert_folder
 from jobs.models import packaged_model
-from jobs.run import train_in_foreground
+from jobs.queue.run import train_in_foreground
 from jobs.spec import load_spec, parse_spec
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -80,8 +80,8 @@ def test_a_damaged_file_is_marked_failed(tiny_llama: Path, tmp_path: Path) -> No
             (damaged / item.name).write_bytes(item.read_bytes())
     save_file(weights, str(damaged / "model.safetensors"), metadata={"format": "pt"})
     convert_folder(damaged, run_dir / "gguf" / "tiny-gguf-F16.gguf", "f16")  # the exported name now holds the wrong weights
-    from jobs.gguf.convert import quant_type
-    from jobs.gguf.verify import Reference, verify_file
+    from jobs.export.gguf_convert import quant_type
+    from jobs.export.gguf_verify import Reference, verify_file
 
     check = verify_file(Reference.load(merged, run_dir), run_dir / "gguf" / "tiny-gguf-F16.gguf", quant_type("f16"))
     assert not check["passed"] and check["top1_agreement"] < 0.99, check

@@ -9,8 +9,8 @@ import pytest
 import yaml
 
 from jobs.errors import AdaptaError
-from jobs.hub_push import push_gguf_run
-from jobs.run import train_in_foreground
+from jobs.export.hub_push import push_gguf_run
+from jobs.queue.run import train_in_foreground
 from jobs.spec import parse_spec
 from tests.fake_hub import FakeHub
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from transformers import AutoTokenizer
 
-from jobs.gguf.modelfile import SAMPLE_CHATS, ollama_messages, render_go_template, translate_template, write_modelfile
+from jobs.export.modelfile import SAMPLE_CHATS, ollama_messages, render_go_template, translate_template, write_modelfile
 from jobs.models import packaged_model
 
 TWO_TURNS = [

@@ -13,7 +13,7 @@ from transformers import AutoModelForCausalLM
 
 from jobs.evaluation import read_report
 from jobs.metrics import read_metrics_jsonl
-from jobs.run import execute_run
+from jobs.queue.run import execute_run
 from jobs.spec import parse_spec
 
 PLANETS = [("Zor", "teal"), ("Quel", "amber"), ("Bran", "violet"), ("Oxy", "crimson"), ("Tam", "silver"), ("Vesh", "indigo"),
@@ -53,7 +53,7 @@ def test_grpo_reward_rises_and_is_reported_per_term(tmp_path: Path, tiny_llama: 
 
 
 def test_reward_preview_scores_the_base_models_answers(tmp_path: Path, tiny_llama: Path) -> None:
-    from jobs.rewards.preview import preview_rewards
+    from jobs.evaluation.reward_preview import preview_rewards
 
     data = tmp_path / "prompts.jsonl"
     rows = [{"prompt": "", "answer": "x"}] + [{"prompt": f"Say the colour of planet {name}.", "answer": colour} for name, colour in PLANETS]
@@ -74,7 +74,7 @@ def test_grpo_sampled_completions_reach_the_jobs_log_through_the_worker(tmp_path
     """The job runs as the app runs it (queue, worker, child process): the Jobs tab's log panel (train.log) shows what the
     model wrote and how each term scored it."""
     from jobs.queue import get_job, submit_job
-    from jobs.worker import Worker, WorkerConfig
+    from jobs.queue.worker import Worker, WorkerConfig
     from storage.tables import JobStatus
 
     data = tmp_path / "prompts.jsonl"

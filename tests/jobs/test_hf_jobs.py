@@ -34,8 +34,8 @@ def hub(monkeypatch: pytest.MonkeyPatch) -> FakeHub:
 
 
 def test_a_job_is_sent_with_its_spec_and_secret_and_follows_the_remote_stages(hub: FakeHub, adapta_home: Path) -> None:
-    from jobs.hf_jobs import refresh_remote_job, submit_remote_job
     from jobs.queue import claim_next_job, get_job, job_summary
+    from jobs.queue.hf_jobs import refresh_remote_job, submit_remote_job
 
     job_id = submit_remote_job(parse_spec(REMOTE_SPEC), token=TOKEN, push_repo="ada/planets-lora", image_space="ada/adapta", flavor="a10g-small")
     [sent] = hub.job_requests
@@ -70,8 +70,8 @@ def test_a_job_is_sent_with_its_spec_and_secret_and_follows_the_remote_stages(hu
 
 
 def test_errors_and_cancel_reach_the_table(hub: FakeHub, adapta_home: Path) -> None:
-    from jobs.hf_jobs import refresh_remote_jobs, submit_remote_job
     from jobs.queue import delete_job, get_job, request_cancel, retry_job
+    from jobs.queue.hf_jobs import refresh_remote_jobs, submit_remote_job
 
     failing = submit_remote_job(parse_spec(REMOTE_SPEC), token=TOKEN, push_repo="ada/a", image_space="ada/adapta")
     cancelled = submit_remote_job(parse_spec(REMOTE_SPEC), token=TOKEN, push_repo="ada/b", image_space="ada/adapta")
@@ -90,8 +90,8 @@ def test_errors_and_cancel_reach_the_table(hub: FakeHub, adapta_home: Path) -> N
 
 
 def test_what_cannot_run_remotely_is_refused_before_anything_is_sent(hub: FakeHub, tiny_llama: Path, tmp_path: Path) -> None:
-    from jobs.hf_jobs import submit_remote_job
     from jobs.queue import list_jobs
+    from jobs.queue.hf_jobs import submit_remote_job
 
     data = tmp_path / "d.jsonl"
     data.write_text('{"text": "hello"}\n')

@@ -17,12 +17,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-import jobs.models.download as download
+import jobs.hub.download as download
 from jobs.errors import ModelError
+from jobs.hub.download import cached_snapshot, download_model, plan_download, select_files
+from jobs.hub.fetch import fetch_base_model
 from jobs.metrics import read_metrics_jsonl
 from jobs.models import resolve_model
-from jobs.models.download import cached_snapshot, download_model, plan_download, select_files
-from jobs.models.fetch import fetch_base_model
 from jobs.queue import get_job, submit_job
 from jobs.spec import JobSpec, Task, parse_spec
 from storage.tables import JobStatus
@@ -237,7 +237,7 @@ def test_two_processes_wanting_the_same_model_download_each_file_once(monkeypatc
 
 
 def test_a_classifier_and_a_pipeline_download_and_load(monkeypatch: pytest.MonkeyPatch, cache: Path, tmp_path: Path) -> None:
-    from jobs.diffusion.pipeline import load_pipeline, resolve_pipeline
+    from jobs.models.pipelines import load_pipeline, resolve_pipeline
 
     repos = {"acme/tiny-bert": ModelRepo(files=tiny_classifier_repo(tmp_path / "bert")),
              "acme/tiny-sd": ModelRepo(files=tiny_diffusers_repo(tmp_path / "sd"))}
@@ -316,7 +316,7 @@ def test_kill_9_mid_download_resumes_on_the_next_attempt_and_the_job_trains(monk
 
 def test_the_download_path_starts_without_torch() -> None:
     """``launch.py download`` and the UI's model search must not pay for importing torch and transformers (seconds each)."""
-    code = "import sys, jobs.models.download, jobs.models.prefetch, jobs.hub; sys.exit(int('torch' in sys.modules or 'transformers' in sys.modules))"
+    code = "import sys, jobs.hub.download, jobs.hub.prefetch, jobs.hub.search; sys.exit(int('torch' in sys.modules or 'transformers' in sys.modules))"
     assert subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0
 
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from jobs.errors import AdaptaError
-from jobs.hub_push import push_run
-from jobs.run import train_in_foreground
+from jobs.export.hub_push import push_run
+from jobs.queue.run import train_in_foreground
 from jobs.spec import parse_spec
 from tests.fake_hub import FakeHub
 
@@ -89,7 +89,7 @@ def test_the_merged_model_is_pushed_with_its_own_card_and_loads_without_peft(fin
                                                                            online: None, adapta_home: Path, tmp_path: Path) -> None:
     from transformers import AutoModelForCausalLM
 
-    from jobs.hub_push import push_merged_run
+    from jobs.export.hub_push import push_merged_run
 
     job_id, run_dir = finished_run
     merged_dir = adapta_home / "models" / f"job-{job_id}-merged"

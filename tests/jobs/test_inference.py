@@ -9,10 +9,10 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM
 
-from jobs import inference
 from jobs.errors import AdaptaError
-from jobs.inference import GenerationSettings, classify, compare_generate, load_run, merge_run
-from jobs.run import train_in_foreground
+from jobs.inference.text import GenerationSettings, classify, compare_generate, load_run, merge_run
+from jobs.inference import text as inference
+from jobs.queue.run import train_in_foreground
 from jobs.spec import parse_spec
 
 

@@ -1,4 +1,4 @@
-"""Models as people know them (jobs.model_rows): one row per model, a readable name and owner, size and licence, no path.
+"""Models as people know them (jobs.hub.model_rows): one row per model, a readable name and owner, size and licence, no path.
 
 Real files throughout: the packaged PyPI models (SmolLM2 GGUF, all-MiniLM-L6-v2 with its real model card), a tiny Llama
 copied into the data home as a finished GGUF conversion (the layout ``convert_gguf`` leaves, marker included) and into
@@ -15,8 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from jobs.hub import local_models
-from jobs.model_rows import (
+from jobs.hub.model_rows import (
     WHERE_DOWNLOADED,
     WHERE_HUB,
     WHERE_LOCAL,
@@ -29,6 +28,7 @@ from jobs.model_rows import (
     rows_from_search,
     weights_bytes,
 )
+from jobs.hub.search import local_models
 from jobs.models import packaged_model
 from jobs.models.source import CONVERTED_MARKER, gguf_cache_folder
 from storage.paths import data_home

@@ -197,10 +197,10 @@ def test_cpu_training_budget_is_total_ram_minus_running_jobs(monkeypatch: pytest
     from jobs.models import memory
 
     total = psutil.virtual_memory().total
-    monkeypatch.setattr(memory, "training_processes_rss", lambda marker="jobs.child": 0)
+    monkeypatch.setattr(memory, "training_processes_rss", lambda marker="jobs.queue.child": 0)
     description, idle = cpu_training_budget()
     assert description.startswith("CPU (") and idle == budget_memory(total, 0) > 0
-    monkeypatch.setattr(memory, "training_processes_rss", lambda marker="jobs.child": 3_000_000_000)
+    monkeypatch.setattr(memory, "training_processes_rss", lambda marker="jobs.queue.child": 3_000_000_000)
     description, busy = cpu_training_budget()
     assert busy == idle - 3_000_000_000 and "held by running jobs" in description
 
@@ -231,7 +231,7 @@ def test_gpu_check_dry_run_prints_estimates_without_cuda() -> None:
 def test_the_models_tab_table_follows_checkpointing_precision_and_the_vocabulary(tiny_llama) -> None:  # noqa: ANN001 - a fixture
     """The table the Models tab and the Train pre-flight show reads the model's config: logits scale with its vocabulary and
     gradient checkpointing shrinks the activations."""
-    from jobs.hub import model_info
+    from jobs.hub.search import model_info
 
     plain = model_info(str(tiny_llama), batch_size=8, seq_len=512)
     checkpointed = model_info(str(tiny_llama), batch_size=8, seq_len=512, gradient_checkpointing=True)

@@ -14,7 +14,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from jobs.evaluation import read_report
 from jobs.metrics import read_metrics_jsonl
-from jobs.run import execute_run
+from jobs.queue.run import execute_run
 from jobs.spec import parse_spec
 
 PLANETS = [("Zor", "teal"), ("Quel", "amber"), ("Bran", "violet"), ("Oxy", "crimson"), ("Tam", "silver"), ("Vesh", "indigo"),

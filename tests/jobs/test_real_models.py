@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from jobs.evaluation import read_report
-from jobs.inference import GenerationSettings, clear_cache, generate, load_run
+from jobs.inference.text import GenerationSettings, clear_cache, generate, load_run
 from jobs.models import packaged_model
-from jobs.run import train_in_foreground
+from jobs.queue.run import train_in_foreground
 from jobs.spec import load_spec, parse_spec
 from tests.sentiment_data import sentiment_splits
 

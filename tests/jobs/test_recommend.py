@@ -1,4 +1,4 @@
-"""jobs.recommend: the Train tab's recommended values follow the data (rows, token lengths) and the model's size."""
+"""jobs.trainers.recommend: the Train tab's recommended values follow the data (rows, token lengths) and the model's size."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from jobs.errors import DataError
-from jobs.recommend import DataProfile, profile_data, quality_values, recommend
+from jobs.trainers.recommend import DataProfile, profile_data, quality_values, recommend
 from tests.tiny import build_tokenizer
 
 

@@ -9,8 +9,8 @@ import pytest
 import regex
 
 from jobs.errors import SpecError
-from jobs.rewards import REGEX_TIMEOUT_SECONDS, normalize_answer, reward_functions, score_completion, score_term, term_names
 from jobs.spec import RewardTerm, parse_spec
+from jobs.trainers.rewards import REGEX_TIMEOUT_SECONDS, normalize_answer, reward_functions, score_completion, score_term, term_names
 
 
 def term(**settings) -> RewardTerm:

@@ -9,7 +9,7 @@ import yaml
 
 from jobs.errors import SpecError
 from jobs.spec import JobSpec, Method, Task, load_spec, parse_spec, parse_spec_yaml
-from jobs.spec_compat import MOVED_SETTINGS, collect_spec_warnings
+from jobs.spec.compat import MOVED_SETTINGS, collect_spec_warnings
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -189,7 +189,7 @@ def test_an_old_job_rows_spec_json_is_claimed_with_its_settings_moved(tmp_path: 
 
 
 def test_an_old_layout_sweep_varies_the_setting_in_its_new_place() -> None:
-    from jobs.sweep import read_sweep
+    from jobs.queue.sweep import read_sweep
 
     with collect_spec_warnings() as notes:
         plan = read_sweep({"task": "text-to-image", "base_model": "m", "data": {"train": "a.zip"}, "training": {"resolution": [256, 512]}})

@@ -15,7 +15,7 @@ from jobs.errors import AdaptaError, SpecError
 from jobs.evaluation.report import EvalReport, MetricRow, read_report, write_report
 from jobs.metrics import MetricsSink, metric_series
 from jobs.queue import InvalidTransition, JobNotFound, get_job, list_jobs
-from jobs.sweep import (
+from jobs.queue.sweep import (
     MAX_CHILDREN,
     STOPPED_FILE,
     _seen,
@@ -232,7 +232,7 @@ def test_optuna_asks_the_next_trials_when_earlier_ones_finish_and_survives_a_res
 
 
 def test_the_worker_advances_sweeps_between_jobs(qa: Path, tiny_llama: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from jobs.worker import Worker, WorkerConfig
+    from jobs.queue.worker import Worker, WorkerConfig
 
     first = submit_sweep(read_sweep({**base(tiny_llama, qa), "sweep": {"trials": 2, "parallel": 1, "search": {"lora.r": [4, 8]}}}))
     set_status(first[0], JobStatus.CANCELLED)
@@ -286,7 +286,7 @@ def test_the_api_queues_a_sweep_for_its_caller_and_returns_the_first_child(qa: P
 # ---- a real sweep ------------------------------------------------------------------------------------------------
 
 def test_a_real_sweep_of_three_learning_rates_runs_and_marks_the_best(qa: Path, tiny_llama: Path) -> None:
-    from jobs.worker import Worker, WorkerConfig
+    from jobs.queue.worker import Worker, WorkerConfig
 
     spec = {**base(tiny_llama, qa, learning_rate=LEARNING_RATES, max_steps=3, warmup_ratio=0.0, max_length=64),
             "data": {"train": str(qa), "validation": 0.25}, "lora": {"target_modules": "all-linear"}, "evaluation": {"max_rows": 2, "max_new_tokens": 4}}

@@ -13,7 +13,7 @@ from transformers import AutoModelForCausalLM, AutoModelForSequenceClassificatio
 
 from jobs.errors import UnsupportedError
 from jobs.metrics import metric_series, read_metrics_jsonl
-from jobs.run import execute_run, train_in_foreground
+from jobs.queue.run import execute_run, train_in_foreground
 from jobs.spec import parse_spec
 
 INSTRUCTIONS = [

@@ -14,7 +14,7 @@ import pytest
 
 from jobs.metrics import read_metrics_jsonl
 from jobs.queue import get_job, request_cancel, submit_job
-from jobs.worker import Worker, WorkerConfig, explain_exit
+from jobs.queue.worker import Worker, WorkerConfig, explain_exit
 from storage.tables import JobStatus
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -53,7 +53,7 @@ def child_pids(job_id: int) -> list[int]:
                 cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
             except OSError:
                 continue
-            if "jobs.child" in cmdline and f"--job-id {job_id} " in cmdline + " ":
+            if "jobs.queue.child" in cmdline and f"--job-id {job_id} " in cmdline + " ":
                 found.append(int(entry.name))
     return found
 

@@ -19,9 +19,9 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
-import jobs.worker as worker_module
+import jobs.queue.worker as worker_module
 from jobs.queue import claim_next_job, get_job, submit_job
-from jobs.worker import Worker, WorkerConfig
+from jobs.queue.worker import Worker, WorkerConfig
 from storage.db import get_engine
 from storage.tables import JobStatus
 from tests.jobs.test_worker import wait_for
@@ -46,7 +46,7 @@ def processes_of(job_id: int) -> dict[int, int]:
             stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
         except (OSError, IndexError):
             continue
-        if "jobs.child" in cmdline and f"--job-id {job_id} " in cmdline + " " and stat[0] != "Z":
+        if "jobs.queue.child" in cmdline and f"--job-id {job_id} " in cmdline + " " and stat[0] != "Z":
             found[int(entry.name)] = int(stat[2])
     return found
 
@@ -152,10 +152,10 @@ def test_a_text_to_image_job_with_an_image_folder_can_be_queued(tmp_path: Path) 
 
 
 def test_a_group_left_by_an_earlier_attempt_is_killed_before_the_next_starts_but_never_a_newer_one(tmp_path: Path) -> None:
-    from jobs.worker import GROUP_FILE, HOST, kill_leftover_attempt
+    from jobs.queue.worker import GROUP_FILE, HOST, kill_leftover_attempt
 
     # a stand-in for an orphaned attempt: a process group whose command line names job 99
-    orphan = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)", "-m", "jobs.child", "--job-id", "99", "--attempt", "1"],
+    orphan = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)", "-m", "jobs.queue.child", "--job-id", "99", "--attempt", "1"],
                               start_new_session=True)
     try:
         wait_for(lambda: processes_of(99), 10, "the stand-in to start")

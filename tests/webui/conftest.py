@@ -41,7 +41,7 @@ def app_url() -> Iterator[str]:
 @pytest.fixture(scope="session")
 def worker() -> Iterator[object]:
     """A real worker thread (training still runs in child processes), fast heartbeats for tests."""
-    from jobs.worker import WorkerConfig, start_background_worker
+    from jobs.queue.worker import WorkerConfig, start_background_worker
 
     running = start_background_worker(WorkerConfig(heartbeat_seconds=1, lease_seconds=10, poll_seconds=0.2, cancel_grace_seconds=2))
     yield running

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from jobs.queue import get_job
-from jobs.sweep import read_sweep_yaml, submit_sweep
+from jobs.queue.sweep import read_sweep_yaml, submit_sweep
 from storage.tables import JobStatus
 from tests.webui.test_browser import browser, open_tab, page, pytestmark, shot, wait_text  # noqa: F401 - fixtures and the skip mark
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from jobs.run import train_in_foreground
+from jobs.queue.run import train_in_foreground
 from jobs.spec import parse_spec
 from tests.jobs.test_eval_report import PARAPHRASES
 from tests.jobs.test_train_text import INSTRUCTIONS, make_spec, write_jsonl

@@ -14,7 +14,7 @@ import pytest
 
 from jobs.evaluation import read_report
 from jobs.models import packaged_model
-from jobs.run import train_in_foreground
+from jobs.queue.run import train_in_foreground
 from jobs.spec import parse_spec
 from tests.embedding_data import write_codeword_files
 from tests.webui.test_browser import CHROMIUM, browser, fill, open_tab, page, shot, wait_text  # noqa: F401 - fixtures used by name

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from gradio.processing_utils import save_file_to_cache
 
-from jobs.run import train_in_foreground
+from jobs.queue.run import train_in_foreground
 from jobs.spec import parse_spec
 from webui.access import LOCAL_CALLER
 from webui.api import adapter_zip, export_folder

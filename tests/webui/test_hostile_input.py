@@ -16,7 +16,7 @@ from gradio_client.exceptions import AppError
 
 from jobs.errors import SpecError
 from jobs.spec import parse_spec, parse_spec_yaml
-from jobs.spec_limits import MAX_SPEC_BYTES, MAX_STRING_CHARS
+from jobs.spec.limits import MAX_SPEC_BYTES, MAX_STRING_CHARS
 from tests.served_app import served_app
 from tests.webui.test_users import PASSWORDS, add_users
 

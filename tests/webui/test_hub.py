@@ -1,4 +1,4 @@
-"""jobs.hub against a loopback HTTP server standing in for the Hub API: real huggingface_hub code, fake server."""
+"""jobs.hub.search against a loopback HTTP server standing in for the Hub API: real huggingface_hub code, fake server."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from jobs import hub
+from jobs.hub import search as hub
 from tests.fake_hub import FakeHub
 
 MODELS = [

@@ -43,7 +43,7 @@ def image_zip(tmp_path: Path) -> Path:
 
 
 def test_image_job_samples_playground_and_generate_image(client: Client, tiny_sd: Path, tmp_path: Path) -> None:
-    from jobs.run import train_in_foreground
+    from jobs.queue.run import train_in_foreground
     from jobs.spec import parse_spec
     from webui.access import LOCAL_CALLER
     from webui.jobs_tab import sample_gallery

@@ -35,7 +35,7 @@ def wait_until_finished(client: Client, job_id: int) -> dict:
 
 def test_bob_cannot_see_use_push_or_download_alices_merged_model(adapta_home: Path, tiny_llama: Path, qa_jsonl: Path,
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    from jobs.inference import merge_run
+    from jobs.inference.text import merge_run
     from jobs.queue import get_job
     from storage.paths import data_home
 

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from jobs.rewards.preview import RewardPreview
+from jobs.evaluation.reward_preview import RewardPreview
 from jobs.spec import RewardKind, RewardTerm, parse_spec
 from webui.reward_section import (
     KIND_FIELDS,

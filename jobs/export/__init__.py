@@ -1,0 +1,17 @@
+"""What people take away from a finished job: files other programs load, and the Hub as a destination.
+
+- GGUF for llama.cpp, Ollama and LM Studio: :mod:`jobs.export.gguf` (the whole export, as the UI, CLI, API and Hub push use
+  it), :mod:`jobs.export.gguf_convert` (model folder → GGUF with the ``gguf`` library), :mod:`jobs.export.gguf_vocab`
+  (tokenizer metadata), :mod:`jobs.export.gguf_verify` (load back and compare), :mod:`jobs.export.modelfile` (Ollama
+  Modelfile, chat template in Go syntax).
+- :mod:`jobs.export.model_card` (the README.md next to every adapter), :mod:`jobs.export.hub_push` (push a run to the Hub),
+  :mod:`jobs.export.space_deploy` (run this repository as a Space).
+
+    from jobs.export import export_gguf
+    result = export_gguf("data/runs/7", ["f16", "q8_0"])
+"""
+
+from jobs.export.gguf import GgufExport, GgufFile, export_gguf, summary_rows
+from jobs.export.gguf_convert import QUANT_TYPES, quant_type
+
+__all__ = ["QUANT_TYPES", "GgufExport", "GgufFile", "export_gguf", "quant_type", "summary_rows"]

@@ -1,0 +1,115 @@
+"""A transformers byte-level BPE tokenizer written as GGUF tokenizer metadata (``tokenizer.ggml.*``), the way llama.cpp does.
+
+    from jobs.export.gguf_vocab import add_tokenizer
+    add_tokenizer(writer, "data/models/job-7-merged", vocab_size=49152)
+
+Tokens are written in id order with their types (special added tokens as CONTROL, other added tokens as
+USER_DEFINED, padding up to the model's vocabulary as UNUSED), the merges as ``"a b"`` strings, the special
+token ids, whether a BOS token is prepended, and the chat template. ``tokenizer.ggml.pre`` names the
+pre-tokenizer llama.cpp must apply; like llama.cpp's converter it is recognised by hashing how the tokenizer
+splits a fixed probe text (:data:`KNOWN_PRE_TOKENIZERS`); an unknown one is written as ``default`` and reported.
+"""
+
+from __future__ import annotations
+
+import json
+from hashlib import sha256
+from pathlib import Path
+from typing import Any
+
+from jobs.errors import AdaptaError
+
+PROBE_TEXT = (
+    "\n \n\n \n\n\n \t \t\t \t\n  \n   \n    \n     \n🚀 (normal) 😶\u200d🌫️ (multiple emojis concatenated) ✅ 🦙🦙 3 33 333 3333 33333 "
+    "333333 3333333 33333333 3.3 3..3 3...3 កាន់តែពិសេសអាច😁 ?我想在apple工作1314151天～ ------======= нещо на Български ''''''```````"
+    "\"\"\"\"......!!!!!!?????? I've been 'told he's there, 'RE you sure? 'M not sure I'll make it, 'D you like some tea? We'Ve a'lL"
+)
+"""llama.cpp's ``chktxt``: the text whose token ids identify a BPE pre-tokenizer."""
+
+KNOWN_PRE_TOKENIZERS: dict[str, str] = {
+    "855059429035d75a914d1eda9f10a876752e281a054a7a3d421ef0533e5b6249": "smollm",
+    "0ef9807a4087ebef797fc749390439009c3b9eda9ad1a097abbe738f486c01e5": "llama-bpe",
+    "e636dc30a262dcc0d8c323492e32ae2b70728f4df7dfe9737d9f920a282b8aea": "qwen2",
+    "d4540891389ea895b53b399da6ac824becc30f2fba0e9ddbb98f92e55ca0e97c": "qwen2",
+    "3ce83efda5659b07b1ad37ca97ca5797ea4285d9b9ab0dc679e4a720c9da7454": "gpt-2",
+    "63b97e4253352e6f357cc59ea5b583e3a680eaeaf2632188c2b952de2588485e": "tekken",
+}
+"""sha256 of ``str(tokenizer.encode(PROBE_TEXT))`` → llama.cpp's pre-tokenizer name (values from llama.cpp's converter)."""
+
+DEFAULT_PRE = "default"
+
+
+def load_tokenizer(folder: str | Path) -> Any:
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(str(folder))
+
+
+def pre_tokenizer_name(tokenizer: Any) -> str:
+    """llama.cpp's name for this tokenizer's pre-tokenizer, or ``default`` when the probe's hash is not a known one."""
+    digest = sha256(str(tokenizer.encode(PROBE_TEXT)).encode()).hexdigest()
+    return KNOWN_PRE_TOKENIZERS.get(digest, DEFAULT_PRE)
+
+
+def _bpe_model(tokenizer: Any, folder: Path) -> dict[str, Any]:
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    state = json.loads(backend.to_str()) if backend is not None else {}
+    model = state.get("model") or {}
+    pre = json.dumps(state.get("pre_tokenizer") or {})
+    if model.get("type") != "BPE" or "ByteLevel" not in pre:
+        kind = model.get("type") or type(tokenizer).__name__
+        raise AdaptaError(f"the tokenizer of {folder.name} is {kind} without byte-level pre-tokenization; GGUF export supports "
+                          "byte-level BPE tokenizers (Llama 3, Qwen2, SmolLM and GPT-2 style) only")
+    return model
+
+
+def vocabulary(tokenizer: Any, folder: Path, vocab_size: int) -> tuple[list[str], list[int], list[str]]:
+    """(tokens in id order, their ``gguf.TokenType`` values, merges as ``"a b"``), padded to ``vocab_size``."""
+    import gguf
+
+    model = _bpe_model(tokenizer, folder)
+    by_id = {index: token for token, index in tokenizer.get_vocab().items()}
+    added = tokenizer.added_tokens_decoder
+    size = max(vocab_size, max(by_id) + 1)
+    tokens: list[str] = []
+    types: list[int] = []
+    for index in range(size):
+        if index not in by_id:
+            tokens.append(f"[PAD{index}]")
+            types.append(int(gguf.TokenType.UNUSED))
+        elif index in added:
+            tokens.append(by_id[index])
+            types.append(int(gguf.TokenType.CONTROL if added[index].special else gguf.TokenType.USER_DEFINED))
+        else:
+            tokens.append(by_id[index])
+            types.append(int(gguf.TokenType.NORMAL))
+    merges = [merge if isinstance(merge, str) else " ".join(merge) for merge in model.get("merges", [])]
+    return tokens, types, merges
+
+
+def adds_bos(tokenizer: Any) -> bool:
+    """Whether encoding plain text prepends the BOS token (what llama.cpp's ``add_bos_token`` must say)."""
+    bos = tokenizer.bos_token_id
+    return bos is not None and tokenizer("a")["input_ids"][:1] == [bos]
+
+
+def add_tokenizer(writer: Any, folder: str | Path, vocab_size: int) -> str:
+    """Write the tokenizer saved in ``folder`` into ``writer``; returns the pre-tokenizer name written."""
+    folder = Path(folder)
+    tokenizer = load_tokenizer(folder)
+    tokens, types, merges = vocabulary(tokenizer, folder, vocab_size)
+    pre = pre_tokenizer_name(tokenizer)
+    writer.add_tokenizer_model("gpt2")
+    writer.add_tokenizer_pre(pre)
+    writer.add_token_list(tokens)
+    writer.add_token_types(types)
+    writer.add_token_merges(merges)
+    for token_id, add in ((tokenizer.bos_token_id, writer.add_bos_token_id), (tokenizer.eos_token_id, writer.add_eos_token_id),
+                          (tokenizer.unk_token_id, writer.add_unk_token_id), (tokenizer.pad_token_id, writer.add_pad_token_id)):
+        if token_id is not None:
+            add(int(token_id))
+    writer.add_add_bos_token(adds_bos(tokenizer))
+    template = getattr(tokenizer, "chat_template", None)
+    if isinstance(template, str) and template:
+        writer.add_chat_template(template)
+    return pre

@@ -1,0 +1,11 @@
+"""The Hugging Face Hub as a source of base models: search, model rows, download, a run's fetch, prefetch, tokens.
+
+- :mod:`jobs.hub.search`: ``search_models``, ``model_info``: find and describe Hub models, judge whether Adapta can adapt them.
+- :mod:`jobs.hub.model_rows`: models as people know them (name, owner, size, licence, where), for the Models tab.
+- :mod:`jobs.hub.download`: download a checked snapshot into the standard Hugging Face cache.
+- :mod:`jobs.hub.fetch`: the download phase of a run, pinned to one commit; :mod:`jobs.hub.prefetch`: "Download now" and
+  the cache's management.
+- :mod:`jobs.hub.tokens`: whose token a Hub request carries.
+
+Sharing to the Hub (push, model card, Space) is an export and lives in :mod:`jobs.export`.
+"""

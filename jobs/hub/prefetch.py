@@ -1,0 +1,133 @@
+"""Download a Hub model ahead of any job ("Download now" in the Models tab), and manage what the cache holds.
+
+A prefetch runs in a background thread of this process (downloads are network-bound; nothing trains here), one per
+model: :func:`start_prefetch` checks the model first (the same :func:`jobs.hub.download.plan_download` a job
+uses) and returns at once; :func:`prefetch_state` reports bytes, speed, ETA, the error sentence or the folder;
+:func:`cancel_prefetch` stops it at the next chunk (the finished part stays and resumes). :func:`downloaded_models`
+and :func:`delete_downloaded` use ``huggingface_hub``'s own cache scan and delete.
+
+    start_prefetch("HuggingFaceTB/SmolLM2-135M-Instruct", token=None)
+    prefetch_state("HuggingFaceTB/SmolLM2-135M-Instruct").line()
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from jobs.errors import AdaptaError, ModelError
+from jobs.hub.download import DownloadCancelled, DownloadProgress, download_model, plan_download
+from jobs.models.catalog import scan_hub_cache
+from jobs.models.memory import format_bytes
+from jobs.models.source import is_hub_id
+
+
+@dataclass
+class PrefetchState:
+    """Where one "Download now" stands."""
+
+    repo_id: str
+    status: str = "checking"
+    """checking, downloading, done, failed or cancelled."""
+    progress: DownloadProgress | None = None
+    message: str = ""
+    cancel: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def running(self) -> bool:
+        return self.status in ("checking", "downloading")
+
+    def line(self) -> str:
+        """One line for a person."""
+        if self.status == "checking":
+            return f"checking {self.repo_id} on the Hub…"
+        if self.status == "downloading" and self.progress is not None:
+            return self.progress.line()
+        if self.status == "done":
+            return f"✅ {self.repo_id} is downloaded ({self.message})"
+        return f"{'⏹️' if self.status == 'cancelled' else '❌'} {self.message}"
+
+
+_states: dict[str, PrefetchState] = {}
+_lock = threading.Lock()
+
+
+def start_prefetch(repo_id: str, token: str | bool | None = None) -> PrefetchState:
+    """Start downloading ``repo_id`` in the background (a second call while it runs returns the running one)."""
+    repo_id = (repo_id or "").strip()
+    if not is_hub_id(repo_id):
+        raise ModelError(f"{repo_id or 'nothing'} is not a Hub model id; pick a model from the Hub search (org/name)")
+    with _lock:
+        current = _states.get(repo_id)
+        if current is not None and current.running:
+            return current
+        state = _states[repo_id] = PrefetchState(repo_id)
+    threading.Thread(target=_run, args=(state, token), name=f"prefetch-{repo_id}", daemon=True).start()
+    return state
+
+
+def _run(state: PrefetchState, token: str | bool | None) -> None:
+    def report(progress: DownloadProgress) -> None:
+        state.progress = progress
+
+    try:
+        plan = plan_download(state.repo_id, token=token)
+        state.status = "downloading"
+        download_model(plan, token=token, on_progress=report, cancelled=state.cancel)
+        state.message = f"{format_bytes(plan.total_bytes)}, commit {plan.commit[:10]}"
+        state.status = "done"
+    except DownloadCancelled as error:
+        state.status, state.message = "cancelled", str(error)
+    except AdaptaError as error:
+        state.status, state.message = "failed", str(error)
+    except Exception as error:  # noqa: BLE001 - a background thread reports, it never raises into nothing
+        state.status, state.message = "failed", f"downloading {state.repo_id} failed unexpectedly ({type(error).__name__}: {error})"
+
+
+def prefetch_state(repo_id: str) -> PrefetchState | None:
+    """The state of the latest prefetch of ``repo_id`` in this process (None when there was none)."""
+    with _lock:
+        return _states.get((repo_id or "").strip())
+
+
+def cancel_prefetch(repo_id: str) -> bool:
+    """Ask a running prefetch to stop; False when none runs."""
+    state = prefetch_state(repo_id)
+    if state is None or not state.running:
+        return False
+    state.cancel.set()
+    return True
+
+
+def downloaded_models() -> list[dict[str, Any]]:
+    """The model repos in the Hugging Face cache: id, size on disk, number of revisions, last used (huggingface_hub's scan)."""
+    cache = scan_hub_cache()
+    if cache is None:
+        return []
+    rows = []
+    for repo in sorted(cache.repos, key=lambda item: item.repo_id.lower()):
+        if repo.repo_type == "model":
+            rows.append({"id": repo.repo_id, "size_bytes": int(repo.size_on_disk), "size": format_bytes(int(repo.size_on_disk)),
+                         "revisions": len(repo.revisions), "last_used": repo.last_accessed_str})
+    return rows
+
+
+def delete_downloaded(repo_id: str, *, in_use: set[str] | None = None) -> int:
+    """Delete every cached revision of ``repo_id`` (huggingface_hub's delete strategy); returns the bytes freed.
+
+    ``in_use``: base models of queued or running jobs, which are refused (the job would fail or download again)."""
+    repo_id = (repo_id or "").strip()
+    if in_use and repo_id in in_use:
+        raise ModelError(f"model {repo_id} is the base of a queued or running job; wait for it to finish or cancel it, then delete")
+    state = prefetch_state(repo_id)
+    if state is not None and state.running:
+        raise ModelError(f"model {repo_id} is still downloading; cancel the download first")
+    cache = scan_hub_cache()
+    repos = [repo for repo in (cache.repos if cache is not None else []) if repo.repo_id == repo_id and repo.repo_type == "model"]
+    if not repos:
+        raise ModelError(f"model {repo_id} is not in the Hugging Face cache; nothing to delete")
+    strategy = cache.delete_revisions(*[revision.commit_hash for repo in repos for revision in repo.revisions])
+    freed = int(strategy.expected_freed_size)
+    strategy.execute()
+    return freed

@@ -1,0 +1,133 @@
+"""Find and load a Stable Diffusion 1.x/2.x or SDXL pipeline safely (safetensors only, no remote code).
+
+``base_model`` is a diffusers folder (``model_index.json`` + one subfolder per component), a Hub id found
+in the local Hugging Face cache, or a single-file ``.safetensors`` checkpoint (A1111/ComfyUI style) read by
+diffusers' single-file loader. :func:`check_pipeline_safety` refuses custom pipeline code, components from
+libraries other than diffusers/transformers, and pickle-only weights before anything is loaded.
+
+    from jobs.models.pipelines import load_pipeline
+    pipe = load_pipeline("path/to/sd-folder")
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from jobs.errors import ModelError
+from jobs.models.source import PICKLE_SUFFIXES, from_hub_cache, is_hub_id
+
+SUPPORTED_PIPELINES = {
+    "StableDiffusionPipeline": "sd",
+    "StableDiffusionXLPipeline": "sdxl",
+}
+WEIGHT_COMPONENTS = ("unet", "vae", "text_encoder", "text_encoder_2")
+SAFE_LIBRARIES = {"diffusers", "transformers", None}
+
+
+@dataclass(frozen=True)
+class ResolvedPipeline:
+    """A checked local pipeline: a diffusers folder or a single .safetensors file."""
+
+    ref: str
+    path: Path
+    family: str
+    """sd (1.x/2.x) or sdxl."""
+    single_file: bool = False
+    variant: str | None = None
+    """``fp16`` when the folder holds only the half-precision weights (``*.fp16.safetensors``) of a Hub download."""
+
+
+def check_pipeline_safety(folder: Path) -> dict[str, Any]:
+    """Refuse a diffusers folder that needs custom code or ships pickle-only weights; return model_index.json."""
+    index_file = folder / "model_index.json"
+    if not index_file.is_file():
+        hint = " (it looks like a transformers model: text-to-image needs a Stable Diffusion pipeline)" if (folder / "config.json").is_file() else ""
+        raise ModelError(f"{folder} has no model_index.json, so it is not a diffusers pipeline folder{hint}; pick a Stable Diffusion 1.x/2.x or SDXL folder")
+    try:
+        index = json.loads(index_file.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ModelError(f"{index_file} is not valid JSON ({error}); re-download the pipeline") from None
+    class_name = index.get("_class_name")
+    if class_name not in SUPPORTED_PIPELINES:
+        raise ModelError(
+            f"pipeline {folder.name} is a {class_name or 'unknown pipeline'}; Adapta trains LoRA for "
+            f"{' and '.join(SUPPORTED_PIPELINES)} only (custom pipeline code is never run)"
+        )
+    if any(folder.glob("*.py")):
+        raise ModelError(f"pipeline {folder.name} ships Python files, which would need remote code; Adapta keeps that off, pick a standard pipeline")
+    for name, value in index.items():
+        if name.startswith("_") or not isinstance(value, list) or len(value) != 2 or value[0] is None:
+            continue
+        library = value[0]
+        if library not in SAFE_LIBRARIES:
+            raise ModelError(f"pipeline {folder.name} component {name} comes from '{library}', custom code that Adapta does not run; pick a standard pipeline")
+        if name in WEIGHT_COMPONENTS:
+            sub = folder / name
+            files = [path.name for path in sub.glob("*")] if sub.is_dir() else []
+            if not any(file.endswith(".safetensors") for file in files):
+                pickles = [file for file in files if file.endswith(PICKLE_SUFFIXES)]
+                what = f"only pickle weights ({pickles[0]}), which can run code when loaded" if pickles else "no .safetensors weights"
+                raise ModelError(f"pipeline {folder.name} component {name} has {what}; use a pipeline with .safetensors weights")
+    return index
+
+
+def pipeline_variant(folder: Path) -> str | None:
+    """``fp16`` when the UNet's weights are there only as the fp16 variant (a half-precision download), else None."""
+    unet = folder / "unet"
+    names = [path.name for path in unet.glob("*.safetensors")] if unet.is_dir() else []
+    if names and all(".fp16." in name for name in names):
+        return "fp16"
+    return None
+
+
+def resolve_pipeline(ref: str, revision: str | None = None, *, half_precision: bool = False) -> ResolvedPipeline:
+    """Turn ``spec.base_model`` into a checked local pipeline; raises :class:`ModelError` with what to do."""
+    text = ref.strip()
+    path = Path(text).expanduser()
+    if path.is_file():
+        if path.suffix.lower() != ".safetensors":
+            raise ModelError(f"{path.name} is not a .safetensors checkpoint; .ckpt and other pickle files can run code, convert it to .safetensors")
+        family = "sdxl" if "xl" in path.name.lower() else "sd"
+        return ResolvedPipeline(ref=ref, path=path.absolute(), family=family, single_file=True)
+    if path.is_dir():
+        folder = path.absolute()
+    elif is_hub_id(text):
+        folder = from_hub_cache(text, revision, half_precision=half_precision)
+    else:
+        raise ModelError(f"pipeline {path} does not exist; give a diffusers folder with model_index.json, a .safetensors checkpoint or a cached Hub id")
+    index = check_pipeline_safety(folder)
+    return ResolvedPipeline(ref=ref, path=folder, family=SUPPORTED_PIPELINES[index["_class_name"]], variant=pipeline_variant(folder))
+
+
+def pipeline_class(family: str) -> Any:
+    """The diffusers pipeline class of a family (sd or sdxl)."""
+    from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
+
+    return StableDiffusionXLPipeline if family == "sdxl" else StableDiffusionPipeline
+
+
+def load_pipeline(resolved: ResolvedPipeline | str, dtype: Any = None) -> Any:
+    """Load the pipeline (safetensors only, safety checker off) in ``dtype`` (default float32)."""
+    import torch
+
+    if isinstance(resolved, str):
+        resolved = resolve_pipeline(resolved)
+    cls = pipeline_class(resolved.family)
+    dtype = dtype or torch.float32
+    extra: dict[str, Any] = {"safety_checker": None, "requires_safety_checker": False} if resolved.family == "sd" else {}
+    try:
+        if resolved.single_file:
+            pipe = cls.from_single_file(str(resolved.path), dtype=dtype, **extra)
+        else:
+            if resolved.variant:
+                extra["variant"] = resolved.variant
+            pipe = cls.from_pretrained(str(resolved.path), dtype=dtype, use_safetensors=True, **extra)
+    except (OSError, ValueError, KeyError, RuntimeError) as error:
+        first = str(error).split("\n")[0][:200]
+        message = f"cannot load pipeline {resolved.path.name} with diffusers ({first}); check that it is a complete SD 1.x/2.x or SDXL pipeline"
+        raise ModelError(message) from None
+    pipe.set_progress_bar_config(disable=True)
+    return pipe

@@ -1,0 +1,6 @@
+"""Text-to-image LoRA for Stable Diffusion 1.x/2.x and SDXL: training batches, the pipeline's trainable parts, samples, LoRA files.
+
+``jobs.trainers.images.train.train_text_to_image`` is the trainer registered for ``task: text-to-image``; pipelines are
+found and loaded by :mod:`jobs.models.pipelines`; :mod:`jobs.trainers.images.lora_files` writes the LoRA in the diffusers
+and kohya/A1111 layouts.
+"""

@@ -1,0 +1,65 @@
+"""Write a trained SD/SDXL LoRA in the diffusers format and in the kohya/A1111 format, side by side.
+
+``adapter/pytorch_lora_weights.safetensors`` loads with ``pipe.load_lora_weights(folder)`` (the LoRA config,
+alpha included, travels in the safetensors metadata). ``adapter/pytorch_lora_weights_kohya.safetensors``
+holds the same weights with ``lora_unet_*`` / ``lora_te1_*`` / ``lora_te2_*`` keys and per-module ``.alpha``
+tensors, the layout A1111, ComfyUI, Forge and diffusers' own kohya loader read.
+
+    from jobs.trainers.images.lora_files import save_lora
+    files = save_lora(run_dir / "adapter", "sd", unet, {"text_encoder": None}, alpha=16)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+DIFFUSERS_FILE = "pytorch_lora_weights.safetensors"
+KOHYA_FILE = "pytorch_lora_weights_kohya.safetensors"
+KOHYA_BASE_VERSION = {"sd": "sd_v1", "sdxl": "sdxl_base_v1-0"}
+
+
+def lora_layers(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """The LoRA weights of a PEFT-adapted module in PEFT naming (``...to_q.lora_A.weight``), which diffusers loads as is.
+
+    Not ``convert_state_dict_to_diffusers``: it renames attention keys to the old ``lora.down`` names but leaves
+    ``proj_in``/``ff`` keys in PEFT names, and diffusers' loader then drops one half of such a mixed file.
+    """
+    from peft.utils import get_peft_model_state_dict
+
+    return get_peft_model_state_dict(module)
+
+
+def _metadata(module: torch.nn.Module) -> dict[str, Any]:
+    config = module.peft_config["default"].to_dict()
+    return {key: sorted(value) if isinstance(value, set) else value for key, value in config.items()}
+
+
+def save_lora(folder: Path, family: str, unet: torch.nn.Module, text_encoders: dict[str, torch.nn.Module | None], alpha: float) -> dict[str, Path]:
+    """Save the diffusers-format and kohya-format files into ``folder``; returns {"diffusers": path, "kohya": path}."""
+    from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
+    from diffusers.utils import convert_all_state_dict_to_peft, convert_state_dict_to_kohya
+
+    folder.mkdir(parents=True, exist_ok=True)
+    kwargs: dict[str, Any] = {"unet_lora_layers": lora_layers(unet), "unet_lora_adapter_metadata": _metadata(unet)}
+    for name, encoder in text_encoders.items():
+        if encoder is not None:
+            kwargs[f"{name}_lora_layers"] = lora_layers(encoder)
+            kwargs[f"{name}_lora_adapter_metadata"] = _metadata(encoder)
+    cls = StableDiffusionXLPipeline if family == "sdxl" else StableDiffusionPipeline
+    cls.save_lora_weights(str(folder), safe_serialization=True, **kwargs)
+
+    diffusers_file = folder / DIFFUSERS_FILE
+    kohya = convert_state_dict_to_kohya(convert_all_state_dict_to_peft(load_file(str(diffusers_file))))
+    for key in kohya:
+        if key.endswith(".alpha"):  # diffusers writes alpha = rank; the trained alpha is what scales the update
+            kohya[key] = torch.tensor(float(alpha))
+    rank = next(int(value.shape[0]) for key, value in kohya.items() if key.endswith("lora_down.weight"))
+    metadata = {"ss_network_module": "networks.lora", "ss_network_dim": str(rank), "ss_network_alpha": str(alpha),
+                "ss_base_model_version": KOHYA_BASE_VERSION.get(family, family), "ss_training_tool": "adapta"}
+    kohya_file = folder / KOHYA_FILE
+    save_file({key: value.contiguous() for key, value in kohya.items()}, str(kohya_file), metadata=metadata)
+    return {"diffusers": diffusers_file, "kohya": kohya_file}
