@@ -72,7 +72,7 @@ class Job(SQLModel, table=True):
     """For a remote job: ``NAMESPACE/JOB_ID`` on Hugging Face Jobs."""
     remote_url: Optional[str] = None
     group_id: Optional[str] = Field(default=None, index=True)
-    """The sweep this job is one child of (``jobs.sweep``); None for a job of its own."""
+    """The sweep this job is one child of (``jobs.queue.sweep``); None for a job of its own."""
     group_name: Optional[str] = None
     """The sweep's name, shown on each of its children."""
     phase: Optional[str] = None

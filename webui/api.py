@@ -34,19 +34,19 @@ from typing import Any, TypeVar
 import gradio as gr
 from sqlmodel import col, select
 
-from jobs import hub
 from jobs.data import SUPPORTED_EXTENSIONS, inspect_dataset
 from jobs.errors import AdaptaError, DataError
 from jobs.evaluation.report import EvalReport, read_report
-from jobs.hf_jobs import DEFAULT_FLAVOR
-from jobs.hub_tokens import token_for_request
+from jobs.hub.prefetch import delete_downloaded, prefetch_state, start_prefetch
+from jobs.hub import search as hub
+from jobs.hub.tokens import token_for_request
 from jobs.metrics import last_metric
 from jobs.models.memory import format_bytes
-from jobs.models.prefetch import delete_downloaded, prefetch_state, start_prefetch
 from jobs.queue import check_job_id, get_job, job_summary, list_jobs, phase_text, request_cancel, submit_job
+from jobs.queue.hf_jobs import DEFAULT_FLAVOR
+from jobs.queue.worker import LOG_FILE, log_tail
 from jobs.spec import HUB_DATA_PREFIX, DataFormat, JobSpec, Task, parse_spec_yaml
-from jobs.spec_limits import shown
-from jobs.worker import LOG_FILE, log_tail
+from jobs.spec.limits import shown
 from storage.db import session_scope
 from storage.paths import data_home, safe_name
 from storage.tables import Dataset, JobStatus
@@ -311,7 +311,7 @@ def checked_for(caller: Caller) -> Callable[[JobSpec], JobSpec]:
 
 def submit_action(spec_yaml: str, caller: Caller, hub_token: str | None = None) -> int:
     """Queue a spec; a sweep spec (lists of values, or a sweep: section) queues its group and returns its first child's id."""
-    from jobs.sweep import read_sweep_yaml, submit_sweep
+    from jobs.queue.sweep import read_sweep_yaml, submit_sweep
 
     plan = read_sweep_yaml(spec_yaml or "")
     if plan is not None:
@@ -350,8 +350,8 @@ def cancel_action(job_id: int, caller: Caller) -> dict[str, Any]:
 # ---- playground ---------------------------------------------------------------------------------------------
 
 def load_for_playground(source: str, caller: Caller) -> Any:
-    """A loaded model for a job id (its run) or a base model reference; cached by jobs.inference."""
-    from jobs.inference import load_base, load_run
+    """A loaded model for a job id (its run) or a base model reference; cached by jobs.inference.text."""
+    from jobs.inference.text import load_base, load_run
 
     text = str(source or "").strip()
     if not text:
@@ -367,7 +367,7 @@ def load_for_playground(source: str, caller: Caller) -> Any:
 
 
 def generate_action(source: str, prompt: str, caller: Caller, max_new_tokens: int = 64, temperature: float = 0.0, top_p: float = 0.9) -> dict[str, Any]:
-    from jobs.inference import GenerationSettings, classify, compare_generate
+    from jobs.inference.text import GenerationSettings, classify, compare_generate
 
     if not (prompt or "").strip():
         raise AdaptaError("write a prompt first")
@@ -390,7 +390,7 @@ def job_samples(job_id: int | str, caller: Caller) -> list[dict[str, Any]]:
     job = get_job(int(job_id), owner=caller.owner_filter)
     if job.task != Task.TEXT_TO_IMAGE.value or not job.run_dir:
         return []
-    from jobs.diffusion.sample_index import read_sample_index
+    from jobs.trainers.images.sample_index import read_sample_index
 
     return read_sample_index(Path(job.run_dir))
 
@@ -398,7 +398,7 @@ def job_samples(job_id: int | str, caller: Caller) -> list[dict[str, Any]]:
 def generate_image_action(job_id: int | str, prompt: str, caller: Caller, seed: int = 0, lora_scale: float = 1.0,
                           steps: int = IMAGE_STEPS_DEFAULT) -> tuple[Any, Any]:
     """(base image, LoRA image) as PIL images for a succeeded text-to-image job, same prompt and seed."""
-    from jobs.inference_images import compare_images, load_image_run
+    from jobs.inference.images import compare_images, load_image_run
 
     if not (prompt or "").strip():
         raise AdaptaError("write a prompt first")
@@ -556,7 +556,7 @@ def push_action(job_id: int | str | None, repo_id: str, token: str | None, priva
     """Push one of the caller's succeeded jobs to OWNER/NAME with its model card (``merged``: the LoRA merged into its base,
     saved under ``<data home>/models/job-<id>-merged``; ``gguf``: comma-separated GGUF types, exported, verified and pushed
     instead); returns the repo URL. The token is used once."""
-    from jobs.hub_push import push_gguf_run, push_merged_run, push_run
+    from jobs.export.hub_push import push_gguf_run, push_merged_run, push_run
 
     require_writer(caller, "push to the Hub")
     number, run_dir = succeeded_run(job_id, caller)
@@ -586,8 +586,8 @@ def gguf_types(text: str | list[str] | None) -> list[str]:
 
 def export_gguf_action(job_id: int | str | None, types: str | list[str], caller: Caller, progress: Any = None) -> Any:
     """Export one of the caller's succeeded causal-LM jobs to GGUF under ``runs/<id>/gguf`` (merged once into
-    ``models/job-<id>-merged``), with its Modelfile, every file loaded back and compared (a :class:`jobs.gguf.GgufExport`)."""
-    from jobs.gguf import export_gguf
+    ``models/job-<id>-merged``), with its Modelfile, every file loaded back and compared (a :class:`jobs.export.GgufExport`)."""
+    from jobs.export import export_gguf
 
     require_writer(caller, "export models")
     number, run_dir = succeeded_run(job_id, caller)
@@ -653,7 +653,7 @@ def api_download_job(job_id: str, request: gr.Request) -> str:
 
 def submit_remote_action(spec: JobSpec, caller: Caller, token: str | None, push_repo: str, flavor: str, image_space: str | None) -> int:
     """Send the caller's job to Hugging Face Jobs; the token goes to the Hub as the job's secret and is kept in memory only."""
-    from jobs.hf_jobs import submit_remote_job
+    from jobs.queue.hf_jobs import submit_remote_job
 
     require_writer(caller, "train")
     return submit_remote_job(spec, token=(token or "").strip() or None, push_repo=(push_repo or "").strip(), flavor=flavor or DEFAULT_FLAVOR,

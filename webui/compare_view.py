@@ -3,7 +3,7 @@ metrics in one table (settings that differ marked ≠ and highlighted) and the s
 
 Picking a sweep group selects its children and summarises it (statuses, the best child by the report's main metric).
 Every query is scoped to the caller's owner exactly as the rest of the Jobs tab; the data comes from
-:mod:`jobs.compare` and :mod:`jobs.sweep`.
+:mod:`jobs.queue.compare` and :mod:`jobs.queue.sweep`.
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 
-from jobs.compare import DIFFERS, Comparison, load_runs
 from jobs.errors import AdaptaError
 from jobs.metrics import metric_series
 from jobs.queue import list_jobs
-from jobs.sweep import group_children, rank_group
+from jobs.queue.compare import DIFFERS, Comparison, load_runs
+from jobs.queue.sweep import group_children, rank_group
 from webui.access import Caller, caller_of
 from webui.api import public_paths
 from webui.i18n import Registry, t

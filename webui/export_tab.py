@@ -101,7 +101,7 @@ def zip_adapter(job_id: str | None, lang: str, request: gr.Request) -> tuple[str
 
 
 def merge_adapter(job_id: str | None, lang: str, request: gr.Request) -> tuple[str, str | None]:
-    from jobs.inference import merge_run
+    from jobs.inference.text import merge_run
 
     try:
         caller = caller_of(request)

@@ -1,13 +1,17 @@
-"""The guided path: a step strip (Model → Data → Train → Jobs → Try → Share), Next/Back buttons, empty states, feedback while waiting.
+"""The guided path: the six tabs as its steps (Model → Data → Train → Jobs → Try → Share), a status line, Next/Back buttons,
+empty states, feedback while waiting.
 
-    parts = guide.build_strip()                    # above the tabs: six step buttons and a "done / next" line
+    parts = guide.build_line()                     # above the tabs: the "done · next" status line
+    with guide.step_tab("models"): ...             # each tab header is a step: "✓ 1 · Model", "→ 2 · Data", "3 · Train"
     nav = guide.nav_row(registry, "data")          # at the bottom of a tab: "← Back: model", "Next: train →"
     empty = guide.empty_state(registry, "jobs")    # at the top of a tab: why it is empty, and a button to the step that fills it
     finished = guide.finished_banner(registry)     # Jobs tab: "Job #3 finished" with "Try it" and "Share it"
     guide.wire(parts, tabs, ...)                   # keeps all of it in sync (see :func:`wire`)
 
-What the strip says is computed by pure functions from :class:`GuideFacts` (the model and data chosen, the selected job, whether
-the Playground answered, which tab is open), so it is unit-tested without a browser (tests/webui/test_guide.py). The Jobs timer
+There is one navigation: the tab headers. The guide marks the steps done (✓) and the next one (→) on them, and the line above
+says what is done and what to do next in the tab that is open. All of it is computed by pure functions from :class:`GuideFacts`
+(the model and data chosen, the selected job, whether the Playground answered, which tab is open), so it is unit-tested without
+a browser (tests/webui/test_guide.py). The Jobs timer
 also sets the browser tab's title to the running job's progress ("42% · planets-lora · Adapta", back to "Adapta" when nothing runs)
 and, when a job this page saw running or queued ends, shows a toast and, where the person allowed it when they pressed Submit, a
 browser notification.
@@ -25,7 +29,7 @@ import gradio as gr
 from jobs.queue import list_jobs
 from storage.tables import Job, JobStatus
 from webui.access import caller_of
-from webui.i18n import Registry, t
+from webui.i18n import DEFAULT_LANGUAGE, Registry, t
 
 STEPS = ("models", "data", "train", "jobs", "playground", "export")
 """The path's steps, each named by the id of the tab that holds it."""
@@ -111,7 +115,7 @@ def step_marks(facts: GuideFacts) -> dict[str, str]:
 
 
 def step_label(step: str, mark: str, lang: str) -> str:
-    """The step button's text, e.g. "✓ 1 · Model"."""
+    """The step's tab header, e.g. "✓ 1 · Model"."""
     return MARKS[mark] + t(lang, f"tab.{step}")
 
 
@@ -127,20 +131,32 @@ def _percent(job: JobFacts) -> str:
     return f"{job.progress:.0%}"
 
 
+def hint_step(facts: GuideFacts) -> str:
+    """The step the "Next" line talks about: the open tab's own step while there is something to do in it, else the step that
+    comes next on the path (the open tab is done, or it has nothing to work on yet: no job, no finished job)."""
+    here, done = facts.current, step_done(facts)
+    if here not in STEPS or done[here]:
+        return next_step(facts)
+    workable = {"jobs": facts.job is not None, "playground": facts.has_finished, "export": facts.has_finished}
+    return here if workable.get(here, True) else next_step(facts)
+
+
 def next_hint(facts: GuideFacts, lang: str) -> str:
-    """One clause saying what to do next."""
-    step, job = next_step(facts), facts.job
+    """One clause saying what to do next, in the tab that is open (see :func:`hint_step`)."""
+    step, job = hint_step(facts), facts.job
     if step == "jobs" and job is not None:
         if job.status in ACTIVE:
             return t(lang, "guide.hint.jobs_waiting", id=job.id, progress=_percent(job))
         return t(lang, "guide.hint.jobs_failed", id=job.id, status=t(lang, f"status.{job.status}"))
-    if step in ("playground", "export") and job is not None:
-        return t(lang, f"guide.hint.{step}", id=job.id)
+    if step in ("playground", "export"):
+        if job is not None and job.status == JobStatus.SUCCEEDED.value:
+            return t(lang, f"guide.hint.{step}", id=job.id)
+        return t(lang, f"guide.hint.{step}_any")  # the selected job has not succeeded; another one has
     return t(lang, f"guide.hint.{step}")
 
 
 def guide_line(facts: GuideFacts, lang: str) -> str:
-    """The strip's line: what is done, then what is next, e.g. "✓ Model: SmolLM2-135M-Instruct · Next: upload your data …"."""
+    """The status line above the tabs: what is done, then what is next, e.g. "✓ Model: SmolLM2-135M-Instruct · Next: upload your data …"."""
     parts = []
     if facts.model:
         parts.append("✓ " + t(lang, "guide.done.models", value=display_name(facts.model)))
@@ -222,9 +238,9 @@ class FinishedBanner:
 
 @dataclass
 class GuideParts:
-    """Every widget of the guide; :func:`build_strip` makes the strip, the app adds the per-tab parts as it builds each tab."""
+    """Every widget of the guide; :func:`build_line` makes the line, the app adds the per-tab parts as it builds each tab and
+    :func:`wire` takes the tabs (their headers are the steps)."""
 
-    steps: dict[str, gr.Button]
     line: gr.Markdown
     current: gr.State
     seen: gr.State
@@ -232,18 +248,20 @@ class GuideParts:
     nav: dict[str, NavRow] = field(default_factory=dict)
     empty: dict[str, EmptyState] = field(default_factory=dict)
     finished: FinishedBanner | None = None
+    tabs: dict[str, gr.Tab] = field(default_factory=dict)
+    """The step tabs by id (given to :func:`wire`); the guide keeps their headers' marks."""
 
 
-def build_strip() -> GuideParts:
-    """The step buttons and the line under them (place above the tabs)."""
-    facts = GuideFacts()
-    marks = step_marks(facts)
-    with gr.Row(elem_id="guide-steps", equal_height=True):
-        steps = {step: gr.Button(step_label(step, marks[step], "en"), size="sm", variant="primary" if step == facts.current else "secondary",
-                                 elem_id=f"guide-step-{step}") for step in STEPS}
-    line = gr.Markdown(guide_line(facts, "en"), elem_id="guide-line")
+def build_line() -> GuideParts:
+    """The status line, "✓ done · Next: …" (place above the tabs)."""
+    line = gr.Markdown(guide_line(GuideFacts(), "en"), elem_id="guide-line")
     signal = gr.Textbox(visible="hidden", elem_id="guide-signal", show_label=False, container=False)
-    return GuideParts(steps, line, gr.State("models"), gr.State(None), signal)
+    return GuideParts(line, gr.State("models"), gr.State(None), signal)
+
+
+def step_tab(step: str) -> gr.Tab:
+    """The tab of one step (use as ``with``): id ``step``, elem_id ``tab-<step>``, its header the step's label, marked by the guide."""
+    return gr.Tab(step_label(step, step_marks(GuideFacts())[step], DEFAULT_LANGUAGE), id=step, elem_id=f"tab-{step}")
 
 
 def nav_row(r: Registry, tab: str) -> NavRow:
@@ -293,8 +311,7 @@ def gather_facts(current: str, model: str, data_file: str, data_path: str, selec
 def view_updates(parts: GuideParts, facts: GuideFacts, lang: str) -> list[Any]:
     """Updates for :func:`view_outputs`, in its order."""
     marks, done = step_marks(facts), step_done(facts)
-    updates: list[Any] = [gr.update(value=step_label(step, marks[step], lang), variant="primary" if step == facts.current else "secondary")
-                          for step in parts.steps]
+    updates: list[Any] = [gr.update(label=step_label(step, marks[step], lang)) for step in parts.tabs]
     updates.append(guide_line(facts, lang))
     updates += [gr.update(visible=done[tab]) for tab, row in parts.nav.items() if row.next is not None]
     for tab in parts.empty:
@@ -309,7 +326,7 @@ def view_updates(parts: GuideParts, facts: GuideFacts, lang: str) -> list[Any]:
 
 
 def view_outputs(parts: GuideParts) -> list[Any]:
-    outputs: list[Any] = [*parts.steps.values(), parts.line]
+    outputs: list[Any] = [*parts.tabs.values(), parts.line]
     outputs += [row.next for row in parts.nav.values() if row.next is not None]
     for empty in parts.empty.values():
         outputs += [empty.group, empty.go]
@@ -326,7 +343,9 @@ def wire(parts: GuideParts, demo: gr.Blocks, tabs: gr.Tabs, tab_blocks: dict[str
     ``fact_inputs``: the base model, train file, data path, selected job and Playground answer widgets (in that order). Every tab
     switch (ours or the app's own: "Use this model", Submit ...) fires the tab's select, which re-renders; the Jobs ``timer``
     re-renders too and drives the title and the end-of-job notices. ``on_try(selected, request)`` / ``on_share`` fill the
-    Playground / Export picker before their tab opens. ``ask_permission``: the button whose click asks for notifications."""
+    Playground / Export picker before their tab opens. ``ask_permission``: the button whose click asks for notifications.
+    The tab headers are the steps: every re-render marks them (and translates them on a language switch)."""
+    parts.tabs = dict(tab_blocks)
     inputs = [parts.current, *fact_inputs, lang]
     outputs = view_outputs(parts)
 
@@ -367,8 +386,6 @@ def wire(parts: GuideParts, demo: gr.Blocks, tabs: gr.Tabs, tab_blocks: dict[str
     def opener(tab: str) -> Callable[[], Any]:
         return lambda: gr.update(selected=tab)
 
-    for step, button in parts.steps.items():
-        button.click(opener(step), None, tabs, api_visibility="private")
     for tab, row in parts.nav.items():
         index = STEPS.index(tab)
         if row.back is not None:
@@ -390,5 +407,5 @@ def wire(parts: GuideParts, demo: gr.Blocks, tabs: gr.Tabs, tab_blocks: dict[str
             opener("export"), None, tabs, api_visibility="private")
 
 
-__all__ = ["STEPS", "GuideFacts", "GuideParts", "JobFacts", "build_strip", "empty_state", "finished_banner", "guide_line", "nav_row",
-           "next_step", "step_marks", "tab_title", "wire"]
+__all__ = ["STEPS", "GuideFacts", "GuideParts", "JobFacts", "build_line", "empty_state", "finished_banner", "guide_line", "hint_step",
+           "nav_row", "next_step", "step_marks", "step_tab", "tab_title", "wire"]

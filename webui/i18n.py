@@ -13,8 +13,8 @@ from typing import Any
 
 import gradio as gr
 
-from webui.i18n_strings import EN_UI, FIELDS_PT, PT_UI
 from webui.spec_form import schema_fields
+from webui.strings import EN_UI, FIELDS_PT, PT_UI
 
 LANGUAGES: dict[str, str] = {"English": "en", "Português (Brasil)": "pt-BR"}
 DEFAULT_LANGUAGE = "en"

@@ -19,7 +19,7 @@ import pandas as pd
 from jobs.errors import AdaptaError
 from jobs.metrics import last_metric, metric_series
 from jobs.queue import delete_job, download_view, list_jobs, move_job, request_cancel, retry_job
-from jobs.sweep import cancel_group, delete_group, group_labels, group_of
+from jobs.queue.sweep import cancel_group, delete_group, group_labels, group_of
 from storage.tables import LOCAL_BACKEND, Job, JobStatus
 from webui import compare_view, objective_plot, report_panel
 from webui.access import Caller, caller_of, require_writer

@@ -6,7 +6,7 @@ pickle-only weights); the memory table estimates each method against the GPU fou
 otherwise download it first); "Downloaded models" lists the cache with sizes and deletes from it. The token
 field holds the caller's Hugging Face token for gated or private models, in this browser session only.
 
-The results table shows models as people know them (:mod:`jobs.model_rows`): name, owner, parameters, size, licence,
+The results table shows models as people know them (:mod:`jobs.hub.model_rows`): name, owner, parameters, size, licence,
 task, where it lives, Hub downloads and likes; no cell ever holds a file-system path. Each row's reference (Hub id or
 local path) stays in a ``gr.State`` that selection reads; clicking a row fills the detail panel (card summary, licence,
 verdict, memory table, and the path of a local model). The task filter follows the Train form's task
@@ -22,11 +22,21 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 
-from jobs import hub
 from jobs.errors import AdaptaError
-from jobs.model_rows import WHERE_DOWNLOADED, WHERE_HUB, WHERE_LOCAL, WHERE_PACKAGED, ModelRow, describe_ref, format_parameters, rows_from_search, split_hub_id
+from jobs.hub.model_rows import (
+    WHERE_DOWNLOADED,
+    WHERE_HUB,
+    WHERE_LOCAL,
+    WHERE_PACKAGED,
+    ModelRow,
+    describe_ref,
+    format_parameters,
+    rows_from_search,
+    split_hub_id,
+)
+from jobs.hub.prefetch import cancel_prefetch, downloaded_models
+from jobs.hub import search as hub
 from jobs.models.memory import format_bytes
-from jobs.models.prefetch import cancel_prefetch, downloaded_models
 from jobs.spec import JobSpec, Task
 from webui.access import caller_hub_token, caller_of
 from webui.api import (
@@ -45,7 +55,7 @@ MEMORY_COLUMNS = ["method", "estimate", "fits", "device"]
 DOWNLOAD_POLL_SECONDS = 1.0
 TRAIN_TASK_FILTERS: dict[str, str] = {Task.CAUSAL_LM.value: "text-generation", Task.TEXT_CLASSIFICATION.value: "text-classification",
                                       Task.SENTENCE_EMBEDDING.value: "sentence-embedding", Task.TEXT_TO_IMAGE.value: "text-to-image"}
-"""The Train form's task -> the Models tab's search filter (a key of :data:`jobs.hub.TASK_FILTERS`)."""
+"""The Train form's task -> the Models tab's search filter (a key of :data:`jobs.hub.search.TASK_FILTERS`)."""
 _WHERE_KEYS = {WHERE_HUB: "hub", WHERE_PACKAGED: "packaged", WHERE_DOWNLOADED: "downloaded", WHERE_LOCAL: "local"}
 CSS = "#model-results thead th, #downloaded-models thead th, #model-memory thead th {padding-top: 0; padding-bottom: 0}"
 """The Models tab's tables: the header row no taller than the rows (``webui/app.py`` adds this to the page's CSS)."""

@@ -1,7 +1,7 @@
 """The Jobs tab's third plot: what a preference (dpo, orpo, kto) or GRPO job optimises, as live curves.
 
 GRPO jobs show the mean reward, each reward term's mean (``rewards/<term>/mean``, named by
-:func:`jobs.rewards.term_names`) and the KL to the base model (when ``grpo.beta`` > 0); preference jobs show the chosen
+:func:`jobs.trainers.rewards.term_names`) and the KL to the base model (when ``grpo.beta`` > 0); preference jobs show the chosen
 and rejected rewards, their margin, the preference accuracy and KTO's KL. The curves come from the job's metric rows
 (:func:`jobs.metrics.metric_series`) and are polled with the loss plot; the plot is hidden for sft and the other tasks.
 
@@ -21,8 +21,8 @@ import pandas as pd
 from jobs.errors import AdaptaError
 from jobs.metrics import metric_series
 from jobs.queue import get_job
-from jobs.rewards import term_names
 from jobs.spec import PREFERENCE_OBJECTIVES, JobSpec, Objective, Task
+from jobs.trainers.rewards import term_names
 from webui.access import Caller, caller_of
 from webui.i18n import Registry, t
 

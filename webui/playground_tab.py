@@ -2,10 +2,10 @@
 
 Generation uses the same prompt and settings (temperature, max new tokens, top-p) for both sides;
 classification shows the label probabilities of both. Models merged from a job are offered to that job's owner only.
-Loaded models stay cached in ``jobs.inference`` (LRU), so switching between runs does not reload from disk each time.
+Loaded models stay cached in ``jobs.inference.text`` (LRU), so switching between runs does not reload from disk each time.
 
 A finished text-to-image job switches the tab to image mode: prompt, seed, LoRA scale and steps give the
-base pipeline's image and the LoRA's image at the same seed, side by side (``jobs.inference_images``).
+base pipeline's image and the LoRA's image at the same seed, side by side (``jobs.inference.images``).
 """
 
 from __future__ import annotations

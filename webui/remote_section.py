@@ -1,6 +1,6 @@
 """The "Run on Hugging Face Jobs" part of the Train tab: hardware flavor, Space image, target repo, token, send.
 
-The job is recorded in the same Jobs table and its status follows the remote job (see ``jobs.hf_jobs``). The token
+The job is recorded in the same Jobs table and its status follows the remote job (see ``jobs.queue.hf_jobs``). The token
 field may stay empty on a Space where the user signed in with Hugging Face (the sign-in token is used then); it is
 handed to the Hub for this one job and never stored.
 """
@@ -14,7 +14,7 @@ from typing import Any
 import gradio as gr
 
 from jobs.errors import AdaptaError, SpecError
-from jobs.hf_jobs import DEFAULT_FLAVOR, FLAVORS
+from jobs.queue.hf_jobs import DEFAULT_FLAVOR, FLAVORS
 from webui.access import caller_hub_token, caller_of
 from webui.api import submit_remote_action
 from webui.i18n import Registry, t

@@ -4,7 +4,7 @@ A person without code picks a kind, a weight and the kind's own settings (only t
 term", and sees the terms in a table with a remove control. The builder writes the form's ``grpo.rewards`` widget (the
 YAML list that :func:`webui.spec_form.values_to_spec` reads), so the spec, the YAML round trip and Submit keep coming
 from one place; it reads that widget back whenever it changes (a loaded or duplicated spec included). "Preview rewards"
-runs :func:`jobs.rewards.preview.preview_rewards` on the form's spec: the base model's greedy answers to the first data
+runs :func:`jobs.evaluation.reward_preview.preview_rewards` on the form's spec: the base model's greedy answers to the first data
 rows, each term's score and the weighted total.
 
     section = reward_section.build(registry)            # inside the Train tab, after the form
@@ -22,8 +22,8 @@ import pandas as pd
 from pydantic import ValidationError
 
 from jobs.errors import AdaptaError, SpecError
-from jobs.rewards import term_names
 from jobs.spec import JobSpec, Objective, RewardKind, RewardTerm, Task, format_validation_error
+from jobs.trainers.rewards import term_names
 from webui.access import caller_of
 from webui.api import checked_for, report_unexpected
 from webui.i18n import Registry, t
@@ -38,7 +38,7 @@ KIND_FIELDS: dict[RewardKind, tuple[str, ...]] = {
     RewardKind.LENGTH: ("target_length", "tag"),
     RewardKind.FORMAT: ("tag",),
 }
-"""The settings each kind reads (see :func:`jobs.rewards.score_term`); the builder shows only these."""
+"""The settings each kind reads (see :func:`jobs.trainers.rewards.score_term`); the builder shows only these."""
 SETTING_FIELDS = ("pattern", "json_schema", "target_length", "tag", "case_sensitive")
 """The RewardTerm settings besides kind and weight, in the order the builder shows them."""
 DEFAULT_KIND = RewardKind.FORMAT
@@ -263,7 +263,7 @@ def wire(section: RewardSection, train: Any, lang: gr.State) -> None:
     section.remove.click(remove, [rewards, section.remove_choice], [rewards, section.message], api_visibility="private")
 
     def preview(language: str, request: gr.Request, progress: gr.Progress = gr.Progress(), *values: Any) -> list[Any]:
-        from jobs.rewards.preview import PREVIEW_ROWS, preview_rewards
+        from jobs.evaluation.reward_preview import PREVIEW_ROWS, preview_rewards
 
         _, train_file, *_ = values
         if not str(train_file or "").strip():

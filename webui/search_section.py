@@ -2,7 +2,7 @@
 
 Shown when the Playground's source is one of the caller's sentence-embedding jobs. Paste passages (one per line) or
 leave the box empty to search the job's own corpus, type a query, and each model's top results appear with their
-similarity scores. The search itself is :func:`jobs.embedding_search.compare_search`; this module only wires widgets.
+similarity scores. The search itself is :func:`jobs.inference.embedding_search.compare_search`; this module only wires widgets.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ def build(r: Registry) -> SearchSection:
 
 def search_action(source: str, query: str, corpus_text: str, top_k: int, caller: Caller) -> dict[str, list[list[Any]]]:
     """{base, adapted}: [rank, score, passage] rows of one of the caller's succeeded sentence-embedding jobs."""
-    from jobs.embedding_search import compare_search, load_embedding_run, run_passages
+    from jobs.inference.embedding_search import compare_search, load_embedding_run, run_passages
     from webui.api import succeeded_run
 
     _, run_dir = succeeded_run(source, caller)

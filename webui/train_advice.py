@@ -1,4 +1,4 @@
-"""The Train tab's recommendations and summary line: what :mod:`jobs.recommend` advises for the chosen model and data,
+"""The Train tab's recommendations and summary line: what :mod:`jobs.trainers.recommend` advises for the chosen model and data,
 which untouched controls take it, and the one line before Submit (steps, time on this machine, memory, where the result goes).
 
     state = advise(state, caller, token, inputs)   # inputs: RecommendInputs; state: the tab's gr.State (plain JSON)
@@ -17,12 +17,13 @@ from dataclasses import asdict, dataclass
 from functools import lru_cache
 from typing import Any
 
-from jobs import hub
 from jobs.data import read_records
 from jobs.errors import AdaptaError
+from jobs.hub import search as hub
 from jobs.models.memory import format_bytes
 from jobs.queue import list_jobs
-from jobs.recommend import (
+from jobs.spec import DataSpec, JobSpec, Method, Task
+from jobs.trainers.recommend import (
     DataProfile,
     estimate_seconds_per_step,
     learning_rate,
@@ -32,7 +33,6 @@ from jobs.recommend import (
     recommend,
     steps_for_budget,
 )
-from jobs.spec import DataSpec, JobSpec, Method, Task
 from storage.tables import JobStatus
 from webui.access import Caller
 from webui.api import check_data_owned, check_model_allowed, home_paths
@@ -99,7 +99,7 @@ def _model_facts(ref: str, token: str | None) -> dict[str, Any] | None:
 
 
 def model_facts(ref: str, caller: Caller, token: str | None = None) -> dict[str, Any] | None:
-    """:func:`jobs.hub.model_info` of a model the caller may use (cached per model), or None when it cannot be described."""
+    """:func:`jobs.hub.search.model_info` of a model the caller may use (cached per model), or None when it cannot be described."""
     ref = (ref or "").strip()
     if not ref:
         return None

@@ -3,7 +3,7 @@
 The form is generated from the JobSpec schema (:mod:`webui.spec_form`): one widget per field. At the top: task and
 objective where they apply, then the five decisions (method; how long: epochs or a time budget; how strong: a
 learning-rate preset; quality/speed; validation), each next to its recommended value and a one-line reason
-(:mod:`webui.train_advice`, computed by :mod:`jobs.recommend` from the model and the data when they are chosen).
+(:mod:`webui.train_advice`, computed by :mod:`jobs.trainers.recommend` from the model and the data when they are chosen).
 Every other field sits in a closed "Advanced" accordion, grouped as :func:`webui.spec_form.field_group` says, each
 group shown only when it applies to the task, method and objective. Before Submit one line says how many steps,
 how long on this machine, how much memory, and where the result goes.
@@ -24,15 +24,14 @@ from typing import Any
 
 import gradio as gr
 
-from jobs import hub
 from jobs.errors import AdaptaError, SpecError
-from jobs.recommend import QUALITY_PRESETS, STRENGTHS, DataProfile, learning_rate, quality_values
+from jobs.hub import search as hub
 from jobs.spec import JobSpec, parse_spec, parse_spec_yaml
-from jobs.spec_compat import collect_spec_warnings
+from jobs.spec.compat import collect_spec_warnings
+from jobs.trainers.recommend import QUALITY_PRESETS, STRENGTHS, DataProfile, learning_rate, quality_values
 from webui.access import Caller, caller_hub_token, caller_of, current_caller, require_writer
 from webui.api import check_data_owned, check_model_allowed, home_paths, submit_spec
 from webui.i18n import Registry, t
-from webui.i18n_strings import EN_UI
 from webui.spec_form import (
     ADVANCED_GROUPS,
     IMAGE_TASK,
@@ -46,6 +45,7 @@ from webui.spec_form import (
     spec_to_values,
     values_to_spec,
 )
+from webui.strings import EN_UI
 from webui.train_advice import (
     ADVICE_NAMES,
     FILLED_CONTROLS,
@@ -234,8 +234,8 @@ def preflight_report(spec: JobSpec, lang: str, caller: Caller | None = None, hub
     """(fits, markdown): the Hub model's download check, memory estimate vs available, steps, and a time estimate when a throughput
     is known. ``hub_token`` is the caller's (gated or private models). Rows are counted only in the caller's own data (on a
     multi-user server their uploads; no caller given: the caller of the Gradio event being handled)."""
-    from jobs.hub_tokens import token_for_request
-    from jobs.models.fetch import download_preflight
+    from jobs.hub.fetch import download_preflight
+    from jobs.hub.tokens import token_for_request
 
     lines = []
     fits = True
@@ -283,7 +283,7 @@ def preflight_report(spec: JobSpec, lang: str, caller: Caller | None = None, hub
 def image_preflight(spec: JobSpec, lang: str, owner: str | None = None, download: str | None = None, read_data: bool = True) -> tuple[bool, str]:
     """text-to-image: the base pipeline is checked (diffusers layout or .safetensors, no pickles; a Hub pipeline not yet
     downloaded was checked from its metadata: ``download`` says what the job fetches); no memory estimate yet."""
-    from jobs.diffusion.pipeline import resolve_pipeline
+    from jobs.models.pipelines import resolve_pipeline
 
     if download:
         lines = [f"⬇️ {download}"]

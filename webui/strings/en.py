@@ -311,6 +311,8 @@ EN_UI: dict[str, str] = {
     "guide.hint.jobs_failed": "job #{id} {status}: read why in Jobs, then retry or duplicate it",
     "guide.hint.playground": "try job #{id} in the Playground",
     "guide.hint.export": "share job #{id}: download it, merge it or push it to the Hub",
+    "guide.hint.playground_any": "pick a finished job, type a prompt and press “Generate”",
+    "guide.hint.export_any": "pick a finished job, then download it, merge it or push it to the Hub",
     "guide.go": "Go to {step} →",
     "guide.next_to.data": "Next: data →",
     "guide.next_to.train": "Next: train →",

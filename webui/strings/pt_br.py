@@ -311,6 +311,8 @@ PT_UI: dict[str, str] = {
     "guide.hint.jobs_failed": "a tarefa #{id} {status}: veja o motivo em Tarefas e depois tente de novo ou duplique-a",
     "guide.hint.playground": "teste a tarefa #{id} na aba Testar",
     "guide.hint.export": "compartilhe a tarefa #{id}: baixe, mescle ou envie ao Hub",
+    "guide.hint.playground_any": "escolha uma tarefa concluída, escreva um prompt e clique em “Gerar”",
+    "guide.hint.export_any": "escolha uma tarefa concluída e depois baixe, mescle ou envie ao Hub",
     "guide.go": "Ir para {step} →",
     "guide.next_to.data": "Próximo: dados →",
     "guide.next_to.train": "Próximo: treinar →",
