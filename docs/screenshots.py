@@ -84,14 +84,14 @@ def walk(page: object, url: str, out: Path, job_timeout_s: float) -> None:
     fill(page, "model-ref", MODEL)
     press(page, "model-check")
     wait_text(page, "#model-info", "SmolLM2", timeout_s=300)
-    photograph(page, out / "step-1-model.png", "#guide-steps", "#model-memory")
+    photograph(page, out / "step-1-model.png", "#guide-line", "#model-memory")
     press(page, "model-use")
 
     # 2 · Data: the planets file uploaded and inspected; "Use this data for training".
     page.locator("#data-upload input[type=file]").set_input_files(str(DATA))
     wait_text(page, "#data-status", "✅", timeout_s=300)
     wait_text(page, "#data-preview", "Zorvath")
-    photograph(page, out / "step-2-data.png", "#guide-steps")
+    photograph(page, out / "step-2-data.png", "#guide-line")
     press(page, "data-use")
     wait_text(page, "#guide-line", "✓ " + t("en", "guide.done.data", value=DATA.name))
 
@@ -110,7 +110,7 @@ def walk(page: object, url: str, out: Path, job_timeout_s: float) -> None:
     advanced.click()  # both closed again: the picture shows the five decisions and the summary
     as_yaml.click()
     page.wait_for_timeout(1500)  # the summary line and the recommendations redraw
-    photograph(page, out / "step-3-train.png", "#guide-steps")
+    photograph(page, out / "step-3-train.png", "#guide-line")
 
     # 4 · Jobs: Submit; wait for the end of the job (training, then the before/after report).
     press(page, "train-submit")
@@ -127,14 +127,14 @@ def walk(page: object, url: str, out: Path, job_timeout_s: float) -> None:
     visible(page, "play-prompt").locator("textarea").first.fill(QUESTION)
     press(page, "play-run")
     wait_text(page, "#play-status", t("en", "play.done"), timeout_s=300)
-    photograph(page, out / "step-5-try.png", "#guide-steps")
+    photograph(page, out / "step-5-try.png", "#guide-line")
 
     # 6 · Share: "Share it" opens Export with the job picked; the adapter zip is made.
-    press(page, "guide-step-jobs")
+    press(page, "tab-jobs-button")
     press(page, "guide-share")
     press(page, "export-zip")
     page.locator("#export-file a, #export-file .file-preview").first.wait_for(timeout=300_000)
-    photograph(page, out / "step-6-share.png", "#guide-steps")
+    photograph(page, out / "step-6-share.png", "#guide-line")
 
 
 def main() -> int:
