@@ -17,15 +17,16 @@ Text classification: ``labels`` is the index of the row's label in ``label_names
 from __future__ import annotations
 
 import bisect
-import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from jobs.data.formats import FormatChoice, resolve_format
+from jobs.data.hub_datasets import resolve_data_files
 from jobs.data.readers import read_table
 from jobs.data.rows import Problem, RowError, label_key, row_fields
+from jobs.data.split import hold_out
 from jobs.errors import DataError
 from jobs.spec import DataFormat, JobSpec, Task
 
@@ -39,8 +40,6 @@ PLAIN_CHAT_TEMPLATE = (
     "{% if add_generation_prompt %}{{ '### Assistant:\\n' }}{% endif %}"
 )
 """Chat layout for tokenizers without a chat template."""
-
-T = TypeVar("T")
 
 
 @dataclass
@@ -78,13 +77,9 @@ class TrainingData:
     eval_rows: list[int] = field(default_factory=list)
     """For each validation example (before packing), the row number it came from in its file."""
     eval_source: str = ""
+    """Where the validation rows come from, as a sentence fragment ("the validation file x.jsonl", "10% of the training rows ...")."""
     eval_inputs: list[str] = field(default_factory=list)
     """For each validation example (before packing), its input as a person reads it (see :func:`readable_input`)."""
-    """Where the validation rows come from, as a sentence fragment ("the validation file x.jsonl", "10% of the training rows ...")."""
-
-
-AUTO_HOLDOUT_MIN_ROWS = 50
-"""Without ``data.validation``, rows are held out for the before/after report only when at least this many are usable."""
 
 
 def build_label_map(records: list[dict[str, Any]], mapping: dict[str, str]) -> list[str]:
@@ -349,18 +344,6 @@ def pack_examples(examples: list[dict[str, Any]], max_length: int) -> list[dict[
     return packed
 
 
-def split_validation(items: Sequence[T], fraction: float, seed: int) -> tuple[list[T], list[T]]:
-    """Deterministically hold out ``fraction`` of ``items`` (at least one, never all); both parts keep their order."""
-    count = len(items)
-    if count < 2 or fraction <= 0:
-        return list(items), []
-    held = min(count - 1, max(1, round(count * fraction)))
-    chosen = set(random.Random(seed).sample(range(count), held))
-    train = [item for position, item in enumerate(items) if position not in chosen]
-    held_out = [item for position, item in enumerate(items) if position in chosen]
-    return train, held_out
-
-
 def load_training_data(spec: JobSpec, tokenizer: Any, label_names: list[str] | None = None) -> TrainingData:
     """Read ``spec.data``, build train (and validation) features, and pack them when ``spec.training.packing``.
 
@@ -369,8 +352,6 @@ def load_training_data(spec: JobSpec, tokenizer: Any, label_names: list[str] | N
     """
     task = spec.task
     training = spec.training
-    from jobs.data.hub_datasets import resolve_data_files
-
     train_file, validation = resolve_data_files(spec)
     table = read_table(train_file)
     choice = resolve_format(table.records, spec.data.format, spec.data.columns, task, source=table.name)
@@ -408,18 +389,16 @@ def load_training_data(spec: JobSpec, tokenizer: Any, label_names: list[str] | N
     eval_inputs: list[str] = []
     eval_source = ""
 
-    held_share = validation if isinstance(validation, float) else None
-    if validation is None and spec.evaluation.enabled and len(train) >= AUTO_HOLDOUT_MIN_ROWS:
-        held_share = spec.evaluation.holdout
-    if held_share is not None:
-        kept, held = split_validation(list(zip(train, built.rows, built.inputs, strict=True)), held_share, training.seed)
-        train = [example for example, _, _ in kept]
+    split = hold_out(list(zip(train, built.rows, built.inputs, strict=True)), validation, spec.evaluation, training.seed)
+    if split.share is not None:
+        held_share, held = split.share, split.held
+        train = [example for example, _, _ in split.train]
         evaluation = [example for example, _, _ in held] or None
         eval_rows = [row for _, row, _ in held]
         eval_inputs = [text for _, _, text in held]
         if evaluation is None:
             warnings.append(f"{table.name} has too few usable rows to hold out {held_share:.0%} for validation; training without it")
-        elif validation is None:
+        elif split.automatic:
             eval_source = (f"{len(held)} rows ({held_share:.0%}) of {table.name} held out automatically and not trained on "
                            f"(set data.validation to choose them)")
             warnings.append(f"{eval_source} for the before/after report")

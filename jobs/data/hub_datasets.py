@@ -9,7 +9,8 @@ numbers and training path as an uploaded file. The Data tab's preview streams on
 
 Each row slice has its own file (``train[:1000]`` -> ``default-train.rows-0-1000.jsonl``, ``train[1000:]`` ->
 ``default-train.rows-1000-end.jsonl``), and a validation split that reads rows the training split also reads is refused
-with the numbers (:func:`check_validation_split`).
+with the numbers (:func:`check_validation_split`). The id and split checks that need no network are the spec's
+(:func:`jobs.spec.data.check_hub_dataset_id`, :func:`jobs.spec.data.parse_split`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,20 +25,11 @@ from typing import Any
 
 from jobs.data.readers import MAX_ROWS
 from jobs.errors import DataError
-from jobs.spec import HUB_DATA_PREFIX
+from jobs.spec import JobSpec
+from jobs.spec.data import check_hub_dataset_id, parse_split
 from storage.paths import data_home, safe_name
 
 PREVIEW_ROWS = 200
-_SPLIT = re.compile(r"^([A-Za-z0-9_.-]+)(?:\[(\d*):(\d*)\])?$")
-_DATASET_ID = re.compile(r"^(?:[A-Za-z0-9][A-Za-z0-9._-]{0,95}/)?[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
-
-
-def check_hub_dataset_id(ref: str) -> str:
-    """``ref`` (hub:OWNER/NAME) if well formed; the plain dataset id is returned."""
-    dataset_id = ref[len(HUB_DATA_PREFIX):] if ref.startswith(HUB_DATA_PREFIX) else ref
-    if not _DATASET_ID.match(dataset_id) or ".." in dataset_id:
-        raise ValueError(f"{ref!r} is not a Hub dataset id; write hub:OWNER/NAME, e.g. hub:acme/planets")
-    return dataset_id
 
 
 def _dataset_id(ref: str) -> str:
@@ -57,19 +48,6 @@ def _cell(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_cell(item) for item in value]
     return str(value)
-
-
-def parse_split(split: str) -> tuple[str, int, int | None]:
-    """(split name, first row, end row or None) from ``train``, ``train[:1000]`` or ``train[1000:2000]`` (row slices stream; percent
-    slices would need the whole split first)."""
-    match = _SPLIT.match((split or "train").strip())
-    if not match:
-        raise DataError(f"data.split {split!r} is not a split name or a row slice; write e.g. train, test or train[:1000] "
-                        "(percent slices are not supported when streaming)")
-    name, start, stop = match.group(1), int(match.group(2) or 0), int(match.group(3)) if match.group(3) else None
-    if stop is not None and stop <= start:
-        raise DataError(f"data.split {split!r} selects no rows; the end must be after the start")
-    return name, start, stop
 
 
 def split_file_name(split: str) -> str:
@@ -201,7 +179,7 @@ def hub_preview_file(ref: str, config: str | None = None, split: str = "train", 
     return target
 
 
-def resolve_data_files(spec: Any) -> tuple[str, str | float | None]:
+def resolve_data_files(spec: JobSpec) -> tuple[str, str | float | None]:
     """(train file, validation) for a spec's data: Hub datasets become local JSON Lines files; a validation
     string on a Hub dataset names another split of it."""
     data = spec.data

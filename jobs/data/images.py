@@ -6,7 +6,8 @@ one instance prompt; a trigger word is put in front of every caption that lacks 
 
 Images for the before/after report are held out by :func:`split_image_dataset`: the images of ``data.validation``
 (a folder or zip), a share of ``data.train`` (``data.validation`` as a fraction, or ``evaluation.holdout`` when
-there are at least :data:`MIN_IMAGES_TO_HOLD_OUT` images), picked by the seed and never trained on.
+there are at least :data:`MIN_IMAGES_TO_HOLD_OUT` images), picked by the seed as every task's rows are
+(:func:`jobs.data.split.hold_out`) and never trained on.
 
 Zips are checked entry by entry *before* anything is written (no absolute or ``..`` paths, no symlinks,
 limits on entry count, expanded size and compression ratio), then extracted into a fresh folder under
@@ -23,13 +24,13 @@ import csv
 import hashlib
 import json
 import os
-import random
 import shutil
 import stat
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from jobs.data.split import hold_out
 from jobs.errors import DataError
 from jobs.spec import CaptionSource, JobSpec
 from storage.paths import DataHome, data_home
@@ -339,19 +340,16 @@ def split_image_dataset(spec: JobSpec, dataset: ImageDatasetReport, home: DataHo
             raise DataError(f"every image of data.train is also in data.validation ({Path(data.validation).name}); "
                             "give data.validation a separate folder of images")
         return train, HeldOutImages(validation.items, f"{image_count(len(validation.items))} of data.validation ({Path(data.validation).name})")
-    if isinstance(data.validation, float):
-        share, minimum, what = data.validation, 2, f"data.validation ({data.validation:g})"
-    elif spec.evaluation.enabled:
-        share, minimum, what = spec.evaluation.holdout, MIN_IMAGES_TO_HOLD_OUT, f"evaluation.holdout ({spec.evaluation.holdout:g})"
+    split = hold_out(items, data.validation, spec.evaluation, spec.training.seed, minimum=MIN_IMAGES_TO_HOLD_OUT)
+    if split.automatic and not spec.evaluation.enabled:
+        return split.train, HeldOutImages(reason="evaluation.enabled is off, so no images were held out")
+    if split.automatic:
+        minimum, what = MIN_IMAGES_TO_HOLD_OUT, f"evaluation.holdout ({spec.evaluation.holdout:g})"
     else:
-        return list(items), HeldOutImages(reason="evaluation.enabled is off, so no images were held out")
-    if len(items) < minimum:
-        return list(items), HeldOutImages(reason=(
+        minimum, what = 2, f"data.validation ({data.validation:g})"
+    if not split.held:
+        return split.train, HeldOutImages(reason=(
             f"data.train has {image_count(len(items))}, fewer than the {minimum} needed to hold some out for {what} "
             "without starving training; give data.validation a folder or zip of other captioned images to get a validation loss"))
-    count = min(len(items) - 1, max(1, round(share * len(items))))
-    chosen = set(random.Random(spec.training.seed).sample(range(len(items)), count))
-    held = [item for index, item in enumerate(items) if index in chosen]
-    train = [item for index, item in enumerate(items) if index not in chosen]
-    return train, HeldOutImages(held, f"{count} of the {len(items)} images of data.train ({share:.0%} by {what}, picked by seed "
-                                      f"{spec.training.seed}), not trained on")
+    return split.train, HeldOutImages(split.held, f"{len(split.held)} of the {len(items)} images of data.train ({split.share:.0%} by "
+                                                  f"{what}, picked by seed {spec.training.seed}), not trained on")

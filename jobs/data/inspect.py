@@ -20,6 +20,8 @@ from typing import Any
 
 from jobs.data.examples import IGNORE_INDEX, BuiltExamples, build_examples, build_label_map
 from jobs.data.formats import OBJECTIVE_DATA_FORMATS, FormatChoice, resolve_format
+from jobs.data.pairs import text_token_lengths as embedding_token_lengths
+from jobs.data.preference import text_token_lengths as objective_token_lengths
 from jobs.data.readers import read_table
 from jobs.data.rows import Problem, RowError, row_fields
 from jobs.spec import EMBEDDING_FORMATS, DataFormat, Task
@@ -167,13 +169,9 @@ def _token_stats(
     task = Task(task)
     label_names = build_label_map(records, choice.mapping) if task is Task.TEXT_CLASSIFICATION else None
     if choice.format in EMBEDDING_FORMATS:
-        from jobs.data.pairs import text_token_lengths
-
         built = BuiltExamples(examples=[])
-        lengths = sorted(text_token_lengths(records, choice, tokenizer))
+        lengths = sorted(embedding_token_lengths(records, choice, tokenizer))
     elif choice.format in OBJECTIVE_DATA_FORMATS:
-        from jobs.data.preference import text_token_lengths as objective_token_lengths
-
         built = BuiltExamples(examples=[])
         lengths = sorted(objective_token_lengths(records, choice, tokenizer))
     else:

@@ -6,7 +6,7 @@ Rows are read with the same formats, mappings and row-numbered problems as every
 are several relevant passages of that query (relevance labels, as in a qrels file); ``embedding.corpus`` adds
 passages that are relevant to no query (distractors).
 
-Held-out queries mirror :func:`jobs.data.examples.load_training_data`: ``data.validation`` (a share or a file), else
+Held-out queries follow :func:`jobs.data.split.hold_out`: ``data.validation`` (a share or a file), else
 ``evaluation.holdout`` of the queries when at least 50 rows are usable. The split is by query, so no row of a
 held-out query is ever trained on. The report searches the whole corpus: every passage of the data (training and
 held-out) plus the extra corpus.
@@ -23,12 +23,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from jobs.data.examples import AUTO_HOLDOUT_MIN_ROWS, split_validation
 from jobs.data.formats import FormatChoice, available_columns, find_column, resolve_format
+from jobs.data.hub_datasets import resolve_data_files
 from jobs.data.readers import read_table
 from jobs.data.rows import Problem, RowError, row_fields
+from jobs.data.split import HoldOut, hold_out
 from jobs.errors import DataError
-from jobs.spec import DataFormat, JobSpec, Task
+from jobs.spec import DataFormat, EmbeddingLoss, JobSpec, Task
 
 RELEVANT_SCORE = 0.5
 """Scored pairs: a pair scored at least this counts as (query, relevant passage) in the retrieval report."""
@@ -111,8 +112,6 @@ def _usable_rows(records: list[dict[str, Any]], row_numbers: list[int], choice: 
 
 def load_embedding_data(spec: JobSpec) -> EmbeddingData:
     """Read ``spec.data`` (and ``embedding.corpus``) into training rows and held-out queries; raises :class:`DataError`."""
-    from jobs.data.hub_datasets import resolve_data_files
-
     train_file, validation = resolve_data_files(spec)
     table = read_table(train_file)
     choice = resolve_format(table.records, spec.data.format, spec.data.columns, Task.SENTENCE_EMBEDDING, source=table.name)
@@ -123,11 +122,10 @@ def load_embedding_data(spec: JobSpec) -> EmbeddingData:
         reasons = "; ".join(str(problem) for problem in skipped[:3])
         raise DataError(f"no usable rows in {table.name}: {reasons}.")
     data = EmbeddingData(train=train, held_out=[], held_rows=[], choice=choice, skipped=skipped)
-    share = validation if isinstance(validation, float) else None
-    if validation is None and spec.evaluation.enabled and len(train) >= AUTO_HOLDOUT_MIN_ROWS:
-        share = spec.evaluation.holdout
-    if share is not None:
-        _hold_out_queries(data, rows, share, spec.training.seed, table.name, automatic=validation is None)
+    split = hold_out(list(zip(train, rows, strict=True)), validation, spec.evaluation, spec.training.seed,
+                     group=lambda item: query_and_passage(item[0])[0])
+    if split.share is not None:
+        _hold_out_queries(data, split, table.name)
     elif isinstance(validation, str):
         held_table = read_table(Path(validation))
         resolve_format(held_table.records, choice.format, choice.mapping, Task.SENTENCE_EMBEDDING, source=held_table.name)
@@ -144,8 +142,6 @@ def load_embedding_data(spec: JobSpec) -> EmbeddingData:
 
 
 def _check_loss_fits(spec: JobSpec, choice: FormatChoice) -> None:
-    from jobs.spec import EmbeddingLoss
-
     scored = choice.format is DataFormat.SCORED_PAIRS
     if scored != (spec.embedding.loss is EmbeddingLoss.COSENT):
         wanted = "cosent" if scored else "mnrl or cached-mnrl"
@@ -156,20 +152,17 @@ def _check_loss_fits(spec: JobSpec, choice: FormatChoice) -> None:
                         "turn mining off or give pairs.")
 
 
-def _hold_out_queries(data: EmbeddingData, rows: list[int], share: float, seed: int, name: str, automatic: bool) -> None:
-    """Move ``share`` of the distinct queries (with all their rows) from ``data.train`` to ``data.held_out``."""
-    queries = list(dict.fromkeys(query_and_passage(record)[0] for record in data.train))
-    _, held = split_validation(queries, share, seed)
-    held_set = set(held)
-    if not held_set:
+def _hold_out_queries(data: EmbeddingData, split: HoldOut[tuple[dict[str, Any], int]], name: str) -> None:
+    """Move the held-out queries of ``split`` (with all their rows) from ``data.train`` to ``data.held_out``."""
+    share = split.share
+    if not split.held:
         data.warnings.append(f"{name} has too few distinct queries to hold out {share:.0%} for the report; training on all of them")
         return
-    kept = [(record, row) for record, row in zip(data.train, rows, strict=True) if query_and_passage(record)[0] not in held_set]
-    moved = [(record, row) for record, row in zip(data.train, rows, strict=True) if query_and_passage(record)[0] in held_set]
-    data.train = [record for record, _ in kept]
-    data.held_out, data.held_rows = [record for record, _ in moved], [row for _, row in moved]
-    data.eval_source = f"{len(held_set)} queries ({len(moved)} rows, {share:.0%} of the queries) of {name} held out"
-    if automatic:
+    queries = {query_and_passage(record)[0] for record, _ in split.held}
+    data.train = [record for record, _ in split.train]
+    data.held_out, data.held_rows = [record for record, _ in split.held], [row for _, row in split.held]
+    data.eval_source = f"{len(queries)} queries ({len(split.held)} rows, {share:.0%} of the queries) of {name} held out"
+    if split.automatic:
         data.eval_source += " automatically and not trained on (set data.validation to choose them)"
         data.warnings.append(f"{data.eval_source} for the before/after report")
     else:

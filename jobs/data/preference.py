@@ -2,7 +2,7 @@
 with an optional reference answer (grpo), turned into the rows TRL's trainers read.
 
 Rows are read with the same formats, mappings and row-numbered problems as every other task (:mod:`jobs.data.formats`,
-:func:`jobs.data.rows.row_fields`, which calls :func:`objective_row_fields` here):
+:func:`jobs.data.rows.row_fields`, which reads these formats with :func:`jobs.data.rows.objective_row_fields`):
 
 - preference: ``prompt``, ``chosen``, ``rejected`` as texts, or chat-style ``chosen``/``rejected`` message lists that share
   every turn but the last answer (the shared turns are the prompt). Chosen equal to rejected, an empty prompt or answer
@@ -12,8 +12,8 @@ Rows are read with the same formats, mappings and row-numbered problems as every
 
 Every row becomes a prompt conversation (``prompt_messages``), rendered by the model's chat template when the tokenizer
 has one (TRL's conversational format), else as the plain ``### User: / ### Assistant:`` layout sft uses. Held-out rows
-follow :func:`jobs.data.examples.load_training_data`: ``data.validation`` (a share or a file), else
-``evaluation.holdout`` when at least 50 rows are usable.
+follow :func:`jobs.data.split.hold_out`: ``data.validation`` (a share or a file), else ``evaluation.holdout`` when at
+least 50 rows are usable.
 
     data = load_objective_data(spec, tokenizer)
     data.train[0]    # {"prompt": [{"role": "user", ...}], "chosen": [{"role": "assistant", ...}], "rejected": [...]}
@@ -25,10 +25,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from jobs.data.examples import AUTO_HOLDOUT_MIN_ROWS, PLAIN_CHAT_TEMPLATE, split_validation
-from jobs.data.formats import FormatChoice, feedback_label, resolve_format
+from jobs.data.examples import PLAIN_CHAT_TEMPLATE
+from jobs.data.formats import FormatChoice, resolve_format
+from jobs.data.hub_datasets import resolve_data_files
 from jobs.data.readers import read_table
-from jobs.data.rows import Problem, RowError, _named, _text, normalize_messages, row_fields
+from jobs.data.rows import Problem, RowError, row_fields
+from jobs.data.split import hold_out
 from jobs.errors import DataError
 from jobs.spec import DataFormat, JobSpec, Objective, RewardKind
 
@@ -45,7 +47,7 @@ class ObjectiveData:
     eval: list[dict[str, Any]]
     """Held-out TRL rows (empty without held-out data)."""
     eval_fields: list[dict[str, Any]]
-    """The held-out rows' fields (see :func:`objective_row_fields`), for the before/after report."""
+    """The held-out rows' fields (see :func:`jobs.data.rows.objective_row_fields`), for the before/after report."""
     eval_rows: list[int]
     """For each held-out row, its row number in its file."""
     eval_source: str
@@ -56,93 +58,6 @@ class ObjectiveData:
     """Usable training rows (a kto preference pair gives two TRL rows)."""
     skipped: list[Problem] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
-
-
-def _is_conversation(value: Any) -> bool:
-    if hasattr(value, "tolist"):
-        value = value.tolist()
-    return isinstance(value, list) or (isinstance(value, str) and value.lstrip().startswith("[{"))
-
-
-def _with_system(messages: list[dict[str, str]], system: str | None) -> list[dict[str, str]]:
-    if system and (not messages or messages[0]["role"] != "system"):
-        return [{"role": "system", "content": system}, *messages]
-    return messages
-
-
-def _last_user(messages: list[dict[str, str]]) -> str:
-    users = [message["content"] for message in messages if message["role"] == "user"]
-    return users[-1] if users else ""
-
-
-def _same_text(first: str, second: str) -> bool:
-    return " ".join(first.split()) == " ".join(second.split())
-
-
-def _preference_fields(record: dict[str, Any], mapping: dict[str, str]) -> dict[str, Any]:
-    chosen_column, rejected_column = mapping["chosen"], mapping["rejected"]
-    system = record.get(mapping["system"]) if "system" in mapping else None
-    system = str(system) if isinstance(system, str) and system.strip() else None
-    if _is_conversation(record.get(chosen_column)) or _is_conversation(record.get(rejected_column)):
-        chosen_messages = normalize_messages(record.get(chosen_column), chosen_column)
-        rejected_messages = normalize_messages(record.get(rejected_column), rejected_column)
-        for column, messages in ((chosen_column, chosen_messages), (rejected_column, rejected_messages)):
-            if messages[-1]["role"] != "assistant":
-                raise RowError(column, f"{column} must end with the assistant's answer; its last message is a {messages[-1]['role']} turn")
-        prompt_messages = chosen_messages[:-1]
-        if rejected_messages[:-1] != prompt_messages:
-            raise RowError(rejected_column, f"the {rejected_column} conversation differs from the {chosen_column} one before the last "
-                                            "answer; both must share every earlier turn")
-        if "prompt" in mapping and isinstance(record.get(mapping["prompt"]), str) and record[mapping["prompt"]].strip():
-            if not any(message["role"] == "user" for message in prompt_messages):
-                prompt_messages = [*prompt_messages, {"role": "user", "content": record[mapping["prompt"]]}]
-        if not any(message["role"] == "user" for message in prompt_messages):
-            raise RowError(chosen_column, f"{chosen_column} has no user turn before the answer, so there is no prompt; add one or map a "
-                                          "prompt column")
-        chosen, rejected = chosen_messages[-1]["content"], rejected_messages[-1]["content"]
-    else:
-        if "prompt" not in mapping:
-            raise RowError(None, "chosen and rejected are texts, so each row needs a prompt; add a prompt column or map one with "
-                                 "columns: {prompt: <column>}")
-        prompt_messages = [{"role": "user", "content": _text(record, mapping["prompt"], "prompt")}]
-        chosen = _text(record, chosen_column, "chosen")
-        rejected = _text(record, rejected_column, "rejected")
-    if _same_text(chosen, rejected):
-        raise RowError(rejected_column, f"{_named('rejected', rejected_column)} is the same answer as chosen, so there is nothing to "
-                                        "prefer; fix one of them or remove the row")
-    prompt_messages = _with_system(prompt_messages, system)
-    return {"prompt": _last_user(prompt_messages), "prompt_messages": prompt_messages, "chosen": chosen, "rejected": rejected,
-            "messages": [*prompt_messages, {"role": "assistant", "content": chosen}]}
-
-
-def objective_row_fields(record: dict[str, Any], choice: FormatChoice) -> dict[str, Any]:
-    """The fields of one preference, feedback or prompts row; raises :class:`RowError` naming the column when it cannot be used.
-
-    Every format gives ``prompt`` (the last user text), ``prompt_messages`` and ``messages`` (the conversation sft would
-    learn: the prompt and the chosen answer, the completion, or the reference answer); preference adds ``chosen`` and
-    ``rejected``, feedback ``completion`` and ``label`` (True: good), prompts ``answer`` (or None)."""
-    mapping = choice.mapping
-    if choice.format is DataFormat.PREFERENCE:
-        return _preference_fields(record, mapping)
-    system_value = record.get(mapping["system"]) if "system" in mapping else None
-    system = system_value if isinstance(system_value, str) and system_value.strip() else None
-    prompt_messages = _with_system([{"role": "user", "content": _text(record, mapping["prompt"], "prompt")}], system)
-    prompt = prompt_messages[-1]["content"]
-    if choice.format is DataFormat.FEEDBACK:
-        completion = _text(record, mapping["completion"], "completion")
-        label = feedback_label(record.get(mapping["label"]))
-        if label is None:
-            shown = str(record.get(mapping["label"]))[:40]
-            raise RowError(mapping["label"], f"{_named('label', mapping['label'])} is {shown!r}; use true or false (or 1/0, good/bad) to "
-                                             "say whether the completion is good")
-        return {"prompt": prompt, "prompt_messages": prompt_messages, "completion": completion, "label": label,
-                "messages": [*prompt_messages, {"role": "assistant", "content": completion}]}
-    answer_value = record.get(mapping["reference"]) if "reference" in mapping else None
-    answer = None if answer_value is None or (isinstance(answer_value, float) and answer_value != answer_value) else str(answer_value)
-    if answer is not None and not answer.strip():
-        answer = None
-    answer_turn = [{"role": "assistant", "content": answer}] if answer else []
-    return {"prompt": prompt, "prompt_messages": prompt_messages, "answer": answer, "messages": [*prompt_messages, *answer_turn]}
 
 
 def _truncate_prompt(messages: list[dict[str, str]], tokenizer: Any, max_prompt_length: int | None) -> list[dict[str, str]]:
@@ -212,8 +127,6 @@ def _usable(records: list[dict[str, Any]], rows: list[int], choice: FormatChoice
 
 def first_rows(spec: JobSpec, count: int) -> list[tuple[dict[str, Any], int]]:
     """The fields and row numbers of the first ``count`` usable training rows (the reward preview's rows)."""
-    from jobs.data.hub_datasets import resolve_data_files
-
     table = read_table(resolve_data_files(spec)[0])
     choice = _choice(spec, table.records, table.name)
     usable, skipped = _usable(table.records[: count * 20], table.row_numbers[: count * 20], choice)
@@ -225,8 +138,6 @@ def first_rows(spec: JobSpec, count: int) -> list[tuple[dict[str, Any], int]]:
 
 def load_objective_data(spec: JobSpec, tokenizer: Any) -> ObjectiveData:
     """Read ``spec.data`` for objective dpo, orpo, kto or grpo; raise :class:`DataError` when no usable row remains."""
-    from jobs.data.hub_datasets import resolve_data_files
-
     train_file, validation = resolve_data_files(spec)
     table = read_table(train_file)
     choice = _choice(spec, table.records, table.name)
@@ -237,13 +148,11 @@ def load_objective_data(spec: JobSpec, tokenizer: Any) -> ObjectiveData:
     warnings: list[str] = []
     held: list[tuple[dict[str, Any], int]] = []
     eval_source = ""
-    share = validation if isinstance(validation, float) else None
-    if validation is None and spec.evaluation.enabled and len(usable) >= AUTO_HOLDOUT_MIN_ROWS:
-        share = spec.evaluation.holdout
-    if share is not None:
-        usable, held = split_validation(usable, share, spec.training.seed)
-        eval_source = f"{len(held)} rows ({share:.0%}) of {table.name} held out and not trained on"
-        if validation is None:
+    split = hold_out(usable, validation, spec.evaluation, spec.training.seed)
+    if split.share is not None:
+        usable, held = split.train, split.held
+        eval_source = f"{len(held)} rows ({split.share:.0%}) of {table.name} held out and not trained on"
+        if split.automatic:
             warnings.append(f"{eval_source} for the before/after report (set data.validation to choose them)")
     elif isinstance(validation, str):
         other = read_table(Path(validation))

@@ -1,7 +1,8 @@
 """Per-row reading shared by inspection and example building: a row's fields for its format, or its problems.
 
 A row with a problem (an empty response, a chat with no assistant turn, a missing label) is reported by
-:mod:`jobs.data.inspect` and skipped by :mod:`jobs.data.examples`; both use :func:`row_fields` so they agree.
+:mod:`jobs.data.inspect` and skipped by :mod:`jobs.data.examples`, :mod:`jobs.data.pairs` and :mod:`jobs.data.preference`;
+all use :func:`row_fields` so they agree (the rows of objectives dpo, orpo, kto and grpo through :func:`objective_row_fields`).
 Row numbers follow :mod:`jobs.data.readers` (the line or position a person sees in the file).
 """
 
@@ -12,7 +13,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-from jobs.data.formats import FormatChoice
+from jobs.data.formats import FormatChoice, feedback_label
 from jobs.spec import DataFormat
 
 ROLE_ALIASES = {
@@ -202,7 +203,92 @@ def row_fields(record: dict[str, Any], choice: FormatChoice) -> dict[str, Any]:
         fields = {role: _text(record, mapping[role], role) for role in ("sentence1", "sentence2")}
         return {**fields, "score": similarity_score(record.get(mapping["score"]), mapping["score"])}
     if fmt in (DataFormat.PREFERENCE, DataFormat.FEEDBACK, DataFormat.PROMPTS):
-        from jobs.data.preference import objective_row_fields
-
         return objective_row_fields(record, choice)
     raise ValueError(f"format {fmt} cannot be read row by row")  # pragma: no cover - auto is resolved before
+
+
+def _is_conversation(value: Any) -> bool:
+    if hasattr(value, "tolist"):
+        value = value.tolist()
+    return isinstance(value, list) or (isinstance(value, str) and value.lstrip().startswith("[{"))
+
+
+def _with_system(messages: list[dict[str, str]], system: str | None) -> list[dict[str, str]]:
+    if system and (not messages or messages[0]["role"] != "system"):
+        return [{"role": "system", "content": system}, *messages]
+    return messages
+
+
+def _last_user(messages: list[dict[str, str]]) -> str:
+    users = [message["content"] for message in messages if message["role"] == "user"]
+    return users[-1] if users else ""
+
+
+def _same_text(first: str, second: str) -> bool:
+    return " ".join(first.split()) == " ".join(second.split())
+
+
+def _preference_fields(record: dict[str, Any], mapping: dict[str, str]) -> dict[str, Any]:
+    chosen_column, rejected_column = mapping["chosen"], mapping["rejected"]
+    system = record.get(mapping["system"]) if "system" in mapping else None
+    system = str(system) if isinstance(system, str) and system.strip() else None
+    if _is_conversation(record.get(chosen_column)) or _is_conversation(record.get(rejected_column)):
+        chosen_messages = normalize_messages(record.get(chosen_column), chosen_column)
+        rejected_messages = normalize_messages(record.get(rejected_column), rejected_column)
+        for column, messages in ((chosen_column, chosen_messages), (rejected_column, rejected_messages)):
+            if messages[-1]["role"] != "assistant":
+                raise RowError(column, f"{column} must end with the assistant's answer; its last message is a {messages[-1]['role']} turn")
+        prompt_messages = chosen_messages[:-1]
+        if rejected_messages[:-1] != prompt_messages:
+            raise RowError(rejected_column, f"the {rejected_column} conversation differs from the {chosen_column} one before the last "
+                                            "answer; both must share every earlier turn")
+        if "prompt" in mapping and isinstance(record.get(mapping["prompt"]), str) and record[mapping["prompt"]].strip():
+            if not any(message["role"] == "user" for message in prompt_messages):
+                prompt_messages = [*prompt_messages, {"role": "user", "content": record[mapping["prompt"]]}]
+        if not any(message["role"] == "user" for message in prompt_messages):
+            raise RowError(chosen_column, f"{chosen_column} has no user turn before the answer, so there is no prompt; add one or map a "
+                                          "prompt column")
+        chosen, rejected = chosen_messages[-1]["content"], rejected_messages[-1]["content"]
+    else:
+        if "prompt" not in mapping:
+            raise RowError(None, "chosen and rejected are texts, so each row needs a prompt; add a prompt column or map one with "
+                                 "columns: {prompt: <column>}")
+        prompt_messages = [{"role": "user", "content": _text(record, mapping["prompt"], "prompt")}]
+        chosen = _text(record, chosen_column, "chosen")
+        rejected = _text(record, rejected_column, "rejected")
+    if _same_text(chosen, rejected):
+        raise RowError(rejected_column, f"{_named('rejected', rejected_column)} is the same answer as chosen, so there is nothing to "
+                                        "prefer; fix one of them or remove the row")
+    prompt_messages = _with_system(prompt_messages, system)
+    return {"prompt": _last_user(prompt_messages), "prompt_messages": prompt_messages, "chosen": chosen, "rejected": rejected,
+            "messages": [*prompt_messages, {"role": "assistant", "content": chosen}]}
+
+
+def objective_row_fields(record: dict[str, Any], choice: FormatChoice) -> dict[str, Any]:
+    """The fields of one preference, feedback or prompts row; raises :class:`RowError` naming the column when it cannot be used.
+
+    Every format gives ``prompt`` (the last user text), ``prompt_messages`` and ``messages`` (the conversation sft would
+    learn: the prompt and the chosen answer, the completion, or the reference answer); preference adds ``chosen`` and
+    ``rejected``, feedback ``completion`` and ``label`` (True: good), prompts ``answer`` (or None)."""
+    mapping = choice.mapping
+    if choice.format is DataFormat.PREFERENCE:
+        return _preference_fields(record, mapping)
+    system_value = record.get(mapping["system"]) if "system" in mapping else None
+    system = system_value if isinstance(system_value, str) and system_value.strip() else None
+    prompt_messages = _with_system([{"role": "user", "content": _text(record, mapping["prompt"], "prompt")}], system)
+    prompt = prompt_messages[-1]["content"]
+    if choice.format is DataFormat.FEEDBACK:
+        completion = _text(record, mapping["completion"], "completion")
+        label = feedback_label(record.get(mapping["label"]))
+        if label is None:
+            shown = str(record.get(mapping["label"]))[:40]
+            raise RowError(mapping["label"], f"{_named('label', mapping['label'])} is {shown!r}; use true or false (or 1/0, good/bad) to "
+                                             "say whether the completion is good")
+        return {"prompt": prompt, "prompt_messages": prompt_messages, "completion": completion, "label": label,
+                "messages": [*prompt_messages, {"role": "assistant", "content": completion}]}
+    answer_value = record.get(mapping["reference"]) if "reference" in mapping else None
+    answer = None if answer_value is None or (isinstance(answer_value, float) and answer_value != answer_value) else str(answer_value)
+    if answer is not None and not answer.strip():
+        answer = None
+    answer_turn = [{"role": "assistant", "content": answer}] if answer else []
+    return {"prompt": prompt, "prompt_messages": prompt_messages, "answer": answer, "messages": [*prompt_messages, *answer_turn]}

@@ -6,7 +6,8 @@ scores. Every term can look at the whole completion or, with ``tag``, only at th
 - exact_match: the answer equals the row's reference answer after :func:`normalize_answer`.
 - contains: the answer contains ``pattern`` (or, without a pattern, the row's reference answer).
 - regex: ``pattern`` matches somewhere in the answer. Patterns with nested quantifiers (``(a+)+``), which can take
-  exponential time, are refused when the spec is checked, and every match runs under :data:`REGEX_TIMEOUT_SECONDS`.
+  exponential time, are refused when the spec is checked (:func:`jobs.spec.rewards.check_term`), and every match runs under
+  :data:`REGEX_TIMEOUT_SECONDS`.
 - json / json_schema: the answer parses as JSON (code fences allowed) / and is valid against the pasted schema.
 - length: 1 at ``target_length`` characters, falling linearly to 0 at 0 or twice the target.
 - format: the completion holds ``<tag>...</tag>`` with a non-empty answer inside.
@@ -23,18 +24,12 @@ from __future__ import annotations
 import json
 import unicodedata
 from collections.abc import Callable, Sequence
-from functools import lru_cache
 from typing import Any
 
-import regex
-
-from jobs.spec import RewardKind, RewardTerm
+from jobs.spec.rewards import RewardKind, RewardTerm, compile_pattern, schema_validator
 
 REGEX_TIMEOUT_SECONDS = 0.05
 """The longest one regular-expression match may run; a match that takes longer scores 0."""
-
-_NESTED_QUANTIFIER = regex.compile(r"\((?:[^()\\]|\\.)*[+*}](?:[^()\\]|\\.)*\)[+*{]")
-"""A group that holds a quantifier and is itself quantified, e.g. (a+)+ or (\\w*x)*: the shape of catastrophic backtracking."""
 
 
 def normalize_answer(text: str, case_sensitive: bool = False) -> str:
@@ -55,54 +50,6 @@ def extract_tagged(text: str, tag: str) -> str | None:
     if end < 0:
         return None
     return text[start + len(start_marker):end].strip()
-
-
-def check_term(term: RewardTerm) -> None:
-    """Raise ValueError with one sentence when a term's settings do not fit its kind (a refused regex or schema included)."""
-    kind = term.kind
-    if kind is RewardKind.REGEX:
-        if not term.pattern:
-            raise ValueError("kind regex needs a pattern, e.g. ^\\d+$")
-        _compile(term.pattern, term.case_sensitive)
-    if kind is RewardKind.JSON_SCHEMA:
-        if not term.json_schema or not term.json_schema.strip():
-            raise ValueError('kind json_schema needs json_schema, e.g. {"type": "object", "required": ["name"]}')
-        _validator(term.json_schema)
-    if kind is RewardKind.LENGTH and term.target_length is None:
-        raise ValueError("kind length needs target_length, the ideal answer length in characters")
-    if kind is RewardKind.FORMAT and not term.tag:
-        raise ValueError("kind format needs a tag, e.g. answer for <answer>...</answer>")
-
-
-@lru_cache(maxsize=64)
-def _compile(pattern: str, case_sensitive: bool) -> Any:
-    if _NESTED_QUANTIFIER.search(pattern):
-        raise ValueError(f"pattern {pattern[:60]!r} repeats a group that itself repeats (like (a+)+), which can take forever on "
-                         "some answers; write it without the nested repetition")
-    try:
-        return regex.compile(pattern, 0 if case_sensitive else regex.IGNORECASE)
-    except regex.error as error:
-        raise ValueError(f"pattern {pattern[:60]!r} is not a valid regular expression ({error}); fix it or use kind contains") from None
-
-
-@lru_cache(maxsize=64)
-def _validator(schema_text: str) -> Any:
-    import jsonschema
-
-    try:
-        schema = json.loads(schema_text)
-    except json.JSONDecodeError as error:
-        raise ValueError(f"json_schema is not valid JSON (line {error.lineno}, column {error.colno}: {error.msg}); paste the schema "
-                         "as JSON") from None
-    if not isinstance(schema, (dict, bool)):
-        raise ValueError('json_schema must be a JSON object, e.g. {"type": "object"}')
-    cls = jsonschema.validators.validator_for(schema)
-    try:
-        cls.check_schema(schema)
-    except jsonschema.SchemaError as error:
-        where = "/".join(str(part) for part in error.path) or "the top level"
-        raise ValueError(f"json_schema is not a valid JSON schema at {where}: {error.message}") from None
-    return cls(schema)
 
 
 def _parse_json(text: str) -> tuple[bool, Any]:
@@ -143,14 +90,14 @@ def score_term(term: RewardTerm, completion: str, answer: str | None = None) -> 
         return float(needle in text) if term.case_sensitive else float(needle.casefold() in text.casefold())
     if kind is RewardKind.REGEX:
         try:
-            return float(_compile(term.pattern or "", term.case_sensitive).search(text, timeout=REGEX_TIMEOUT_SECONDS) is not None)
+            return float(compile_pattern(term.pattern or "", term.case_sensitive).search(text, timeout=REGEX_TIMEOUT_SECONDS) is not None)
         except TimeoutError:
             return 0.0
     if kind is RewardKind.JSON:
         return float(_parse_json(text)[0])
     if kind is RewardKind.JSON_SCHEMA:
         parsed, value = _parse_json(text)
-        return float(parsed and _validator(term.json_schema or "").is_valid(value))
+        return float(parsed and schema_validator(term.json_schema or "").is_valid(value))
     if kind is RewardKind.LENGTH:
         target = term.target_length or 1
         return max(0.0, 1.0 - abs(len(text.strip()) - target) / target)

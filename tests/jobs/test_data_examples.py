@@ -7,8 +7,9 @@ import json
 import pytest
 from transformers import AutoTokenizer
 
-from jobs.data.examples import IGNORE_INDEX, build_examples, build_label_map, load_training_data, pack_examples, split_validation
+from jobs.data.examples import IGNORE_INDEX, build_examples, build_label_map, load_training_data, pack_examples
 from jobs.data.formats import FormatChoice
+from jobs.data.split import split_validation
 from jobs.errors import DataError
 from jobs.spec import DataFormat, Task, parse_spec
 from tests.tiny import build_tokenizer

@@ -1,0 +1,59 @@
+"""text-to-image's own sections: ``images:`` (how images and captions are read, how the diffusion LoRA trains) and
+``samples:`` (images rendered during training), with the choices only they use.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+
+from pydantic import Field
+
+from jobs.spec.base import SpecModel
+
+
+class CaptionSource(str, Enum):
+    """text-to-image: where each image's caption comes from."""
+
+    AUTO = "auto"
+    TXT = "txt"
+    METADATA = "metadata"
+    INSTANCE_PROMPT = "instance_prompt"
+
+
+class Crop(str, Enum):
+    """text-to-image: how an image is cropped to the training resolution after resizing its short side."""
+
+    CENTER = "center"
+    RANDOM = "random"
+
+
+class ImagesSpec(SpecModel):
+    """text-to-image: how images and captions are read and how the diffusion LoRA trains (see :mod:`jobs.trainers.images.train`).
+    These settings lived in data:, training: and lora: before; specs that still have them there load with a warning
+    (:mod:`jobs.spec.compat`)."""
+
+    caption: CaptionSource = Field(default=CaptionSource.AUTO, description="Where captions come from: auto (metadata.jsonl/csv, else "
+                                   "same-name .txt files, else the instance prompt), txt, metadata or instance_prompt.")
+    instance_prompt: str | None = Field(default=None, max_length=1000, description="One caption for every image without its own, "
+                                        "e.g. 'a photo of sks dog'.")
+    trigger_word: str | None = Field(default=None, max_length=100, description="A rare word put in front of every caption that lacks "
+                                     "it, e.g. sks.")
+    resolution: int = Field(default=512, ge=32, le=4096, multiple_of=8, description="Square training size in pixels (a multiple of 8).")
+    crop: Crop = Field(default=Crop.CENTER, description="Center or random crop after resizing the short side to the resolution.")
+    random_flip: bool = Field(default=False, description="Flip images horizontally at random (not for subjects with text or asymmetry).")
+    noise_offset: float = Field(default=0.0, ge=0, le=1.0, description="Offset noise strength (0.05-0.1 helps very dark or bright images).")
+    snr_gamma: float | None = Field(default=None, gt=0, le=100, description="Min-SNR loss weighting gamma (5 is typical; empty: plain MSE).")
+    cache_latents: bool = Field(default=False, description="Encode every image with the VAE once (faster; disables random crop and flip).")
+    use_8bit_adam: bool = Field(default=False, description="8-bit AdamW from bitsandbytes (needs CUDA and bitsandbytes).")
+    train_text_encoder: bool = Field(default=False, description="Also put LoRA on the text encoder(s) attention (lora.r, alpha and "
+                                     "dropout apply to both).")
+
+
+class SamplesSpec(SpecModel):
+    """text-to-image: sample images rendered during training at fixed seeds, saved under runs/<job>/samples/."""
+
+    prompts: list[str] = Field(default_factory=list, max_length=16, description="Prompts to render (empty: no samples).")
+    every_steps: int | None = Field(default=None, ge=1, description="Render every N steps (empty: at the end only).")
+    seed: int = Field(default=0, ge=0, le=2**32 - 1, description="Seed of the sample images, the same at every step.")
+    num_inference_steps: int = Field(default=25, ge=1, le=200, description="Denoising steps per sample image.")
+    guidance_scale: float = Field(default=7.5, ge=0, le=30, description="Classifier-free guidance scale of the samples.")
