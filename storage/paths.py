@@ -18,6 +18,8 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from storage.space import space_settings
+
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _JOB_MODEL = re.compile(r"^job-(\d+)-")
 
@@ -108,7 +110,5 @@ def data_home(root: str | Path | None = None) -> DataHome:
     """The data home from ``root``, else ``ADAPTA_HOME``, else ``/data/adapta`` on a Space with storage, else ``./data``."""
     chosen = root if root is not None else os.environ.get("ADAPTA_HOME")
     if chosen is None:
-        from storage.space import space_settings
-
         chosen = space_settings().home or "data"
     return DataHome(Path(chosen).expanduser().absolute()).ensure()
