@@ -154,7 +154,8 @@ def snapshot_files(cache: Path) -> list[str]:
 
 
 # ``launch.py download`` with ``jobs.models`` replaced by a bare package (its submodules still import from the folder) instead
-# of its ``__init__``, which imports ``jobs.models.loading`` and so torch and transformers: what a lazy package would cost.
+# of its ``__init__``, which imports every submodule (``jobs.models.loading`` loads torch and transformers only when called):
+# what the package's ``__init__`` costs.
 LAZY_BOOTSTRAP = f"""
 import sys, types
 sys.path.insert(0, {str(ROOT)!r})
@@ -220,7 +221,8 @@ def phases(env: dict[str, str], work: Path) -> dict[str, float]:
     os.environ.update(env)
     from huggingface_hub import snapshot_download
 
-    from jobs.models import download as adapta
+    from jobs.hub import download as adapta
+    from jobs.hub.download_plan import plan_download
 
     timings: dict[str, float] = {}
     cache = work / "phases-adapta"
@@ -235,7 +237,7 @@ def phases(env: dict[str, str], work: Path) -> dict[str, float]:
     adapta._verify_and_place = timed_verify
     try:
         started = time.perf_counter()
-        plan = adapta.plan_download(REPO_ID, cache_dir=cache)
+        plan = plan_download(REPO_ID, cache_dir=cache)
         timings["adapta: plan (model_info + HEAD config)"] = time.perf_counter() - started
         started = time.perf_counter()
         adapta._fetch_all(plan, cache, None, threading.Event())

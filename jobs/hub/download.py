@@ -1,17 +1,7 @@
-"""Download a base model from the Hugging Face Hub into the standard Hugging Face cache, checked first.
+"""Download a planned Hub model into the standard Hugging Face cache: the byte transfer, resumed and checked, with progress.
 
-:func:`plan_download` asks the Hub for the repo's metadata only (one ``model_info`` call with file sizes, one
-``HEAD`` of its config to prove access) and refuses, before a single byte is written, a repo that
-
-- needs remote code (``auto_map`` in its config, the ``custom_code`` tag, Python files) or ships only pickles;
-- does not fit the task (the architecture is not one transformers trains for it; not a diffusers pipeline);
-- is gated or private and the caller's token cannot read it (the message links the model page);
-- would not fit the disk that holds the cache (both numbers in the message).
-
-It picks only the files a job loads (:func:`select_files`: config, tokenizer, generation config and the
-safetensors weights of a transformers model; for a diffusers pipeline only the components the trainer loads, in
-the ``fp16`` variant when the precision allows it) and pins the commit. :func:`download_model` then fetches each
-file into ``blobs/<hash>.incomplete`` of the standard cache, several at a time, under the library's per-blob file
+:func:`download_model` takes a :class:`jobs.hub.download_plan.DownloadPlan` (the checked, pinned list of files) and fetches
+each file into ``blobs/<hash>.incomplete`` of the standard cache, several at a time, under the library's per-blob file
 lock (two processes wanting the same file download it once, and neither sees half of it), resuming what an earlier
 try or a killed process left with a ``Range`` request, and places it only once its size and sha256 check out;
 ``snapshot_download`` then just links the finished blobs into the snapshot. Progress (bytes done / total / speed /
@@ -28,44 +18,23 @@ import glob
 import hashlib
 import os
 import re
-import shutil
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from jobs.errors import ModelError
+from jobs.hub.download_plan import DownloadPlan, bytes_on_disk, gated_message, not_found_message
+from jobs.hub.search import network_errors
+from jobs.models.hub_cache import hub_cache_dir, is_commit_hash, repo_cache_folder
 from jobs.models.memory import format_bytes
-from jobs.models.source import PICKLE_SUFFIXES, hub_cache_dir, model_architecture_supported
-from jobs.spec import Task
 
-RepoKind = Literal["transformers", "diffusers"]
-
-DISK_HEADROOM_BYTES = 100 * 1024 * 1024
-"""Space left free on the cache's disk after a download (logs, checkpoints and the OS need some too)."""
 DOWNLOAD_TRIES = 3
 RETRY_PAUSE_SECONDS = (2.0, 5.0)
 PROGRESS_INTERVAL_SECONDS = 0.5
 DOWNLOAD_WORKERS = 8
-
-TEXT_MODEL_FILES = frozenset({
-    "config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
-    "added_tokens.json", "vocab.json", "vocab.txt", "merges.txt", "tokenizer.model", "spiece.model", "sentencepiece.bpe.model",
-    "chat_template.jinja", "chat_template.json", "model.safetensors.index.json",
-})
-"""Top-level files of a transformers model repo that loading the model and its tokenizer may read."""
-SENTENCE_TRANSFORMERS_FILES = frozenset({"modules.json", "sentence_bert_config.json", "config_sentence_transformers.json"})
-"""Top-level files of a sentence-transformers model: its module list, maximum length and prompts."""
-SENTENCE_TRANSFORMERS_MODULE_CONFIGS = ("1_Pooling/config.json", "2_Normalize/config.json")
-"""The small config files of its pooling and normalisation modules (no weights of their own)."""
-PIPELINE_COMPONENTS = ("unet", "vae", "text_encoder", "text_encoder_2", "tokenizer", "tokenizer_2", "scheduler", "feature_extractor")
-"""The diffusers components the text-to-image trainer loads (safety checker and image encoder are never loaded)."""
-_PIPELINE_SMALL_FILES = (".json", ".txt", ".model")
-_REMOTE_CODE_SUFFIXES = (".py",)
-_SHARD = re.compile(r"-\d{5}-of-\d{5}")
-_COMMIT = re.compile(r"[0-9a-f]{40}")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
@@ -103,37 +72,6 @@ class DownloadProgress:
         return text
 
 
-@dataclass(frozen=True)
-class DownloadPlan:
-    """What downloading one Hub model means: the pinned commit, the chosen files and their sizes, the checks passed."""
-
-    repo_id: str
-    commit: str
-    kind: RepoKind
-    files: dict[str, int]
-    """Chosen repo paths and their sizes in bytes."""
-    blobs: dict[str, str] = field(default_factory=dict)
-    """Repo path -> the blob name the cache stores it under (LFS sha256 or git blob id), to watch progress."""
-    cached_bytes: int = 0
-    """Bytes of the chosen files already in the cache."""
-    parameters: int | None = None
-    """Parameter count from the Hub's safetensors metadata (nothing downloaded)."""
-    config: dict[str, Any] = field(default_factory=dict)
-    gated: bool = False
-    variant: str | None = None
-    """diffusers only: ``fp16`` when the half-precision weights were chosen."""
-    revision: str = "main"
-    """What was asked for (a branch, tag or commit); the cache's ``refs/<revision>`` points at ``commit`` once downloaded."""
-
-    @property
-    def total_bytes(self) -> int:
-        return sum(self.files.values())
-
-    @property
-    def bytes_to_fetch(self) -> int:
-        return max(0, self.total_bytes - self.cached_bytes)
-
-
 class DownloadCancelled(ModelError):
     """The download was stopped on request; the finished part stays in the cache and resumes next time."""
 
@@ -158,236 +96,12 @@ class DownloadBar:
             self.bar.close()
 
 
-# ---- which files -------------------------------------------------------------------------------------------------
-
-
-def repo_kind(paths: list[str] | set[str]) -> RepoKind:
-    """diffusers when the repo has a ``model_index.json`` at its root, else transformers."""
-    return "diffusers" if "model_index.json" in set(paths) else "transformers"
-
-
-def _is_variant_weight(name: str, variant: str) -> bool:
-    return f".{variant}." in name
-
-
-def select_files(paths: list[str] | set[str], kind: RepoKind | None = None, *, half_precision: bool = False) -> tuple[list[str], str | None]:
-    """The repo paths a job loads, and the diffusers variant chosen (``fp16`` or None).
-
-    transformers: the top-level config, tokenizer and generation files and the ``*.safetensors`` weights (``model*``
-    shards when present, so a duplicate such as ``consolidated.safetensors`` is skipped), plus a sentence-transformers
-    model's module files (``modules.json``, its pooling config); never pickles, ONNX, flax, TF or other subfolders.
-    diffusers: ``model_index.json`` and, per component the trainer loads, its small config/vocabulary files and its
-    safetensors weights, the ``fp16`` variant when ``half_precision`` (or when it is the only one).
-    """
-    names = sorted(set(paths))
-    kind = kind or repo_kind(names)
-    if kind == "transformers":
-        top = [name for name in names if "/" not in name]
-        weights = [name for name in top if name.endswith(".safetensors")]
-        model_weights = [name for name in weights if name.startswith("model")]
-        chosen = [name for name in top if name in TEXT_MODEL_FILES | SENTENCE_TRANSFORMERS_FILES or name.endswith(".tiktoken")]
-        chosen += [name for name in names if name in SENTENCE_TRANSFORMERS_MODULE_CONFIGS]
-        return sorted(chosen + (model_weights or weights)), None
-    chosen = ["model_index.json"] if "model_index.json" in names else []
-    variant = None
-    for component in PIPELINE_COMPONENTS:
-        inside = [name for name in names if name.startswith(f"{component}/") and name.count("/") == 1]
-        chosen += [name for name in inside if name.endswith(_PIPELINE_SMALL_FILES) and ".index." not in name]
-        weights = [name for name in inside if name.endswith(".safetensors")]
-        plain = [name for name in weights if not _is_variant_weight(name, "fp16")]
-        half = [name for name in weights if _is_variant_weight(name, "fp16")]
-        use_half = bool(half) and (half_precision or not plain)
-        picked = half if use_half else plain
-        if use_half:
-            variant = "fp16"
-        chosen += picked
-        if any(_SHARD.search(name) for name in picked):  # sharded weights need their index
-            suffix = ".index.fp16.json" if use_half else ".index.json"
-            chosen += [name for name in inside if name.endswith(suffix)]
-    return sorted(set(chosen)), variant
-
-
 def allow_patterns(files: list[str]) -> list[str]:
     """``snapshot_download`` patterns that match exactly these paths (glob characters escaped)."""
     return [glob.escape(name) for name in files]
 
 
-# ---- checks ------------------------------------------------------------------------------------------------------
-
-
-def hub_page(repo_id: str) -> str:
-    """The model's page on the Hub (where a gated model's terms are accepted)."""
-    from huggingface_hub import constants
-
-    return f"{(os.environ.get('HF_ENDPOINT') or constants.ENDPOINT).rstrip('/')}/{repo_id}"
-
-
-def _free_disk_bytes(folder: Path) -> tuple[Path, int]:
-    """(the nearest existing folder, its free bytes) for a cache folder that may not exist yet."""
-    probe = folder
-    while not probe.exists() and probe != probe.parent:
-        probe = probe.parent
-    return probe, int(shutil.disk_usage(probe).free)
-
-
-def check_disk_space(plan: DownloadPlan, cache_dir: Path | None = None) -> None:
-    """Refuse a download that would not leave :data:`DISK_HEADROOM_BYTES` free on the cache's disk."""
-    folder = cache_dir or hub_cache_dir()
-    probe, free = _free_disk_bytes(folder)
-    if plan.bytes_to_fetch + DISK_HEADROOM_BYTES > free:
-        raise ModelError(
-            f"model {plan.repo_id} needs {format_bytes(plan.bytes_to_fetch)} to download but the disk holding the Hugging Face cache "
-            f"({probe}) has only {format_bytes(free)} free; free some space (the Models tab lists downloaded models to delete) "
-            "or point HF_HUB_CACHE at a bigger disk"
-        )
-
-
-def _check_safe(repo_id: str, config: dict[str, Any], tags: list[str], names: list[str]) -> None:
-    """Refuse remote code and pickle-only weights from the metadata alone."""
-    root_python = [name for name in names if name.endswith(_REMOTE_CODE_SUFFIXES) and "/" not in name]
-    if config.get("auto_map") or "custom_code" in tags or root_python:
-        raise ModelError(
-            f"model {repo_id} needs trust_remote_code (it ships its own Python code), which Adapta keeps off for safety; "
-            "pick a model whose architecture is built into transformers"
-        )
-    weights = [name for name in names if name.endswith(".safetensors")]
-    if not weights:
-        pickles = [name for name in names if name.endswith(PICKLE_SUFFIXES)]
-        if pickles:
-            raise ModelError(
-                f"model {repo_id} ships only pickle weights ({pickles[0]}), which can run code when loaded; "
-                "pick a repo with .safetensors weights"
-            )
-        raise ModelError(f"model {repo_id} has no .safetensors weights on the Hub; pick another model")
-
-
-def _check_task(repo_id: str, config: dict[str, Any], kind: RepoKind, task: Task | None) -> None:
-    if task is None:
-        return
-    task = Task(task)
-    if task is Task.TEXT_TO_IMAGE:
-        if kind != "diffusers":
-            raise ModelError(f"model {repo_id} is not a diffusers pipeline, so it cannot be a text-to-image base; pick a Stable Diffusion 1.x/2.x or SDXL repo")
-        class_name = (config.get("diffusers") or {}).get("_class_name") if isinstance(config.get("diffusers"), dict) else None
-        from jobs.models.pipelines import SUPPORTED_PIPELINES
-
-        if class_name and class_name not in SUPPORTED_PIPELINES:
-            raise ModelError(f"model {repo_id} is a {class_name}; Adapta trains LoRA for {' and '.join(SUPPORTED_PIPELINES)} only")
-        return
-    if kind == "diffusers":
-        raise ModelError(f"model {repo_id} is a diffusers pipeline; use task text-to-image with it, or pick a text model")
-    if config.get("model_type"):
-        model_architecture_supported(config, task)
-
-
-def _check_access(repo_id: str, commit: str, probe_file: str, token: str | bool | None) -> None:
-    """HEAD one small file with the caller's token: a gated or private repo without access fails here, before any download."""
-    from huggingface_hub import get_hf_file_metadata, hf_hub_url
-    from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
-
-    url = hf_hub_url(repo_id, probe_file, revision=commit, endpoint=os.environ.get("HF_ENDPOINT") or None)
-    try:
-        get_hf_file_metadata(url, token=token)
-    except GatedRepoError:
-        raise ModelError(_gated(repo_id)) from None
-    except RepositoryNotFoundError:
-        raise ModelError(_not_found(repo_id)) from None
-
-
-def _gated(repo_id: str) -> str:
-    return (f"model {repo_id} is gated: accept its terms at {hub_page(repo_id)} with your Hugging Face account, "
-            "then give a token of that account (the token field, Sign in with Hugging Face, or HF_TOKEN)")
-
-
-def _not_found(repo_id: str) -> str:
-    return (f"there is no model {repo_id} on the Hub, or it is private and no token that can read it was given; "
-            "check the name (org/name) or give a token with access")
-
-
-def _network_failure(repo_id: str, error: BaseException) -> ModelError:
-    reason = str(error).splitlines()[0][:200] if str(error) else type(error).__name__
-    return ModelError(f"model {repo_id} is not in the local Hugging Face cache and the Hub could not be reached ({reason}); "
-                      "check the connection (or HF_ENDPOINT) and try again, or pick a local folder / one of the installed models")
-
-
-def plan_download(repo_id: str, *, revision: str | None = None, task: Task | None = None, token: str | bool | None = None,
-                  half_precision: bool = False, cache_dir: Path | None = None, check_disk: bool = True) -> DownloadPlan:
-    """Ask the Hub about ``repo_id`` (metadata only) and return what to download, or raise :class:`ModelError` saying why not.
-
-    ``token`` is the caller's (None: the library's default credentials, False: none at all).
-    """
-    from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError, RevisionNotFoundError
-
-    from jobs.hub.search import hub_client, network_errors
-
-    cache = cache_dir or hub_cache_dir()
-    try:
-        info = hub_client(token).model_info(repo_id, revision=revision, files_metadata=True)
-    except RevisionNotFoundError:
-        raise ModelError(f"model {repo_id} has no revision {revision!r} on the Hub; give a branch, tag or commit that exists") from None
-    except GatedRepoError:
-        raise ModelError(_gated(repo_id)) from None
-    except RepositoryNotFoundError:
-        raise ModelError(_not_found(repo_id)) from None
-    except network_errors() as error:  # HfHubHTTPError (e.g. a 5xx) included
-        raise _network_failure(repo_id, error) from None
-    siblings = list(info.siblings or [])
-    names = [sibling.rfilename for sibling in siblings]
-    kind = repo_kind(names)
-    config = dict(info.config or {})
-    tags = list(info.tags or [])
-    _check_safe(repo_id, config, tags, names)
-    _check_task(repo_id, config, kind, task)
-    chosen, variant = select_files(names, kind, half_precision=half_precision)
-    by_name = {sibling.rfilename: sibling for sibling in siblings}
-    files = {name: int(by_name[name].size or 0) for name in chosen}
-    blobs = {}
-    for name in chosen:
-        sibling = by_name[name]
-        lfs = getattr(sibling, "lfs", None)
-        blob = (lfs.sha256 if lfs is not None else None) or getattr(sibling, "blob_id", None)
-        if blob:
-            blobs[name] = str(blob)
-    commit = str(info.sha)
-    _check_access(repo_id, commit, "model_index.json" if kind == "diffusers" else "config.json", token)
-    safetensors = getattr(info, "safetensors", None)
-    parameters = int(safetensors.total) if safetensors is not None and getattr(safetensors, "total", None) else None
-    plan = DownloadPlan(repo_id=repo_id, commit=commit, kind=kind, files=files, blobs=blobs, parameters=parameters, config=config,
-                        gated=bool(info.gated), variant=variant, revision=revision or "main")
-    plan = replace(plan, cached_bytes=_bytes_on_disk(plan, cache))
-    if check_disk:
-        check_disk_space(plan, cache)
-    return plan
-
-
 # ---- progress ----------------------------------------------------------------------------------------------------
-
-
-def repo_cache_folder(repo_id: str, cache_dir: Path | None = None) -> Path:
-    """``<cache>/models--org--name``, the folder the Hugging Face cache keeps one model repo in."""
-    from huggingface_hub.file_download import repo_folder_name
-
-    return (cache_dir or hub_cache_dir()) / repo_folder_name(repo_id=repo_id, repo_type="model")
-
-
-def _bytes_on_disk(plan: DownloadPlan, cache_dir: Path | None = None) -> int:
-    """Bytes of the planned files in the cache: finished blobs count whole, unfinished ones by their ``.incomplete`` part."""
-    blobs = repo_cache_folder(plan.repo_id, cache_dir) / "blobs"
-    done = 0
-    for name, size in plan.files.items():
-        blob = plan.blobs.get(name)
-        if blob is None:
-            continue
-        finished = blobs / blob
-        partial = blobs / f"{blob}.incomplete"
-        try:
-            if finished.is_file():
-                done += size
-            elif partial.is_file():
-                done += min(size, partial.stat().st_size)
-        except OSError:
-            continue
-    return done
 
 
 class _ProgressWatcher(threading.Thread):
@@ -398,10 +112,10 @@ class _ProgressWatcher(threading.Thread):
         self.plan, self.on_progress, self.cache_dir = plan, on_progress, cache_dir
         self.stopped = threading.Event()
         self.started_at = time.monotonic()
-        self.start_bytes = _bytes_on_disk(plan, cache_dir)
+        self.start_bytes = bytes_on_disk(plan, cache_dir)
 
     def snapshot(self, finished: bool = False) -> DownloadProgress:
-        done = self.plan.total_bytes if finished else _bytes_on_disk(self.plan, self.cache_dir)
+        done = self.plan.total_bytes if finished else bytes_on_disk(self.plan, self.cache_dir)
         elapsed = time.monotonic() - self.started_at
         fetched = done - self.start_bytes
         speed = fetched / elapsed if elapsed > 0.2 and fetched > 0 else None
@@ -536,8 +250,6 @@ def download_model(plan: DownloadPlan, *, token: str | bool | None = None, on_pr
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
 
-    from jobs.hub.search import network_errors
-
     cache = cache_dir or hub_cache_dir()
     watcher = _ProgressWatcher(plan, on_progress, cache) if on_progress is not None else None
     if watcher is not None:
@@ -556,9 +268,9 @@ def download_model(plan: DownloadPlan, *, token: str | bool | None = None, on_pr
             except DownloadCancelled:
                 raise
             except GatedRepoError:
-                raise ModelError(_gated(plan.repo_id)) from None
+                raise ModelError(gated_message(plan.repo_id)) from None
             except RepositoryNotFoundError:
-                raise ModelError(_not_found(plan.repo_id)) from None
+                raise ModelError(not_found_message(plan.repo_id)) from None
             except network_errors() as error:  # HfHubHTTPError included
                 if cancelled is not None and cancelled.is_set():
                     raise DownloadCancelled() from None
@@ -581,55 +293,16 @@ def download_model(plan: DownloadPlan, *, token: str | bool | None = None, on_pr
     return folder
 
 
-# ---- the cache ---------------------------------------------------------------------------------------------------
+# ---- the ref -----------------------------------------------------------------------------------------------------
 
 
 def _record_ref(plan: DownloadPlan, cache_dir: Path | None = None) -> None:
     """Point ``refs/<revision>`` at the downloaded commit (atomically), as ``snapshot_download`` does for a branch or tag, so the
     model is found later without the network (the download itself asked for the pinned commit)."""
-    if _COMMIT.fullmatch(plan.revision):
+    if is_commit_hash(plan.revision):
         return
     ref = repo_cache_folder(plan.repo_id, cache_dir) / "refs" / plan.revision
     ref.parent.mkdir(parents=True, exist_ok=True)
     partial = ref.with_name(f".{ref.name}.{os.getpid()}.partial")
     partial.write_text(plan.commit, encoding="utf-8")
     os.replace(partial, ref)
-
-
-def cached_commit(repo_id: str, revision: str | None = None, cache_dir: Path | None = None) -> str | None:
-    """The commit the cache holds for ``revision`` (a commit hash is returned as is when its snapshot exists)."""
-    folder = repo_cache_folder(repo_id, cache_dir)
-    wanted = revision or "main"
-    if _COMMIT.fullmatch(wanted):
-        return wanted if (folder / "snapshots" / wanted).is_dir() else None
-    ref = folder / "refs" / wanted
-    try:
-        commit = ref.read_text(encoding="utf-8").strip()
-    except OSError:
-        return None
-    return commit if commit and (folder / "snapshots" / commit).is_dir() else None
-
-
-def cached_snapshot(repo_id: str, revision: str | None = None, *, half_precision: bool = False, cache_dir: Path | None = None) -> Path | None:
-    """The cached snapshot folder of ``repo_id`` at ``revision`` when every file a job needs is there (no network), else None.
-
-    When the cache holds the repo's tree listing (written by ``snapshot_download``), the files a job needs are checked one by
-    one, so an interrupted download is never taken for a finished one.
-    """
-    from huggingface_hub import get_cached_repo_tree
-    from huggingface_hub.errors import CachedRepoTreeNotFoundError
-
-    commit = cached_commit(repo_id, revision, cache_dir)
-    if commit is None:
-        return None
-    folder = repo_cache_folder(repo_id, cache_dir) / "snapshots" / commit
-    try:
-        tree = [entry.path for entry in get_cached_repo_tree(repo_id, revision=commit, cache_dir=cache_dir or hub_cache_dir())]
-    except (CachedRepoTreeNotFoundError, OSError, ValueError):
-        tree = None
-    if tree is not None:
-        needed, _ = select_files(tree, half_precision=half_precision)
-        if not needed or any(not (folder / name).is_file() for name in needed):
-            return None
-        return folder
-    return folder if any(path.is_file() for path in folder.rglob("*")) else None

@@ -2,7 +2,7 @@
 
 :func:`fetch_base_model` is called by :func:`jobs.queue.run.execute_run` before the trainer starts. For a Hub id it uses
 the cached snapshot when every needed file is there, otherwise it checks and downloads the model
-(:mod:`jobs.hub.download`) while ``on_progress`` reports bytes; either way it returns the spec with
+(:mod:`jobs.hub.download_plan`, :mod:`jobs.hub.download`) while ``on_progress`` reports bytes; either way it returns the spec with
 ``base_model_revision`` set to the exact commit, which the run's ``spec.yaml``, summary and model card record.
 Offline (``HF_HUB_OFFLINE=1``, or the Hub unreachable) a cached or packaged model still works and anything else
 fails with one sentence. Local folders and ``.gguf`` files pass through unchanged.
@@ -16,8 +16,11 @@ import threading
 from collections.abc import Callable
 
 from jobs.errors import ModelError
-from jobs.hub.download import DownloadPlan, DownloadProgress, cached_snapshot, download_model, plan_download
+from jobs.hub.download import DownloadProgress, download_model
+from jobs.hub.download_plan import DownloadPlan, plan_download
 from jobs.models.catalog import packaged_for_hub_id
+from jobs.models.hub_cache import cached_snapshot
+from jobs.models.memory import format_bytes
 from jobs.models.source import is_hub_id
 from jobs.spec import JobSpec, Precision, Task
 
@@ -81,8 +84,6 @@ def download_preflight(spec: JobSpec, token: str | bool | None = None) -> str | 
     """Before queueing: for a Hub model not yet cached, check it from the Hub's metadata (safety, task, access, disk) and say
     what the job will download; None when nothing needs downloading. Raises :class:`ModelError` when the job could not
     use the model, so the refusal comes at submit time, not minutes later in the job."""
-    from jobs.models.memory import format_bytes
-
     ref = spec.base_model
     if not is_hub_id(ref) or offline_mode():
         return None

@@ -5,8 +5,8 @@ returns (Hub results or, offline, the local catalog) and gives one :class:`Model
 on PyPI and the safetensors copy it was converted into (``<data home>/models/<stem>-<hash>``) are one row, marked
 ``ready`` once converted. ``ref`` is what selecting the row uses (the Hub id or the local path); ``path`` is shown in
 the detail view only. :func:`card_summary` and :func:`card_license` read a model card (README.md); :func:`local_card`
-reads a local folder's card (or a GGUF file's metadata) and :func:`fetch_hub_card_summary` a Hub repo's, without
-putting anything into the Hugging Face cache. :func:`describe_ref` names any reference the way a row does.
+reads a local folder's card (or a GGUF file's metadata); a Hub repo's card is read by
+:func:`jobs.hub.search.fetch_hub_card_summary`. :func:`describe_ref` names any reference the way a row does.
 
     from jobs.hub.search import search_models
     from jobs.hub.model_rows import rows_from_search
@@ -18,14 +18,14 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from jobs.models.catalog import _gguf_string_field, hub_id_for_packaged, scan_hub_cache
-from jobs.models.source import CONVERTED_MARKER
+from jobs.models.catalog import gguf_string_field, hub_id_for_packaged, safetensors_params
+from jobs.models.hub_cache import scan_hub_cache
+from jobs.models.source import CONVERTED_MARKER, from_hub_cache
 
 WHERE_HUB = "hub"
 WHERE_PACKAGED = "packaged"
@@ -43,8 +43,6 @@ PACKAGED_SUMMARIES: dict[str, str] = {
 _DTYPE_BYTES = {"F64": 8, "I64": 8, "U64": 8, "F32": 4, "I32": 4, "U32": 4, "F16": 2, "BF16": 2, "I16": 2, "U16": 2}
 _SIZE_LABEL = re.compile(r"^(\d+(?:\.\d+)?)\s*([KMBT])$", re.IGNORECASE)
 _SCALE = {"K": 1e3, "M": 1e6, "B": 1e9, "T": 1e12}
-_HUB_CARDS: dict[tuple[str, str], str] = {}
-"""Card summaries already read, by (repo id, commit): checking a model again, or "Use this model", asks the Hub once."""
 _FRONT_MATTER = re.compile(r"^\s*---\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|$)", re.DOTALL)
 
 
@@ -159,30 +157,6 @@ def local_card(source: str | Path) -> tuple[str, str | None]:
     return card_summary(text), card_license(text)
 
 
-def fetch_hub_card_summary(repo_id: str, token: str | bool | None, files: Iterable[str], commit: str | None = None) -> str:
-    """The summary of a Hub repo's README.md, read over HTTP (nothing lands in the cache) once per commit; "" when absent or
-    unreachable."""
-    if "README.md" not in set(files):
-        return ""
-    key = (repo_id, commit or "main")
-    if key in _HUB_CARDS:
-        return _HUB_CARDS[key]
-    from huggingface_hub import get_session, hf_hub_url
-    from huggingface_hub.utils import build_hf_headers
-
-    from jobs.hub.search import hub_client, network_errors
-
-    try:
-        url = hf_hub_url(repo_id, "README.md", revision=commit, endpoint=hub_client(token).endpoint)
-        response = get_session().get(url, headers=build_hf_headers(token=token), timeout=10, follow_redirects=True)
-    except network_errors():
-        return ""
-    if len(_HUB_CARDS) >= 256:
-        _HUB_CARDS.clear()
-    _HUB_CARDS[key] = card_summary(response.text) if response.status_code == 200 else ""
-    return _HUB_CARDS[key]
-
-
 def cached_repo_ids() -> set[str]:
     """Lower-cased ids of the model repos in the Hugging Face cache."""
     cache = scan_hub_cache()
@@ -270,8 +244,6 @@ def _resolved(ref: str) -> str:
 def _folder_of(ref: str, source: str) -> Path | None:
     """The file or folder holding a local catalog entry (the snapshot folder for the Hugging Face cache)."""
     if source == "hf-cache":
-        from jobs.models.source import from_hub_cache
-
         try:
             return from_hub_cache(ref)
         except Exception:  # noqa: BLE001 - an incomplete cache entry simply has no details
@@ -294,7 +266,7 @@ def _gguf_facts(path: str, _mtime_key: float) -> dict[str, Any]:
     for key, field_name in (("license", "general.license"), ("organization", "general.organization"), ("size_label", "general.size_label")):
         try:
             with open(path, "rb") as stream:
-                facts[key] = _gguf_string_field(stream, field_name)
+                facts[key] = gguf_string_field(stream, field_name)
         except (OSError, ValueError):
             facts[key] = None
     facts["parameters"] = parse_size_label(facts.pop("size_label"))
@@ -304,10 +276,7 @@ def _gguf_facts(path: str, _mtime_key: float) -> dict[str, Any]:
 @lru_cache(maxsize=256)
 def _folder_parameters(folder: str, _mtime_key: float) -> int | None:
     """Parameter count of a model folder, read from its safetensors headers (no weights loaded)."""
-    from jobs.hub.search import _safetensors_params
-
-    return _safetensors_params(sorted(Path(folder).glob("*.safetensors")))
+    return safetensors_params(sorted(Path(folder).glob("*.safetensors")))
 
 
-__all__ = ["ModelRow", "card_license", "card_summary", "describe_ref", "fetch_hub_card_summary", "format_parameters",
-           "local_card", "rows_from_search"]
+__all__ = ["ModelRow", "card_license", "card_summary", "describe_ref", "format_parameters", "local_card", "rows_from_search"]

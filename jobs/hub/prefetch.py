@@ -1,7 +1,7 @@
 """Download a Hub model ahead of any job ("Download now" in the Models tab), and manage what the cache holds.
 
 A prefetch runs in a background thread of this process (downloads are network-bound; nothing trains here), one per
-model: :func:`start_prefetch` checks the model first (the same :func:`jobs.hub.download.plan_download` a job
+model: :func:`start_prefetch` checks the model first (the same :func:`jobs.hub.download_plan.plan_download` a job
 uses) and returns at once; :func:`prefetch_state` reports bytes, speed, ETA, the error sentence or the folder;
 :func:`cancel_prefetch` stops it at the next chunk (the finished part stays and resumes). :func:`downloaded_models`
 and :func:`delete_downloaded` use ``huggingface_hub``'s own cache scan and delete.
@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from jobs.errors import AdaptaError, ModelError
-from jobs.hub.download import DownloadCancelled, DownloadProgress, download_model, plan_download
-from jobs.models.catalog import scan_hub_cache
+from jobs.hub.download import DownloadCancelled, DownloadProgress, download_model
+from jobs.hub.download_plan import plan_download
+from jobs.models.hub_cache import scan_hub_cache
 from jobs.models.memory import format_bytes
 from jobs.models.source import is_hub_id
 

@@ -3,7 +3,8 @@
 Everything degrades to the local catalog when the Hub cannot be reached (``HF_HUB_OFFLINE=1``, no network,
 an error from the server): :func:`search_models` then returns the matching local models with a notice, and
 :func:`model_info` describes local folders, ``.gguf`` files and the packaged models without any network.
-The endpoint is read from ``HF_ENDPOINT`` at call time, so tests can point it at a loopback server.
+The endpoint is read from ``HF_ENDPOINT`` at call time, so tests can point it at a loopback server. A Hub model's card
+summary is read by :func:`fetch_hub_card_summary`, once per commit.
 
     from jobs.hub.search import search_models, model_info
     found = search_models("smollm", task="text-generation", sort="downloads")
@@ -15,16 +16,18 @@ from __future__ import annotations
 
 import json
 import os
-import struct
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from jobs.errors import ModelError
-from jobs.models.catalog import fit_tasks, local_catalog, packaged_for_hub_id
+from jobs.hub.model_rows import card_summary, local_card, weights_bytes
+from jobs.models.catalog import fit_tasks, local_catalog, packaged_for_hub_id, safetensors_params, task_hint
+from jobs.models.hub_cache import hub_cache_dir
 from jobs.models.memory import budget_memory, cpu_training_budget, estimate_for_config, format_bytes
-from jobs.models.source import PICKLE_SUFFIXES, hub_cache_dir
+from jobs.models.source import PICKLE_SUFFIXES, model_architecture_supported
 from jobs.spec import Method, Task
 
 OFFLINE_NOTICE = "Hub unreachable (offline): showing local models"
@@ -50,6 +53,8 @@ _SEARCH_EXPAND = ["author", "downloads", "likes", "pipeline_tag", "safetensors",
 """What a search asks the Hub for each model (name, owner, size, licence tag, task, downloads and likes for the table)."""
 _UNREACHABLE_FOR_SECONDS = 60.0
 _unreachable_until = 0.0
+_HUB_CARDS: dict[tuple[str, str], str] = {}
+"""Card summaries already read, by (repo id, commit): checking a model again, or "Use this model", asks the Hub once."""
 
 
 @dataclass
@@ -123,8 +128,6 @@ def search_models(query: str = "", task: str | None = None, sort: str = "downloa
     except network_errors():
         _mark_unreachable()
         return HubSearch(local_models(query, task), offline=True, notice=OFFLINE_NOTICE)
-    from jobs.hub.model_rows import weights_bytes
-
     rows = [{"id": info.id, "name": info.id, "source": "hub", "task": info.pipeline_tag, "architecture": None, "size": None,
              "downloads": info.downloads, "likes": info.likes, "owner": info.author, "license": _tag_license(info.tags),
              "parameters": getattr(info.safetensors, "total", None), "size_bytes": weights_bytes(getattr(info.safetensors, "parameters", None))}
@@ -149,25 +152,6 @@ def available_memory() -> tuple[str, int]:
     except ImportError:  # pragma: no cover - torch is a dependency
         pass
     return cpu_training_budget()
-
-
-def _safetensors_params(files: list[Path]) -> int | None:
-    """Parameter count read from safetensors headers (no weights are loaded)."""
-    total = 0
-    for file in files:
-        try:
-            with file.open("rb") as handle:
-                (length,) = struct.unpack("<Q", handle.read(8))
-                header = json.loads(handle.read(length))
-        except (OSError, ValueError, struct.error):
-            return None
-        for name, entry in header.items():
-            if name != "__metadata__":
-                count = 1
-                for dim in entry.get("shape", []):
-                    count *= int(dim)
-                total += count
-    return total or None
 
 
 def _gguf_description(path: Path) -> tuple[dict[str, Any], int | None]:
@@ -218,14 +202,33 @@ def _describe_local(ref: str, source: Path) -> dict[str, Any]:
             raise ModelError(f"{source} has no config.json, so it is not a transformers model folder; pick the folder that holds config.json")
         config = json.loads(config_file.read_text(encoding="utf-8"))
         files = sorted(entry.name for entry in source.iterdir())
-        params = _safetensors_params(sorted(source.glob("*.safetensors")))
+        params = safetensors_params(sorted(source.glob("*.safetensors")))
         architecture = ((config.get("architectures") or [None])[0]) or str(config.get("model_type") or "unknown")
-    from jobs.hub.model_rows import local_card
-    from jobs.models.catalog import task_hint
-
     hinted = task_hint(architecture, str(config.get("model_type") or ""))
     summary, license_name = local_card(source)
     return _describe(ref, "local", config, files, params, hinted, license_name=license_name, gated=False, tags=[], card_summary=summary)
+
+
+def fetch_hub_card_summary(repo_id: str, token: str | bool | None, files: Iterable[str], commit: str | None = None) -> str:
+    """The summary of a Hub repo's README.md, read over HTTP (nothing lands in the cache) once per commit; "" when absent or
+    unreachable."""
+    if "README.md" not in set(files):
+        return ""
+    key = (repo_id, commit or "main")
+    if key in _HUB_CARDS:
+        return _HUB_CARDS[key]
+    from huggingface_hub import get_session, hf_hub_url
+    from huggingface_hub.utils import build_hf_headers
+
+    try:
+        url = hf_hub_url(repo_id, "README.md", revision=commit, endpoint=hub_client(token).endpoint)
+        response = get_session().get(url, headers=build_hf_headers(token=token), timeout=10, follow_redirects=True)
+    except network_errors():
+        return ""
+    if len(_HUB_CARDS) >= 256:
+        _HUB_CARDS.clear()
+    _HUB_CARDS[key] = card_summary(response.text) if response.status_code == 200 else ""
+    return _HUB_CARDS[key]
 
 
 def model_info(ref: str, batch_size: int = 8, seq_len: int = 512, token: str | bool | None = None, card: bool = False,
@@ -257,8 +260,6 @@ def model_info(ref: str, batch_size: int = 8, seq_len: int = 512, token: str | b
         safetensors = getattr(found, "safetensors", None)
         params = int(safetensors.total) if safetensors is not None and getattr(safetensors, "total", None) else None
         files = sorted(sibling.rfilename for sibling in (found.siblings or []))
-        from jobs.hub.model_rows import fetch_hub_card_summary
-
         summary = str(card_data.get("model_description") or card_data.get("description") or "")[:400]
         summary = summary or (fetch_hub_card_summary(ref, token, files, found.sha) if card else "")
         hinted = PIPELINE_TASKS.get(found.pipeline_tag or "")
@@ -289,8 +290,6 @@ def _describe(ref: str, where: str, config: dict[str, Any], files: list[str], pa
         reasons.append("no weight files were listed")
     model_type = str(config.get("model_type") or "")
     if task is not None and model_type and not reasons:
-        from jobs.models.source import model_architecture_supported
-
         try:
             model_architecture_supported(config, task)
         except ModelError as error:

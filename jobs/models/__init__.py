@@ -2,7 +2,9 @@
 
 - :mod:`jobs.models.source`: ``resolve_model`` (folder, .gguf file or cached Hub id → checked safetensors
   folder), ``check_model_safety``, ``model_architecture_supported``.
-- :mod:`jobs.models.loading`: ``load_tokenizer``, ``load_base_model``, ``resolve_precision``, ``count_parameters``.
+- :mod:`jobs.models.hub_cache`: ``hub_cache_dir``, ``cached_snapshot``: the local Hugging Face cache, read without the network.
+- :mod:`jobs.models.loading`: ``load_tokenizer``, ``load_base_model``, ``resolve_precision``, ``count_parameters`` (torch and
+  transformers load when one of them is called, so importing this package stays cheap).
 - :mod:`jobs.models.catalog`: ``local_catalog`` and ``packaged_model`` for the model picker, tests and examples.
 - :mod:`jobs.models.memory`: ``estimate_training_memory``, a documented rough estimate.
 
@@ -10,15 +12,14 @@
     resolved = resolve_model(packaged_model("smollm2"))  # converted once, then cached
 """
 
-from typing import Any
-
 from jobs.models.catalog import CatalogEntry, local_catalog, packaged_model, task_hint
+from jobs.models.hub_cache import hub_cache_dir
+from jobs.models.loading import count_parameters, load_base_model, load_tokenizer, resolve_precision
 from jobs.models.memory import MemoryEstimate, estimate_training_memory, format_bytes
 from jobs.models.source import (
     ResolvedModel,
     check_model_safety,
     convert_gguf,
-    hub_cache_dir,
     model_architecture_supported,
     read_config,
     resolve_model,
@@ -44,15 +45,3 @@ __all__ = [
     "resolve_precision",
     "task_hint",
 ]
-
-_LOADING = {"count_parameters", "load_base_model", "load_tokenizer", "resolve_precision"}
-
-
-def __getattr__(name: str) -> Any:
-    """The loading helpers import torch and transformers, so they load on first use (``launch.py download`` and the web UI's
-    model search start in half a second instead of several)."""
-    if name in _LOADING:
-        from jobs.models import loading
-
-        return getattr(loading, name)
-    raise AttributeError(f"module 'jobs.models' has no attribute {name!r}")

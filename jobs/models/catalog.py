@@ -7,6 +7,8 @@ Three places are listed, in this order:
 - hf-cache: model repos with safetensors weights in the local Hugging Face cache;
 - data-home: folders under ``<data home>/models`` (converted GGUF files, merged adapters).
 
+:func:`safetensors_params` and :func:`gguf_string_field` read facts from weight file headers without loading any weights.
+
 A model derived from a job (``models/job-<id>-merged``) belongs to that job's owner: given an ``owner``,
 :func:`local_catalog` lists it only for them, and :func:`model_visible_to` answers the same for one reference.
 
@@ -24,9 +26,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Literal
 
-from jobs.models.source import hub_cache_dir
+from sqlmodel import col, select
+
+from jobs.models.hub_cache import cached_snapshot, scan_hub_cache
 from jobs.spec import Task
+from storage.db import session_scope
 from storage.paths import DataHome, data_home
+from storage.tables import Job
 
 CatalogSource = Literal["packaged", "hf-cache", "data-home"]
 
@@ -122,11 +128,6 @@ def _jobs_owned_by(owner: str, job_ids: set[int]) -> set[int]:
     """The ids among ``job_ids`` whose job row names ``owner`` (a deleted job's leftover model belongs to nobody)."""
     if not job_ids:
         return set()
-    from sqlmodel import col, select
-
-    from storage.db import session_scope
-    from storage.tables import Job
-
     with session_scope() as session:
         return set(session.exec(select(Job.id).where(col(Job.id).in_(sorted(job_ids)), Job.owner == owner)).all())
 
@@ -144,17 +145,6 @@ def _packaged_entries() -> list[CatalogEntry]:
         else:
             entries.append(_folder_entry(display, path, "packaged"))
     return entries
-
-
-def scan_hub_cache() -> Any:
-    """``huggingface_hub``'s scan of the Hugging Face cache (``HFCacheInfo``), or None when there is no cache yet."""
-    from huggingface_hub import scan_cache_dir
-    from huggingface_hub.errors import CacheNotFound
-
-    try:
-        return scan_cache_dir(hub_cache_dir())
-    except (CacheNotFound, OSError):
-        return None
 
 
 def _hub_cache_entries() -> list[CatalogEntry]:
@@ -229,13 +219,30 @@ def fit_tasks(entry: CatalogEntry) -> tuple[Task, ...]:
     hinted = (entry.task_hint,) if entry.task_hint else ()
     folder = Path(entry.ref) if Path(entry.ref).is_dir() else None
     if folder is None and entry.source == "hf-cache":
-        from jobs.models.source import from_hub_cache
-
         try:
-            folder = from_hub_cache(entry.ref)
+            folder = cached_snapshot(entry.ref)
         except Exception:  # noqa: BLE001 - an incomplete cache entry is simply not marked
             folder = None
     return (*hinted, Task.SENTENCE_EMBEDDING) if folder is not None and is_sentence_transformers(folder) else hinted
+
+
+def safetensors_params(files: list[Path]) -> int | None:
+    """Parameter count read from safetensors headers (no weights are loaded)."""
+    total = 0
+    for file in files:
+        try:
+            with file.open("rb") as handle:
+                (length,) = struct.unpack("<Q", handle.read(8))
+                header = json.loads(handle.read(length))
+        except (OSError, ValueError, struct.error):
+            return None
+        for name, entry in header.items():
+            if name != "__metadata__":
+                count = 1
+                for dim in entry.get("shape", []):
+                    count *= int(dim)
+                total += count
+    return total or None
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -264,7 +271,7 @@ def _gguf_architecture(path: Path) -> str:
     """The transformers class for a GGUF file's ``general.architecture`` (read from the header only)."""
     try:
         with path.open("rb") as stream:
-            arch = _gguf_string_field(stream, "general.architecture")
+            arch = gguf_string_field(stream, "general.architecture")
     except (OSError, ValueError, struct.error):
         arch = None
     if not arch:
@@ -272,7 +279,7 @@ def _gguf_architecture(path: Path) -> str:
     return GGUF_ARCHITECTURES.get(arch, arch)
 
 
-def _gguf_string_field(stream: BinaryIO, wanted: str, max_fields: int = 64) -> str | None:
+def gguf_string_field(stream: BinaryIO, wanted: str, max_fields: int = 64) -> str | None:
     """Read GGUF key/value pairs until ``wanted`` (a string field) is found; None when absent early on."""
 
     def read(fmt: str) -> Any:

@@ -14,18 +14,21 @@ from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
-from typing import Any
-
-import torch
-from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+from typing import TYPE_CHECKING, Any
 
 from jobs.errors import ModelError, UnsupportedError
 from jobs.models.source import ResolvedModel, check_model_safety, model_architecture_supported
 from jobs.spec import Method, Precision, Task
 
+if TYPE_CHECKING:  # torch and transformers load inside the functions, so importing this module (and jobs.models) stays cheap
+    import torch
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
 
 def load_tokenizer(resolved: ResolvedModel) -> PreTrainedTokenizerBase:
     """The model's tokenizer; when it has no pad token, the end-of-sequence token is used for padding."""
+    from transformers import AutoTokenizer
+
     try:
         tokenizer = AutoTokenizer.from_pretrained(resolved.path, trust_remote_code=False)
     except (OSError, ValueError) as error:
@@ -47,6 +50,7 @@ def load_sentence_transformer(folder: str | Path, *, dtype: torch.dtype | None =
     """A sentence-transformers model from a checked local folder: safetensors only, no remote code, never the network.
 
     A plain transformers folder (no ``modules.json``) gets sentence-transformers' default mean pooling."""
+    import torch
     from sentence_transformers import SentenceTransformer
 
     config = check_model_safety(Path(folder))
@@ -72,6 +76,9 @@ def load_base_model(
     :func:`resolve_precision`). ``quantize_4bit`` loads NF4 weights for QLoRA (CUDA and bitsandbytes only).
     ``pad_token_id`` should be the tokenizer's; without it the config keeps its own or falls back to eos.
     """
+    import torch
+    from transformers import AutoModel, AutoModelForCausalLM, AutoModelForSequenceClassification
+
     task = Task(task)
     config = check_model_safety(resolved.path)
     model_architecture_supported(config, task)
@@ -101,8 +108,6 @@ def load_base_model(
         )
         auto_class: Any = AutoModelForSequenceClassification
     elif task is Task.SENTENCE_EMBEDDING:
-        from transformers import AutoModel
-
         auto_class = AutoModel  # the bare backbone; pooling lives in the sentence-transformers modules (load_sentence_transformer)
     else:
         auto_class = AutoModelForCausalLM
@@ -131,6 +136,8 @@ def _set_pad_token_id(model: PreTrainedModel, pad_token_id: int | None) -> None:
 
 def _four_bit_config() -> Any:
     """The QLoRA quantisation: NF4 with double quantisation, computing in bf16."""
+    import torch
+
     if not torch.cuda.is_available() or importlib.util.find_spec("bitsandbytes") is None:
         raise UnsupportedError("QLoRA needs a CUDA GPU and the bitsandbytes package; this machine has none — use method lora instead")
     from transformers import BitsAndBytesConfig
@@ -150,6 +157,8 @@ def resolve_precision(precision: Precision, method: Method | None = None) -> tup
     CUDA. Full fine-tuning keeps fp32 weights and lets autocast run in half precision (fp16 gradients of
     fp16 weights cannot be unscaled), so with ``method=Method.FULL`` the load dtype stays float32.
     """
+    import torch
+
     precision = Precision(precision)
     cuda = torch.cuda.is_available()
     if precision is Precision.AUTO:

