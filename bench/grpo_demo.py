@@ -14,7 +14,7 @@ in 30 sampled completions; 0 of the 96 completions sampled in 12 GRPO steps), so
    the planets questions with their answers written as ``<answer>...</answer>``; few steps at a small learning rate
    (``--sft-steps``, ``--sft-lr``), so that the model writes the tags only SOME of the time. The tag rate (share of
    completions sampled as GRPO samples them, on the held-out GRPO prompts, with both tags) is measured for the packaged
-   model and for the warm-started one, and the adapter is merged into a full model folder with :func:`jobs.inference.text.merge_run`.
+   model and for the warm-started one, and the adapter is merged into a full model folder with :func:`jobs.export.merge.merge_run`.
 2. GRPO: ``examples/smollm2-grpo.yaml`` with the merged folder as ``base_model`` (``--steps``, ``--generations``, ``--lr``
    override its settings). Its reward gives partial credit per tag (``contains`` ``<answer>`` x 0.25, ``</answer>`` x 0.25,
    ``format`` x 0.5). The job's report (:mod:`jobs.evaluation.preference`, read with :func:`jobs.evaluation.read_report`)
@@ -137,7 +137,7 @@ def sampled_lines(log_path: Path, count: int) -> list[str]:
 
 def warm_start(model_dir: str, args: argparse.Namespace, work: Path) -> dict[str, Any]:
     """Run the sft warm start, measure the tag rates, and (unless ``--warm-only``) merge it into ``work/warm-start-merged``."""
-    from jobs.inference.text import merge_run
+    from jobs.export.merge import merge_run
 
     started = time.perf_counter()
     spec = warm_start_spec(model_dir, args.sft_steps, args.sft_lr)

@@ -4,8 +4,9 @@
   it), :mod:`jobs.export.gguf_convert` (model folder → GGUF with the ``gguf`` library), :mod:`jobs.export.gguf_vocab`
   (tokenizer metadata), :mod:`jobs.export.gguf_verify` (load back and compare), :mod:`jobs.export.modelfile` (Ollama
   Modelfile, chat template in Go syntax).
+- :mod:`jobs.export.merge`: a LoRA run merged into one complete model folder (transformers or sentence-transformers).
 - :mod:`jobs.export.model_card` (the README.md next to every adapter), :mod:`jobs.export.hub_push` (push a run to the Hub),
-  :mod:`jobs.export.space_deploy` (run this repository as a Space).
+  :mod:`jobs.export.space_deploy` (run this repository as a Space), :mod:`jobs.export.hub_client` (the Hub client, repo ids).
 
     from jobs.export import export_gguf
     result = export_gguf("data/runs/7", ["f16", "q8_0"])

@@ -25,6 +25,11 @@ from typing import Any
 
 from jobs.errors import AdaptaError
 from jobs.export.gguf_convert import architecture_of, convert_folder, quant_type
+from jobs.export.gguf_verify import Reference, verify_file, verify_tokenizer
+from jobs.export.gguf_vocab import load_tokenizer, pre_tokenizer_name
+from jobs.export.merge import merge_run
+from jobs.export.modelfile import write_modelfile
+from jobs.spec import Method, Task, load_spec
 
 VERIFICATION_FILE = "gguf_verification.json"
 MODELFILE = "Modelfile"
@@ -64,8 +69,6 @@ def _quiet(_: float, __: str) -> None:
 
 def source_folder(run_dir: Path, merged_dir: Path | None) -> Path:
     """The full model to convert: the run's ``model/`` (full fine-tune) or its LoRA merged into the base (merged once)."""
-    from jobs.spec import Method, Task, load_spec
-
     spec = load_spec(run_dir / "spec.yaml")
     if spec.task is not Task.CAUSAL_LM:
         raise AdaptaError(f"GGUF export is for text-generation (causal-lm) jobs; this job's task is {spec.task.value}")
@@ -76,15 +79,12 @@ def source_folder(run_dir: Path, merged_dir: Path | None) -> Path:
                           "llama.cpp cannot load")
     merged = merged_dir or run_dir / "merged"
     if not (merged / "config.json").is_file():
-        from jobs.inference.text import merge_run
-
         merge_run(run_dir, merged)
     return merged
 
 
 def file_stem(run_dir: Path) -> str:
-    from jobs.spec import load_spec
-
+    """The name the job's GGUF files start with: its spec's name (or ``job-<id>``) made safe for a file name."""
     name = load_spec(run_dir / "spec.yaml").name or f"job-{run_dir.name}"
     return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.") or "model"
 
@@ -118,13 +118,9 @@ def export_gguf(run_dir: str | Path, quants: Sequence[str], *, merged_dir: str |
         files.append(GgufFile(kind.name, path, path.stat().st_size, round(time.perf_counter() - started, 2)))
         done += 1
 
-    from jobs.export.gguf_verify import Reference, verify_file, verify_tokenizer
-    from jobs.export.gguf_vocab import pre_tokenizer_name
-    from jobs.export.modelfile import write_modelfile
-
     report_progress(0.05 + 0.9 * done / steps, "reference")
     reference = Reference.load(source, run_dir) if verify else None
-    tokenizer = reference.tokenizer if reference is not None else _tokenizer(source)
+    tokenizer = reference.tokenizer if reference is not None else load_tokenizer(source)
     preferred = next((file for name in PREFERRED_FOR_OLLAMA for file in files if file.type == name), files[0])
     modelfile = folder / MODELFILE
     modelfile_report = write_modelfile(tokenizer, modelfile, preferred.path.name)
@@ -149,12 +145,6 @@ def export_gguf(run_dir: str | Path, quants: Sequence[str], *, merged_dir: str |
     verification_path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     report_progress(1.0, "done")
     return GgufExport(folder, files, modelfile, verification_path, report)
-
-
-def _tokenizer(folder: Path) -> Any:
-    from jobs.export.gguf_vocab import load_tokenizer
-
-    return load_tokenizer(folder)
 
 
 def summary_rows(result: GgufExport) -> list[dict[str, Any]]:

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from jobs.errors import AdaptaError
+from jobs.export.gguf_vocab import add_tokenizer
 
 
 @dataclass(frozen=True)
@@ -128,8 +129,6 @@ def _encode(data: np.ndarray, qtype_name: str) -> tuple[np.ndarray, Any]:
 def convert_folder(folder: str | Path, output: str | Path, quant: str, *, name: str | None = None) -> Path:
     """Write the model in ``folder`` as ``output`` (GGUF) at ``quant``; returns ``output``. Written to a temporary name first."""
     import gguf
-
-    from jobs.export.gguf_vocab import add_tokenizer
 
     folder, output, kind = Path(folder), Path(output), quant_type(quant)
     config_path = folder / "config.json"

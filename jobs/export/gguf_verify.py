@@ -16,12 +16,16 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-
+from jobs.data.examples import load_training_data
+from jobs.errors import AdaptaError
 from jobs.export.gguf_convert import QuantType
 from jobs.export.gguf_vocab import PROBE_TEXT
+from jobs.spec import load_spec
+
+if TYPE_CHECKING:
+    import torch
 
 MAX_PROMPTS = 8
 GREEDY_TOKENS = 16
@@ -44,6 +48,7 @@ class Reference:
 
     @classmethod
     def load(cls, folder: str | Path, run_dir: str | Path | None = None) -> Reference:
+        import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         tokenizer = AutoTokenizer.from_pretrained(str(folder))
@@ -61,10 +66,6 @@ def job_prompts(run_dir: str | Path | None, tokenizer: Any) -> tuple[list[list[i
     """(whole examples, their prompts, where they came from): the job's held-out rows, else its first training rows, else fixed
     prompts when the job's data can no longer be read."""
     if run_dir is not None and (Path(run_dir) / "spec.yaml").is_file():
-        from jobs.data.examples import load_training_data
-        from jobs.errors import AdaptaError
-        from jobs.spec import load_spec
-
         try:
             spec = load_spec(Path(run_dir) / "spec.yaml")
             spec.training.packing = False
@@ -93,6 +94,9 @@ def _chat_prompt(tokenizer: Any, text: str) -> list[int]:
 
 
 def greedy_answers(model: Any, prompts: list[list[int]], tokenizer: Any) -> list[list[int]]:
+    """The first :data:`GREEDY_TOKENS` tokens ``model`` answers to each prompt, decoding greedily."""
+    import torch
+
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     answers = []
     with torch.inference_mode():
@@ -105,11 +109,15 @@ def greedy_answers(model: Any, prompts: list[list[int]], tokenizer: Any) -> list
 
 
 def _logits(model: Any, sequence: list[int]) -> torch.Tensor:
+    import torch
+
     with torch.inference_mode():
         return model(input_ids=torch.tensor([sequence])).logits[0].float()
 
 
 def load_gguf_model(path: Path) -> Any:
+    """A GGUF file loaded back as a float32 transformers model."""
+    import torch
     from transformers import AutoModelForCausalLM
 
     return AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name, dtype=torch.float32).eval()

@@ -12,34 +12,23 @@ follows ``HF_ENDPOINT`` (tests point it at a loopback server standing in for the
 
 from __future__ import annotations
 
-import os
+import json
 import re
 from pathlib import Path
 
+import yaml
+
 from jobs.errors import AdaptaError
+from jobs.export.gguf import MODELFILE, PREFERRED_FOR_OLLAMA, VERIFICATION_FILE, export_gguf, file_stem
+from jobs.export.hub_client import hub_api, hub_unreachable, valid_repo_id
+from jobs.export.merge import merge_run
+from jobs.export.model_card import render_model_card
+from jobs.export.modelfile import point_modelfile
 from jobs.metrics import read_metrics_jsonl
+from jobs.spec import load_spec
+from jobs.trainers.images.sample_index import read_sample_index
 
-_REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
 SKIPPED_FILES = {"training_args.bin"}
-
-
-def hub_api(token: str):  # noqa: ANN201 - huggingface_hub is imported lazily
-    """An ``HfApi`` for ``HF_ENDPOINT`` (or the Hub) with this token, in memory only; refused in offline mode."""
-    from huggingface_hub import HfApi, constants
-
-    if constants.is_offline_mode():
-        raise AdaptaError("offline mode is on (HF_HUB_OFFLINE=1), so nothing can be sent to the Hub; unset it on a connected machine and try again")
-    return HfApi(endpoint=os.environ.get("HF_ENDPOINT") or None, token=token)
-
-
-def hub_unreachable(error: Exception) -> AdaptaError:
-    """The sentence for a connection that never reached the Hub."""
-    return AdaptaError(f"the Hub is unreachable ({type(error).__name__}); check the connection or HF_ENDPOINT and try again")
-
-
-def valid_repo_id(repo_id: str | None) -> bool:
-    """OWNER/NAME made of letters, digits, dot, dash and underscore."""
-    return bool(_REPO_ID.match(repo_id or ""))
 
 
 def loss_svg(metrics: list[dict], width: int = 640, height: int = 320) -> str | None:
@@ -89,10 +78,6 @@ def _card_with_plot(card: str, has_plot: bool) -> str:
 def _card_with_samples(card: str, run_dir: Path) -> tuple[str, list[Path]]:
     """For a text-to-image card: the sample images it shows (uploaded to ``samples/``) and the card pointing at them, with a
     Hub ``widget`` so the model page shows them next to their prompts."""
-    import yaml
-
-    from jobs.trainers.images.sample_index import read_sample_index
-
     shown = set(re.findall(r"\]\(\.\./samples/([A-Za-z0-9._-]+)\)", card))
     rows = [row for row in read_sample_index(run_dir) if row["file"] in shown]
     if not rows:
@@ -108,23 +93,12 @@ def _card_with_samples(card: str, run_dir: Path) -> tuple[str, list[Path]]:
 
 def push_merged_run(run_dir: str | Path, repo_id: str, *, token: str | None, merged_dir: str | Path, private: bool = False) -> str:
     """Merge the run's LoRA into its base (once, into ``merged_dir``), give it its own card, and push that model."""
-    import json
-
-    from jobs.export.model_card import render_model_card
-    from jobs.inference.text import merge_run
-    from jobs.spec import Task, load_spec
-
     run_dir, merged_dir = Path(run_dir), Path(merged_dir)
     if not valid_repo_id(repo_id):
         raise AdaptaError(f"repository id {repo_id!r} is not valid; use OWNER/NAME, e.g. my-name/smollm2-planets-merged")
     spec = load_spec(run_dir / "spec.yaml")
     if not (merged_dir / "config.json").is_file():
-        if spec.task is Task.SENTENCE_EMBEDDING:  # a complete sentence-transformers folder, pooling modules included
-            from jobs.inference.embedding_search import merge_embedding_run
-
-            merge_embedding_run(run_dir, merged_dir)
-        else:
-            merge_run(run_dir, merged_dir)
+        merge_run(run_dir, merged_dir)  # a sentence-embedding run: a complete sentence-transformers folder, pooling modules included
     summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
     (merged_dir / "README.md").write_text(render_model_card(spec, summary, repo_id, merged=True), encoding="utf-8")
     return push_run(run_dir, repo_id, token=token, private=private, folder=merged_dir)
@@ -133,8 +107,6 @@ def push_merged_run(run_dir: str | Path, repo_id: str, *, token: str | None, mer
 def gguf_card(card: str, repo_id: str, report: dict) -> str:
     """The merged model's card made a GGUF repo's card: ``library_name: gguf`` and GGUF tags for the Hub, and a section on running
     the files with llama.cpp, Ollama and LM Studio, with the verification numbers."""
-    import yaml
-
     if card.startswith("---\n"):
         _, front_text, body = card.split("---", 2)
         front = yaml.safe_load(front_text) or {}
@@ -162,14 +134,6 @@ def push_gguf_run(run_dir: str | Path, repo_id: str, *, token: str | None, quant
                   private: bool = False) -> str:
     """Export the run to GGUF (each of ``quants``; files already exported and verified are reused), then push the GGUF files,
     the Modelfile, the verification report and a GGUF card to ``repo_id``; a failed verification is not pushed."""
-    import json
-
-    from jobs.export import export_gguf
-    from jobs.export.gguf import MODELFILE, PREFERRED_FOR_OLLAMA, VERIFICATION_FILE, file_stem
-    from jobs.export.model_card import render_model_card
-    from jobs.export.modelfile import point_modelfile
-    from jobs.spec import load_spec
-
     run_dir = Path(run_dir)
     if not valid_repo_id(repo_id):
         raise AdaptaError(f"repository id {repo_id!r} is not valid; use OWNER/NAME, e.g. my-name/smollm2-planets-gguf")

@@ -10,6 +10,8 @@ from typing import Any
 import yaml
 
 from jobs.evaluation.report import EvalReport, report_markdown
+from jobs.export.hub_client import valid_repo_id
+from jobs.models.catalog import hub_id_for_packaged
 from jobs.spec import HUB_DATA_PREFIX, JobSpec, Method, Objective, Task
 
 PIPELINE_TAG = {Task.CAUSAL_LM: "text-generation", Task.TEXT_CLASSIFICATION: "text-classification", Task.SENTENCE_EMBEDDING: "sentence-similarity"}
@@ -25,9 +27,6 @@ def _version(package: str) -> str:
 def hub_base_model(ref: str) -> str | None:
     """The ``base_model`` a Hub card can carry: the Hub id itself, the id a packaged copy came from, else None (a local path
     is not a model id, and the Hub's metadata check rejects it)."""
-    from jobs.export.hub_push import valid_repo_id
-    from jobs.models.catalog import hub_id_for_packaged
-
     if not Path(ref).expanduser().exists():
         return ref if valid_repo_id(ref) else None
     return hub_id_for_packaged(ref)

@@ -11,9 +11,9 @@ import subprocess
 from pathlib import Path
 
 from jobs.errors import AdaptaError
-from jobs.export.hub_push import hub_api, hub_unreachable, valid_repo_id
+from jobs.export.hub_client import hub_api, hub_unreachable, valid_repo_id
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 EXCLUDED_PREFIXES = (".venv/", "data/", "tests/webui/artifacts/", "bench/results/", ".ci/")
 
 

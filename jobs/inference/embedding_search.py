@@ -3,8 +3,8 @@
 The Playground and the before/after report load a run through :func:`open_embedding_run` (or the cached
 :func:`load_embedding_run`): a LoRA run is the base model with the adapter loaded by sentence-transformers'
 ``load_adapter`` (the base is the same model with the adapter disabled, so one copy sits in memory); a full fine-tune is
-its ``model/`` folder next to a separately loaded base. :func:`merge_embedding_run` folds a LoRA adapter into a complete
-sentence-transformers folder.
+its ``model/`` folder next to a separately loaded base. (Folding a LoRA adapter into a complete sentence-transformers folder
+is an export: :func:`jobs.export.merge.merge_embedding_run`.)
 
     run = load_embedding_run(run_dir)
     hits = compare_search(run, "how do I reset my zorblat?", passages, top_k=5)
@@ -14,7 +14,6 @@ sentence-transformers folder.
 from __future__ import annotations
 
 import contextlib
-import shutil
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator
@@ -22,7 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from jobs.data.pairs import load_embedding_data
 from jobs.errors import AdaptaError
+from jobs.models import resolve_model
+from jobs.models.loading import load_sentence_transformer
 from jobs.spec import JobSpec, Method, Task, load_spec
 
 MAX_PASSAGES = 2000
@@ -61,9 +63,6 @@ class Hit:
 
 def open_embedding_run(run_dir: str | Path) -> EmbeddingRun:
     """Load a finished sentence-embedding run fresh (not cached); raises :class:`AdaptaError` when it is not one."""
-    from jobs.models import resolve_model
-    from jobs.models.loading import load_sentence_transformer
-
     run_dir = Path(run_dir)
     if not (run_dir / "spec.yaml").is_file():
         raise AdaptaError(f"{run_dir} is not a finished Adapta run (no spec.yaml); pick a run from the Jobs list")
@@ -142,28 +141,5 @@ def compare_search(run: EmbeddingRun, query: str, passages: list[str], top_k: in
 
 def run_passages(run_dir: str | Path) -> list[str]:
     """The job's own corpus: every passage of its data and its ``embedding.corpus`` file."""
-    from jobs.data.pairs import load_embedding_data
-
     return load_embedding_data(load_spec(Path(run_dir) / "spec.yaml")).passages()
 
-
-def merge_embedding_run(run_dir: str | Path, output_dir: str | Path) -> Path:
-    """Fold a LoRA run's adapter into its base and save a complete sentence-transformers folder (no PEFT needed to load it)."""
-    from peft import PeftModel
-
-    run = open_embedding_run(run_dir)
-    if not run.is_adapter:
-        raise AdaptaError(f"{run_dir} is a full fine-tune; its model/ folder is already a complete sentence-transformers model")
-    from jobs.models import resolve_model
-    from jobs.models.loading import load_sentence_transformer
-
-    model = load_sentence_transformer(resolve_model(run.spec.base_model, task=run.spec.task).path)
-    transformer = model[0]
-    transformer.model = PeftModel.from_pretrained(transformer.model, str(run.run_dir / "adapter")).merge_and_unload()
-    output = Path(output_dir)
-    partial = output.with_name(output.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    model.save_pretrained(str(partial))
-    shutil.rmtree(output, ignore_errors=True)
-    partial.rename(output)
-    return output

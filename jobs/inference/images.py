@@ -17,8 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from jobs.errors import AdaptaError
 from jobs.models.pipelines import load_pipeline, resolve_pipeline
 from jobs.spec import Task, load_spec
@@ -42,6 +40,8 @@ class LoadedImageRun:
 
 def load_pipeline_with_lora(base_model: str, adapter_folder: Path, weight_name: str = DIFFUSERS_FILE, resolution: int = 512) -> LoadedImageRun:
     """The cached pipeline of ``base_model`` with the LoRA file ``adapter_folder/weight_name`` loaded."""
+    import torch
+
     adapter_folder = Path(adapter_folder)
     if not (adapter_folder / weight_name).is_file():
         raise AdaptaError(f"{adapter_folder} has no {weight_name}; pick a finished text-to-image run")
@@ -82,6 +82,8 @@ def generate_image(
     negative_prompt: str | None = None,
 ) -> Any:
     """One PIL image at ``seed``; ``lora_scale`` 0 gives the base pipeline's image."""
+    import torch
+
     with loaded.lock, torch.no_grad():
         pipe = loaded.pipe
         if lora_scale == 0:

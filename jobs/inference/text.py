@@ -19,15 +19,15 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import torch
-from peft import PeftModel
-from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, PreTrainedModel
+from typing import TYPE_CHECKING, Any
 
 from jobs.errors import AdaptaError
 from jobs.models import load_base_model, load_tokenizer, resolve_model
 from jobs.spec import JobSpec, Method, Task, load_spec
+
+if TYPE_CHECKING:
+    import torch
+    from transformers import PreTrainedModel
 
 CACHE_SIZE = 2
 
@@ -67,6 +67,10 @@ def _label_names_from_config(config: Any) -> list[str] | None:
 
 
 def _load_run(run_dir: Path) -> LoadedModel:
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
+
     spec_path = run_dir / "spec.yaml"
     if not spec_path.is_file():
         raise AdaptaError(f"{run_dir} is not a finished Adapta run (no spec.yaml); pick a run folder from the Jobs list")
@@ -117,6 +121,8 @@ def load_run(run_dir: str | Path) -> LoadedModel:
 
 
 def _load_base(base_model: str, task: Task) -> LoadedModel:
+    import torch
+
     resolved = resolve_model(base_model, task=task)
     model = load_base_model(resolved, task, dtype=torch.float32)
     return LoadedModel(model.eval(), load_tokenizer(resolved), task, _label_names_from_config(model.config), False, base_model)
@@ -162,9 +168,10 @@ def _prompt_ids(loaded: LoadedModel, prompt: str | list[dict[str, str]]) -> torc
     return tokenizer(text, return_tensors="pt", add_special_tokens=not getattr(tokenizer, "chat_template", None))["input_ids"]
 
 
-@torch.inference_mode()
 def generate(loaded: LoadedModel, prompt: str | list[dict[str, str]], settings: GenerationSettings | None = None, *, adapter: bool = True) -> str:
     """Continue a prompt (chat-template aware); ``adapter=False`` answers as the base model."""
+    import torch
+
     if loaded.task is not Task.CAUSAL_LM:
         raise AdaptaError("this model classifies text; use classify() instead of generate()")
     settings = settings or GenerationSettings()
@@ -174,7 +181,7 @@ def generate(loaded: LoadedModel, prompt: str | list[dict[str, str]], settings: 
     kwargs: dict[str, Any] = {"do_sample": sampling, "max_new_tokens": settings.max_new_tokens, "pad_token_id": loaded.tokenizer.pad_token_id}
     if sampling:
         kwargs.update(temperature=settings.temperature, top_p=settings.top_p)
-    with _adapter_state(loaded, adapter):
+    with torch.inference_mode(), _adapter_state(loaded, adapter):
         output = loaded.model.generate(input_ids=input_ids, attention_mask=torch.ones_like(input_ids), **kwargs)
     return loaded.tokenizer.decode(output[0, input_ids.shape[1]:], skip_special_tokens=True).strip()
 
@@ -184,35 +191,16 @@ def compare_generate(loaded: LoadedModel, prompt: str | list[dict[str, str]], se
     return generate(loaded, prompt, settings, adapter=False), generate(loaded, prompt, settings, adapter=True)
 
 
-@torch.inference_mode()
 def classify(loaded: LoadedModel, text: str, *, adapter: bool = True) -> dict[str, float]:
     """Label probabilities for one text, highest first."""
+    import torch
+
     if loaded.task is not Task.TEXT_CLASSIFICATION:
         raise AdaptaError("this model generates text; use generate() instead of classify()")
     encoded = loaded.tokenizer(text, return_tensors="pt", truncation=True)
-    with _adapter_state(loaded, adapter):
+    with torch.inference_mode(), _adapter_state(loaded, adapter):
         logits = loaded.model(**encoded.to(loaded.model.device)).logits[0]
-    probabilities = torch.softmax(logits.float(), dim=-1).tolist()
+        probabilities = torch.softmax(logits.float(), dim=-1).tolist()
     names = loaded.label_names or [f"LABEL_{index}" for index in range(len(probabilities))]
     return dict(sorted(zip(names, probabilities, strict=True), key=lambda item: -item[1]))
 
-
-def merge_run(run_dir: str | Path, output_dir: str | Path) -> Path:
-    """Merge a run's LoRA adapter into its base model and save the result as safetensors with the tokenizer (a
-    sentence-embedding run: a complete sentence-transformers folder)."""
-    if load_spec(Path(run_dir) / "spec.yaml").task is Task.SENTENCE_EMBEDDING:
-        from jobs.inference.embedding_search import merge_embedding_run
-
-        return merge_embedding_run(run_dir, output_dir)
-    loaded = _load_run(Path(run_dir))
-    if not loaded.is_adapter:
-        raise AdaptaError(f"{run_dir} is a full fine-tune; its model/ folder is already a complete model")
-    spec = load_spec(Path(run_dir) / "spec.yaml")
-    if spec.method not in (Method.LORA, Method.QLORA):
-        raise AdaptaError(f"only LoRA adapters can be merged into the base model; this run used {spec.method.value}")
-    merged = loaded.model.merge_and_unload()
-    output = Path(output_dir)
-    output.mkdir(parents=True, exist_ok=True)
-    merged.save_pretrained(output)
-    loaded.tokenizer.save_pretrained(output)
-    return output

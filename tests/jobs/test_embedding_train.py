@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from jobs.evaluation import read_report
-from jobs.inference.embedding_search import compare_search, encode, load_embedding_run, merge_embedding_run, open_embedding_run
+from jobs.export.merge import merge_embedding_run
+from jobs.inference.embedding_search import compare_search, encode, load_embedding_run, open_embedding_run
 from jobs.models import packaged_model
 from jobs.queue.run import train_in_foreground
 from jobs.spec import parse_spec

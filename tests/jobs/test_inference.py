@@ -10,8 +10,9 @@ import torch
 from transformers import AutoModelForCausalLM
 
 from jobs.errors import AdaptaError
-from jobs.inference.text import GenerationSettings, classify, compare_generate, load_run, merge_run
+from jobs.export.merge import merge_run
 from jobs.inference import text as inference
+from jobs.inference.text import GenerationSettings, classify, compare_generate, load_run
 from jobs.queue.run import train_in_foreground
 from jobs.spec import parse_spec
 

@@ -35,7 +35,7 @@ def wait_until_finished(client: Client, job_id: int) -> dict:
 
 def test_bob_cannot_see_use_push_or_download_alices_merged_model(adapta_home: Path, tiny_llama: Path, qa_jsonl: Path,
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    from jobs.inference.text import merge_run
+    from jobs.export.merge import merge_run
     from jobs.queue import get_job
     from storage.paths import data_home
 
@@ -87,7 +87,7 @@ def test_bob_cannot_see_use_push_or_download_alices_merged_model(adapta_home: Pa
     from gradio.context import LocalContext
 
     from jobs.errors import AdaptaError
-    from webui.api import check_model_allowed
+    from webui.api_models import check_model_allowed
 
     with pytest.raises(AdaptaError, match=NOT_OFFERED):
         check_model_allowed(merged)  # outside any request: anonymous

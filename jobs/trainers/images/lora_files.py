@@ -12,10 +12,10 @@ tensors, the layout A1111, ComfyUI, Forge and diffusers' own kohya loader read.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-from safetensors.torch import load_file, save_file
+if TYPE_CHECKING:  # torch loads in save_lora, so the file names can be imported cheaply (the Playground's image inference)
+    import torch
 
 DIFFUSERS_FILE = "pytorch_lora_weights.safetensors"
 KOHYA_FILE = "pytorch_lora_weights_kohya.safetensors"
@@ -40,8 +40,10 @@ def _metadata(module: torch.nn.Module) -> dict[str, Any]:
 
 def save_lora(folder: Path, family: str, unet: torch.nn.Module, text_encoders: dict[str, torch.nn.Module | None], alpha: float) -> dict[str, Path]:
     """Save the diffusers-format and kohya-format files into ``folder``; returns {"diffusers": path, "kohya": path}."""
+    import torch
     from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
     from diffusers.utils import convert_all_state_dict_to_peft, convert_state_dict_to_kohya
+    from safetensors.torch import load_file, save_file
 
     folder.mkdir(parents=True, exist_ok=True)
     kwargs: dict[str, Any] = {"unet_lora_layers": lora_layers(unet), "unet_lora_adapter_metadata": _metadata(unet)}
