@@ -1,72 +1,19 @@
-"""The evaluation step at the end of every job: the base model and the adapted model scored on the same held-out rows.
+"""The before/after evaluation: the base model and the adapted model scored on the same held-out rows.
 
-``evaluate_run(spec, run_dir, outcome, sink)`` picks the task's evaluator, records the job's ``evaluating`` phase,
-and writes ``runs/<job>/eval_report.json`` (see :mod:`jobs.evaluation.report`). Its cost is bounded by
-``spec.evaluation`` (a row cap, a token cap). An evaluator that cannot measure anything returns a report whose
-``skipped`` says why; an error inside an evaluator never fails a job that trained well: the report says what went
-wrong instead.
+- :mod:`jobs.evaluation.report`: the :class:`EvalReport` (metrics, scored examples, what it was measured on), stored as
+  ``runs/<job>/eval_report.json`` and read back with :func:`read_report`; re-exported here: ``EvalReport``,
+  ``read_report``, ``report_markdown``, ``write_report``.
+- :mod:`jobs.evaluation.registry`: ``evaluate_run(spec, run_dir, outcome, sink)``, the evaluation step at the end of every
+  job (imports every evaluator, so torch; only the training process imports it).
+- One evaluator per task: :mod:`jobs.evaluation.text` (causal LM, classification), :mod:`jobs.evaluation.preference`
+  (dpo, orpo, kto, grpo), :mod:`jobs.evaluation.retrieval` (sentence-embedding), :mod:`jobs.evaluation.images`
+  (text-to-image); :mod:`jobs.evaluation.reward_preview` scores the base model's answers with the GRPO reward terms
+  before a job is submitted.
 
-    report = evaluate_run(spec, run_dir, outcome, sink)
+    report = read_report(run_dir)
+    print(report_markdown(report))
 """
 
-from __future__ import annotations
-
-import time
-import traceback
-from collections.abc import Callable
-from pathlib import Path
-from typing import Any
-
 from jobs.evaluation.report import EvalReport, read_report, report_markdown, write_report
-from jobs.spec import JobSpec, Objective, Task
 
-Evaluator = Callable[..., EvalReport]
-
-__all__ = ["EvalReport", "evaluate_run", "read_report", "report_markdown", "write_report"]
-
-
-def get_evaluator(task: Task, objective: Objective = Objective.SFT) -> Evaluator | None:
-    """The evaluator of a task and objective (imported lazily: torch loads only in the training process), or None."""
-    if task is Task.CAUSAL_LM and objective is not Objective.SFT:
-        from jobs.evaluation.preference import evaluate_objective_job
-
-        return evaluate_objective_job
-    if task in (Task.CAUSAL_LM, Task.TEXT_CLASSIFICATION):
-        from jobs.evaluation.text import evaluate_text_job
-
-        return evaluate_text_job
-    if task is Task.TEXT_TO_IMAGE:
-        try:
-            from jobs.evaluation.images import evaluate_text_to_image
-        except ImportError:
-            return None
-        return evaluate_text_to_image
-    if task is Task.SENTENCE_EMBEDDING:
-        from jobs.evaluation.retrieval import evaluate_retrieval_job
-
-        return evaluate_retrieval_job
-    return None
-
-
-def evaluate_run(spec: JobSpec, run_dir: Path, outcome: Any, sink: Any) -> EvalReport:
-    """Score base and adapted model for ``spec`` (trained into ``outcome.output_folder``) and write the report."""
-    started = time.perf_counter()
-    if not spec.evaluation.enabled:
-        report = EvalReport(task=spec.task.value, skipped="evaluation.enabled is off in the spec.")
-    elif getattr(outcome, "stopped_early", False):
-        report = EvalReport(task=spec.task.value, skipped="the job was stopped before it finished training.")
-    else:
-        evaluator = get_evaluator(spec.task, spec.objective)
-        if evaluator is None:
-            report = EvalReport(task=spec.task.value, skipped=f"there is no evaluator for task {spec.task.value} yet.")
-        else:
-            sink.record_phase("evaluating")
-            try:
-                report = evaluator(spec, run_dir, outcome, sink)
-            except Exception as error:  # noqa: BLE001 - the model trained; the report says what went wrong instead
-                (Path(run_dir) / "eval_error.txt").write_text(traceback.format_exc(), encoding="utf-8")
-                report = EvalReport(task=spec.task.value, skipped=f"the evaluation failed ({type(error).__name__}: {error}); "
-                                                                  f"details in eval_error.txt of the run folder.")
-    report.seconds = report.seconds or time.perf_counter() - started
-    write_report(report, run_dir)
-    return report
+__all__ = ["EvalReport", "read_report", "report_markdown", "write_report"]

@@ -23,6 +23,7 @@ from typing import Any
 import torch
 
 from jobs.data.preference import load_objective_data, prompt_text
+from jobs.data.split import AUTO_HOLDOUT_MIN_ROWS
 from jobs.evaluation.report import EvalReport, ExampleScore, MetricRow, change_of
 from jobs.evaluation.text import NO_ROWS, _as_base, _batches, _device, greedy_answers
 from jobs.inference.text import LoadedModel, load_base_model_only, open_run
@@ -32,8 +33,6 @@ from jobs.trainers.rewards import score_completion, term_names
 
 def evaluate_objective_job(spec: JobSpec, run_dir: Path, outcome: Any, sink: Any) -> EvalReport:
     """Score the base and the adapted model of a finished dpo, orpo, kto or grpo job on its held-out rows."""
-    from jobs.data.examples import AUTO_HOLDOUT_MIN_ROWS
-
     started = time.perf_counter()
     adapted = open_run(run_dir)
     data = load_objective_data(spec, adapted.tokenizer)

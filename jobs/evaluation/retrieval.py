@@ -16,8 +16,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from jobs.data.examples import AUTO_HOLDOUT_MIN_ROWS
 from jobs.data.pairs import RetrievalSet, load_embedding_data
+from jobs.data.split import AUTO_HOLDOUT_MIN_ROWS
 from jobs.evaluation.report import EvalReport, ExampleScore, MetricRow, change_of
 from jobs.inference.embedding_search import model_for, open_embedding_run
 from jobs.spec import JobSpec

@@ -11,6 +11,8 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from jobs.data.preference import first_rows, prompt_text
+from jobs.evaluation.text import greedy_answers
+from jobs.inference.text import load_base
 from jobs.spec import JobSpec
 from jobs.trainers.rewards import score_completion
 
@@ -38,9 +40,6 @@ class RewardPreview:
 def preview_rewards(spec: JobSpec, rows: int = PREVIEW_ROWS) -> list[RewardPreview]:
     """Greedy answers of the base model (cached, as in the Playground) to the first ``rows`` usable rows, scored by
     ``spec.grpo.rewards``; raises :class:`jobs.errors.DataError` when the data has no usable row."""
-    from jobs.evaluation.text import greedy_answers
-    from jobs.inference.text import load_base
-
     items = first_rows(spec, rows)
     loaded = load_base(spec.base_model, spec.task)
     tokenizer = loaded.tokenizer

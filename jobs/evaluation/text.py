@@ -23,14 +23,19 @@ import string
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
+import numpy as np
 
 from jobs.data.examples import IGNORE_INDEX, TrainingData, load_training_data
+from jobs.data.split import AUTO_HOLDOUT_MIN_ROWS
 from jobs.evaluation.report import EvalReport, ExampleScore, MetricRow, change_of
 from jobs.inference.text import LoadedModel, load_base_model_only, open_run
 from jobs.spec import JobSpec, Method, Task
+from jobs.trainers.evaluation import classification_scores
+
+if TYPE_CHECKING:
+    import torch
 
 NO_ROWS = ("there are no held-out rows: {rows} usable rows are fewer than the {minimum} needed to hold some out automatically. "
            "Give data.validation (a file, or a share such as 0.2) to get a before/after report.")
@@ -46,8 +51,6 @@ def held_out_data(spec: JobSpec, tokenizer: Any) -> TrainingData:
 
 def evaluate_text_job(spec: JobSpec, run_dir: Path, outcome: Any, sink: Any) -> EvalReport:
     """Score the base and the adapted model of a finished text job on its held-out rows."""
-    from jobs.data.examples import AUTO_HOLDOUT_MIN_ROWS
-
     started = time.perf_counter()
     adapted = open_run(run_dir)
     data = held_out_data(spec, adapted.tokenizer)
@@ -91,23 +94,25 @@ def _device(loaded: LoadedModel) -> torch.device:
     return next(loaded.model.parameters()).device
 
 
-@torch.inference_mode()
 def answer_losses(loaded: LoadedModel, examples: Sequence[dict[str, Any]], batch_size: int) -> list[tuple[float, int]]:
     """(summed negative log-likelihood, graded token count) of each example's answer tokens."""
+    import torch
+
     pad = loaded.tokenizer.pad_token_id
     results: list[tuple[float, int]] = []
-    for batch in _batches(examples, batch_size):
-        longest = max(len(example["input_ids"]) for example in batch)
-        ids = torch.tensor([list(e["input_ids"]) + [pad] * (longest - len(e["input_ids"])) for e in batch])
-        mask = torch.tensor([[1] * len(e["input_ids"]) + [0] * (longest - len(e["input_ids"])) for e in batch])
-        labels = torch.tensor([list(e["labels"]) + [IGNORE_INDEX] * (longest - len(e["labels"])) for e in batch])
-        device = _device(loaded)
-        logits = loaded.model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits.float()
-        targets = labels[:, 1:].to(device)
-        losses = torch.nn.functional.cross_entropy(logits[:, :-1].transpose(1, 2), targets, ignore_index=IGNORE_INDEX, reduction="none")
-        graded = targets != IGNORE_INDEX
-        for row in range(len(batch)):
-            results.append((float(losses[row][graded[row]].sum()), int(graded[row].sum())))
+    with torch.inference_mode():
+        for batch in _batches(examples, batch_size):
+            longest = max(len(example["input_ids"]) for example in batch)
+            ids = torch.tensor([list(e["input_ids"]) + [pad] * (longest - len(e["input_ids"])) for e in batch])
+            mask = torch.tensor([[1] * len(e["input_ids"]) + [0] * (longest - len(e["input_ids"])) for e in batch])
+            labels = torch.tensor([list(e["labels"]) + [IGNORE_INDEX] * (longest - len(e["labels"])) for e in batch])
+            device = _device(loaded)
+            logits = loaded.model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits.float()
+            targets = labels[:, 1:].to(device)
+            losses = torch.nn.functional.cross_entropy(logits[:, :-1].transpose(1, 2), targets, ignore_index=IGNORE_INDEX, reduction="none")
+            graded = targets != IGNORE_INDEX
+            for row in range(len(batch)):
+                results.append((float(losses[row][graded[row]].sum()), int(graded[row].sum())))
     return results
 
 
@@ -119,22 +124,24 @@ def split_prompt_and_answer(example: dict[str, Any]) -> tuple[list[int], list[in
     return list(example["input_ids"][:first]), list(example["input_ids"][first:end])
 
 
-@torch.inference_mode()
 def greedy_answers(loaded: LoadedModel, prompts: Sequence[list[int]], max_new_tokens: int, batch_size: int, on_batch: Any = None) -> list[str]:
     """Greedy continuations of tokenized prompts (left-padded in batches), decoded without special tokens."""
+    import torch
+
     tokenizer = loaded.tokenizer
     pad = tokenizer.pad_token_id
     answers: list[str] = []
-    for batch in _batches(prompts, batch_size):
-        longest = max(len(prompt) for prompt in batch)
-        ids = torch.tensor([[pad] * (longest - len(p)) + list(p) for p in batch])
-        mask = torch.tensor([[0] * (longest - len(p)) + [1] * len(p) for p in batch])
-        device = _device(loaded)
-        output = loaded.model.generate(input_ids=ids.to(device), attention_mask=mask.to(device), do_sample=False,
-                                       max_new_tokens=max_new_tokens, pad_token_id=pad)
-        answers += [text.strip() for text in tokenizer.batch_decode(output[:, longest:], skip_special_tokens=True)]
-        if on_batch is not None:
-            on_batch(len(batch))
+    with torch.inference_mode():
+        for batch in _batches(prompts, batch_size):
+            longest = max(len(prompt) for prompt in batch)
+            ids = torch.tensor([[pad] * (longest - len(p)) + list(p) for p in batch])
+            mask = torch.tensor([[0] * (longest - len(p)) + [1] * len(p) for p in batch])
+            device = _device(loaded)
+            output = loaded.model.generate(input_ids=ids.to(device), attention_mask=mask.to(device), do_sample=False,
+                                           max_new_tokens=max_new_tokens, pad_token_id=pad)
+            answers += [text.strip() for text in tokenizer.batch_decode(output[:, longest:], skip_special_tokens=True)]
+            if on_batch is not None:
+                on_batch(len(batch))
     return answers
 
 
@@ -241,23 +248,25 @@ def _evaluate_causal(spec: JobSpec, adapted: LoadedModel, base: LoadedModel | No
 # ---------------------------------------------------------------- classification
 
 
-@torch.inference_mode()
 def class_probabilities(loaded: LoadedModel, examples: Sequence[dict[str, Any]], batch_size: int) -> torch.Tensor:
     """Softmax probabilities of every class for each example (rows in order)."""
+    import torch
+
     pad = loaded.tokenizer.pad_token_id
     device = _device(loaded)
     chunks = []
-    for batch in _batches(examples, batch_size):
-        longest = max(len(e["input_ids"]) for e in batch)
-        inputs = {
-            "input_ids": torch.tensor([list(e["input_ids"]) + [pad] * (longest - len(e["input_ids"])) for e in batch]),
-            "attention_mask": torch.tensor([[1] * len(e["input_ids"]) + [0] * (longest - len(e["input_ids"])) for e in batch]),
-        }
-        if all("token_type_ids" in e for e in batch):
-            inputs["token_type_ids"] = torch.tensor([list(e["token_type_ids"]) + [0] * (longest - len(e["token_type_ids"])) for e in batch])
-        logits = loaded.model(**{name: value.to(device) for name, value in inputs.items()}).logits.float()
-        chunks.append(torch.softmax(logits, dim=-1).cpu())
-    return torch.cat(chunks)
+    with torch.inference_mode():
+        for batch in _batches(examples, batch_size):
+            longest = max(len(e["input_ids"]) for e in batch)
+            inputs = {
+                "input_ids": torch.tensor([list(e["input_ids"]) + [pad] * (longest - len(e["input_ids"])) for e in batch]),
+                "attention_mask": torch.tensor([[1] * len(e["input_ids"]) + [0] * (longest - len(e["input_ids"])) for e in batch]),
+            }
+            if all("token_type_ids" in e for e in batch):
+                inputs["token_type_ids"] = torch.tensor([list(e["token_type_ids"]) + [0] * (longest - len(e["token_type_ids"])) for e in batch])
+            logits = loaded.model(**{name: value.to(device) for name, value in inputs.items()}).logits.float()
+            chunks.append(torch.softmax(logits, dim=-1).cpu())
+        return torch.cat(chunks)
 
 
 def confusion_matrix(predictions: Sequence[int], labels: Sequence[int], classes: int) -> list[list[int]]:
@@ -270,8 +279,6 @@ def confusion_matrix(predictions: Sequence[int], labels: Sequence[int], classes:
 
 def _evaluate_classification(spec: JobSpec, adapted: LoadedModel, data: TrainingData, examples: Sequence[dict[str, Any]],
                              rows: Sequence[int | None], inputs: Sequence[str], sink: Any) -> EvalReport:
-    from jobs.trainers.evaluation import classification_scores
-
     names = data.label_names or adapted.label_names or []
     classes = len(names)
     progress = _PhaseCounter(sink, len(examples))
@@ -282,8 +289,6 @@ def _evaluate_classification(spec: JobSpec, adapted: LoadedModel, data: Training
     train_labels = [int(example["labels"]) for example in data.train]
     majority = max(range(classes), key=lambda label: (train_labels.count(label), -label))
     baseline = [majority] * len(gold)
-    import numpy as np
-
     before = classification_scores(np.array(baseline), np.array(gold), classes)
     after = classification_scores(np.array(predicted), np.array(gold), classes)
     metrics = [

@@ -24,16 +24,18 @@ from pathlib import Path
 from typing import Any
 
 from jobs.errors import AdaptaError
-from jobs.evaluation import evaluate_run
+from jobs.evaluation.registry import evaluate_run
 from jobs.evaluation.report import report_headline
 from jobs.export.model_card import render_model_card
 from jobs.hub.download import DownloadBar, DownloadProgress
 from jobs.hub.fetch import fetch_base_model
 from jobs.metrics import MetricsSink
-from jobs.queue import DEFAULT_LEASE_SECONDS, LeaseHeartbeat, finish_job, foreground_worker_id, job_from_spec, with_absolute_paths
+from jobs.queue.leases import DEFAULT_LEASE_SECONDS, LeaseHeartbeat, finish_job, foreground_worker_id
+from jobs.queue.local_files import with_absolute_paths
+from jobs.queue.submit import job_from_spec
 from jobs.spec import HUB_DATA_PREFIX, JobSpec, load_spec
 from jobs.spec.compat import collect_spec_warnings
-from jobs.trainers import get_trainer
+from jobs.trainers.registry import get_trainer
 from storage.db import database_now, session_scope
 from storage.paths import data_home
 from storage.tables import Artifact, Job, JobStatus

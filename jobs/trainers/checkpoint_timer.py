@@ -3,7 +3,7 @@
 It asks the Trainer to save (``control.should_save``) at the first step boundary after the interval has passed
 since training began or since the last save of any kind (save_steps, epoch end, stop), so a crash loses at most
 about that many minutes of training. In a distributed run rank 0's clock decides for every rank (the save is
-collective). Resuming picks the newest complete checkpoint (``jobs.trainers.text.last_complete_checkpoint``).
+collective). Resuming picks the newest complete checkpoint (``jobs.trainers.tail.last_complete_checkpoint``).
 
     trainer.add_callback(CheckpointTimer(spec.training.checkpoint_minutes))
 """

@@ -8,12 +8,11 @@ builds the loss (MultipleNegativesRankingLoss, its cached variant, or CoSENT; Ma
 metrics through :class:`jobs.trainers.progress.ProgressCallback`, checkpoints into ``run_dir/checkpoints`` and resumes from
 the last complete checkpoint found there. LoRA saves ``adapter/`` (a PEFT adapter plus the sentence-transformers module
 files: ``SentenceTransformer(base).load_adapter("adapter")`` or ``SentenceTransformer("adapter")``); full saves ``model/``,
-a complete sentence-transformers folder.
+a complete sentence-transformers folder (both through the shared training tail, :mod:`jobs.trainers.tail`).
 """
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -21,19 +20,19 @@ from typing import Any
 from peft import LoraConfig, TaskType
 from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
 from sentence_transformers.base.sampler import BatchSamplers
-from transformers import PrinterCallback, set_seed
+from transformers import TrainerCallback, set_seed
 
 from jobs.data.pairs import EmbeddingData, load_embedding_data, mine_negatives
 from jobs.errors import SpecError
 from jobs.metrics import MetricsSink
-from jobs.models import count_parameters, resolve_model, resolve_precision
+from jobs.models import resolve_model, resolve_precision
 from jobs.models.loading import load_sentence_transformer
 from jobs.spec import EmbeddingLoss, JobSpec, Method, Task
 from jobs.trainers.arguments import shared_arguments
 from jobs.trainers.checkpoint_timer import CheckpointTimer
 from jobs.trainers.methods import lora_target_modules
 from jobs.trainers.progress import ProgressCallback
-from jobs.trainers.text import TrainOutcome, measured_outcome, train_from_last_checkpoint
+from jobs.trainers.tail import TrainOutcome, finish_training
 
 COLUMNS = ("anchor", "positive", "negative", "sentence1", "sentence2", "score")
 """Dataset column order: sentence-transformers feeds text columns to the loss in order and treats ``score`` as the label."""
@@ -91,13 +90,15 @@ def training_dataset(rows: list[dict[str, Any]]) -> Any:
     return Dataset.from_dict({column: [row[column] for row in rows] for column in present})
 
 
-def _save_adapter(model: Any, folder: Path, hub_ref: str | None) -> None:
-    model.save_pretrained(str(folder))
-    config_path = folder / "adapter_config.json"
-    if hub_ref and config_path.is_file():  # point the adapter at the Hub id, not this machine's folder, so it loads anywhere
-        config = json.loads(config_path.read_text())
-        config["base_model_name_or_path"] = hub_ref
-        config_path.write_text(json.dumps(config, indent=2, sort_keys=True))
+class RestoreMaxSeqLength(TrainerCallback):
+    """``training.max_length`` truncates training only, not the saved model's searches: the model's own limit is back when
+    training ends, before the adapter or model is saved."""
+
+    def __init__(self, model: Any, max_seq_length: int | None):
+        self.model, self.max_seq_length = model, max_seq_length
+
+    def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self.model.max_seq_length = self.max_seq_length
 
 
 def _prepare_rows(spec: JobSpec, data: EmbeddingData, model: Any) -> list[dict[str, Any]]:
@@ -132,39 +133,13 @@ def train_embedding_model(
     rows = _prepare_rows(spec, data, model)  # mined with the base model, before any adapter
     if spec.method is Method.LORA:
         add_lora(model, spec)
-    trainable, total = count_parameters(model)
     progress = ProgressCallback(sink, show_progress=show_progress, stop_file=stop_file)
     trainer = SentenceTransformerTrainer(
         model=model,
         args=training_arguments(spec, run_dir, precision_flags),
         train_dataset=training_dataset(rows),
         loss=build_loss(spec, model),
-        callbacks=[progress, CheckpointTimer(spec.training.checkpoint_minutes)],
+        callbacks=[progress, CheckpointTimer(spec.training.checkpoint_minutes), RestoreMaxSeqLength(model, model_max_length)],
     )
-    trainer.remove_callback(PrinterCallback)
-    result, resumed_from = train_from_last_checkpoint(trainer, run_dir)
-
-    is_main = trainer.is_world_process_zero()
-    output_folder = run_dir / ("adapter" if spec.method is Method.LORA else "model")
-    hub_ref = spec.base_model if resolved.source in ("hub-cache", "packaged") else None
-    model.max_seq_length = model_max_length  # training.max_length truncates training only, not the saved model's searches
-    if is_main:
-        if spec.method is Method.LORA:
-            _save_adapter(model, output_folder, hub_ref)
-        else:
-            model.save_pretrained(str(output_folder))
-    return measured_outcome(
-        trainer, result, started=started, resumed_from_step=resumed_from,
-        output_folder=output_folder,
-        eval_metrics={},
-        label_names=None,
-        trainable_params=trainable,
-        total_params=total,
-        train_examples=len(rows),
-        eval_examples=len(data.held_out),
-        skipped_rows=len(data.skipped),
-        base_model_path=str(resolved.path),
-        data_format=data.choice.format.value,
-        data_mapping=dict(data.choice.mapping),
-        warnings=list(data.warnings),
-    )
+    return finish_training(trainer, spec, run_dir, sink, data=data, resolved=resolved, started=started,
+                           train_examples=len(rows), eval_examples=len(data.held_out), save_model=model.save_pretrained)

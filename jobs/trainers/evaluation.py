@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
 import numpy as np
-from transformers import EvalPrediction
+
+if TYPE_CHECKING:
+    from transformers import EvalPrediction
 
 
 def classification_scores(predictions: np.ndarray, labels: np.ndarray, num_labels: int) -> dict[str, float]:
@@ -24,7 +29,7 @@ def classification_scores(predictions: np.ndarray, labels: np.ndarray, num_label
     return {"accuracy": accuracy, "macro_f1": float(np.mean(f1_scores)) if f1_scores else 0.0}
 
 
-def make_compute_metrics(num_labels: int):
+def make_compute_metrics(num_labels: int) -> Callable[[EvalPrediction], dict[str, float]]:
     """A ``compute_metrics`` function for the Trainer of a classification job."""
 
     def compute_metrics(prediction: EvalPrediction) -> dict[str, float]:

@@ -2,7 +2,7 @@
 the form (:mod:`jobs.trainers.rewards`) score them, and completions better than their group's mean are reinforced.
 
 ``train_grpo_model(spec, run_dir, sink)`` shares loading, checkpoints, resume and the returned
-:class:`~jobs.trainers.text.TrainOutcome` with :mod:`jobs.trainers.preference`. Each reward term is one TRL reward function
+:class:`~jobs.trainers.tail.TrainOutcome` with :mod:`jobs.trainers.preference`. Each reward term is one TRL reward function
 (its weight in ``GRPOConfig.reward_weights``), so the metric rows hold ``reward`` (the weighted mean), ``reward_std``,
 ``rewards/<term>/mean`` per term, ``kl`` when ``grpo.beta`` > 0, and completion lengths. A few sampled completions with
 their scores are printed to the job's log (``train.log``, the Jobs tab's log panel) once per logging step.
@@ -18,7 +18,7 @@ from jobs.metrics import MetricsSink
 from jobs.spec import JobSpec, RewardTerm
 from jobs.trainers.preference import PreparedRun, callbacks, finish_run, prepare_run, trl_arguments
 from jobs.trainers.rewards import completion_text, reward_functions, score_completion
-from jobs.trainers.text import TrainOutcome
+from jobs.trainers.tail import TrainOutcome
 
 SAMPLES_PER_LOG = 2
 """Completions printed to the job's log per logging step."""

@@ -5,8 +5,9 @@ or feedback rows (:mod:`jobs.data.preference`), and trains with TRL's trainer fo
 TRL as a ``peft_config`` (so the reference model of dpo/kto is the base with the adapter switched off, no second copy),
 full fine-tuning gets a frozen copy as reference, or none with ``preference.reference: precomputed``. Metrics (loss,
 rewards/chosen, rewards/rejected, rewards/margins, rewards/accuracies, ...) become metric rows through
-:class:`~jobs.trainers.progress.ProgressCallback`; checkpoints, resume and the returned
-:class:`~jobs.trainers.text.TrainOutcome` are the sft trainer's, so the summary, model card and push work unchanged.
+:class:`~jobs.trainers.progress.ProgressCallback`; checkpoints, resume, saving and the returned
+:class:`~jobs.trainers.tail.TrainOutcome` are the shared training tail's (:mod:`jobs.trainers.tail`), as for sft, so the
+summary, model card and push work unchanged.
 
 The helpers :func:`prepare_run`, :func:`trl_arguments` and :func:`finish_run` are shared with :mod:`jobs.trainers.grpo`.
 """
@@ -19,17 +20,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from transformers import PrinterCallback, set_seed
+from transformers import set_seed
 
 from jobs.data.preference import ObjectiveData, load_objective_data
 from jobs.metrics import MetricsSink
-from jobs.models import count_parameters, load_base_model, load_tokenizer, resolve_model, resolve_precision
+from jobs.models import load_base_model, load_tokenizer, resolve_model, resolve_precision
 from jobs.spec import JobSpec, Method, Objective, PreferenceLoss, ReferenceModel
 from jobs.trainers.arguments import shared_arguments
 from jobs.trainers.checkpoint_timer import CheckpointTimer
 from jobs.trainers.methods import _lora_config, apply_method
 from jobs.trainers.progress import ProgressCallback
-from jobs.trainers.text import TrainOutcome, _save_adapter, measured_outcome, train_from_last_checkpoint
+from jobs.trainers.tail import TrainOutcome, finish_training
 
 
 @dataclass
@@ -87,42 +88,10 @@ def callbacks(spec: JobSpec, sink: MetricsSink, show_progress: bool, stop_file: 
 
 
 def finish_run(trainer: Any, spec: JobSpec, run_dir: Path, sink: MetricsSink, prepared: PreparedRun) -> TrainOutcome:
-    """Train (resuming from the last complete checkpoint), evaluate, save the adapter or model, and describe the run."""
-    trainer.remove_callback(PrinterCallback)
-    trainable, total = count_parameters(trainer.model)
-    result, resumed_from = train_from_last_checkpoint(trainer, run_dir)
-    is_main = trainer.is_world_process_zero()
-    eval_metrics: dict[str, float] = {}
-    if getattr(trainer, "eval_dataset", None) is not None:
-        eval_metrics = {key: float(value) for key, value in trainer.evaluate().items() if isinstance(value, (int, float))}
-        if is_main:
-            sink.record(trainer.state.global_step, eval_metrics, total_steps=trainer.state.max_steps)
-    is_peft = spec.method is not Method.FULL
-    output_folder = run_dir / ("adapter" if is_peft else "model")
-    hub_ref = spec.base_model if prepared.resolved.source in ("hub-cache", "packaged") else None
-    if is_peft and is_main:
-        _save_adapter(trainer.model, prepared.tokenizer, output_folder, spec, hub_ref, None)
-    elif not is_peft:
-        trainer.save_model(str(output_folder))
-        if is_main:
-            prepared.tokenizer.save_pretrained(output_folder)
-            (output_folder / "training_args.bin").unlink(missing_ok=True)  # a pickle; the settings are in spec.yaml
+    """The shared training tail (:func:`jobs.trainers.tail.finish_training`) for a TRL trainer built from ``prepared``."""
     data = prepared.data
-    return measured_outcome(
-        trainer, result, started=prepared.started, resumed_from_step=resumed_from,
-        output_folder=output_folder,
-        eval_metrics=eval_metrics,
-        label_names=None,
-        trainable_params=trainable,
-        total_params=total,
-        train_examples=len(data.train),
-        eval_examples=len(data.eval),
-        skipped_rows=len(data.skipped),
-        base_model_path=str(prepared.resolved.path),
-        data_format=data.choice.format.value,
-        data_mapping=dict(data.choice.mapping),
-        warnings=list(data.warnings),
-    )
+    return finish_training(trainer, spec, run_dir, sink, data=data, resolved=prepared.resolved, started=prepared.started,
+                           train_examples=len(data.train), eval_examples=len(data.eval), tokenizer=prepared.tokenizer)
 
 
 def _reference_model(spec: JobSpec, prepared: PreparedRun) -> Any:

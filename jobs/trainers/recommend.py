@@ -23,6 +23,7 @@ from typing import Any
 
 from jobs.data.formats import resolve_format
 from jobs.data.images import IGNORED_NAMES, IMAGE_SUFFIXES
+from jobs.data.inspect import _token_stats  # the Data tab's own per-format token counting
 from jobs.data.readers import read_table
 from jobs.data.rows import RowError, row_fields
 from jobs.spec import HUB_DATA_PREFIX, DataFormat, Method, Task
@@ -142,8 +143,6 @@ def profile_data(path: str, task: str, data_format: str = "auto", columns: dict[
         sample.append((record, row, fields))
     lengths: list[int] = []
     if tokenizer is not None and sample:
-        from jobs.data.inspect import _token_stats  # the Data tab's own per-format token counting
-
         stats, _ = _token_stats([(record, row) for record, row, _ in sample], choice, tokenizer, Task(task), None)
         if stats:
             return DataProfile(len(table.records), int(stats["p95"]), int(stats["max"]), float(stats["mean"]), measured=True)

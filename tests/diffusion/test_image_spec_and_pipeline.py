@@ -13,7 +13,7 @@ from jobs.metrics import read_metrics_jsonl
 from jobs.models.pipelines import check_pipeline_safety, resolve_pipeline
 from jobs.spec import Crop, Task, parse_spec, parse_spec_yaml
 from jobs.spec.compat import collect_spec_warnings
-from jobs.trainers import get_trainer
+from jobs.trainers.registry import get_trainer
 from tests.diffusion.conftest import write_images
 from tests.served_app import run_launch
 

@@ -14,8 +14,10 @@ from transformers import Trainer, TrainerControl, TrainerState, TrainingArgument
 
 from jobs.metrics import MetricsSink
 from jobs.spec import parse_spec
+from jobs.trainers.arguments import CHECKPOINTS
 from jobs.trainers.checkpoint_timer import CheckpointTimer
-from jobs.trainers.text import CHECKPOINTS, last_complete_checkpoint, train_text_model
+from jobs.trainers.tail import last_complete_checkpoint
+from jobs.trainers.text import train_text_model
 
 ROWS = [{"question": f"What colour is the sky on planet {name}?", "answer": f"The sky on {name} is {colour}."}
         for name, colour in [("Zor", "teal"), ("Quel", "amber"), ("Bran", "violet"), ("Oxy", "crimson"), ("Tam", "silver"), ("Vesh", "indigo")]]

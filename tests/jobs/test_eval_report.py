@@ -117,7 +117,7 @@ def test_without_validation_a_large_set_is_held_out_and_a_small_one_explained(tm
 
 
 def test_evaluation_phase_is_recorded_and_bounded(tmp_path: Path, tiny_llama: Path) -> None:
-    from jobs.evaluation import evaluate_run
+    from jobs.evaluation.registry import evaluate_run
     from jobs.inference.text import open_run  # noqa: F401 - the evaluator's loader must exist
 
     raw = make_spec(tmp_path, tiny_llama, "causal-lm", "lora", max_steps=2)

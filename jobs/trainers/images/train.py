@@ -31,11 +31,12 @@ from jobs.errors import UnsupportedError
 from jobs.metrics import MetricsSink
 from jobs.models import resolve_precision
 from jobs.spec import Crop, JobSpec, TrainingSpec
+from jobs.trainers.arguments import CHECKPOINTS
 from jobs.trainers.images.batches import batch_indices, crop_and_flip, prepare_images, sdxl_time_ids
 from jobs.trainers.images.lora_files import save_lora
 from jobs.trainers.images.model import DiffusionParts, add_lora, diffusion_target, load_parts, predict
 from jobs.trainers.images.samples import render_samples, sample_due
-from jobs.trainers.text import CHECKPOINTS, last_complete_checkpoint
+from jobs.trainers.tail import last_complete_checkpoint, peak_memory_bytes
 
 STATE_FILE = "trainer_state.json"
 
@@ -138,14 +139,6 @@ def _load_checkpoint(folder: Path, parts: DiffusionParts, optimizer: Any, lr_sch
     optimizer.load_state_dict(saved["optimizer"])
     lr_scheduler.load_state_dict(saved["lr_scheduler"])
     return json.loads((folder / STATE_FILE).read_text(encoding="utf-8"))
-
-
-def _peak_memory_bytes() -> int:
-    import resource
-
-    if torch.cuda.is_available():
-        return int(torch.cuda.max_memory_allocated())
-    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
 
 
 def _loss(spec: JobSpec, parts: DiffusionParts, prediction: torch.Tensor, target: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
@@ -302,7 +295,7 @@ def train_text_to_image(
         runtime_seconds=time.perf_counter() - started,
         train_seconds=train_seconds,
         steps_per_second=done / train_seconds if train_seconds > 0 else None,
-        peak_memory_bytes=_peak_memory_bytes(),
+        peak_memory_bytes=peak_memory_bytes(),
         stopped_early=stopped,
         base_model_path=str(parts.resolved.path),
         pipeline_family=parts.family,
