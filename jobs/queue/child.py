@@ -8,6 +8,7 @@ code and, for errors a person can fix, one sentence in ``run_dir/error.txt``:
   (its traceback is in ``run_dir/train.log``); 4: an earlier attempt of the job still holds its run folder;
   5: this attempt no longer holds the job's lease (it was reclaimed before the child started); 6: the database was
   unreachable (restarting, connection dropped): the worker requeues the job to resume from its last checkpoint.
+  (These codes, the error file and the environment names the worker passes are in :mod:`jobs.queue.child_contract`.)
 
 A multi-process job is started as ``python -m jobs.queue.child launch ACCELERATE_ARGS -m jobs.queue.child --job-id ...``:
 this process runs ``accelerate launch`` in-process, with its ranks kept in the worker-made process group
@@ -31,40 +32,36 @@ import traceback
 import warnings
 from pathlib import Path
 
-EXIT_OK, EXIT_UNEXPECTED, EXIT_BAD_INPUT, EXIT_OUT_OF_MEMORY, EXIT_BUSY, EXIT_FENCED, EXIT_DATABASE = 0, 1, 2, 3, 4, 5, 6
-ERROR_FILE = "error.txt"
-LAUNCH_COMMAND = "launch"
-PARENT_PID_ENV = "ADAPTA_PARENT_PID"
-"""The pid a job process must die with: the worker for the child or launcher, the launcher for its ranks."""
-LOCK_HELD_ENV = "ADAPTA_ATTEMPT_LOCK_HELD"
+from sqlalchemy.exc import InterfaceError, OperationalError
+
+from jobs.errors import AdaptaError
+from jobs.queue.child_contract import (
+    ERROR_FILE,
+    EXIT_BAD_INPUT,
+    EXIT_BUSY,
+    EXIT_DATABASE,
+    EXIT_FENCED,
+    EXIT_OK,
+    EXIT_OUT_OF_MEMORY,
+    EXIT_UNEXPECTED,
+    LAUNCH_COMMAND,
+    LOCK_HELD_ENV,
+    OOM_MESSAGE,
+    PARENT_PID_ENV,
+    die_with_parent,
+)
+from jobs.queue.leases import holds_lease
+from jobs.queue.run import execute_run
+from jobs.queue.submit import get_job
+from jobs.spec import JobSpec, parse_spec
+
 ATTEMPT_LOCK_FILE = "attempt.lock"
 ATTEMPT_LOCK_WAIT_SECONDS = 30.0
-OOM_MESSAGE = (
-    "training ran out of memory; lower training.batch_size or training.max_length, enable training.gradient_checkpointing, "
-    "or use lora / qlora instead of full fine-tuning"
-)
 
 
 def is_main_process() -> bool:
     """True outside distributed runs and on rank 0 of a distributed one."""
     return int(os.environ.get("RANK", "0")) == 0
-
-
-def die_with_parent(signal_number: int = signal.SIGKILL) -> None:
-    """Ask Linux to send ``signal_number`` to this process when its parent dies, so no orphan keeps training.
-
-    The parent it must have is ``$ADAPTA_PARENT_PID`` when set (else the current one): a parent that died before the
-    request took effect is noticed, because this process then already has another parent."""
-    expected = int(os.environ.get(PARENT_PID_ENV) or os.getppid())
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal_number)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        return
-    if os.getppid() != expected:  # the parent died before prctl took effect
-        os.kill(os.getpid(), signal_number)
 
 
 def hold_attempt_lock(run_dir: Path, wait_seconds: float = ATTEMPT_LOCK_WAIT_SECONDS) -> int | None:
@@ -111,8 +108,6 @@ def _parser() -> argparse.ArgumentParser:
 
 def _start_attempt(args: argparse.Namespace, run_dir: Path) -> int | None:
     """Lock the run folder and confirm the lease: None to go on, else the exit code (the lock stays held until exit)."""
-    from jobs.queue import holds_lease
-
     if os.environ.get(LOCK_HELD_ENV) != "1":
         if hold_attempt_lock(run_dir) is None:
             _write_error(run_dir, f"an earlier attempt of job {args.job_id} was still running after {ATTEMPT_LOCK_WAIT_SECONDS:.0f} s; "
@@ -127,8 +122,6 @@ def _start_attempt(args: argparse.Namespace, run_dir: Path) -> int | None:
 
 def launch_ranks(accelerate_args: list[str]) -> int:
     """``python -m jobs.queue.child launch ...``: hold the job's lock, then run ``accelerate launch`` here, ranks in this process group."""
-    from jobs.queue import get_job
-
     args = _parser().parse_args(accelerate_args[accelerate_args.index("jobs.queue.child") + 1:])
     code = _start_attempt(args, Path(get_job(args.job_id).run_dir))
     if code is not None:
@@ -165,8 +158,6 @@ def main(argv: list[str] | None = None) -> int:
     """Run one claimed job attempt (or, after ``launch``, its ranks); see the module docstring for the exit codes."""
     argv = sys.argv[1:] if argv is None else argv
     die_with_parent()
-    from sqlalchemy.exc import InterfaceError, OperationalError
-
     try:
         if argv[:1] == [LAUNCH_COMMAND]:
             return launch_ranks(argv[1:])
@@ -180,12 +171,6 @@ def run_attempt(args: argparse.Namespace) -> int:
     """Train the job's spec in this process (one rank of it under ``accelerate``); returns the exit code."""
     # Library deprecation notices (e.g. gradient -> activation checkpointing renames) would bury the log a person reads.
     warnings.filterwarnings("ignore", category=FutureWarning)
-
-    from jobs.errors import AdaptaError
-    from jobs.queue import get_job
-    from jobs.queue.run import execute_run
-    from jobs.spec import JobSpec, parse_spec
-
     job = get_job(args.job_id)
     run_dir = Path(job.run_dir)
     if is_main_process():
@@ -206,8 +191,6 @@ def run_attempt(args: argparse.Namespace) -> int:
         _write_error(run_dir, OOM_MESSAGE)
         return EXIT_OUT_OF_MEMORY
     except Exception as error:  # noqa: BLE001 - the child's last line of defence: classify, log, exit
-        from sqlalchemy.exc import InterfaceError, OperationalError
-
         if isinstance(error, (OperationalError, InterfaceError)):
             raise
         if "out of memory" in str(error).lower():

@@ -18,8 +18,8 @@ from typing import Any
 
 from jobs.evaluation.report import MetricRow, format_value
 from jobs.metrics import metric_series
-from jobs.queue import get_job
-from jobs.queue.sweep import cached_report, rank_groups
+from jobs.queue.submit import get_job
+from jobs.queue.sweep_ranking import cached_report, rank_groups
 from jobs.spec import JobSpec
 from storage.tables import Job
 

@@ -3,8 +3,9 @@
 The remote job runs the user's Adapta Space as its image (``hf.co/spaces/OWNER/NAME``, deployed with
 ``launch.py deploy-space``) with the command ``python launch.py remote-train``: the spec travels as the
 ``ADAPTA_SPEC`` environment variable, the token as the ``HF_TOKEN`` secret (encrypted by the Hub, never written
-here), and the result is pushed to ``ADAPTA_PUSH_REPO`` with its model card. So the spec must name a Hub model and
-a Hub dataset (``hub:OWNER/NAME``): nothing on this machine is reachable from there.
+here), and the result is pushed to ``ADAPTA_PUSH_REPO`` with its model card (:mod:`jobs.queue.remote_train`, the side that
+trains). So the spec must name a Hub model and a Hub dataset (``hub:OWNER/NAME``): nothing on this machine is reachable from
+there. This module is the side that sends, watches and cancels: it never loads the trainers.
 
 Locally the row has ``backend = hf-jobs`` (local workers never claim it) and mirrors the remote stage:
 SCHEDULING → queued, RUNNING → running, COMPLETED → succeeded, ERROR → failed, CANCELED/DELETED → cancelled.
@@ -23,10 +24,13 @@ import sys
 import threading
 from pathlib import Path
 
+from sqlmodel import col, select
+
 from jobs.errors import AdaptaError
-from jobs.export.hub_push import hub_api, hub_unreachable, push_run, valid_repo_id
-from jobs.queue import get_job, job_from_spec, mark_finished
-from jobs.spec import HUB_DATA_PREFIX, JobSpec, parse_spec_yaml
+from jobs.export.hub_client import hub_api, hub_unreachable, valid_repo_id
+from jobs.queue.leases import mark_finished
+from jobs.queue.submit import InvalidTransition, get_job, job_from_spec
+from jobs.spec import HUB_DATA_PREFIX, JobSpec
 from storage.db import session_scope
 from storage.tables import HF_JOBS_BACKEND, Job, JobStatus, utcnow
 
@@ -165,8 +169,6 @@ def refresh_remote_job(job_id: int, token: str | None = None) -> JobStatus:
 
 def refresh_remote_jobs() -> list[int]:
     """Refresh every unfinished remote job (the tracker calls this every few seconds); returns the ids refreshed."""
-    from sqlmodel import col, select
-
     with session_scope() as session:
         ids = session.exec(select(Job.id).where(Job.backend == HF_JOBS_BACKEND, col(Job.status).in_([JobStatus.QUEUED, JobStatus.RUNNING]))).all()
     refreshed = []
@@ -183,8 +185,6 @@ def cancel_remote_job(job_id: int, owner: str | None = None, token: str | None =
     """Cancel the job on Hugging Face Jobs and mark it cancelled here."""
     job = _remote(job_id, owner)
     if job.status.finished:
-        from jobs.queue import InvalidTransition
-
         raise InvalidTransition(f"job {job_id} is already {job.status.value}; only queued or running jobs can be cancelled")
     api = hub_api(_token_for(job_id, token))
     namespace, remote = job.remote_id.split("/", 1)
@@ -194,22 +194,6 @@ def cancel_remote_job(job_id: int, owner: str | None = None, token: str | None =
         raise AdaptaError(_hub_error(error, f"cancel job {job_id}")) from None
     mark_finished(job_id, JobStatus.CANCELLED, "cancelled from Adapta")
     return JobStatus.CANCELLED
-
-
-def run_remote_job(environ: dict[str, str] | None = None) -> int:
-    """Inside the Hugging Face Job: train ``ADAPTA_SPEC`` and push the result to ``ADAPTA_PUSH_REPO``; the exit status."""
-    from jobs.queue.run import train_in_foreground
-
-    environ = dict(os.environ if environ is None else environ)
-    missing = [name for name in ("ADAPTA_SPEC", "ADAPTA_PUSH_REPO", "HF_TOKEN") if not environ.get(name)]
-    if missing:
-        raise AdaptaError(f"remote-train runs inside a Hugging Face Job and needs {', '.join(missing)} in its environment")
-    spec = parse_spec_yaml(environ["ADAPTA_SPEC"], source="ADAPTA_SPEC")
-    job_id, summary = train_in_foreground(spec, show_progress=False)
-    run_dir = Path(summary["output_folder"]).parent
-    url = push_run(run_dir, environ["ADAPTA_PUSH_REPO"], token=environ["HF_TOKEN"], private=environ.get("ADAPTA_PUSH_PRIVATE", "1") == "1")
-    print(f"adapta: job {job_id} finished (final loss {summary.get('last_loss')}); pushed to {url}", flush=True)
-    return 0
 
 
 class RemoteTracker:

@@ -31,18 +31,28 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from jobs.hub.tokens import child_hub_environment, forget_job_token
-from jobs.queue import (
+from jobs.queue.child_contract import (
+    ERROR_FILE,
+    EXIT_DATABASE,
+    EXIT_FENCED,
+    EXIT_OK,
+    LAUNCH_COMMAND,
+    LOCK_HELD_ENV,
+    OOM_MESSAGE,
+    PARENT_PID_ENV,
+    die_with_parent,
+)
+from jobs.queue.leases import (
     ClaimedJob,
     cancel_requested,
     claim_next_job,
     finish_job,
-    get_job,
     reap_expired_leases,
     reconcile_worker,
     renew_lease,
     requeue_job,
 )
-from jobs.queue.child import ERROR_FILE, EXIT_DATABASE, EXIT_FENCED, EXIT_OK, LAUNCH_COMMAND, LOCK_HELD_ENV, OOM_MESSAGE, PARENT_PID_ENV, die_with_parent
+from jobs.queue.submit import get_job
 from jobs.queue.sweep import advance_sweeps
 from jobs.spec import Strategy
 from storage.tables import JobStatus
@@ -50,7 +60,7 @@ from storage.tables import JobStatus
 LOG_FILE = "train.log"
 GROUP_FILE = "attempt.pgid"
 LOG_TAIL_LINES = 40
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 HOST = socket.gethostname()
 
 

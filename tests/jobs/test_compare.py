@@ -18,7 +18,8 @@ from jobs.evaluation.report import EvalReport, MetricRow, write_report
 from jobs.metrics import MetricsSink
 from jobs.queue import JobNotFound, get_job, submit_job
 from jobs.queue.compare import DIFFERS, Comparison, differing_keys, flatten_spec, load_runs, setting_text
-from jobs.queue.sweep import read_sweep, submit_sweep
+from jobs.queue.sweep import submit_sweep
+from jobs.queue.sweep_plan import read_sweep
 from storage.db import session_scope
 from storage.tables import Job, JobStatus
 

@@ -71,7 +71,7 @@ def test_a_killed_foreground_run_is_reaped_as_interrupted_then_retried_or_delete
 
 
 def test_a_live_foreground_run_renews_its_lease(tmp_path: Path, tiny_llama: Path, adapta_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import jobs.queue.submit as queue_module
+    import jobs.queue.leases as queue_module
     from jobs.queue.run import train_in_foreground
     from jobs.spec import parse_spec
 

@@ -21,7 +21,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
-import jobs.queue.submit as queue_module
+import jobs.queue.leases as queue_module
 from jobs.queue import InvalidTransition, claim_next_job, delete_job, get_job, reap_expired_leases, submit_job
 from storage.db import get_engine, reset_engines
 from storage.tables import JobStatus

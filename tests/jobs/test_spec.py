@@ -189,7 +189,7 @@ def test_an_old_job_rows_spec_json_is_claimed_with_its_settings_moved(tmp_path: 
 
 
 def test_an_old_layout_sweep_varies_the_setting_in_its_new_place() -> None:
-    from jobs.queue.sweep import read_sweep
+    from jobs.queue.sweep_plan import read_sweep
 
     with collect_spec_warnings() as notes:
         plan = read_sweep({"task": "text-to-image", "base_model": "m", "data": {"train": "a.zip"}, "training": {"resolution": [256, 512]}})

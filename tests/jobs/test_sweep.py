@@ -15,20 +15,9 @@ from jobs.errors import AdaptaError, SpecError
 from jobs.evaluation.report import EvalReport, MetricRow, read_report, write_report
 from jobs.metrics import MetricsSink, metric_series
 from jobs.queue import InvalidTransition, JobNotFound, get_job, list_jobs
-from jobs.queue.sweep import (
-    MAX_CHILDREN,
-    STOPPED_FILE,
-    _seen,
-    advance_sweeps,
-    cancel_group,
-    delete_group,
-    group_labels,
-    group_of,
-    rank_group,
-    read_sweep,
-    submit_sweep,
-    sweeps_root,
-)
+from jobs.queue.sweep import STOPPED_FILE, _seen, advance_sweeps, cancel_group, delete_group, group_of, submit_sweep
+from jobs.queue.sweep_plan import MAX_CHILDREN, read_sweep
+from jobs.queue.sweep_ranking import group_labels, rank_group, sweeps_root
 from storage.db import session_scope
 from storage.tables import Job, JobStatus
 
@@ -266,7 +255,8 @@ def test_launch_submit_queues_a_sweep_and_prints_the_child_ids(qa: Path, tiny_ll
 
 def test_the_api_queues_a_sweep_for_its_caller_and_returns_the_first_child(qa: Path, tiny_llama: Path) -> None:
     from webui.access import ANONYMOUS, Caller, NotAllowed
-    from webui.api import list_jobs_action, store_upload, submit_action
+    from webui.api import list_jobs_action, submit_action
+    from webui.api_data import store_upload
 
     carol = Caller(name="carol", can_write=True)
     text = f"base_model: {tiny_llama}\ndata: {{train: {qa}}}\ntraining: {{max_steps: 2}}\nlora: {{r: [4, 8]}}\n"

@@ -11,14 +11,18 @@ import time
 from pathlib import Path
 
 from jobs.queue import get_job
-from jobs.queue.sweep import read_sweep_yaml, submit_sweep
+from jobs.queue.sweep import submit_sweep
+from jobs.queue.sweep_plan import read_sweep_yaml
 from storage.tables import JobStatus
-from tests.webui.test_browser import browser, open_tab, page, pytestmark, shot, wait_text  # noqa: F401 - fixtures and the skip mark
+from tests.webui.conftest import needs_chromium
+from tests.webui.test_browser import open_tab, shot, wait_text
+
+pytestmark = needs_chromium
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 
 
-def test_compare_view_renders_a_real_sweep(page: object, app_url: str, worker: object, tiny_llama: Path, qa_jsonl: Path) -> None:  # noqa: F811
+def test_compare_view_renders_a_real_sweep(page: object, app_url: str, worker: object, tiny_llama: Path, qa_jsonl: Path) -> None:
     text = (f"task: causal-lm\nbase_model: {tiny_llama}\nmethod: lora\nname: planets\ndata:\n  train: {qa_jsonl}\n  validation: 0.34\n"
             "training: {max_steps: 6, batch_size: 2, learning_rate: [1.0e-4, 3.0e-3, 3.0e-2], warmup_ratio: 0.0, max_length: 64}\n"
             "lora: {target_modules: all-linear}\nevaluation: {max_rows: 4, max_new_tokens: 8}\n")

@@ -1,0 +1,145 @@
+"""How a group of jobs (a sweep) is ranked: each finished child's score on the group's metric, and the best child.
+
+The best child is the one with the best adapted value of its report's main metric (:meth:`EvalReport.main`), or the
+lowest final eval loss for children without a report; an Optuna sweep may name the metric in its ``sweep.json``
+(under :func:`sweeps_root`, written by :mod:`jobs.queue.sweep`).
+
+    labels = group_labels(jobs)               # job id -> the group's name, ★ on its best child
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from jobs.evaluation.report import REPORT_FILE, EvalReport, read_report
+from jobs.metrics import metric_series
+from storage.paths import data_home, safe_name
+from storage.tables import Job, JobStatus
+
+SWEEP_FILE = "sweep.json"
+
+
+def sweeps_root() -> Path:
+    """``<data home>/sweeps``: one folder per Optuna sweep (``sweep.json``, ``study.db``)."""
+    return data_home().root / "sweeps"
+
+
+def sweep_record(folder: Path) -> dict[str, Any] | None:
+    """An Optuna sweep's ``sweep.json`` (what to queue, how to rank), or None when it is missing or unreadable."""
+    try:
+        return json.loads((folder / SWEEP_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+@dataclass(frozen=True)
+class Score:
+    """What a finished child scored on the metric that ranks its group."""
+
+    value: float
+    metric: str
+    label: str
+    higher_is_better: bool
+
+
+_report_cache: dict[str, tuple[int, EvalReport | None]] = {}
+
+
+def cached_report(run_dir: str | None) -> EvalReport | None:
+    """The run's report, read again only when its file changed (the Jobs tab asks every poll)."""
+    if not run_dir:
+        return None
+    path = Path(run_dir) / REPORT_FILE
+    try:
+        stamp = path.stat().st_mtime_ns
+    except OSError:
+        return None
+    cached = _report_cache.get(run_dir)
+    if cached is None or cached[0] != stamp:
+        cached = (stamp, read_report(run_dir))
+        _report_cache[run_dir] = cached
+    return cached[1]
+
+
+def job_score(job: Job, metric: str = "auto") -> Score | None:
+    """A succeeded job's score: the adapted value of its report's main metric (or of ``metric``), else its last eval loss."""
+    if job.status is not JobStatus.SUCCEEDED:
+        return None
+    report = cached_report(job.run_dir)
+    if report is not None and not report.skipped:
+        row = report.main() if metric == "auto" else report.metric(metric)
+        if row is not None and row.adapted is not None and math.isfinite(row.adapted):
+            return Score(float(row.adapted), row.name, row.label, row.higher_is_better)
+    if metric in ("auto", "eval_loss"):
+        series = metric_series(int(job.id), "eval_loss")
+        if series:
+            return Score(float(series[-1][1]), "eval_loss", "eval loss", False)
+    return None
+
+
+@dataclass
+class GroupRanking:
+    """The children of one group ranked by one metric; ``best`` is None until one has a score."""
+
+    group_id: str
+    group_name: str
+    jobs: list[Job]
+    scores: dict[int, Score]
+    metric: str | None
+    best: int | None
+
+    def summary(self) -> str:
+        """One line: how many children in which status, and the best one with its value."""
+        counts = Counter(job.status.value for job in self.jobs)
+        states = ", ".join(f"{count} {status}" for status, count in sorted(counts.items()))
+        line = f"{self.group_name}: {len(self.jobs)} jobs ({states})"
+        if self.best is not None:
+            score = self.scores[self.best]
+            direction = "highest" if score.higher_is_better else "lowest"
+            line += f"; best: #{self.best} with {score.label} {score.value:.4g} ({direction} is best)"
+        return line
+
+
+def sweep_metric(group_id: str) -> str:
+    """The metric an Optuna sweep named (``auto`` for a grid)."""
+    record = sweep_record(sweeps_root() / safe_name(group_id))
+    return record["sweep"].get("metric", "auto") if record else "auto"
+
+
+def rank_group(jobs: list[Job], metric: str | None = None) -> GroupRanking:
+    """Rank one group's children: every scored child on the metric most of them report; the best by its direction."""
+    first = jobs[0]
+    metric = metric or sweep_metric(first.group_id or "")
+    scores = {int(job.id): score for job in jobs if (score := job_score(job, metric)) is not None}
+    common = Counter(score.metric for score in scores.values()).most_common(1)
+    chosen = common[0][0] if common else None
+    scores = {job_id: score for job_id, score in scores.items() if score.metric == chosen}
+    best = None
+    if scores:
+        pick = max if next(iter(scores.values())).higher_is_better else min
+        best = pick(scores, key=lambda job_id: scores[job_id].value)
+    return GroupRanking(first.group_id or "", first.group_name or "", jobs, scores, chosen, best)
+
+
+def rank_groups(jobs: Iterable[Job]) -> dict[str, GroupRanking]:
+    """Every group among ``jobs`` ranked (group id -> ranking)."""
+    grouped: dict[str, list[Job]] = {}
+    for job in jobs:
+        if job.group_id:
+            grouped.setdefault(job.group_id, []).append(job)
+    return {group_id: rank_group(children) for group_id, children in grouped.items()}
+
+
+def group_labels(jobs: list[Job]) -> dict[int, str]:
+    """job id -> what the Jobs tab shows in its group column: the group's name, with ★ on its best child."""
+    labels = {}
+    for ranking in rank_groups(jobs).values():
+        for job in ranking.jobs:
+            labels[int(job.id)] = f"★ {ranking.group_name}" if job.id == ranking.best else ranking.group_name
+    return labels
