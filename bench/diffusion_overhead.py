@@ -3,7 +3,7 @@
     HF_HUB_OFFLINE=1 .venv/bin/python bench/diffusion_overhead.py            # ~1 minute on a 2-core CPU
     HF_HUB_OFFLINE=1 .venv/bin/python bench/diffusion_overhead.py --quick    # smoke test
 
-Both sides train the same tiny SD-1.x-shaped pipeline (``tests/diffusion/tiny_pipelines.py``) on the same
+Both sides train the same tiny SD-1.x-shaped pipeline (``tests/jobs/images/tiny_pipelines.py``) on the same
 eight 64 px captioned images, batch 2, LoRA r=4 alpha=4 on the UNet attention, AdamW lr 1e-4, constant
 schedule, fp32 on CPU, for ``--warmup`` + ``--steps`` steps:
 
@@ -148,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
 
-    from tests.diffusion.tiny_pipelines import build_tiny_sd
+    from tests.jobs.images.tiny_pipelines import build_tiny_sd
 
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -37,7 +37,7 @@ def tiny_bert(tmp_path_factory: pytest.TempPathFactory):
 @pytest.fixture(scope="session")
 def tiny_sd(tmp_path_factory: pytest.TempPathFactory):
     """A Stable-Diffusion-1.x-shaped pipeline folder (safetensors), built once for the diffusion and web UI tests."""
-    from tests.diffusion.tiny_pipelines import build_tiny_sd
+    from tests.jobs.images.tiny_pipelines import build_tiny_sd
 
     return build_tiny_sd(tmp_path_factory.mktemp("tiny-sd") / "pipeline")
 

@@ -88,7 +88,7 @@ def tiny_diffusers_repo(folder: Path) -> dict[str, bytes]:
         import torch
         from safetensors.torch import load_file, save_file
 
-        from tests.diffusion.tiny_pipelines import build_tiny_sd
+        from tests.jobs.images.tiny_pipelines import build_tiny_sd
 
         pipeline = build_tiny_sd(target / "pipeline")
         for stem in DIFFUSERS_WEIGHTS:
