@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from train_overhead import (  # noqa: E402
+from harness import (  # noqa: E402
     RESULTS,
     ROOT,
     _tail,

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from train_overhead import RESULTS, ROOT, _tail, configure_environment, launch_adapta, measured_rates, run_child  # noqa: E402
+from harness import RESULTS, ROOT, _tail, configure_environment, launch_adapta, measured_rates, run_child  # noqa: E402
 
 
 def write_rows(work: Path) -> Path:

@@ -49,7 +49,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from train_overhead import RESULTS, ROOT, configure_environment, prepare_model, write_results  # noqa: E402
+from harness import RESULTS, ROOT, configure_environment, prepare_model, write_results  # noqa: E402
 
 EXAMPLE = ROOT / "examples" / "smollm2-grpo.yaml"
 WARM_START_DATA = ROOT / "examples" / "data" / "planets-answer-tags.jsonl"

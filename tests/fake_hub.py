@@ -26,6 +26,10 @@ in-process client at a hub (the client reads ``HF_ENDPOINT``/``HF_HUB_OFFLINE`` 
         hub.jobs["job-1"]       # the job as the Jobs API returns it; set ["status"]["stage"] to move it along
         hub.job_logs["job-1"]   # log lines the logs route streams
         hub.file_requests("acme/tiny")   # repo file paths that got a GET (body) request, in order
+
+This module is the hub itself (its state, what it records, and its routes) and ``use_fake_hub``; the repositories it
+serves file by file are in ``tests/fake_hub_repos.py`` (``ModelRepo``, ``git_blob_sha1``, re-exported here) and the
+HTTP server and request handler (byte ranges, throttling, interrupted downloads) in ``tests/fake_hub_server.py``.
 """
 
 from __future__ import annotations
@@ -34,183 +38,18 @@ import base64
 import hashlib
 import json
 import os
-import struct
-import sys
 import threading
-import time
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import unquote, urlsplit
+
+from tests.fake_hub_repos import ModelRepo, git_blob_sha1
+from tests.fake_hub_server import HubServer, make_handler
+
+__all__ = ["FakeHub", "ModelRepo", "git_blob_sha1", "use_fake_hub"]
 
 REVISION = "a" * 40
 USER = "ada"
-LAST_MODIFIED = "2026-01-01T00:00:00.000Z"
-# What the Hub's default .gitattributes stores in Git LFS: these files get a sha256 ETag and ``lfs`` metadata.
-LFS_SUFFIXES = (".safetensors", ".bin", ".msgpack", ".h5", ".onnx", ".pt", ".pth", ".ckpt", ".gguf", ".model", ".pkl", ".tflite",
-                ".ot", ".npy", ".npz", ".zip", ".tar", ".gz", ".parquet", ".arrow", ".wasm")
-CONFIG_KEYS = ("architectures", "model_type", "auto_map", "quantization_config")
-
-
-def git_blob_sha1(content: bytes) -> str:
-    """The git object id of a file (what the Hub reports as ``blobId`` and uses as the ETag of a non-LFS file)."""
-    return hashlib.sha1(b"blob %d\0" % len(content) + content).hexdigest()
-
-
-def lfs_pointer(content: bytes) -> bytes:
-    """The Git LFS pointer file the repo's git tree holds for an LFS file."""
-    return f"version https://git-lfs.github.com/spec/v1\noid sha256:{hashlib.sha256(content).hexdigest()}\nsize {len(content)}\n".encode()
-
-
-def is_lfs(path: str) -> bool:
-    return path.lower().endswith(LFS_SUFFIXES)
-
-
-def safetensors_parameters(content: bytes) -> dict[str, int]:
-    """Parameter count per dtype (``{"F32": n}``) read from a safetensors header; empty if it is not one."""
-    if len(content) < 8:
-        return {}
-    (length,) = struct.unpack("<Q", content[:8])
-    try:
-        header = json.loads(content[8:8 + length])
-    except ValueError:
-        return {}
-    counts: dict[str, int] = {}
-    for name, tensor in header.items():
-        if name == "__metadata__" or not isinstance(tensor, dict):
-            continue
-        count = 1
-        for dim in tensor.get("shape", []):
-            count *= int(dim)
-        counts[tensor["dtype"]] = counts.get(tensor["dtype"], 0) + count
-    return counts
-
-
-@dataclass
-class ModelRepo:
-    """A model repository the fake Hub serves file by file (``FakeHub(repos={"acme/tiny": ModelRepo(files=...)})``).
-
-    files: path -> bytes. gated: downloads need the valid token (model info and the tree stay public, as on the Hub).
-    private: info, tree and files need the valid token. config: what model_info reports as ``config`` (default: from
-    files["config.json"], keeping architectures/model_type/auto_map/quantization_config; a diffusers folder reports
-    ``{"diffusers": {"_class_name": ...}}``). tags (default: derived: library, "safetensors", model_type, "custom_code"
-    when there is an ``auto_map``), pipeline_tag, library_name (default: "diffusers"/"transformers" from the layout).
-    claimed_sizes: path -> size model_info and the tree report instead of the real size (a huge repo without huge
-    bytes); the resolve route still serves the real bytes. claimed_parameters: dtype -> count reported as
-    ``safetensors`` instead of the count read from the root safetensors headers. sha: the commit (default: a 40-hex
-    digest of the content). throttle_bytes_per_second: file bodies are written in chunks at that rate (a test can kill
-    a downloader mid-file). interrupt_after_bytes: the first full GET of each file is cut after that many bytes (the
-    connection closes early; the client then resumes with a ``Range`` request).
-    """
-
-    files: dict[str, bytes]
-    gated: bool = False
-    private: bool = False
-    config: dict[str, Any] | None = None
-    tags: list[str] | None = None
-    pipeline_tag: str | None = None
-    library_name: str | None = None
-    card_data: dict[str, Any] | None = None
-    claimed_sizes: dict[str, int] = field(default_factory=dict)
-    claimed_parameters: dict[str, int] | None = None
-    sha: str = ""
-    throttle_bytes_per_second: float | None = None
-    interrupt_after_bytes: int | None = None
-    downloads: int = 100
-    likes: int = 1
-
-    def __post_init__(self) -> None:
-        if not self.sha:
-            digest = hashlib.sha1()
-            for path in sorted(self.files):
-                digest.update(path.encode() + b"\0" + hashlib.sha256(self.files[path]).digest())
-            self.sha = digest.hexdigest()
-        if self.config is None:
-            self.config = self._default_config()
-        if self.library_name is None:
-            self.library_name = "diffusers" if "model_index.json" in self.files else "transformers" if "config.json" in self.files else None
-        if self.tags is None:
-            tags = [self.library_name] if self.library_name else []
-            if any(path.endswith(".safetensors") for path in self.files):
-                tags.append("safetensors")
-            if self.config.get("model_type"):
-                tags.append(self.config["model_type"])
-            if self.pipeline_tag:
-                tags.append(self.pipeline_tag)
-            if self.config.get("auto_map"):
-                tags.append("custom_code")
-            self.tags = tags
-
-    def _default_config(self) -> dict[str, Any]:
-        for name, keep in (("config.json", CONFIG_KEYS), ("model_index.json", ("_class_name",))):
-            if name in self.files:
-                try:
-                    parsed = json.loads(self.files[name])
-                except ValueError:
-                    return {}
-                kept = {key: parsed[key] for key in keep if key in parsed}
-                return kept if name == "config.json" else {"diffusers": kept}
-        return {}
-
-    def etag(self, path: str) -> str:
-        """The unquoted ETag the resolve route answers: sha256 for LFS files, the git blob sha1 otherwise."""
-        content = self.files[path]
-        return hashlib.sha256(content).hexdigest() if is_lfs(path) else git_blob_sha1(content)
-
-    def size(self, path: str) -> int:
-        return self.claimed_sizes.get(path, len(self.files[path]))
-
-    def file_entry(self, path: str, with_blobs: bool) -> dict[str, Any]:
-        """A sibling as model_info reports it (``rfilename``; with blobs also ``size``, ``blobId``, ``lfs``)."""
-        entry: dict[str, Any] = {"rfilename": path}
-        if with_blobs:
-            content = self.files[path]
-            entry["size"] = self.size(path)
-            if is_lfs(path):
-                pointer = lfs_pointer(content)
-                entry["blobId"] = git_blob_sha1(pointer)
-                entry["lfs"] = {"sha256": hashlib.sha256(content).hexdigest(), "size": self.size(path), "pointerSize": len(pointer)}
-            else:
-                entry["blobId"] = git_blob_sha1(content)
-        return entry
-
-    def tree_entry(self, path: str) -> dict[str, Any]:
-        """A file as the tree route lists it (``oid`` is the git blob id, ``lfs.oid`` the sha256)."""
-        sibling = self.file_entry(path, with_blobs=True)
-        entry: dict[str, Any] = {"type": "file", "oid": sibling["blobId"], "size": sibling["size"], "path": path}
-        if "lfs" in sibling:
-            entry["lfs"] = {"oid": sibling["lfs"]["sha256"], "size": sibling["lfs"]["size"], "pointerSize": sibling["lfs"]["pointerSize"]}
-        return entry
-
-    def safetensors_info(self) -> dict[str, Any] | None:
-        """``{"parameters": {dtype: n}, "total": n}`` from the root-level safetensors files of a transformers-style repo."""
-        counts = self.claimed_parameters
-        if counts is None:
-            if "config.json" not in self.files:
-                return None
-            counts = {}
-            for path, content in self.files.items():
-                if "/" not in path and path.endswith(".safetensors"):
-                    for dtype, count in safetensors_parameters(content).items():
-                        counts[dtype] = counts.get(dtype, 0) + count
-        return {"parameters": counts, "total": sum(counts.values())} if counts else None
-
-    def info(self, repo_id: str, with_blobs: bool) -> dict[str, Any]:
-        """The JSON ``GET /api/models/ID[/revision/REV]`` answers."""
-        author = repo_id.split("/")[0] if "/" in repo_id else None
-        info: dict[str, Any] = {
-            "_id": hashlib.sha1(repo_id.encode()).hexdigest()[:24], "id": repo_id, "modelId": repo_id, "author": author, "sha": self.sha,
-            "private": self.private, "gated": "manual" if self.gated else False, "disabled": False, "downloads": self.downloads,
-            "likes": self.likes, "tags": list(self.tags or []), "pipeline_tag": self.pipeline_tag, "library_name": self.library_name,
-            "lastModified": LAST_MODIFIED, "createdAt": LAST_MODIFIED, "config": self.config, "cardData": self.card_data or {},
-            "siblings": [self.file_entry(path, with_blobs) for path in sorted(self.files)], "spaces": [],
-            "usedStorage": sum(self.size(path) for path in self.files),
-        }
-        safetensors = self.safetensors_info()
-        if safetensors is not None:
-            info["safetensors"] = safetensors
-        return info
 
 
 def use_fake_hub(monkeypatch: Any, hub: FakeHub, cache_dir: str | Path) -> None:
@@ -248,16 +87,6 @@ def use_fake_hub(monkeypatch: Any, hub: FakeHub, cache_dir: str | Path) -> None:
     monkeypatch.setattr(_detect_agent, "_registry", _detect_agent._EMPTY_REGISTRY)
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """A client that went away (a killed downloader) is not an error worth a traceback."""
-        if isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError, ConnectionAbortedError)):
-            return
-        super().handle_error(request, client_address)
-
-
 class FakeHub:
     """One fake Hub per test; nothing global is changed (point ``HF_ENDPOINT`` at ``url``)."""
 
@@ -280,7 +109,7 @@ class FakeHub:
         self.job_requests: list[dict[str, Any]] = []
         self.job_logs: dict[str, list[str]] = {}
         self.cancelled: list[str] = []
-        self.server = _Server(("127.0.0.1", 0), self._handler())
+        self.server = HubServer(("127.0.0.1", 0), make_handler(self))
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
@@ -491,116 +320,3 @@ class FakeHub:
             self.jobs[parts[3]]["status"] = {"stage": "CANCELED", "message": "cancelled by the user"}
             return 200, {}
         return 404, {"error": f"not served by the fake hub: {'/'.join(parts)}"}
-
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
-        hub = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def _reply(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
-                body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-                headers = dict(headers or {})
-                self.send_response(status)
-                self.send_header("Content-Type", headers.pop("Content-Type", "application/json" if not isinstance(payload, bytes) else
-                                                             "application/octet-stream"))
-                self.send_header("Content-Length", str(len(body)))
-                for key, value in headers.items():
-                    self.send_header(key, value)
-                self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(body)
-
-            def _authorized(self) -> bool:
-                return self.headers.get("Authorization") == f"Bearer {hub.valid_token}"
-
-            def _auth(self) -> str:
-                header = self.headers.get("Authorization")
-                return "none" if not header else "valid" if header == f"Bearer {hub.valid_token}" else "other"
-
-            def _parts(self) -> list[str]:
-                return [part for part in self.path.split("?")[0].strip("/").split("/") if part]
-
-            def do_GET(self) -> None:  # noqa: N802 - http.server API
-                hub.requests.append((self.command, self.path, dict(self.headers), b""))
-                parts = self._parts()
-                target = hub._resolve_target(parts)
-                try:
-                    if target is not None:
-                        self._send_file(*target)
-                    else:
-                        self._reply(*hub._get(parts, self._authorized(), parse_qs(urlsplit(self.path).query), self._auth()))
-                except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError):
-                    self.close_connection = True  # the client went away mid-answer (a killed downloader)
-
-            def _send_file(self, repo_id: str, revision: str, path: str) -> None:
-                """HEAD/GET ``/ID/resolve/REV/PATH``: the file with the Hub's headers, byte ranges, throttling, interruption."""
-                repo = hub.repos[repo_id]
-                refused = hub.denied(repo_id, self._auth(), for_files=True) or hub._revision_missing(repo_id, revision)
-                if refused is not None:
-                    self._reply(*refused)
-                    return
-                if path not in repo.files:
-                    message = f"{path} does not exist on {revision}"
-                    self._reply(404, {"error": message}, {"X-Error-Code": "EntryNotFound", "X-Error-Message": message, "X-Repo-Commit": repo.sha})
-                    return
-                content = repo.files[path]
-                total, start, end, status = len(content), 0, len(content) - 1, 200
-                headers = {"ETag": f'"{repo.etag(path)}"', "X-Repo-Commit": repo.sha, "Accept-Ranges": "bytes"}
-                if is_lfs(path):
-                    headers.update({"X-Linked-Etag": f'"{repo.etag(path)}"', "X-Linked-Size": str(total)})
-                wanted = self.headers.get("Range")
-                if wanted:
-                    first, _, last = wanted.strip().removeprefix("bytes=").partition("-")
-                    try:
-                        if first:  # bytes=a- or bytes=a-b
-                            start, end = int(first), min(int(last), total - 1) if last else total - 1
-                        else:  # bytes=-n: the last n bytes
-                            start, end = max(total - int(last), 0), total - 1
-                    except ValueError:
-                        start, end = total, total - 1
-                    if start >= total or start > end:
-                        self._reply(416, b"", {"Content-Range": f"bytes */{total}", **headers})
-                        return
-                    status = 206
-                    headers["Content-Range"] = f"bytes {start}-{end}/{total}"
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json" if path.endswith(".json") else "application/octet-stream")
-                self.send_header("Content-Length", str(end - start + 1))
-                for key, value in headers.items():
-                    self.send_header(key, value)
-                self.end_headers()
-                if self.command == "HEAD":
-                    return
-                body = content[start:end + 1]
-                if status == 200 and repo.interrupt_after_bytes is not None and (repo_id, path) not in hub._interrupted \
-                        and repo.interrupt_after_bytes < len(body):
-                    hub._interrupted.add((repo_id, path))
-                    body = body[:repo.interrupt_after_bytes]  # sent, then the connection closes short of Content-Length
-                    self.close_connection = True
-                rate = repo.throttle_bytes_per_second
-                chunk = max(1, int(rate / 20)) if rate else max(1, len(body))
-                for offset in range(0, len(body), chunk):
-                    if hub._closing.is_set():
-                        self.close_connection = True
-                        return
-                    piece = body[offset:offset + chunk]
-                    self.wfile.write(piece)
-                    self.wfile.flush()
-                    hub._sent[(repo_id, path)] = hub._sent.get((repo_id, path), 0) + len(piece)
-                    if rate:
-                        time.sleep(len(piece) / rate)
-
-            do_HEAD = do_GET
-
-            def do_POST(self) -> None:  # noqa: N802 - http.server API
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
-                hub.requests.append(("POST", self.path, dict(self.headers), body))
-                if not self._authorized():
-                    self._reply(401, {"error": "Invalid credentials in Authorization header"})
-                    return
-                self._reply(*hub._post(self._parts(), body))
-
-        return Handler
