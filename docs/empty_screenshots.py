@@ -8,8 +8,10 @@ tabs by its header and saves the page as a 1400 px wide PNG:
 
 Before each picture it checks that nothing empty is on show: on Jobs, Playground and Export only the guide's empty state (why
 the tab is empty, and a button to the step that fills it) may be visible, none of the widgets in :data:`HIDDEN_WHEN_EMPTY`
-(the jobs table, the plots, the log, the action buttons, the pickers and file boxes). A widget found visible fails the run,
-naming it. Needs Debian's Chromium (/usr/bin/chromium, as the browser tests); no model, no training, ~30 s.
+(the jobs table, the plots, the log, the action buttons, the pickers and file boxes). The Playground also tries base models
+on their own: with a packaged model installed (requirements-models.txt) its picker offers that model, so its controls show
+under the empty state; with nothing to pick they must be hidden too. A widget found visible fails the run, naming it.
+Needs Debian's Chromium (/usr/bin/chromium, as the browser tests); no model, no training, ~1 minute.
 
     .venv/bin/python docs/empty_screenshots.py                   # writes docs/empty-*.png
     .venv/bin/python docs/empty_screenshots.py --out /tmp/shots  # elsewhere
@@ -18,7 +20,6 @@ naming it. Needs Debian's Chromium (/usr/bin/chromium, as the browser tests); no
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 from pathlib import Path
@@ -28,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.served_app import served_app  # noqa: E402
-from tests.webui.test_browser import ARGS, CHROMIUM  # noqa: E402
+from tests.webui.conftest import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 from webui.guide import STEPS  # noqa: E402
 
 WIDTH, HEIGHT, MAX_HEIGHT = 1400, 900, 1800
@@ -38,7 +39,7 @@ HIDDEN_WHEN_EMPTY = {
     "jobs": ["jobs-body", "jobs-table", "jobs-selected", "job-progress", "job-loss-plot", "job-lr-plot", "job-objective-plot", "job-log",
              "job-cancel", "job-retry", "job-duplicate", "job-up", "job-down", "job-delete", "job-cancel-group", "job-delete-group",
              "job-report", "job-samples", "compare-runs", "guide-finished"],
-    "playground": ["play-body", "play-source", "play-run", "play-base", "play-adapted", "play-base-image", "play-lora-image"],
+    "playground": ["play-base", "play-adapted", "play-base-image", "play-lora-image"],
     "export": ["export-body", "export-job", "export-zip", "export-merge", "export-file", "gguf-export", "gguf-files", "share-push"],
 }
 """Per tab, the widgets that have nothing to show (or nothing to act on) before there is a job."""
@@ -64,6 +65,8 @@ def photograph_tab(page: Any, tab: str, target: Path) -> list[str]:
         page.locator(f"#{EMPTY_STATES[tab]}").first.wait_for(state="visible")
     settle(page)
     problems = [f"{tab}: #{elem_id} is visible on an empty tab" for elem_id in visible_ids(page, HIDDEN_WHEN_EMPTY.get(tab, []))]
+    if tab == "playground" and visible_ids(page, ["play-body"]) and not page.locator("#play-source input").first.input_value():
+        problems.append("playground: its controls are visible with nothing to pick")
     height = min(MAX_HEIGHT, page.evaluate("document.documentElement.scrollHeight"))
     page.screenshot(path=str(target), full_page=True, clip={"x": 0, "y": 0, "width": WIDTH, "height": height})
     print(f"{target.name}: {WIDTH}x{height} px, {target.stat().st_size / 1000:.0f} KB", flush=True)
@@ -86,7 +89,7 @@ def main() -> int:
     with served_app([], home=home, env=env) as app:
         print(f"app: {app.url} (data home {home}, log {app.log})", flush=True)
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
+            browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
             page = browser.new_context(viewport={"width": WIDTH, "height": HEIGHT}).new_page()
             page.set_default_timeout(120_000)  # a busy machine: clicks can wait on a slow page
             try:

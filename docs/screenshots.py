@@ -31,7 +31,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.served_app import served_app  # noqa: E402
-from tests.webui.test_browser import ARGS, CHROMIUM, fill, wait_text  # noqa: E402
+from tests.webui.conftest import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
+from tests.webui.test_browser import fill, wait_text  # noqa: E402
 from tests.webui.test_browser_guided import press, visible  # noqa: E402
 from webui.i18n import t  # noqa: E402
 
@@ -153,7 +154,7 @@ def main() -> int:
     with served_app([], home=home, env={"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}) as app:
         print(f"app: {app.url} (data home {home}, log {app.log})", flush=True)
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
+            browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
             page = browser.new_context(viewport={"width": WIDTH, "height": HEIGHT}).new_page()
             page.set_default_timeout(120_000)  # a busy machine: clicks can wait on a slow page
             try:

@@ -19,9 +19,12 @@ from starlette.middleware import Middleware
 from jobs.errors import AdaptaError
 from jobs.queue import get_job
 from jobs.spec import HUB_DATA_PREFIX, JobSpec, parse_spec
+from storage.users import load_users, verify_user
 from webui import data_tab, export_tab, guide, jobs_tab, models_tab, playground_tab, remote_section, reward_section, train_tab
 from webui.access import AccessMode, Caller, access_mode, caller_hub_token, caller_of, set_access_mode
-from webui.api import max_upload_bytes, model_info_action, register_api
+from webui.api import register_api
+from webui.api_data import max_upload_bytes
+from webui.api_models import model_info_action
 from webui.front_door import FIRST_DELAY_S, FREE_FAILURES, MAX_DELAY_S, FrontDoor, throttled_sign_in
 from webui.i18n import DEFAULT_LANGUAGE, LANGUAGES, Registry, t
 from webui.style import CSS, HEAD, THEME
@@ -52,31 +55,31 @@ def build_app(mode: AccessMode | str | None = None) -> gr.Blocks:
             who = gr.Markdown(elem_id="who")
             if access_mode() is AccessMode.HF_OAUTH:
                 gr.LoginButton(scale=0)
-        guided = guide.build_strip()  # the guided path: step buttons, "done · next" line; per-tab parts below
+        guided = guide.build_line()  # the guided path: the "done · next" line; the tab headers are its steps; per-tab parts below
         with gr.Tabs(elem_id="tabs", overflow_behavior="wrap") as tabs:
-            with registry.make(gr.Tab, "tab.models", id="models", elem_id="tab-models") as models_tab_block:
+            with guide.step_tab("models") as models_tab_block:
                 models = models_tab.build(registry)
                 guided.nav["models"] = guide.nav_row(registry, "models")
-            with registry.make(gr.Tab, "tab.data", id="data", elem_id="tab-data") as data_tab_block:
+            with guide.step_tab("data") as data_tab_block:
                 guided.empty["data"] = guide.empty_state(registry, "data")
                 data = data_tab.build(registry)
                 guided.nav["data"] = guide.nav_row(registry, "data")
-            with registry.make(gr.Tab, "tab.train", id="train", elem_id="tab-train") as train_tab_block:
+            with guide.step_tab("train") as train_tab_block:
                 # the GRPO reward builder + preview (causal-lm, objective grpo) sits between Advanced and Submit
                 train = train_tab.build(registry, before_summary=lambda: reward_section.build(registry))
                 rewards = train.inserted
                 remote = remote_section.build(registry)
                 guided.nav["train"] = guide.nav_row(registry, "train")
-            with registry.make(gr.Tab, "tab.jobs", id="jobs", elem_id="tab-jobs") as jobs_tab_block:
+            with guide.step_tab("jobs") as jobs_tab_block:
                 guided.empty["jobs"] = guide.empty_state(registry, "jobs")
                 guided.finished = guide.finished_banner(registry)
                 jobs = jobs_tab.build(registry)
                 guided.nav["jobs"] = guide.nav_row(registry, "jobs")
-            with registry.make(gr.Tab, "tab.playground", id="playground", elem_id="tab-playground") as play_tab_block:
+            with guide.step_tab("playground") as play_tab_block:
                 guided.empty["playground"] = guide.empty_state(registry, "playground")
                 play = playground_tab.build(registry)
                 guided.nav["playground"] = guide.nav_row(registry, "playground")
-            with registry.make(gr.Tab, "tab.export", id="export", elem_id="tab-export") as export_tab_block:
+            with guide.step_tab("export") as export_tab_block:
                 guided.empty["export"] = guide.empty_state(registry, "export")
                 export = export_tab.build(registry)
                 guided.nav["export"] = guide.nav_row(registry, "export")
@@ -88,10 +91,10 @@ def build_app(mode: AccessMode | str | None = None) -> gr.Blocks:
         data_tab.wire(data, lang, task_widget, train.base_model)
 
         def after_submit(job_id: int, caller: Caller) -> list[Any]:
-            return [gr.update(selected="jobs"), gr.update(choices=jobs_tab.jobs_table(caller)[1], value=str(job_id))]
+            return [gr.update(selected="jobs"), gr.update(choices=jobs_tab.jobs_table(caller)[1], value=str(job_id)), gr.update(visible=True)]
 
-        train_tab.wire(train, lang, [tabs, jobs.selected], after_submit, hub_token=models.token)
-        remote_section.wire(remote, train, lang, [tabs, jobs.selected], after_submit)
+        train_tab.wire(train, lang, [tabs, jobs.selected, jobs.body], after_submit, hub_token=models.token)
+        remote_section.wire(remote, train, lang, [tabs, jobs.selected, jobs.body], after_submit)
         reward_section.wire(rewards, train, lang)
         jobs_tab.wire(jobs, lang)
         playground_tab.wire(play, lang)
@@ -133,25 +136,26 @@ def build_app(mode: AccessMode | str | None = None) -> gr.Blocks:
 
         jobs.duplicate.click(duplicate, [jobs.selected, lang], [jobs.message, *fill_outputs, tabs], api_visibility="private")
         # A tab opened with a job already picked ("Try it", "Share it") keeps it; otherwise the newest finished job is offered.
-        def play_sources(current: str | None, request: gr.Request) -> Any:
-            return guide.keep_selection(playground_tab.source_choices(request), current)
+        # Each picker's body shows only when it has something to offer (the guide's empty state says why it is empty).
+        def play_sources(current: str | None, request: gr.Request) -> list[Any]:
+            return playground_tab.with_body(guide.keep_selection(playground_tab.source_choices(request), current))
 
-        def export_jobs(current: str | None, request: gr.Request) -> Any:
-            return guide.keep_selection(export_tab.finished_jobs(request), current)
+        def export_jobs(current: str | None, request: gr.Request) -> list[Any]:
+            return export_tab.with_body(guide.keep_selection(export_tab.finished_jobs(request), current))
 
-        play_tab_block.select(play_sources, play.source, play.source, api_visibility="private")
-        export_tab_block.select(export_jobs, export.job, export.job, api_visibility="private")
+        play_tab_block.select(play_sources, play.source, [play.source, play.body], api_visibility="private")
+        export_tab_block.select(export_jobs, export.job, [export.job, export.body], api_visibility="private")
 
-        def try_job(job_id: str | None, request: gr.Request) -> Any:
-            return playground_tab.source_choices(request, str(job_id) if job_id else None)
+        def try_job(job_id: str | None, request: gr.Request) -> list[Any]:
+            return playground_tab.with_body(playground_tab.source_choices(request, str(job_id) if job_id else None))
 
-        def share_job(job_id: str | None, request: gr.Request) -> Any:
-            return guide.keep_selection(export_tab.finished_jobs(request), job_id)
+        def share_job(job_id: str | None, request: gr.Request) -> list[Any]:
+            return export_tab.with_body(guide.keep_selection(export_tab.finished_jobs(request), job_id))
 
         tab_blocks = {"models": models_tab_block, "data": data_tab_block, "train": train_tab_block, "jobs": jobs_tab_block,
                       "playground": play_tab_block, "export": export_tab_block}
         guide.wire(guided, demo, tabs, tab_blocks, lang, [train.base_model, train.train_file, data.path, jobs.selected, play.adapted_text],
-                   jobs.timer, try_job, [play.source], share_job, [export.job], jobs.selected, train.submit)
+                   jobs.timer, try_job, [play.source, play.body], share_job, [export.job, export.body], jobs.selected, train.submit)
 
         def switch(name: str) -> list[Any]:
             code = LANGUAGES.get(name, DEFAULT_LANGUAGE)
@@ -160,7 +164,7 @@ def build_app(mode: AccessMode | str | None = None) -> gr.Blocks:
         language.change(switch, language, [lang, *registry.components], api_visibility="private").then(
             who_line, lang, who, api_visibility="private")
 
-        # Three independent loads, so the jobs table does not wait for the model search (which may wait on the Hub).
+        # Independent loads, so the jobs table does not wait for the model search (which may wait on the Hub).
         def first_jobs(language: str, request: gr.Request) -> list[Any]:
             return jobs_tab.refresh(None, language, request)
 
@@ -176,20 +180,19 @@ def build_app(mode: AccessMode | str | None = None) -> gr.Blocks:
 
         if access_mode() is not AccessMode.OPEN:
             demo.load(writable, None, write_controls, api_visibility="private")
-        demo.load(first_jobs, lang,
-                  [jobs.table, jobs.selected, jobs.progress, jobs.detail, jobs.loss_plot, jobs.lr_plot, jobs.log], api_visibility="private")
-        demo.load(models_tab.first_search, lang, [models.notice, models.results, models.result_rows],
+        demo.load(first_jobs, lang, jobs.refresh_outputs, api_visibility="private")
+        demo.load(models_tab.first_results, lang, [models.notice, models.results, models.result_rows],
                   api_visibility="private")
-        demo.load(data_tab.refresh_previous, None, data.previous, api_visibility="private")
-        demo.load(models_tab.downloaded_frame, lang, models.downloaded, api_visibility="private")
+        # Read when they are looked at, not on every page load: earlier uploads when the Data tab opens, the Hugging Face cache when
+        # its accordion opens (models_tab.wire).
+        data_tab_block.select(data_tab.previous_with_box, None, [data.previous, data.previous_box], api_visibility="private",
+                              show_progress="hidden")
     return demo
 
 
 def sign_in_check() -> Callable[[str, str], Awaitable[bool]]:
     """Gradio's ``auth`` for accounts mode: the throttled password check against users.json, run off the event loop
     (webui.front_door); refuses to start with no accounts."""
-    from storage.users import load_users, verify_user
-
     if not load_users():
         raise AdaptaError("--auth needs at least one account; add one with `python launch.py adduser NAME` (the password is read from stdin)")
     return throttled_sign_in(verify_user)

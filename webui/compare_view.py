@@ -20,9 +20,10 @@ from jobs.errors import AdaptaError
 from jobs.metrics import metric_series
 from jobs.queue import list_jobs
 from jobs.queue.compare import DIFFERS, Comparison, load_runs
-from jobs.queue.sweep import group_children, rank_group
+from jobs.queue.sweep import group_children
+from jobs.queue.sweep_ranking import rank_group
 from webui.access import Caller, caller_of
-from webui.api import public_paths
+from webui.api_caller import public_paths
 from webui.i18n import Registry, t
 
 CURVES = ["loss", "eval_loss"]

@@ -6,6 +6,9 @@ Dataset table so they can be picked again later. They are never served back by t
 
 For task text-to-image the upload is a .zip of images with captions (same size limit; the engine extracts it
 safely): the tab shows a gallery of the images with their captions and the problems found, by file name.
+
+Nothing empty is shown: the report (format, preview, statistics, token histogram, problems, "Use this data") appears once a
+file is loaded, each table and the histogram only when it has rows, and the earlier-uploads picker only when there are some.
 """
 
 from __future__ import annotations
@@ -17,14 +20,16 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 
-from jobs.data.formats import ALL_ROLES, OPTIONAL_ROLES, REQUIRED_ROLES
+from jobs.data import build_examples, build_label_map, read_records
+from jobs.data.formats import ALL_ROLES, OPTIONAL_ROLES, REQUIRED_ROLES, FormatChoice
 from jobs.data.hub_datasets import PREVIEW_ROWS
+from jobs.data.pairs import text_token_lengths
 from jobs.errors import AdaptaError
+from jobs.models import load_tokenizer, resolve_model
 from jobs.spec import EMBEDDING_FORMATS, HUB_DATA_PREFIX, DataFormat, Task
 from webui.access import Caller, caller_of
-from webui.api import (
+from webui.api_data import (
     IMAGE_ARCHIVE,
-    check_model_allowed,
     check_own_upload,
     inspect_action,
     inspect_images_action,
@@ -32,6 +37,7 @@ from webui.api import (
     previous_uploads,
     store_upload,
 )
+from webui.api_models import check_model_allowed
 from webui.i18n import Registry, t
 
 PROBLEM_COLUMNS = ["row", "column", "level", "message"]
@@ -60,6 +66,10 @@ class DataTab:
     hub_config: gr.Textbox
     hub_split: gr.Textbox
     hub_load: gr.Button
+    report: gr.Column | None = None
+    """The report of the loaded file, "Use this data" included: hidden until a file is loaded."""
+    previous_box: gr.Column | None = None
+    """The earlier-uploads picker and its button: hidden while there are none."""
 
     @property
     def role_list(self) -> list[gr.Dropdown]:
@@ -71,7 +81,7 @@ def build(r: Registry) -> DataTab:
     with gr.Row():
         upload = r.make(gr.File, "data.upload", file_types=[".csv", ".tsv", ".jsonl", ".json", ".parquet", ".txt", IMAGE_ARCHIVE], type="filepath",
                         elem_id="data-upload", scale=2)
-        with gr.Column(scale=1):
+        with gr.Column(scale=1, visible=False, elem_id="data-previous-box") as previous_box:
             previous = r.make(gr.Dropdown, "data.previous", choices=[], elem_id="data-previous")
             reuse = r.button("data.reuse")
     with gr.Row():
@@ -81,18 +91,19 @@ def build(r: Registry) -> DataTab:
         hub_load = r.button("data.hub_load", elem_id="data-hub-load", scale=1)
     status = gr.Markdown(elem_id="data-status")
     path = gr.State("")
-    with gr.Row():
-        fmt = r.make(gr.Dropdown, "data.format", choices=[item.value for item in DataFormat], value="auto", elem_id="data-format")
-        roles = {role: r.make(gr.Dropdown, f"data.role.{role}", choices=[], visible=False, allow_custom_value=False) for role in ALL_ROLES}
-    gallery = r.make(gr.Gallery, "data.gallery", columns=6, height=320, visible=False, elem_id="data-gallery")
-    preview = gr.Dataframe(interactive=False, wrap=True, max_height=320, elem_id="data-preview")
-    with gr.Row():
-        stats = gr.Markdown(elem_id="data-stats")
-        histogram = r.make(gr.BarPlot, "data.histogram", x="tokens", y="rows", elem_id="data-histogram", sort=None)
-    problems = gr.Dataframe(headers=PROBLEM_COLUMNS, interactive=False, wrap=True, elem_id="data-problems")
-    use = r.button("data.use", variant="primary", elem_id="data-use")
+    with gr.Column(visible=False, elem_id="data-report") as report:
+        with gr.Row():
+            fmt = r.make(gr.Dropdown, "data.format", choices=[item.value for item in DataFormat], value="auto", elem_id="data-format")
+            roles = {role: r.make(gr.Dropdown, f"data.role.{role}", choices=[], visible=False, allow_custom_value=False) for role in ALL_ROLES}
+        gallery = r.make(gr.Gallery, "data.gallery", columns=6, height=320, visible=False, elem_id="data-gallery")
+        preview = gr.Dataframe(interactive=False, wrap=True, max_height=320, visible=False, elem_id="data-preview")
+        with gr.Row():
+            stats = gr.Markdown(elem_id="data-stats")
+            histogram = r.make(gr.BarPlot, "data.histogram", x="tokens", y="rows", elem_id="data-histogram", sort=None, visible=False)
+        problems = gr.Dataframe(headers=PROBLEM_COLUMNS, interactive=False, wrap=True, visible=False, elem_id="data-problems")
+        use = r.button("data.use", variant="primary", elem_id="data-use")
     return DataTab(upload, previous, reuse, status, path, fmt, roles, preview, stats, histogram, problems, use, gallery, hub_ref, hub_config,
-                   hub_split, hub_load)
+                   hub_split, hub_load, report, previous_box)
 
 
 def hub_reference(text: str) -> str:
@@ -118,27 +129,20 @@ def show_hub_report(ref: str, config: str, split: str, fmt: str, mapping: dict[s
     return outputs
 
 
-def _tokenizer_for(model_ref: str) -> Any:
+def tokenizer_for(model_ref: str) -> Any:
     """The chosen model's tokenizer (for token lengths), or None when no usable model is chosen."""
     if not (model_ref or "").strip():
         return None
     try:
-        from jobs.models import load_tokenizer, resolve_model
-
         return load_tokenizer(resolve_model(check_model_allowed(model_ref)))
     except AdaptaError:
         return None
 
 
 def _token_lengths(path: str, report: dict[str, Any], task: str, tokenizer: Any) -> list[int]:
-    from jobs.data import build_examples, build_label_map, read_records
-    from jobs.data.formats import FormatChoice
-
     records = read_records(path)[:5000]
     choice = FormatChoice(DataFormat(report["format"]), report["mapping"])
     if choice.format in EMBEDDING_FORMATS:
-        from jobs.data.pairs import text_token_lengths
-
         return text_token_lengths(records, choice, tokenizer)
     labels = build_label_map(records, choice.mapping) if Task(task) is Task.TEXT_CLASSIFICATION else None
     built = build_examples(records, choice, tokenizer, Task(task), max_length=10**9, label_names=labels)
@@ -221,7 +225,7 @@ def _text_report(path: str, fmt: str, mapping: dict[str, str] | None, task: str,
         report = inspect_action(path, fmt or "auto", task or "causal-lm", mapping or None)
     except AdaptaError as error:
         return [f"❌ {error}", path, gr.update(), *empty, *_role_updates(None)]
-    tokenizer = _tokenizer_for(model_ref)
+    tokenizer = tokenizer_for(model_ref)
     lengths = _token_lengths(path, report, task or "causal-lm", tokenizer) if tokenizer is not None else []
     stats = [t(lang, "data.stats", rows=report["rows"], usable=report["usable_rows"], format=report["format"],
                mapping=", ".join(f"{role} ← {column}" for role, column in report["mapping"].items()))]
@@ -269,6 +273,28 @@ def refresh_previous(request: gr.Request) -> Any:
     return previous_choices(caller_of(request))
 
 
+def previous_with_box(request: gr.Request) -> list[Any]:
+    """Outputs: previous, previous box: the earlier uploads, and their picker shown only when there are some."""
+    update = refresh_previous(request)
+    return [update, gr.update(visible=bool(update.get("choices")))]
+
+
+REPORT_TABLES = (3, 5, 6)
+"""Where the preview, the histogram and the problems are among a report's outputs."""
+
+
+def revealed(outputs: list[Any]) -> list[Any]:
+    """A report's outputs (status, path, format, preview, stats, histogram, problems, *roles, gallery[, previous]) with each empty
+    table or plot hidden, then the report's column: shown when there is a file, unchanged when the handler changed nothing."""
+    outputs = list(outputs)
+    if isinstance(outputs[1], dict):  # gr.update(): the report stays as it was
+        return [*outputs, gr.update()]
+    for index in REPORT_TABLES:
+        if isinstance(outputs[index], pd.DataFrame):
+            outputs[index] = gr.update(value=outputs[index], visible=not outputs[index].empty)
+    return [*outputs, gr.update(visible=bool(outputs[1]))]
+
+
 def current_mapping(fmt: str, *role_values: str) -> dict[str, str]:
     """The role -> column mapping chosen in the dropdowns (roles of other formats ignored)."""
     if not fmt or fmt == "auto":
@@ -279,7 +305,14 @@ def current_mapping(fmt: str, *role_values: str) -> dict[str, str]:
 
 def wire(tab: DataTab, lang: gr.State, task: gr.Component, model_ref: gr.Component) -> None:
     report_outputs = [tab.status, tab.path, tab.format, tab.preview, tab.stats, tab.histogram, tab.problems, *tab.role_list, tab.gallery]
-    tab.upload.upload(on_upload, [tab.upload, task, model_ref, lang], [*report_outputs, tab.previous], api_visibility="private")
+    shown_outputs = [*report_outputs, tab.report]  # every handler below goes through revealed(): empty parts hidden
+
+    def uploaded(file: str | None, task_value: str, ref: str, language: str, request: gr.Request) -> list[Any]:
+        *report, previous = on_upload(file, task_value, ref, language, request)
+        box = gr.update(visible=bool(previous.get("choices"))) if isinstance(previous, dict) and "choices" in previous else gr.update()
+        return [*revealed(report), previous, box]
+
+    tab.upload.upload(uploaded, [tab.upload, task, model_ref, lang], [*shown_outputs, tab.previous, tab.previous_box], api_visibility="private")
 
     def own_report(path: str, fmt: str, mapping: dict[str, str] | None, task_value: str, ref: str, language: str,
                    request: gr.Request) -> list[Any]:
@@ -292,27 +325,27 @@ def wire(tab: DataTab, lang: gr.State, task: gr.Component, model_ref: gr.Compone
 
     def reuse(path: str, task_value: str, ref: str, language: str, request: gr.Request) -> list[Any]:
         if not path:
-            return [gr.update()] * len(report_outputs)
-        return own_report(path, "auto", None, task_value, ref, language, request)
+            return [gr.update()] * len(shown_outputs)
+        return revealed(own_report(path, "auto", None, task_value, ref, language, request))
 
-    tab.reuse.click(reuse, [tab.previous, task, model_ref, lang], report_outputs, api_visibility="private")
+    tab.reuse.click(reuse, [tab.previous, task, model_ref, lang], shown_outputs, api_visibility="private")
 
     def remap(path: str, fmt: str, task_value: str, ref: str, language: str, config: str, split: str, request: gr.Request,
               *roles: str) -> list[Any]:
         if not path or Path(path).suffix.lower() == IMAGE_ARCHIVE:
-            return [gr.update()] * len(report_outputs)
+            return [gr.update()] * len(shown_outputs)
         mapping = current_mapping(fmt, *roles) if fmt != "auto" else None
         if path.startswith(HUB_DATA_PREFIX):
-            return show_hub_report(path, config, split, fmt, mapping, task_value, ref, language)
-        return own_report(path, fmt, mapping, task_value, ref, language, request)
+            return revealed(show_hub_report(path, config, split, fmt, mapping, task_value, ref, language))
+        return revealed(own_report(path, fmt, mapping, task_value, ref, language, request))
 
     remap_inputs = [tab.path, tab.format, task, model_ref, lang, tab.hub_config, tab.hub_split, *tab.role_list]
-    tab.format.input(remap, remap_inputs, report_outputs, api_visibility="private")
+    tab.format.input(remap, remap_inputs, shown_outputs, api_visibility="private")
     for dropdown in tab.role_list:
-        dropdown.input(remap, remap_inputs, report_outputs, api_visibility="private")
+        dropdown.input(remap, remap_inputs, shown_outputs, api_visibility="private")
 
     def load_hub(ref_text: str, config: str, split: str, task_value: str, ref: str, language: str) -> list[Any]:
-        return show_hub_report(ref_text, config, split, "auto", None, task_value, ref, language)
+        return revealed(show_hub_report(ref_text, config, split, "auto", None, task_value, ref, language))
 
-    tab.hub_load.click(load_hub, [tab.hub_ref, tab.hub_config, tab.hub_split, task, model_ref, lang], report_outputs, api_visibility="private")
-    tab.hub_ref.submit(load_hub, [tab.hub_ref, tab.hub_config, tab.hub_split, task, model_ref, lang], report_outputs, api_visibility="private")
+    tab.hub_load.click(load_hub, [tab.hub_ref, tab.hub_config, tab.hub_split, task, model_ref, lang], shown_outputs, api_visibility="private")
+    tab.hub_ref.submit(load_hub, [tab.hub_ref, tab.hub_config, tab.hub_split, task, model_ref, lang], shown_outputs, api_visibility="private")

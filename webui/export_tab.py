@@ -5,12 +5,17 @@ also saved under ``<data home>/models/job-<id>-merged`` so that it appears in th
 ``runs/<id>/gguf/`` with their Ollama Modelfile and ``gguf_verification.json``; the table shows each file's size and how closely it
 answers like the merged model. Gradio copies every file it serves into its cache: :func:`build` gives the app a ``delete_cache``
 schedule (:data:`CACHE_CLEANUP`) so those copies do not pile up. Run it with the app: ``python launch.py``.
+
+Nothing empty is shown: the tab's body stays hidden until the caller has a finished job (the guide's empty state says why),
+and each file box appears with its first file.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,11 +24,13 @@ import gradio as gr
 from gradio.context import Context
 
 from jobs.errors import AdaptaError
+from jobs.export.merge import merge_run
 from jobs.queue import list_jobs
 from storage.paths import data_home
 from storage.tables import JobStatus
 from webui.access import caller_hub_token, caller_of, require_writer
-from webui.api import adapter_zip, export_folder, export_gguf_action, public_paths, push_action, succeeded_run, zip_folder
+from webui.api_caller import public_paths
+from webui.api_files import adapter_zip, export_folder, export_gguf_action, push_action, succeeded_run, zip_folder
 from webui.i18n import Registry, t
 
 GGUF_CHOICES = [("F16", "f16"), ("BF16", "bf16"), ("Q8_0", "q8_0"), ("Q4_0", "q4_0")]
@@ -50,9 +57,18 @@ class ExportTab:
     push_gguf: gr.Checkbox
     push: gr.Button
     push_status: gr.Markdown
+    body: gr.Column | None = None
+    """Everything of the tab: hidden while there is no finished job."""
 
 
 def build(r: Registry) -> ExportTab:
+    with gr.Column(visible=False, elem_id="export-body") as body:
+        tab = _build_body(r)
+    tab.body = body
+    return tab
+
+
+def _build_body(r: Registry) -> ExportTab:
     r.markdown("export.intro")
     with gr.Row():
         job = r.make(gr.Dropdown, "export.job", choices=[], elem_id="export-job", scale=4)
@@ -61,14 +77,14 @@ def build(r: Registry) -> ExportTab:
         zip_adapter = r.button("export.zip", elem_id="export-zip")
         merge = r.button("export.merge", elem_id="export-merge")
     status = gr.Markdown(elem_id="export-status")
-    file = r.make(gr.File, "export.file", interactive=False, elem_id="export-file")
+    file = r.make(gr.File, "export.file", interactive=False, visible=False, elem_id="export-file")
     r.markdown("gguf.title")
     with gr.Row():
         gguf_types = r.make(gr.CheckboxGroup, "gguf.types", info="gguf.types.info", choices=GGUF_CHOICES, value=["f16", "q8_0"],
                             elem_id="gguf-types", scale=4)
         gguf_export = r.button("gguf.export", elem_id="gguf-export", scale=1)
     gguf_status = gr.Markdown(elem_id="gguf-status")
-    gguf_files = r.make(gr.File, "export.file", interactive=False, file_count="multiple", elem_id="gguf-files")
+    gguf_files = r.make(gr.File, "export.file", interactive=False, file_count="multiple", visible=False, elem_id="gguf-files")
     r.markdown("share.title")
     with gr.Row():
         repo = r.make(gr.Textbox, "share.repo", elem_id="share-repo", scale=3)
@@ -83,6 +99,22 @@ def build(r: Registry) -> ExportTab:
         root.delete_cache = CACHE_CLEANUP
     return ExportTab(job, refresh, zip_adapter, merge, status, file, repo, token, private, merged, gguf_types, gguf_export, gguf_status,
                      gguf_files, push_gguf, push, push_status)
+
+
+def with_body(choices: Any) -> list[Any]:
+    """Outputs: job, body: the picker's ``choices`` update, and the tab's body shown only when it offers a job."""
+    return [choices, gr.update(visible=bool(choices.get("choices")))]
+
+
+def revealing(action: Callable[..., tuple[str, Any]]) -> Callable[..., tuple[str, Any]]:
+    """``action`` (returning a status line and its file or files) with the file box shown only when there is a file; the
+    same signature, so Gradio still passes the request and the progress tracker."""
+    @functools.wraps(action)
+    def run(*args: Any, **kwargs: Any) -> tuple[str, Any]:
+        status, files = action(*args, **kwargs)
+        return status, gr.update(value=files, visible=bool(files))
+
+    return run
 
 
 def finished_jobs(request: gr.Request) -> object:
@@ -101,8 +133,6 @@ def zip_adapter(job_id: str | None, lang: str, request: gr.Request) -> tuple[str
 
 
 def merge_adapter(job_id: str | None, lang: str, request: gr.Request) -> tuple[str, str | None]:
-    from jobs.inference.text import merge_run
-
     try:
         caller = caller_of(request)
         require_writer(caller, "merge models")
@@ -170,12 +200,15 @@ def push_job(job_id: str | None, repo_id: str, token: str, private: bool, merged
 
 
 def wire(tab: ExportTab, lang: gr.State) -> None:
-    tab.refresh.click(finished_jobs, None, tab.job, api_visibility="private")
-    tab.zip_adapter.click(zip_adapter, [tab.job, lang], [tab.status, tab.file], api_visibility="private")
+    def refreshed(request: gr.Request) -> list[Any]:
+        return with_body(finished_jobs(request))
+
+    tab.refresh.click(refreshed, None, [tab.job, tab.body], api_visibility="private")
+    tab.zip_adapter.click(revealing(zip_adapter), [tab.job, lang], [tab.status, tab.file], api_visibility="private")
     tab.push.click(push_job, [tab.job, tab.repo, tab.token, tab.private, tab.merged, tab.push_gguf, tab.gguf_types, lang], tab.push_status,
                    api_visibility="private",
                    concurrency_limit=1, concurrency_id="inference")
-    tab.merge.click(merge_adapter, [tab.job, lang], [tab.status, tab.file], api_visibility="private", concurrency_limit=1,
+    tab.merge.click(revealing(merge_adapter), [tab.job, lang], [tab.status, tab.file], api_visibility="private", concurrency_limit=1,
                     concurrency_id="inference")
-    tab.gguf_export.click(export_gguf, [tab.job, tab.gguf_types, lang], [tab.gguf_status, tab.gguf_files], api_visibility="private",
+    tab.gguf_export.click(revealing(export_gguf), [tab.job, tab.gguf_types, lang], [tab.gguf_status, tab.gguf_files], api_visibility="private",
                           concurrency_limit=1, concurrency_id="inference")

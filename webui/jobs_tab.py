@@ -6,6 +6,12 @@ that grows while it trains, captioned "step N: prompt". A finished job shows its
 (:mod:`webui.report_panel`). Actions: cancel, retry, duplicate-and-edit (fills the Train form), move up/down in the queue, delete.
 A sweep's jobs show its name (★ on the best); "cancel sweep" / "delete sweep" act on the selected job's whole group, and
 "Compare runs" (:mod:`webui.compare_view`) puts several jobs side by side.
+
+Nothing empty is shown: with no job the tab's body stays hidden (the guide's empty state says why), the progress bar, the
+plots and the log appear once the selected job has them, and each action button only where it applies to the selected job's
+status (cancel while queued or running, retry after a failure, up/down while queued, the sweep buttons for a sweep's job).
+The plots read at most about 120 points per curve, evenly spaced over the run (:func:`jobs.metrics.metric_series` with a limit), so a poll costs the
+same at step 100 and at step 100,000.
 """
 
 from __future__ import annotations
@@ -17,17 +23,22 @@ import gradio as gr
 import pandas as pd
 
 from jobs.errors import AdaptaError
-from jobs.metrics import last_metric, metric_series
+from jobs.metrics import PLOT_POINTS, last_metric, metric_series
 from jobs.queue import delete_job, download_view, list_jobs, move_job, request_cancel, retry_job
-from jobs.queue.sweep import cancel_group, delete_group, group_labels, group_of
+from jobs.queue.sweep import cancel_group, delete_group, group_of
+from jobs.queue.sweep_ranking import group_labels
 from storage.tables import LOCAL_BACKEND, Job, JobStatus
 from webui import compare_view, objective_plot, report_panel
 from webui.access import Caller, caller_of, require_writer
-from webui.api import job_samples, job_status_action, public_paths
+from webui.api import job_status_action
+from webui.api_caller import public_paths
+from webui.api_playground import job_samples
 from webui.i18n import Registry, t
 
 JOB_COLUMNS = ["id", "name", "status", "progress", "eta", "attempt", "method", "base_model", "group"]
 POLL_SECONDS = 2.0
+ACTIONS = ("cancel", "retry", "duplicate", "up", "down", "delete", "cancel_group", "delete_group")
+"""The action buttons, in :attr:`JobsTab.actions` order."""
 
 
 @dataclass
@@ -54,38 +65,51 @@ class JobsTab:
     delete_group: gr.Button
     compare: compare_view.CompareView
     objective_plot: gr.LinePlot
+    body: gr.Column
+    """Everything but the timer: hidden while the caller has no job."""
+
+    @property
+    def actions(self) -> list[gr.Button]:
+        """The action buttons, in :data:`ACTIONS` order."""
+        return [self.cancel, self.retry, self.duplicate, self.up, self.down, self.delete, self.cancel_group, self.delete_group]
+
+    @property
+    def detail_outputs(self) -> list[Any]:
+        """What :func:`job_detail` updates: progress, detail, loss plot, lr plot, log, the action buttons."""
+        return [self.progress, self.detail, self.loss_plot, self.lr_plot, self.log, *self.actions]
+
+    @property
+    def refresh_outputs(self) -> list[Any]:
+        """What :func:`refresh` updates: table, picker, body, then :attr:`detail_outputs`."""
+        return [self.table, self.selected, self.body, *self.detail_outputs]
 
 
 def build(r: Registry) -> JobsTab:
-    r.markdown("jobs.intro")
-    table = gr.Dataframe(headers=JOB_COLUMNS, interactive=False, elem_id="jobs-table")
-    selected = r.make(gr.Dropdown, "jobs.selected", choices=[], allow_custom_value=True, elem_id="jobs-selected")
-    progress = gr.HTML(elem_id="job-progress")
-    detail = gr.Markdown(elem_id="job-detail")
-    with gr.Row():
-        cancel = r.button("jobs.cancel", size="sm", elem_id="job-cancel")
-        retry = r.button("jobs.retry", size="sm")
-        duplicate = r.button("jobs.duplicate", size="sm")
-        up = r.button("jobs.up", size="sm")
-        down = r.button("jobs.down", size="sm")
-        delete = r.button("jobs.delete", size="sm", variant="stop")
-        cancel_group = r.button("jobs.cancel_group", size="sm", elem_id="job-cancel-group")
-        delete_group = r.button("jobs.delete_group", size="sm", variant="stop", elem_id="job-delete-group")
-    message = gr.Markdown(elem_id="job-message")
-    with gr.Row():
-        loss_plot = r.make(gr.LinePlot, "jobs.loss_plot", x="step", y="value", color="series", elem_id="job-loss-plot",
-                           color_map={"loss": "#4f46e5", "eval_loss": "#f97316"})
-        lr_plot = r.make(gr.LinePlot, "jobs.lr_plot", x="step", y="value", color="series", elem_id="job-lr-plot",
-                         color_map={"learning_rate": "#059669"})
-    objective = objective_plot.build(r)  # reward / KL / margin curves of dpo, orpo, kto and grpo jobs
-    report = report_panel.build(r)
-    samples = r.make(gr.Gallery, "jobs.samples", columns=4, height=300, visible=False, elem_id="job-samples")
-    samples_shown = gr.State("")
-    log = r.make(gr.Textbox, "jobs.log", lines=10, max_lines=14, interactive=False, elem_id="job-log")
-    compare = compare_view.build(r)
-    timer = gr.Timer(POLL_SECONDS)
-    return JobsTab(table, selected, detail, progress, loss_plot, lr_plot, log, cancel, retry, duplicate, up, down, delete, message, timer,
-                   samples, samples_shown, report, cancel_group, delete_group, compare, objective)
+    with gr.Column(visible=False, elem_id="jobs-body") as body:
+        r.markdown("jobs.intro")
+        table = gr.Dataframe(headers=JOB_COLUMNS, interactive=False, elem_id="jobs-table")
+        selected = r.make(gr.Dropdown, "jobs.selected", choices=[], allow_custom_value=True, elem_id="jobs-selected")
+        progress = gr.HTML(elem_id="job-progress", visible=False)
+        detail = gr.Markdown(elem_id="job-detail")
+        with gr.Row():
+            buttons = {action: r.button(f"jobs.{action}", size="sm", variant="stop" if action.startswith("delete") else "secondary",
+                                        visible=False, elem_id=f"job-{action.replace('_', '-')}") for action in ACTIONS}
+        message = gr.Markdown(elem_id="job-message")
+        with gr.Row():
+            loss_plot = r.make(gr.LinePlot, "jobs.loss_plot", x="step", y="value", color="series", elem_id="job-loss-plot", visible=False,
+                               color_map={"loss": "#4f46e5", "eval_loss": "#f97316"})
+            lr_plot = r.make(gr.LinePlot, "jobs.lr_plot", x="step", y="value", color="series", elem_id="job-lr-plot", visible=False,
+                             color_map={"learning_rate": "#059669"})
+        objective = objective_plot.build(r)  # reward / KL / margin curves of dpo, orpo, kto and grpo jobs
+        report = report_panel.build(r)
+        samples = r.make(gr.Gallery, "jobs.samples", columns=4, height=300, visible=False, elem_id="job-samples")
+        samples_shown = gr.State("")
+        log = r.make(gr.Textbox, "jobs.log", lines=10, max_lines=14, interactive=False, visible=False, elem_id="job-log")
+        compare = compare_view.build(r)
+    timer = gr.Timer(POLL_SECONDS)  # outside the body: it polls whether or not there is a job yet
+    b = buttons
+    return JobsTab(table, selected, detail, progress, loss_plot, lr_plot, log, b["cancel"], b["retry"], b["duplicate"], b["up"], b["down"],
+                   b["delete"], message, timer, samples, samples_shown, report, b["cancel_group"], b["delete_group"], compare, objective, body)
 
 
 def sample_gallery(job_id: str | None, shown: str, request: gr.Request) -> list[Any]:
@@ -153,10 +177,26 @@ def jobs_table(caller: Caller) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
 
 
 def series_frame(job_id: int, names: list[str]) -> pd.DataFrame | None:
+    """Long-format rows (step, value, series) of ``names`` for a LinePlot, each curve read by :func:`jobs.metrics.metric_series` (bounded)."""
     frames = [pd.DataFrame({"step": [s for s, _ in points], "value": [v for _, v in points], "series": name})
-              for name in names if (points := metric_series(job_id, name))]
+              for name in names if (points := metric_series(job_id, name, PLOT_POINTS))]
     # None (not an empty frame) when there is nothing yet: a plot first drawn from empty data draws no line later
     return pd.concat(frames, ignore_index=True) if frames else None
+
+
+def action_visibility(status: str | None, in_sweep: bool = False) -> list[bool]:
+    """Which action buttons apply to a job in ``status`` (None: no job), in :data:`ACTIONS` order."""
+    if status is None:
+        return [False] * len(ACTIONS)
+    shown = {"cancel": status in (JobStatus.QUEUED.value, JobStatus.RUNNING.value),
+             "retry": status in (JobStatus.FAILED.value, JobStatus.CANCELLED.value), "duplicate": True,
+             "up": status == JobStatus.QUEUED.value, "down": status == JobStatus.QUEUED.value, "delete": status != JobStatus.RUNNING.value,
+             "cancel_group": in_sweep, "delete_group": in_sweep}
+    return [shown[action] for action in ACTIONS]
+
+
+def _shown(value: Any, visible: bool) -> Any:
+    return gr.update(value=value, visible=visible)
 
 
 def progress_html(fraction: float, status: str) -> str:
@@ -166,16 +206,21 @@ def progress_html(fraction: float, status: str) -> str:
             f'<small>{percent:.0f}%</small>')
 
 
+def _nothing_to_show(text: str) -> list[Any]:
+    return [_shown("", False), text, _shown(None, False), _shown(None, False), _shown("", False),
+            *[gr.update(visible=False) for _ in ACTIONS]]
+
+
 def job_detail(job_id: str | None, lang: str, request: gr.Request) -> list[Any]:
-    """Outputs: progress, detail, loss plot, lr plot, log."""
+    """Outputs: progress, detail, loss plot, lr plot, log, then the action buttons (:data:`ACTIONS`), each shown only when it has
+    something to show or do."""
     if not job_id:
-        empty = series_frame(0, [])
-        return ["", t(lang, "jobs.none_selected"), empty, empty, ""]
+        return _nothing_to_show(t(lang, "jobs.none_selected"))
+    caller = caller_of(request)
     try:
-        status = job_status_action(int(job_id), caller_of(request))
+        status = job_status_action(int(job_id), caller)
     except AdaptaError as error:
-        empty = series_frame(0, [])
-        return ["", f"⚠️ {error}", empty, empty, ""]
+        return _nothing_to_show(f"⚠️ {error}")
     lines = [
         f"### #{status['id']} · {status['name']}",
         t(lang, "jobs.status_line", status=t(lang, f"status.{status['status']}"), step=status["step"], total=status["total_steps"] or "?",
@@ -194,17 +239,23 @@ def job_detail(job_id: str | None, lang: str, request: gr.Request) -> list[Any]:
     if status["error"]:
         lines.append(f"❌ **{t(lang, 'jobs.error')}**: {status['error']}")
     job = int(job_id)
-    return [progress_html(status["progress"], status["status"]), "\n\n".join(lines), series_frame(job, ["loss", "eval_loss"]),
-            series_frame(job, ["learning_rate"]), status["log_tail"]]
+    try:
+        in_sweep = bool(group_of(job, caller.owner_filter))
+    except AdaptaError:  # a job of its own
+        in_sweep = False
+    losses, rates = series_frame(job, ["loss", "eval_loss"]), series_frame(job, ["learning_rate"])
+    return [_shown(progress_html(status["progress"], status["status"]), True), "\n\n".join(lines), _shown(losses, losses is not None),
+            _shown(rates, rates is not None), _shown(status["log_tail"], bool(status["log_tail"])),
+            *[gr.update(visible=shown) for shown in action_visibility(status["status"], in_sweep)]]
 
 
 def refresh(selected: str | None, lang: str, request: gr.Request) -> list[Any]:
-    """Outputs: table, selected (choices), progress, detail, loss plot, lr plot, log."""
+    """Outputs: table, selected (choices), body (shown once there is a job), then :func:`job_detail`'s."""
     frame, choices = jobs_table(caller_of(request))
     ids = [value for _, value in choices]
     if selected not in ids:
         selected = ids[0] if ids else None
-    return [frame, gr.update(choices=choices, value=selected), *job_detail(selected, lang, request)]
+    return [frame, gr.update(choices=choices, value=selected), gr.update(visible=bool(ids)), *job_detail(selected, lang, request)]
 
 
 def act(action: str, job_id: str | None, lang: str, caller: Caller) -> str:
@@ -239,8 +290,7 @@ def pick_row(frame: pd.DataFrame, evt: gr.SelectData) -> Any:
 
 
 def wire(tab: JobsTab, lang: gr.State) -> None:
-    outputs = [tab.table, tab.selected, tab.progress, tab.detail, tab.loss_plot, tab.lr_plot, tab.log]
-    detail_outputs = outputs[2:]
+    outputs, detail_outputs = tab.refresh_outputs, tab.detail_outputs
     tab.timer.tick(refresh, [tab.selected, lang], outputs, api_visibility="private", show_progress="hidden", concurrency_limit=None)
     report_panel.wire(tab.report, tab.selected, tab.timer, lang)
     objective_plot.wire(tab.objective_plot, tab.selected, tab.timer, lang)

@@ -23,6 +23,7 @@ import gradio as gr
 import pandas as pd
 
 from jobs.errors import AdaptaError
+from jobs.hub import search as hub
 from jobs.hub.model_rows import (
     WHERE_DOWNLOADED,
     WHERE_HUB,
@@ -35,11 +36,10 @@ from jobs.hub.model_rows import (
     split_hub_id,
 )
 from jobs.hub.prefetch import cancel_prefetch, downloaded_models
-from jobs.hub import search as hub
 from jobs.models.memory import format_bytes
 from jobs.spec import JobSpec, Task
 from webui.access import caller_hub_token, caller_of
-from webui.api import (
+from webui.api_models import (
     delete_downloaded_action,
     model_info_action,
     prefetch_action,
@@ -84,6 +84,10 @@ class ModelsTab:
     downloaded: gr.Dataframe
     refresh_downloaded: gr.Button
     delete: gr.Button
+    download_row: gr.Row | None = None
+    """Download / stop: shown once a model is named."""
+    downloaded_box: gr.Accordion | None = None
+    """The closed "Downloaded models" accordion: its table is read when it opens, not on every page load."""
 
 
 def build(r: Registry) -> ModelsTab:
@@ -96,28 +100,29 @@ def build(r: Registry) -> ModelsTab:
                       elem_id="model-task")
         sort = r.make(gr.Radio, "models.sort", choices=list(hub.SORTS), value="downloads", scale=1)
     search = r.button("models.search", variant="secondary")
-    results = gr.Dataframe(headers=column_labels(RESULT_COLUMNS, DEFAULT_LANGUAGE), interactive=False, wrap=True, elem_id="model-results")
+    results = gr.Dataframe(headers=column_labels(RESULT_COLUMNS, DEFAULT_LANGUAGE), interactive=False, wrap=True, visible=False,
+                           elem_id="model-results")
     result_rows = gr.State([])
     with gr.Row():
         model_ref = r.make(gr.Textbox, "models.ref", info="models.ref.info", scale=4, elem_id="model-ref")
         check = r.button("models.check", scale=1, elem_id="model-check")
         use = r.button("models.use", variant="primary", scale=1, elem_id="model-use")
     status = gr.Markdown(elem_id="model-status")
-    with gr.Row():
+    with gr.Row(visible=False, elem_id="model-download-row") as download_row:
         download = r.button("models.download", size="sm", elem_id="model-download")
         cancel_download = r.button("models.cancel_download", size="sm", elem_id="model-download-cancel")
     download_status = gr.Markdown(elem_id="model-download-status")
-    download_timer = gr.Timer(DOWNLOAD_POLL_SECONDS)
+    download_timer = gr.Timer(DOWNLOAD_POLL_SECONDS, active=False)  # polls only while a model is named (see wire)
     with gr.Group(elem_id="model-detail"):
         info = r.markdown("models.detail_hint", elem_id="model-info")
-        memory = gr.Dataframe(headers=MEMORY_COLUMNS, interactive=False, elem_id="model-memory")
-    with r.make(gr.Accordion, "models.downloaded", open=False):
+        memory = gr.Dataframe(headers=MEMORY_COLUMNS, interactive=False, visible=False, elem_id="model-memory")
+    with r.make(gr.Accordion, "models.downloaded", open=False, elem_id="downloaded-box") as downloaded_box:
         downloaded = gr.Dataframe(headers=column_labels(DOWNLOADED_COLUMNS, DEFAULT_LANGUAGE), interactive=False, elem_id="downloaded-models")
         with gr.Row():
             refresh_downloaded = r.button("models.refresh_downloaded", size="sm")
             delete = r.button("models.delete", size="sm", variant="stop", elem_id="model-delete")
     return ModelsTab(notice, query, task, sort, search, results, result_rows, model_ref, check, use, info, memory, status, token, download, cancel_download,
-                     download_status, download_timer, downloaded, refresh_downloaded, delete)
+                     download_status, download_timer, downloaded, refresh_downloaded, delete, download_row, downloaded_box)
 
 
 def default_train_task() -> str:
@@ -175,6 +180,17 @@ def run_search(query: str, task: str, sort: str, lang: str, token: str | None = 
 def first_search(lang: str) -> tuple[str, pd.DataFrame, list[dict[str, Any]]]:
     """The search the page runs when it opens: every model for the Train form's default task."""
     return run_search("", filter_for_task(default_train_task()), "downloads", lang)
+
+
+def shown_frame(frame: pd.DataFrame) -> Any:
+    """A table's update that hides it while it has no rows (its headers alone would be an empty widget)."""
+    return gr.update(value=frame, visible=not frame.empty)
+
+
+def first_results(lang: str) -> list[Any]:
+    """:func:`first_search` for the page's load event: notice, results (hidden when none), rows."""
+    notice, frame, rows = first_search(lang)
+    return [notice, shown_frame(frame), rows]
 
 
 def describe(info: dict[str, Any], lang: str) -> str:
@@ -271,17 +287,33 @@ def delete_selected(ref: str, lang: str, request: gr.Request) -> tuple[str, pd.D
 
 
 def wire(tab: ModelsTab, lang: gr.State) -> None:
+    def search(query: str, task: str, sort: str, language: str, token: str | None, oauth_token: gr.OAuthToken | None) -> list[Any]:
+        notice, frame, rows = run_search(query, task, sort, language, token, oauth_token)
+        return [notice, shown_frame(frame), rows]
+
+    def check(ref: str, language: str, token: str | None, oauth_token: gr.OAuthToken | None) -> list[Any]:
+        status, card, memory = run_check(ref, language, token, oauth_token)
+        return [status, card, shown_frame(memory)]
+
     search_io = ([tab.query, tab.task, tab.sort, lang, tab.token], [tab.notice, tab.results, tab.result_rows])
-    tab.search.click(run_search, *search_io, api_visibility="private")
-    tab.query.submit(run_search, *search_io, api_visibility="private")
-    tab.task.change(run_search, *search_io, api_visibility="private")
+    tab.search.click(search, *search_io, api_visibility="private")
+    tab.query.submit(search, *search_io, api_visibility="private")
+    tab.task.change(search, *search_io, api_visibility="private")
     check_io = ([tab.model_ref, lang, tab.token], [tab.status, tab.info, tab.memory])
-    tab.results.select(pick_row, [tab.result_rows], [tab.model_ref], api_visibility="private").then(run_check, *check_io, api_visibility="private")
-    tab.downloaded.select(pick_downloaded, None, [tab.model_ref], api_visibility="private").then(run_check, *check_io, api_visibility="private")
-    tab.check.click(run_check, *check_io, api_visibility="private")
+    tab.results.select(pick_row, [tab.result_rows], [tab.model_ref], api_visibility="private").then(check, *check_io, api_visibility="private")
+    tab.downloaded.select(pick_downloaded, None, [tab.model_ref], api_visibility="private").then(check, *check_io, api_visibility="private")
+    tab.check.click(check, *check_io, api_visibility="private")
+    if tab.download_row is not None:  # download / stop, and the poll of its progress, only once there is a model to download
+        def named(ref: str) -> list[Any]:
+            shown = bool((ref or "").strip())
+            return [gr.update(visible=shown), gr.Timer(DOWNLOAD_POLL_SECONDS, active=shown)]
+
+        tab.model_ref.change(named, tab.model_ref, [tab.download_row, tab.download_timer], api_visibility="private", show_progress="hidden")
     tab.download.click(start_download, [tab.model_ref, tab.token], tab.download_status, api_visibility="private")
     tab.cancel_download.click(stop_download, tab.model_ref, tab.download_status, api_visibility="private")
     tab.download_timer.tick(download_line, tab.model_ref, tab.download_status, api_visibility="private", show_progress="hidden",
                             concurrency_limit=None)
     tab.refresh_downloaded.click(downloaded_frame, lang, tab.downloaded, api_visibility="private")
+    if tab.downloaded_box is not None:
+        tab.downloaded_box.expand(downloaded_frame, lang, tab.downloaded, api_visibility="private")
     tab.delete.click(delete_selected, [tab.model_ref, lang], [tab.download_status, tab.downloaded], api_visibility="private")

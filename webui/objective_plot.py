@@ -3,10 +3,11 @@
 GRPO jobs show the mean reward, each reward term's mean (``rewards/<term>/mean``, named by
 :func:`jobs.trainers.rewards.term_names`) and the KL to the base model (when ``grpo.beta`` > 0); preference jobs show the chosen
 and rejected rewards, their margin, the preference accuracy and KTO's KL. The curves come from the job's metric rows
-(:func:`jobs.metrics.metric_series`) and are polled with the loss plot; the plot is hidden for sft and the other tasks.
+(:func:`jobs.metrics.metric_series` with a limit, a bounded sample) and are polled with the loss plot; the plot is hidden for sft and the
+other tasks, and until the job has logged a first point.
 
     names = plotted_metrics("grpo", ["format", "contains"])     # ["reward", "rewards/format/mean", ..., "kl"]
-    frame = objective_frame(names, {name: metric_series(job, name) for name in names}, "en")
+    frame = objective_frame(names, {name: metric_series(job, name, PLOT_POINTS) for name in names}, "en")
     objective_plot_update(job_id, caller, "en")                  # gr.update(value=frame, visible=...) for the LinePlot
 """
 
@@ -19,7 +20,7 @@ import gradio as gr
 import pandas as pd
 
 from jobs.errors import AdaptaError
-from jobs.metrics import metric_series
+from jobs.metrics import PLOT_POINTS, metric_series
 from jobs.queue import get_job
 from jobs.spec import PREFERENCE_OBJECTIVES, JobSpec, Objective, Task
 from jobs.trainers.rewards import term_names
@@ -90,8 +91,8 @@ def objective_plot_update(job_id: str | int | None, caller: Caller, lang: str) -
         metrics = []
     if not metrics:
         return gr.update(value=None, visible=False)
-    frame = objective_frame(metrics, {metric: metric_series(int(job_id), metric) for metric in metrics}, lang)
-    return gr.update(value=frame, visible=True, color_map=plot_colors(metrics, lang))
+    frame = objective_frame(metrics, {metric: metric_series(int(job_id), metric, PLOT_POINTS) for metric in metrics}, lang)
+    return gr.update(value=frame, visible=frame is not None, color_map=plot_colors(metrics, lang))
 
 
 def build(r: Registry) -> gr.LinePlot:

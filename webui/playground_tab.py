@@ -6,6 +6,9 @@ Loaded models stay cached in ``jobs.inference.text`` (LRU), so switching between
 
 A finished text-to-image job switches the tab to image mode: prompt, seed, LoRA scale and steps give the
 base pipeline's image and the LoRA's image at the same seed, side by side (``jobs.inference.images``).
+
+Nothing empty is shown: the tab's body stays hidden until there is something to try (a finished job or a base model on this
+machine; the guide's empty state says why), and the answer boxes appear with the first answer.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from jobs.queue import list_jobs
 from storage.tables import JobStatus
 from webui import search_section
 from webui.access import Caller, caller_of
-from webui.api import IMAGE_STEPS_DEFAULT, MAX_IMAGE_STEPS, generate_action, generate_image_action, job_task
+from webui.api_playground import IMAGE_STEPS_DEFAULT, MAX_IMAGE_STEPS, generate_action, generate_image_action, job_task
 from webui.i18n import Registry, t
 from webui.spec_form import IMAGE_TASK
 
@@ -51,10 +54,19 @@ class PlaygroundTab:
     lora_image: gr.Image
     image_row: gr.Row
     text_outputs: gr.Column
+    body: gr.Column | None = None
+    """Everything of the tab: hidden while there is nothing to try."""
     search: search_section.SearchSection | None = None
 
 
 def build(r: Registry) -> PlaygroundTab:
+    with gr.Column(visible=False, elem_id="play-body") as body:
+        tab = _build_body(r)
+    tab.body = body
+    return tab
+
+
+def _build_body(r: Registry) -> PlaygroundTab:
     r.markdown("play.intro")
     with gr.Row():
         source = r.make(gr.Dropdown, "play.source", choices=[], allow_custom_value=True, elem_id="play-source", scale=4)
@@ -79,8 +91,8 @@ def build(r: Registry) -> PlaygroundTab:
         lora_image = r.make(gr.Image, "play.lora_image", type="pil", interactive=False, format="png", elem_id="play-lora-image")
     with gr.Column() as text_outputs:
         with gr.Row():
-            base_text = r.make(gr.Textbox, "play.base", lines=6, interactive=False, elem_id="play-base")
-            adapted_text = r.make(gr.Textbox, "play.adapted", lines=6, interactive=False, elem_id="play-adapted")
+            base_text = r.make(gr.Textbox, "play.base", lines=6, interactive=False, visible=False, elem_id="play-base")
+            adapted_text = r.make(gr.Textbox, "play.adapted", lines=6, interactive=False, visible=False, elem_id="play-adapted")
         with gr.Row():
             base_labels = r.make(gr.Label, "play.base_probs", visible=False)
             adapted_labels = r.make(gr.Label, "play.adapted_probs", visible=False)
@@ -128,6 +140,11 @@ def source_choices(request: gr.Request, selected: str | None = None) -> Any:
     return gr.update(choices=choices, value=selected)
 
 
+def with_body(choices: Any) -> list[Any]:
+    """Outputs: source, body: the picker's ``choices`` update, and the tab's body shown only when it offers something."""
+    return [choices, gr.update(visible=bool(choices.get("choices")))]
+
+
 def run_generate(source: str, prompt: str, temperature: float, max_new_tokens: int, top_p: float, lang: str, request: gr.Request) -> list[Any]:
     """Outputs: status, base text, adapted text, base labels, adapted labels."""
     try:
@@ -144,7 +161,10 @@ def run_generate(source: str, prompt: str, temperature: float, max_new_tokens: i
 def wire(tab: PlaygroundTab, lang: gr.State) -> None:
     if tab.search is not None:
         search_section.wire(tab.search, tab.source, lang)
-    tab.refresh.click(source_choices, None, tab.source, api_visibility="private")
+    def refreshed(request: gr.Request) -> list[Any]:
+        return with_body(source_choices(request))
+
+    tab.refresh.click(refreshed, None, [tab.source, tab.body], api_visibility="private")
     mode_outputs = [tab.text_group, tab.text_outputs, tab.image_group, tab.image_row]
     tab.source.change(mode_updates, tab.source, mode_outputs, api_visibility="private", show_progress="hidden")
     tab.run_image.click(run_images, [tab.source, tab.image_prompt, tab.seed, tab.lora_scale, tab.steps, lang],

@@ -18,6 +18,7 @@ from jobs.queue.hf_jobs import DEFAULT_FLAVOR, FLAVORS
 from webui.access import caller_hub_token, caller_of
 from webui.api import submit_remote_action
 from webui.i18n import Registry, t
+from webui.train_tab import form_spec
 
 
 @dataclass
@@ -45,8 +46,6 @@ def build(r: Registry) -> RemoteSection:
 
 def wire(section: RemoteSection, train: Any, lang: gr.State, on_submitted: list[Any], submitted_fn: Any) -> None:
     """``train`` is the Train tab (its form makes the spec); ``submitted_fn(job_id, caller)`` updates ``on_submitted``."""
-    from webui.train_tab import form_spec
-
     def send(language: str, flavor: str, space: str, push_repo: str, token: str, request: gr.Request, oauth_token: gr.OAuthToken | None,
              *values: Any) -> list[Any]:
         caller = caller_of(request)

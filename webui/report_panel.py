@@ -17,7 +17,8 @@ import pandas as pd
 from jobs.errors import AdaptaError
 from jobs.evaluation.report import EvalReport, ExampleScore, metric_table_rows
 from webui.access import caller_of
-from webui.api import job_report_action, public_paths
+from webui.api import job_report_action
+from webui.api_caller import public_paths
 from webui.i18n import Registry, t
 
 METRIC_COLUMNS = ["metric", "before", "after", "change"]

@@ -22,12 +22,15 @@ import pandas as pd
 from pydantic import ValidationError
 
 from jobs.errors import AdaptaError, SpecError
+from jobs.evaluation.reward_preview import PREVIEW_ROWS, preview_rewards
 from jobs.spec import JobSpec, Objective, RewardKind, RewardTerm, Task, format_validation_error
 from jobs.trainers.rewards import term_names
 from webui.access import caller_of
-from webui.api import checked_for, report_unexpected
+from webui.api import checked_for
+from webui.api_caller import report_unexpected
 from webui.i18n import Registry, t
 from webui.spec_form import records_text, records_value
+from webui.train_tab import form_spec
 
 KIND_FIELDS: dict[RewardKind, tuple[str, ...]] = {
     RewardKind.EXACT_MATCH: ("tag", "case_sensitive"),
@@ -225,8 +228,6 @@ def _sentence(error: Exception) -> str:
 def wire(section: RewardSection, train: Any, lang: gr.State) -> None:
     """Events: show/hide with task and objective, kind → its settings, add/remove → ``grpo.rewards``, that widget → the table,
     and the preview. ``train`` is the Train tab (:class:`webui.train_tab.TrainTab`)."""
-    from webui.train_tab import form_spec
-
     rewards, task, objective = train.widget("grpo.rewards"), train.widget("task"), train.widget("objective")
     for widget in (task, objective):
         widget.change(lambda task_value, objective_value: gr.update(visible=shown_for(task_value, objective_value)), [task, objective],
@@ -263,8 +264,6 @@ def wire(section: RewardSection, train: Any, lang: gr.State) -> None:
     section.remove.click(remove, [rewards, section.remove_choice], [rewards, section.message], api_visibility="private")
 
     def preview(language: str, request: gr.Request, progress: gr.Progress = gr.Progress(), *values: Any) -> list[Any]:
-        from jobs.evaluation.reward_preview import PREVIEW_ROWS, preview_rewards
-
         _, train_file, *_ = values
         if not str(train_file or "").strip():
             return [f"❌ {t(language, 'rewards.no_data')}", gr.update(value=None)]

@@ -13,8 +13,11 @@ from typing import Any
 import gradio as gr
 
 from jobs.errors import AdaptaError
+from jobs.inference.embedding_search import compare_search, load_embedding_run, run_passages
 from jobs.spec import Task
 from webui.access import Caller, caller_of
+from webui.api_files import succeeded_run
+from webui.api_playground import job_task
 from webui.i18n import Registry, t
 
 COLUMNS = ["rank", "score", "passage"]
@@ -49,9 +52,6 @@ def build(r: Registry) -> SearchSection:
 
 def search_action(source: str, query: str, corpus_text: str, top_k: int, caller: Caller) -> dict[str, list[list[Any]]]:
     """{base, adapted}: [rank, score, passage] rows of one of the caller's succeeded sentence-embedding jobs."""
-    from jobs.inference.embedding_search import compare_search, load_embedding_run, run_passages
-    from webui.api import succeeded_run
-
     _, run_dir = succeeded_run(source, caller)
     run = load_embedding_run(run_dir)
     passages = [line for line in (corpus_text or "").splitlines() if line.strip()] or run_passages(run_dir)
@@ -61,8 +61,6 @@ def search_action(source: str, query: str, corpus_text: str, top_k: int, caller:
 
 def is_search_source(source: str | None, caller: Caller) -> bool:
     """True when ``source`` is the id of one of the caller's sentence-embedding jobs."""
-    from webui.api import job_task
-
     text = str(source or "").strip()
     if not text.isdigit():
         return False

@@ -35,7 +35,10 @@ from jobs.trainers.recommend import (
 )
 from storage.tables import JobStatus
 from webui.access import Caller
-from webui.api import check_data_owned, check_model_allowed, home_paths
+from webui.api_caller import home_paths
+from webui.api_data import check_data_owned
+from webui.api_models import check_model_allowed
+from webui.data_tab import tokenizer_for
 from webui.i18n import t
 
 ADVICE_NAMES = ("method", "epochs", "time_budget", "strength", "quality", "validation")
@@ -112,9 +115,7 @@ def model_facts(ref: str, caller: Caller, token: str | None = None) -> dict[str,
 
 @lru_cache(maxsize=4)
 def _tokenizer(ref: str) -> Any:
-    from webui.data_tab import _tokenizer_for  # the Data tab's loader (the same token lengths as its histogram)
-
-    return _tokenizer_for(ref)
+    return tokenizer_for(ref)
 
 
 def on_gpu() -> bool:

@@ -26,11 +26,17 @@ import gradio as gr
 
 from jobs.errors import AdaptaError, SpecError
 from jobs.hub import search as hub
+from jobs.hub.fetch import download_preflight
+from jobs.hub.tokens import token_for_request
+from jobs.models.pipelines import resolve_pipeline
 from jobs.spec import JobSpec, parse_spec, parse_spec_yaml
 from jobs.spec.compat import collect_spec_warnings
 from jobs.trainers.recommend import QUALITY_PRESETS, STRENGTHS, DataProfile, learning_rate, quality_values
 from webui.access import Caller, caller_hub_token, caller_of, current_caller, require_writer
-from webui.api import check_data_owned, check_model_allowed, home_paths, submit_spec
+from webui.api import submit_spec
+from webui.api_caller import home_paths
+from webui.api_data import check_data_owned
+from webui.api_models import check_model_allowed
 from webui.i18n import Registry, t
 from webui.spec_form import (
     ADVANCED_GROUPS,
@@ -234,9 +240,6 @@ def preflight_report(spec: JobSpec, lang: str, caller: Caller | None = None, hub
     """(fits, markdown): the Hub model's download check, memory estimate vs available, steps, and a time estimate when a throughput
     is known. ``hub_token`` is the caller's (gated or private models). Rows are counted only in the caller's own data (on a
     multi-user server their uploads; no caller given: the caller of the Gradio event being handled)."""
-    from jobs.hub.fetch import download_preflight
-    from jobs.hub.tokens import token_for_request
-
     lines = []
     fits = True
     token = token_for_request(hub_token)
@@ -283,8 +286,6 @@ def preflight_report(spec: JobSpec, lang: str, caller: Caller | None = None, hub
 def image_preflight(spec: JobSpec, lang: str, owner: str | None = None, download: str | None = None, read_data: bool = True) -> tuple[bool, str]:
     """text-to-image: the base pipeline is checked (diffusers layout or .safetensors, no pickles; a Hub pipeline not yet
     downloaded was checked from its metadata: ``download`` says what the job fetches); no memory estimate yet."""
-    from jobs.models.pipelines import resolve_pipeline
-
     if download:
         lines = [f"⬇️ {download}"]
     else:

@@ -17,6 +17,7 @@ from webui.guide import (
     ended_jobs,
     gather_facts,
     guide_line,
+    hint_step,
     keep_selection,
     next_step,
     step_label,
@@ -58,20 +59,40 @@ def test_a_running_job_shows_its_progress_and_asks_to_wait() -> None:
 
 
 def test_a_finished_job_leads_to_try_then_share() -> None:
-    facts = GuideFacts(job=SUCCEEDED, has_jobs=True, has_finished=True)
+    facts = GuideFacts(job=SUCCEEDED, has_jobs=True, has_finished=True, current="jobs")
     assert next_step(facts) == "playground"
     assert "Next: try job #3 in the Playground" in guide_line(facts, "en")
-    tried = GuideFacts(job=SUCCEEDED, has_jobs=True, has_finished=True, tried=True)
+    tried = GuideFacts(job=SUCCEEDED, has_jobs=True, has_finished=True, tried=True, current="playground")
     assert step_marks(tried) == {"models": "todo", "data": "todo", "train": "done", "jobs": "done", "playground": "done", "export": "next"}
     assert "✓ Tried in the Playground" in guide_line(tried, "en") and "Next: share job #3" in guide_line(tried, "en")
 
 
 def test_a_failed_job_says_where_to_read_why() -> None:
-    facts = GuideFacts(job=FAILED, has_jobs=True)
+    facts = GuideFacts(job=FAILED, has_jobs=True, current="jobs")
     assert next_step(facts) == "jobs"
     line = guide_line(facts, "en")
     assert "⚠️ Job #3 · planets-lora: failed" in line and "read why in Jobs, then retry" in line
     assert "a tarefa #3 falhou" in guide_line(facts, "pt-BR")
+
+
+def test_the_next_line_is_about_the_tab_that_is_open() -> None:
+    finished = {"job": SUCCEEDED, "has_jobs": True, "has_finished": True}
+    # A tab with work of its own to do says what to do there, wherever the path as a whole stands.
+    assert hint_step(GuideFacts(current="data", **finished)) == "data"
+    assert "Next: upload your data" in guide_line(GuideFacts(current="data", **finished), "en")
+    assert "Next: share job #3" in guide_line(GuideFacts(current="export", **finished), "en")
+    assert "Next: try job #3 in the Playground" in guide_line(GuideFacts(current="playground", **finished), "en")
+    # The selected job is running but an older one finished: the Playground and Export speak of picking a finished job.
+    other = GuideFacts(job=RUNNING, has_jobs=True, has_finished=True, current="export")
+    assert "Next: pick a finished job, then download it" in guide_line(other, "en")
+    assert "escolha uma tarefa concluída, escreva um prompt" in guide_line(GuideFacts(job=RUNNING, has_jobs=True, has_finished=True,
+                                                                                      current="playground"), "pt-BR")
+    # A tab that is done, or has nothing to work on yet, points at the step that comes next.
+    assert hint_step(GuideFacts(model="m", current="models")) == "data"
+    assert hint_step(GuideFacts(current="jobs")) == "models"
+    assert hint_step(GuideFacts(model="m", data="d", job=RUNNING, has_jobs=True, current="export")) == "jobs"
+    assert "Next: wait for job #3 to finish (42%)" in guide_line(GuideFacts(model="m", data="d", job=RUNNING, has_jobs=True,
+                                                                            current="playground"), "en")
 
 
 def test_a_playground_answer_without_a_finished_job_is_not_a_tried_job() -> None:

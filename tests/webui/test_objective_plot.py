@@ -54,7 +54,7 @@ def test_a_grpo_job_shows_its_reward_curves_from_metric_rows(tmp_path: Path, tin
     job_id = _job(tiny_llama, prompts, {"objective": "grpo", "training": {"batch_size": 4},
                                         "grpo": {"beta": 0.1, "rewards": [{"kind": "format", "tag": "answer"}, {"kind": "contains", "pattern": "."},
                                                                           {"kind": "contains", "pattern": "teal", "weight": 2}]}})
-    assert objective_plot_update(job_id, LOCAL_CALLER, "en")["visible"] is True  # shown from the start, empty until the first step
+    assert objective_plot_update(job_id, LOCAL_CALLER, "en")["visible"] is False  # no empty plot: hidden until the first step
     sink = MetricsSink(tmp_path / "metrics.jsonl", job_id=job_id)
     for step in (1, 2, 3):
         sink.record(step, {"loss": 0.1, "reward": step / 3, "reward_std": 0.2, "rewards/format/mean": 0.0, "rewards/contains/mean": 1.0,

@@ -327,7 +327,8 @@ EN_UI: dict[str, str] = {
     "guide.empty.data": "No data chosen yet: upload a file below (or pick an earlier upload or a Hub dataset), then press “Use this data "
                         "for training”.",
     "guide.empty.jobs": "No jobs yet: a job appears here once you submit one from Train.",
-    "guide.empty.playground": "Nothing to try yet: a job appears here once it has finished training (a downloaded base model works too).",
+    "guide.empty.playground": "No finished job to try yet: yours appears here once it has finished training. Meanwhile a base model on this machine, "
+                              "if there is one, can be tried on its own.",
     "guide.empty.export": "Nothing to share yet: a job can be exported once it has finished training.",
     "guide.finished": "✅ Job #{id} · {name} finished: try it, or share it.",
     "guide.try": "Try it →",

@@ -327,7 +327,8 @@ PT_UI: dict[str, str] = {
     "guide.empty.data": "Nenhum dado escolhido ainda: envie um arquivo abaixo (ou escolha um envio anterior ou um dataset do Hub) e "
                         "clique em “Usar estes dados no treino”.",
     "guide.empty.jobs": "Nenhuma tarefa ainda: uma tarefa aparece aqui depois que você a envia em Treinar.",
-    "guide.empty.playground": "Nada para testar ainda: uma tarefa aparece aqui quando termina o treino (um modelo base baixado também serve).",
+    "guide.empty.playground": "Nenhuma tarefa concluída para testar ainda: a sua aparece aqui quando terminar o treino. Enquanto isso, "
+                              "um modelo base desta máquina, se houver, pode ser testado sozinho.",
     "guide.empty.export": "Nada para compartilhar ainda: uma tarefa pode ser exportada quando termina o treino.",
     "guide.finished": "✅ Tarefa #{id} · {name} concluída: teste-a ou compartilhe-a.",
     "guide.try": "Testar →",
