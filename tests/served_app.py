@@ -73,6 +73,8 @@ def served_app(args: list[str], home: Path, env: dict[str, str] | None = None, s
         try:
             os.killpg(process.pid, signal.SIGTERM)
             process.wait(timeout=30)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
+        except ProcessLookupError:  # it had exited, with its whole group (an app that failed to start): its message above stands
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=10)

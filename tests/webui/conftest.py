@@ -1,13 +1,13 @@
-"""Fixtures for the web UI tests: the app served on a free loopback port, a real worker, tiny data files.
+"""Fixtures for the web UI tests: the app served on a free loopback port, a real worker, tiny data files, and one Chromium.
 
 The app runs in this process (a background thread), so the per-test data home of ``tests/conftest.py``
 applies to it too: each test sees only its own jobs and uploads. Uploads are limited to 1 MB here so
-that the oversized-upload test stays small.
+that the oversized-upload test stays small. The app, the worker and Chromium (Debian's /usr/bin/chromium driven by
+Playwright) start once per session; each browser test gets a fresh browser context (cookies, storage, viewport) of its own.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 from collections.abc import Iterator
@@ -15,7 +15,14 @@ from pathlib import Path
 
 import pytest
 
+from tests.finished_jobs import write_planet_questions
+
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+needs_chromium = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium is not installed (/usr/bin/chromium); run `make install-dev`")
+"""The skip mark of every browser test: skipped, with the reason, only when /usr/bin/chromium is missing (``make test`` installs it)."""
 
 
 def free_port() -> int:
@@ -39,6 +46,27 @@ def app_url() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    """Chromium, started once for every browser test of the session (each test opens a context of its own)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser: object) -> Iterator[object]:
+    """A page in a fresh browser context (no cookies or storage from another test), 1280x1000."""
+    context = browser.new_context(viewport={"width": 1280, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    yield page
+    context.close()
+
+
+@pytest.fixture(scope="session")
 def worker() -> Iterator[object]:
     """A real worker thread (training still runs in child processes), fast heartbeats for tests."""
     from jobs.queue.worker import WorkerConfig, start_background_worker
@@ -50,12 +78,8 @@ def worker() -> Iterator[object]:
 
 @pytest.fixture
 def qa_jsonl(tmp_path: Path) -> Path:
-    """A small instruction dataset (question / answer)."""
-    rows = [{"question": f"What colour is planet {name}?", "answer": f"Planet {name} is {colour}."}
-            for name, colour in [("Zor", "teal"), ("Quel", "amber"), ("Bran", "violet"), ("Oxy", "crimson"), ("Tam", "golden"), ("Vey", "silver")]]
-    path = tmp_path / "planets.jsonl"
-    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
-    return path
+    """A small instruction dataset (question / answer): six planets and their colours."""
+    return write_planet_questions(tmp_path / "planets.jsonl")
 
 
 def tiny_spec_yaml(model: Path, data: Path, steps: int = 4) -> str:

@@ -7,36 +7,11 @@ Screenshots of each step go to tests/webui/artifacts/ (git-ignored). Skipped, wi
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
+from tests.webui.conftest import ARTIFACTS, needs_chromium
 
-from tests.webui.conftest import ARTIFACTS
-
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium is not installed (/usr/bin/chromium); run `make install-dev`")
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
-        yield launched
-        launched.close()
-
-
-@pytest.fixture
-def page(browser: object) -> Iterator[object]:
-    context = browser.new_context(viewport={"width": 1280, "height": 1000})
-    page = context.new_page()
-    page.set_default_timeout(30_000)
-    yield page
-    context.close()
+pytestmark = needs_chromium
 
 
 def shot(page: object, name: str) -> None:
@@ -135,7 +110,8 @@ def test_signed_in_users_see_only_their_own_jobs_in_the_browser(page: object, ad
     """`launch.py --auth` in a real process: Gradio's sign-in page, then each user's Jobs tab holds their job only."""
     from gradio_client import Client, handle_file
 
-    from tests.served_app import run_launch, served_app
+    from storage.users import add_user
+    from tests.served_app import served_app
     from tests.webui.conftest import tiny_spec_yaml
     from tests.webui.test_users import offered_model
 
@@ -143,7 +119,7 @@ def test_signed_in_users_see_only_their_own_jobs_in_the_browser(page: object, ad
 
     passwords = {"alice": "alice-password-1", "bob": "bob-password-2"}
     for name, password in passwords.items():
-        assert run_launch("adduser", name, home=adapta_home, stdin=password + "\n").returncode == 0
+        add_user(name, password)  # what `launch.py adduser` does (its own test is tests/webui/test_users.py), without a process each
     with served_app(["--auth", "--no-worker"], home=adapta_home) as app:
         for name in passwords:
             client = Client(app.url, auth=(name, passwords[name]), verbose=False)
@@ -171,15 +147,16 @@ def test_demo_visitors_see_why_the_write_controls_are_off(page: object, adapta_h
         wait_text(page, "#who", "Demo server")
         open_tab(page, "3 · Train")
         page.locator("#train-submit:disabled").wait_for()
-        open_tab(page, "4 · Jobs")
-        page.locator("#job-cancel:disabled").wait_for()
+        open_tab(page, "1 · Model")
+        fill(page, "model-ref", "acme/tiny-chat")
+        page.locator("#model-download:disabled").wait_for()
         shot(page, "11-demo")
 
 
 def test_a_hub_dataset_is_previewed_and_handed_to_the_train_form(page: object, adapta_home: Path, tmp_path: Path) -> None:
     """The Data tab streams the first rows of a Hub dataset (the loopback fake Hub) into the usual report; "use" fills the form."""
     from tests.fake_hub import FakeHub
-    from tests.jobs.test_hub_datasets import DATASETS
+    from tests.jobs.data.test_hub_datasets import DATASETS
     from tests.served_app import served_app
 
     env = {"HF_HUB_OFFLINE": "0", "HF_DATASETS_OFFLINE": "0", "HF_HOME": str(tmp_path / "hf")}

@@ -1,4 +1,5 @@
-"""The Jobs tab's "Compare runs" in real Chromium, for a real sweep of three learning rates run by the real worker.
+"""The Jobs tab's "Compare runs" in real Chromium, for a real sweep of three learning rates run by the real worker (the
+session's ``finished_sweep`` of tests/finished_jobs.py, which tests/jobs/queue/test_sweep.py reads too).
 
 Checks the group column (★ on the best job), picks the sweep in the compare view, and waits for the overlaid loss curves,
 the table with the differing setting highlighted and the CSV download. The view's screenshot is written to
@@ -10,10 +11,11 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
+
 from jobs.queue import get_job
-from jobs.queue.sweep import submit_sweep
-from jobs.queue.sweep_plan import read_sweep_yaml
 from storage.tables import JobStatus
+from tests.finished_jobs import FinishedJobs
 from tests.webui.conftest import needs_chromium
 from tests.webui.test_browser import open_tab, shot, wait_text
 
@@ -22,14 +24,9 @@ pytestmark = needs_chromium
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 
 
-def test_compare_view_renders_a_real_sweep(page: object, app_url: str, worker: object, tiny_llama: Path, qa_jsonl: Path) -> None:
-    text = (f"task: causal-lm\nbase_model: {tiny_llama}\nmethod: lora\nname: planets\ndata:\n  train: {qa_jsonl}\n  validation: 0.34\n"
-            "training: {max_steps: 6, batch_size: 2, learning_rate: [1.0e-4, 3.0e-3, 3.0e-2], warmup_ratio: 0.0, max_length: 64}\n"
-            "lora: {target_modules: all-linear}\nevaluation: {max_rows: 4, max_new_tokens: 8}\n")
-    ids = submit_sweep(read_sweep_yaml(text))
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline and not all(get_job(job_id).status.finished for job_id in ids):
-        time.sleep(1.0)
+def test_compare_view_renders_a_real_sweep(page: object, app_url: str, finished_sweep: FinishedJobs, monkeypatch: pytest.MonkeyPatch) -> None:
+    finished_sweep.enter(monkeypatch)
+    ids = finished_sweep.ids
     assert [get_job(job_id).status for job_id in ids] == [JobStatus.SUCCEEDED] * 3, [get_job(job_id).error for job_id in ids]
 
     page.goto(app_url)

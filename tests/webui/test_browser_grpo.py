@@ -10,12 +10,11 @@ import json
 import time
 from pathlib import Path
 
-import pytest
+from tests.jobs.trainers.test_grpo_train import PLANETS
+from tests.webui.conftest import needs_chromium
+from tests.webui.test_browser import fill, open_tab, shot, wait_text
 
-from tests.jobs.test_grpo_train import PLANETS
-from tests.webui.test_browser import CHROMIUM, browser, fill, open_tab, page, shot, wait_text  # noqa: F401 - fixtures used by name
-
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium is not installed (/usr/bin/chromium); run `make install-dev`")
+pytestmark = needs_chromium
 
 
 def choose(on: object, elem_id: str, option: str) -> None:
@@ -25,7 +24,7 @@ def choose(on: object, elem_id: str, option: str) -> None:
     on.locator(f"#{elem_id} input").first.press("Escape")
 
 
-def test_grpo_reward_built_in_the_form_previewed_submitted_and_watched(page: object, app_url: str, worker: object, tiny_llama: Path,  # noqa: F811
+def test_grpo_reward_built_in_the_form_previewed_submitted_and_watched(page: object, app_url: str, worker: object, tiny_llama: Path,
                                                                        tmp_path: Path) -> None:
     data = tmp_path / "planet-prompts.jsonl"
     data.write_text("".join(json.dumps({"prompt": f"Say the colour of planet {name}.", "answer": colour}) + "\n" for name, colour in PLANETS))

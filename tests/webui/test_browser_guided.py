@@ -1,5 +1,6 @@
 """The guided path in real Chromium, in English and in Brazilian Portuguese: from a fresh data home to a finished job and a
-Playground answer, moving between tabs only with the guide's own buttons (never a tab header).
+Playground answer, moving between tabs with the guide's own buttons, and with a tab header where the path goes back to a step
+(the headers are the path's steps: the guide marks them ✓ done and → next).
 
 The app is served in this process (tests/webui/conftest.py) with a real worker, a tiny Llama and a six-row data file; each test has
 its own data home, so it starts with no jobs. Screenshots go to tests/webui/artifacts/ (git-ignored).
@@ -14,13 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.webui import test_browser as newcomer
-from tests.webui.test_browser import CHROMIUM, fill, shot, wait_text
+from tests.webui.conftest import needs_chromium
+from tests.webui.test_browser import fill, shot, wait_text
 from webui.i18n import LANGUAGES, t
 
-browser, page = newcomer.browser, newcomer.page  # the same Chromium fixtures as the newcomer test
-
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium is not installed (/usr/bin/chromium); run `make install-dev`")
+pytestmark = needs_chromium
 
 
 def visible(page: object, elem_id: str) -> object:
@@ -59,8 +58,9 @@ def test_guided_path_from_a_fresh_home_to_a_playground_answer(page: object, app_
     wait_text(page, "#guide-line", t(lang, "guide.hint.models"))
 
     # Jobs, before anything exists: it says why it is empty and leads to the first step of the path.
-    press(page, "guide-step-jobs")
+    press(page, "tab-jobs-button")
     wait_text(page, "#guide-empty-jobs", t(lang, "guide.empty.jobs"))
+    assert not page.locator("#jobs-table").first.is_visible() and not page.locator("#job-cancel").first.is_visible()  # nothing empty
     go = visible(page, "guide-empty-jobs-go")
     assert go.inner_text().strip() == t(lang, "guide.go", step=t(lang, "tab.models"))
     go.click(no_wait_after=True)
@@ -70,7 +70,8 @@ def test_guided_path_from_a_fresh_home_to_a_playground_answer(page: object, app_
     press(page, "model-use")
     wait_text(page, "#guide-line", "✓ " + t(lang, "guide.done.models", value=tiny_llama.name))
     wait_text(page, "#guide-line", t(lang, "guide.hint.data"))
-    assert page.locator("#guide-step-models").inner_text().startswith("✓")
+    assert page.locator("#tab-models-button").inner_text().strip().startswith("✓")
+    assert page.locator("#tab-data-button").inner_text().strip().startswith("→")
     wait_text(page, "#guide-empty-data", t(lang, "guide.empty.data"))
     page.locator("#data-upload input[type=file]").set_input_files(str(qa_jsonl))
     wait_text(page, "#data-status", "✅")
@@ -106,7 +107,7 @@ def test_guided_path_from_a_fresh_home_to_a_playground_answer(page: object, app_
     shot(page, f"guided-{name}-05-answer")
 
     # Share it: the Export tab opens with the job picked.
-    press(page, "guide-step-jobs")
+    press(page, "tab-jobs-button")
     press(page, "guide-share")
     visible(page, "export-zip")
     assert page.locator("#export-job input").first.input_value().startswith("#1 ·")

@@ -20,10 +20,10 @@ import yaml
 from tests.fake_hub import FakeHub, ModelRepo
 from tests.hub_repos import CAUSAL_LM_DECOYS, tiny_causal_lm_repo
 from tests.served_app import served_app
-from tests.webui.conftest import ARTIFACTS
-from tests.webui.test_browser import CHROMIUM, browser, fill, page, shot, wait_text  # noqa: F401 - fixtures used by name
+from tests.webui.conftest import ARTIFACTS, needs_chromium
+from tests.webui.test_browser import fill, shot, wait_text
 
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium is not installed (/usr/bin/chromium); run `make install-dev`")
+pytestmark = needs_chromium
 
 LLAMA = "acme/tiny-llama"
 THROTTLE = 100_000  # bytes/s: the ~500 KB model.safetensors takes ~5 s, so the Jobs tab (polled every 2 s) shows the download
@@ -36,7 +36,7 @@ SEARCH_RESULTS = [
 DOWNLOAD_CELL = re.compile(r"⬇️\s*\d{1,3}%")
 
 
-def test_a_hub_model_is_searched_picked_downloaded_by_the_job_and_trained(page: object, monkeypatch: pytest.MonkeyPatch,  # noqa: F811
+def test_a_hub_model_is_searched_picked_downloaded_by_the_job_and_trained(page: object, monkeypatch: pytest.MonkeyPatch,
                                                                           tmp_path: Path, qa_jsonl: Path) -> None:
     from jobs.queue import get_job, list_jobs
     from storage.db import reset_engines

@@ -20,12 +20,13 @@ from jobs.models import packaged_model
 from storage.paths import data_home
 from tests.fake_hub import FakeHub, ModelRepo
 from tests.hub_repos import tiny_causal_lm_repo
-from tests.jobs.test_model_rows import converted_copy_of, looks_like_path
-from tests.jobs.test_models_source import fake_hub_cache
+from tests.jobs.hub.test_model_rows import converted_copy_of, looks_like_path
+from tests.jobs.models.test_models_source import fake_hub_cache
 from tests.served_app import served_app
-from tests.webui.test_browser import CHROMIUM, browser, page, shot, wait_text  # noqa: F401 - fixtures used by name
+from tests.webui.conftest import needs_chromium
+from tests.webui.test_browser import shot, wait_text
 
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium is not installed (/usr/bin/chromium); run `make install-dev`")
+pytestmark = needs_chromium
 
 CARD_PROSE = "Tiny Llama is a two-layer model trained on planet facts, small enough for every test."
 
@@ -90,7 +91,7 @@ def open_downloaded(view: object) -> None:
     view.locator("#downloaded-models").first.locator("[role=gridcell]").first.wait_for()
 
 
-def test_offline_models_are_named_once_filtered_by_the_train_task_and_described(page: object, app_url: str, tiny_llama: Path,  # noqa: F811
+def test_offline_models_are_named_once_filtered_by_the_train_task_and_described(page: object, app_url: str, tiny_llama: Path,
                                                                                   tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     gguf = Path(packaged_model("smollm2"))
     converted_copy_of(gguf, tiny_llama)  # what the first job on SmolLM2 leaves: <home>/models/SmolLM2-135M-Instruct.Q4_1-<hash>
@@ -139,7 +140,7 @@ def test_offline_models_are_named_once_filtered_by_the_train_task_and_described(
     assert_no_paths(page)
 
 
-def test_hub_models_show_owner_licence_size_and_their_card(page: object, tmp_path: Path, tiny_llama: Path) -> None:  # noqa: F811
+def test_hub_models_show_owner_licence_size_and_their_card(page: object, tmp_path: Path, tiny_llama: Path) -> None:
     files = tiny_causal_lm_repo(tmp_path / "repo-build")
     files["README.md"] = f"---\nlicense: apache-2.0\n---\n# Tiny Llama\n\n{CARD_PROSE}\n\n## Usage\n\n```python\nload()\n```\n".encode()
     repo = ModelRepo(files=files, pipeline_tag="text-generation", card_data={"license": "apache-2.0"})

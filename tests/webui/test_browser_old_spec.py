@@ -8,11 +8,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
+from tests.webui.conftest import needs_chromium
+from tests.webui.test_browser import open_tab, shot
 
-from tests.webui.test_browser import CHROMIUM, browser, open_tab, page, shot  # noqa: F401 - fixtures used by name
-
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium is not installed (/usr/bin/chromium); run `make install-dev`")
+pytestmark = needs_chromium
 
 OLD_LAYOUT = """task: text-to-image
 base_model: stable-diffusion-v1-5/stable-diffusion-v1-5
@@ -23,7 +22,7 @@ lora: {r: 4, train_text_encoder: true}
 """
 
 
-def test_an_old_layout_yaml_loads_into_the_form_with_a_warning_naming_the_new_places(page: object, app_url: str,  # noqa: F811
+def test_an_old_layout_yaml_loads_into_the_form_with_a_warning_naming_the_new_places(page: object, app_url: str,
                                                                                      tmp_path: Path) -> None:
     spec_file = tmp_path / "old-layout.yaml"
     spec_file.write_text(OLD_LAYOUT, encoding="utf-8")

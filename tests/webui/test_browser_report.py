@@ -8,18 +8,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from jobs.queue.run import train_in_foreground
 from jobs.spec import parse_spec
-from tests.jobs.test_eval_report import PARAPHRASES
-from tests.jobs.test_train_text import INSTRUCTIONS, make_spec, write_jsonl
-from tests.webui.test_browser import CHROMIUM, browser, open_tab, page, shot, wait_text  # noqa: F401 - fixtures used by name
+from tests.jobs.evaluation.test_eval_report import PARAPHRASES
+from tests.jobs.trainers.test_train_text import INSTRUCTIONS, make_spec, write_jsonl
+from tests.webui.conftest import needs_chromium
+from tests.webui.test_browser import open_tab, shot, wait_text
 
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium is not installed (/usr/bin/chromium); run `make install-dev`")
+pytestmark = needs_chromium
 
 
-def test_report_panel_shows_metrics_and_flips_of_the_selected_job(page: object, app_url: str, tmp_path: Path,  # noqa: F811
+def test_report_panel_shows_metrics_and_flips_of_the_selected_job(page: object, app_url: str, tmp_path: Path,
                                                                    tiny_llama: Path) -> None:
     small = make_spec(tmp_path, tiny_llama, "causal-lm", "lora", max_steps=2)
     small_id, _ = train_in_foreground(parse_spec({**small, "name": "no-holdout"}), show_progress=False)

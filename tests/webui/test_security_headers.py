@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from tests.served_app import served_app
-from tests.webui.test_browser import CHROMIUM, browser, page  # noqa: F401  (the Chromium fixtures)
+from tests.webui.conftest import CHROMIUM
 
 NEEDED = ["default-src 'self'", "script-src 'self' 'unsafe-inline' 'unsafe-eval'", "style-src 'self' 'unsafe-inline'",
           "img-src 'self' data: blob:", "connect-src 'self'", "object-src 'none'", "base-uri 'self'"]

@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.webui.test_browser import CHROMIUM, browser, open_tab, page, shot, wait_text  # noqa: F401 - fixtures used by name
+from tests.webui.conftest import needs_chromium
+from tests.webui.test_browser import open_tab, shot, wait_text
 from webui.spec_form import methods_for_task
 
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium is not installed (/usr/bin/chromium); run `make install-dev`")
+pytestmark = needs_chromium
 TASKS = ("causal-lm", "text-classification", "text-to-image", "sentence-embedding")
 MAX_CONTROLS = 8
 

