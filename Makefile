@@ -42,7 +42,7 @@ lint: install-dev
 
 test: install-dev
 	$(VENV)/bin/ruff check .
-	$(OFFLINE) $(PY) -m pytest -q -p no:cacheprovider tests
+	$(OFFLINE) $(PY) -m pytest -q -p no:cacheprovider --durations=10 tests
 
 bench: install-dev
 	$(OFFLINE) $(PY) bench/train_overhead.py
