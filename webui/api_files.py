@@ -6,6 +6,7 @@ export folder), a push to the Hub with its model card, and GGUF files for llama.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import tempfile
@@ -40,9 +41,12 @@ EXPORT_KEEP_SECONDS = 3600
 
 
 def export_folder() -> Path:
-    """The one folder download zips are written to (``<tmp>/adapta-exports``): one zip per job and kind, replaced by the next
-    export of the same thing, and zips older than an hour removed whenever another is made, so repeated exports stay bounded."""
-    folder = Path(tempfile.gettempdir()) / "adapta-exports"
+    """The one folder download zips are written to (``<tmp>/adapta-exports-<data home key>``): one zip per job and kind, replaced
+    by the next export of the same thing, and zips older than an hour removed whenever another is made, so repeated exports
+    stay bounded. It sits in the system temp folder, which Gradio serves from, and is keyed by the data home, so two Adapta
+    servers on one machine (whose job ids overlap) never replace each other's zips."""
+    home_key = hashlib.sha256(str(data_home().root).encode("utf-8")).hexdigest()[:12]
+    folder = Path(tempfile.gettempdir()) / f"adapta-exports-{home_key}"
     folder.mkdir(parents=True, exist_ok=True)
     cutoff = time.time() - EXPORT_KEEP_SECONDS
     for old in folder.rglob("*"):
