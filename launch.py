@@ -11,7 +11,8 @@
     python launch.py download ORG/NAME    check a Hub model and download what a job needs into the HF cache (progress bar)
     python launch.py submit SPEC.yaml     validate a spec and queue it (prints the job id; a sweep spec: its children's ids)
     python launch.py submit SPEC.yaml --hf-jobs a10g-small --push-to OWNER/NAME   run it on Hugging Face Jobs instead
-    python launch.py worker [--gpus 0,1]  run queued jobs (one worker process per GPU with --gpus)
+    python launch.py worker [--gpus 0,1]  run queued jobs (one worker process per GPU with --gpus); jobs run without this
+                     [--share-hub-token]  machine's HF token (and check Hub access per job) unless --share-hub-token
     python launch.py jobs [--json]        list the jobs recorded in the database
     python launch.py cancel ID | retry ID cancel a queued/running job, requeue a failed/cancelled one
     python launch.py push ID OWNER/NAME   upload a finished job's adapter/model with its card (token: HF_TOKEN or prompt)
@@ -40,7 +41,8 @@ from jobs.export.hub_push import push_gguf_run, push_merged_run, push_run
 from jobs.export.space_deploy import deploy_space
 from jobs.hub.download import DownloadBar, download_model
 from jobs.hub.download_plan import plan_download
-from jobs.hub.tokens import withhold_operator_credentials
+from jobs.hub.repo_access import check_access_per_caller
+from jobs.hub.tokens import share_token_with_jobs, token_shared_with_jobs, withhold_from_jobs, withhold_operator_credentials
 from jobs.models import local_catalog
 from jobs.models.memory import format_bytes
 from jobs.queue import check_job_id, get_job, job_summary, list_jobs, phase_text, reap_expired_leases, request_cancel, retry_job, submit_job
@@ -84,8 +86,10 @@ def _command_ui(args: argparse.Namespace) -> int:
     if mode is AccessMode.OPEN and resolve_host(args.host) not in ("127.0.0.1", "localhost", "::1"):
         print("warning: serving on a public address without --auth: anyone who can reach it can train and push as the owner", file=sys.stderr)
 
-    if mode is not AccessMode.OPEN and not args.share_hub_token:
-        withhold_operator_credentials()  # visitors' Hub requests carry their own token or none, never the operator's
+    if mode is not AccessMode.OPEN:
+        check_access_per_caller()  # a cached private or gated Hub model only for a caller whose own token may read it
+        if not args.share_hub_token:
+            withhold_operator_credentials()  # visitors' Hub requests carry their own token or none, never the operator's
     if args.demo_downloads:
         from webui.access import allow_demo_downloads
 
@@ -278,6 +282,11 @@ def _command_deploy_space(args: argparse.Namespace) -> int:
 
 
 def _command_worker(args: argparse.Namespace) -> int:
+    if args.share_hub_token:
+        share_token_with_jobs()
+    if not token_shared_with_jobs():  # a worker may run visitors' jobs: they never get the operator's token
+        withhold_from_jobs()
+        check_access_per_caller()
     config = WorkerConfig(heartbeat_seconds=args.heartbeat, lease_seconds=args.lease)
     if args.worker_id:
         config.worker_id = args.worker_id
@@ -389,6 +398,8 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--worker-id", help="name of this worker (default: host:pid)")
     worker.add_argument("--heartbeat", type=float, default=10.0, help="seconds between lease renewals")
     worker.add_argument("--lease", type=float, default=60.0, help="seconds a lease lasts without a heartbeat")
+    worker.add_argument("--share-hub-token", action="store_true",
+                        help="give jobs this machine's Hugging Face token (HF_TOKEN); off by default, since jobs may be other people's")
     worker.set_defaults(handler=_command_worker)
     return parser
 

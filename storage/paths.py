@@ -8,6 +8,9 @@
     runs/<job>/          one folder per job: spec.yaml, metrics.jsonl, checkpoints/, adapter/ or model/
     models/              models converted or merged by Adapta (e.g. GGUF dequantised to safetensors); a folder named
                          ``job-<id>-...`` is derived from that job and belongs to the job's owner
+    exports/<owner>/     download zips of that owner's jobs (folders 0o700, files 0o600), replaced per job and kind
+    downloads/<owner>.json  the Hub models that owner downloaded with "Download now" (a shared server lists only those)
+    device-key           the key that signs "known device" sign-in cookies (webui/known_devices.py; mode 0o600)
 """
 
 from __future__ import annotations
@@ -66,7 +69,19 @@ class DataHome:
     def upload_dir(self, owner: str, digest: str) -> Path:
         """The folder of one owner's upload with content hash ``digest`` (``uploads/users/<owner>/<digest[:16]>``): never shared
         between owners, so one user's failed or deleted upload cannot touch another's file with the same bytes."""
-        return self.uploads / "users" / safe_name(owner) / safe_name(digest[:16])
+        return self.owner_uploads(owner) / safe_name(digest[:16])
+
+    def owner_uploads(self, owner: str) -> Path:
+        """The folder of every upload of one owner, ``uploads/users/<owner>/`` (what their upload quota counts)."""
+        return self.uploads / "users" / safe_name(owner)
+
+    def export_dir(self, owner: str) -> Path:
+        """The folder of one owner's export zips, ``exports/<owner>/``: one per owner, so a zip never reaches another user."""
+        return self.root / "exports" / safe_name(owner)
+
+    def download_record(self, owner: str) -> Path:
+        """The file that lists the Hub models one owner downloaded, ``downloads/<owner>.json``."""
+        return self.root / "downloads" / f"{safe_name(owner)}.json"
 
     def job_of_model(self, path: str | Path) -> int | None:
         """The job a model under ``models/`` was derived from (``models/job-<id>-merged`` and anything inside it), else None."""

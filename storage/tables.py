@@ -48,6 +48,8 @@ class Job(SQLModel, table=True):
     base_model: str
     spec_json: str
     priority: int = Field(default=0, index=True)
+    place: int = 0
+    """Order among its owner's queued jobs of equal priority (lower runs first, ties by id); "move up/down" changes it."""
     attempt: int = 0
     max_attempts: int = 3
     worker_id: Optional[str] = None

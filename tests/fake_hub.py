@@ -10,6 +10,7 @@ Real model repositories (``repos={"acme/tiny": ModelRepo(files={...})}``) are se
 
     GET      /api/models/ID[/revision/REV][?blobs=true]   info: sha, siblings (size/blobId/lfs with blobs), config, safetensors...
     GET      /api/models/ID/tree/REV[/PATH][?recursive=true]   the file listing ``snapshot_download`` reads
+    GET      /api/models/ID/auth-check   may this token read the repo: 200, or the denial of its files (``HfApi.auth_check``)
     HEAD/GET /ID/resolve/REV/PATH   ETag, X-Repo-Commit, Content-Length, Accept-Ranges; X-Linked-Etag/-Size on LFS files;
                                     ``Range: bytes=a-``/``a-b`` -> 206 + Content-Range; no X-Xet-Hash (plain HTTP)
 
@@ -216,9 +217,11 @@ class FakeHub:
             return None
         repo_id, rest = found
         repo = self.repos[repo_id]
-        denied = self.denied(repo_id, auth, for_files=False)
+        denied = self.denied(repo_id, auth, for_files=rest[:1] == ["auth-check"])
         if denied is not None:
             return denied
+        if rest == ["auth-check"]:  # read access as the Hub answers it: 200, or the denial a file download would get
+            return 200, {}, {}
         if not rest or rest[0] == "revision":
             missing = self._revision_missing(repo_id, rest[1] if len(rest) > 1 else "main")
             if missing is not None:

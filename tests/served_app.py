@@ -47,14 +47,16 @@ def run_launch(*args: str, home: Path, stdin: str | None = None, env: dict[str, 
 
 
 @contextmanager
-def served_app(args: list[str], home: Path, env: dict[str, str] | None = None, start_timeout: float = 120) -> Iterator[ServedApp]:
-    """The app serving until the block ends; its output goes to ``<home>/../app-<port>.log`` (shown when it fails to start)."""
+def served_app(args: list[str], home: Path, env: dict[str, str] | None = None, start_timeout: float = 120,
+               cwd: Path | None = None) -> Iterator[ServedApp]:
+    """The app serving until the block ends (started in ``cwd``, default this one); its output goes to ``<home>/../app-<port>.log``
+    (shown when it fails to start)."""
     port = free_port()
     log = home.parent / f"app-{port}.log"
     full_env = {**os.environ, "ADAPTA_HOME": str(home), "GRADIO_ANALYTICS_ENABLED": "False", **(env or {})}
     with log.open("wb") as output:
         process = subprocess.Popen([sys.executable, str(ROOT / "launch.py"), *args, "--port", str(port)], env=full_env, stdout=output,
-                                   stderr=subprocess.STDOUT, start_new_session=True)
+                                   stderr=subprocess.STDOUT, start_new_session=True, cwd=cwd)
     app = ServedApp(process, port, log)
     try:
         deadline = time.monotonic() + start_timeout

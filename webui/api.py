@@ -15,12 +15,14 @@ carrying its one sentence (:mod:`webui.api_caller`); nothing here trains or spaw
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
+from jobs.errors import AdaptaError
 from jobs.evaluation.report import EvalReport, read_report
 from jobs.metrics import last_metric
 from jobs.queue import check_job_id, get_job, job_summary, list_jobs, phase_text, request_cancel, submit_job
@@ -31,39 +33,46 @@ from jobs.queue.worker import LOG_FILE, log_tail
 from jobs.spec import JobSpec, parse_spec_yaml
 from storage.tables import JobStatus
 from webui.access import Caller, caller_of, require_writer
-from webui.api_caller import home_paths, public_paths, user_errors
-from webui.api_data import api_inspect_dataset, api_inspect_hub_dataset, api_list_datasets, check_data_owned
+from webui.api_caller import public_paths, user_errors
+from webui.api_data import api_inspect_dataset, api_inspect_hub_dataset, api_list_datasets
 from webui.api_files import api_download_job, api_export_gguf, api_push_to_hub
-from webui.api_models import api_download_model, api_download_status, api_model_info, api_search_models, check_model_allowed
+from webui.api_models import api_download_model, api_download_status, api_model_info, api_search_models
 from webui.api_playground import api_generate, api_generate_image
+from webui.submission import checked_for, submit_spec
+from webui.train_tab import preflight_report
+
+__all__ = ["checked_for", "preflight_checked", "register_api", "submit_action", "submit_spec"]
 
 
-def submit_spec(spec: JobSpec, caller: Caller, hub_token: str | None = None) -> int:
-    """Queue ``spec`` as the caller's job (refused for anonymous and demo callers, and for another user's files).
+def refusals(report: str) -> str:
+    """The refusing lines (❌) of a pre-flight report, as one sentence."""
+    lines = [re.sub(r"^[-\s]*❌\s*", "", line).strip() for line in report.splitlines() if "❌" in line]
+    return "; ".join(line for line in lines if line) or report.strip()
 
-    ``hub_token`` (the caller's, for a gated or private base model) stays in memory and reaches only this job's process."""
-    return submit_job(checked_for(caller)(spec), owner=caller.owner, hub_token=hub_token)
 
-
-def checked_for(caller: Caller) -> Callable[[JobSpec], JobSpec]:
-    """The checks a caller's spec passes before it is queued (writer, data-home paths, allowed model, own data files)."""
-    require_writer(caller, "train")
+def preflight_checked(caller: Caller, hub_token: str | None = None) -> Callable[[JobSpec], JobSpec]:
+    """:func:`webui.submission.checked_for`, then the Train tab's pre-flight (:func:`webui.train_tab.preflight_report`: the Hub
+    model's download check, the memory estimate against this server, the steps): a spec the Train tab would refuse is refused here."""
+    checked = checked_for(caller, hub_token)
 
     def check(spec: JobSpec) -> JobSpec:
-        spec = home_paths(spec)
-        check_model_allowed(spec.base_model, caller)
-        check_data_owned(spec, caller)
+        spec = checked(spec)
+        fits, report = preflight_report(spec, "en", caller, hub_token)
+        if not fits:
+            raise AdaptaError(f"the pre-flight check refused this job: {refusals(report)}")
         return spec
 
     return check
 
 
 def submit_action(spec_yaml: str, caller: Caller, hub_token: str | None = None) -> int:
-    """Queue a spec; a sweep spec (lists of values, or a sweep: section) queues its group and returns its first child's id."""
+    """Queue a spec after the Train tab's pre-flight; a sweep spec (lists of values, or a sweep: section) queues its group (every
+    child passes the pre-flight) and returns its first child's id."""
     plan = read_sweep_yaml(spec_yaml or "")
+    check = preflight_checked(caller, hub_token)
     if plan is not None:
-        return submit_sweep(plan, owner=caller.owner, hub_token=hub_token, check=checked_for(caller))[0]
-    return submit_spec(parse_spec_yaml(spec_yaml or ""), caller, hub_token)
+        return submit_sweep(plan, owner=caller.owner, hub_token=hub_token, check=check)[0]
+    return submit_job(check(parse_spec_yaml(spec_yaml or "")), owner=caller.owner, hub_token=hub_token)
 
 
 def list_jobs_action(caller: Caller) -> list[dict[str, Any]]:

@@ -2,13 +2,16 @@
 
 A user's mistake (an :class:`jobs.errors.AdaptaError`) reaches the browser or an API client as a ``gr.Error`` carrying its one
 sentence; anything unexpected becomes one sentence with an error id, logged once, and the server keeps serving. On a shared
-server (accounts, Space, demo) the data home's absolute path is cut from what a caller sees, and read back from what they send.
+server (accounts, Space, demo) a caller sees paths under the data home relative to it (``uploads/…``, ``runs/7``) and no other
+path of the server (a folder of the software, a temporary file: only its last name, ``…/name``); relative paths they send are
+read back into the data home.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import re
 import traceback
 import uuid
 from collections.abc import Callable
@@ -19,6 +22,7 @@ from typing import Any, TypeVar
 import gradio as gr
 
 from jobs.errors import AdaptaError
+from jobs.queue.local_files import with_paths
 from jobs.spec import JobSpec
 from jobs.spec.limits import shown
 from storage.paths import data_home
@@ -28,34 +32,58 @@ LOG = logging.getLogger("adapta")
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+HIDDEN_PREFIX = "…/"
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.:/~<-])/(?:[\w.@+~-]+/)*[\w.@+~-]+/?")
+"""An absolute path inside free text (not a URL's path, not a Hub id ``org/name``, not a ratio ``3/4``)."""
+
+
+def public_path(path: str) -> str:
+    """One absolute path as a caller of a shared server sees it: relative when under the data home (``.`` for the home itself),
+    else only its last name (``…/name``)."""
+    root = data_home().root.absolute()
+    candidate = Path(path)
+    for base in (root, root.resolve()):
+        if candidate == base:
+            return "."
+        if candidate.is_relative_to(base) and ".." not in candidate.parts:
+            return candidate.relative_to(base).as_posix()
+    return HIDDEN_PREFIX + (candidate.name or "")
+
+
 def public_paths(value: Any) -> Any:
-    """On a shared server (accounts, Space, demo) the data home's absolute path is cut from every string of ``value``, so callers
-    see ``uploads/…`` and ``runs/7`` instead of the server's folders; a single-user server shows paths as they are."""
+    """On a shared server (accounts, Space, demo) every path of the server in every string of ``value`` is shown by
+    :func:`public_path` (callers see ``uploads/…`` and ``runs/7`` instead of the server's folders, and no other folder of the
+    server at all); a single-user server shows paths as they are."""
     if access_mode() is AccessMode.OPEN:
         return value
-    root = str(data_home().root.absolute())
     if isinstance(value, str):
-        return value.replace(root + os.sep, "").replace(root, ".")
+        root = str(data_home().root.absolute())
+        text = value.replace(root + os.sep, "").replace(root, ".")  # the home's own path, whatever characters it holds
+        return _ABSOLUTE_PATH.sub(lambda match: public_path(match.group(0)), text)
     if isinstance(value, dict):
         return {key: public_paths(item) for key, item in value.items()}
     if isinstance(value, list):
         return [public_paths(item) for item in value]
+    if isinstance(value, tuple):
+        return tuple(public_paths(item) for item in value)
     return value
 
 
 def home_paths(spec: JobSpec) -> JobSpec:
-    """On a shared server, data paths relative to the data home (as :func:`public_paths` shows them) point back into it."""
-    if access_mode() is AccessMode.OPEN or spec.data.from_hub:
+    """On a shared server, local paths relative to the data home (as :func:`public_paths` shows them) point back into it: every
+    path field of the spec (:data:`jobs.queue.local_files.PATH_FIELDS`) and a base model under ``models/``."""
+    if access_mode() is AccessMode.OPEN:
         return spec
     root = data_home().root.absolute()
 
-    def inside(value: Any) -> Any:
-        if isinstance(value, str) and value and not Path(value).is_absolute() and (root / value).exists():
+    def inside(_field: str, value: str) -> str:
+        if value and not Path(value).is_absolute() and (root / value).exists():
             return str(root / value)
         return value
 
-    data = spec.data.model_copy(update={"train": inside(spec.data.train), "validation": inside(spec.data.validation)})
-    return spec.model_copy(update={"data": data})
+    spec = with_paths(spec, inside)
+    model = inside("base_model", spec.base_model)
+    return spec if model == spec.base_model else spec.model_copy(update={"base_model": model})
 
 
 def report_unexpected(error: BaseException, where: str) -> str:

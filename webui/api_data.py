@@ -17,15 +17,17 @@ import gradio as gr
 from sqlmodel import col, select
 
 from jobs.data import SUPPORTED_EXTENSIONS, inspect_dataset
-from jobs.data.hub_datasets import hub_preview_file
+from jobs.data.hub_datasets import check_hub_id_not_local, hub_preview_file
 from jobs.data.images import inspect_image_dataset
 from jobs.errors import AdaptaError, DataError
+from jobs.queue.local_files import local_paths
 from jobs.spec import HUB_DATA_PREFIX, DataFormat, JobSpec, Task
 from storage.db import session_scope
 from storage.paths import data_home, safe_name
 from storage.tables import Dataset
 from webui.access import Caller, caller_of, require_writer
 from webui.api_caller import public_paths, user_errors
+from webui.upload_quota import upload_slot
 
 DEFAULT_MAX_UPLOAD_MB = 200
 IMAGE_ARCHIVE = ".zip"
@@ -53,13 +55,14 @@ def store_upload(temp_path: str, caller: Caller, original_name: str | None = Non
     size = source.stat().st_size
     if size > max_upload_bytes():
         raise DataError(f"{Path(name).name} is {size / 1e6:.1f} MB, over the {max_upload_bytes() / 1e6:.0f} MB upload limit; upload a smaller sample")
-    digest = hashlib.sha256(source.read_bytes()).hexdigest()
-    folder = data_home().upload_dir(caller.owner, digest)
-    target = folder / safe_name(Path(name).name)
-    folder.mkdir(parents=True, exist_ok=True)
-    created = not target.is_file()
-    if created:
-        shutil.copyfile(source, target)
+    with upload_slot(caller, size):  # a shared server's per-user quota and rate (webui.upload_quota)
+        digest = hashlib.sha256(source.read_bytes()).hexdigest()
+        folder = data_home().upload_dir(caller.owner, digest)
+        target = folder / safe_name(Path(name).name)
+        folder.mkdir(parents=True, exist_ok=True)
+        created = not target.is_file()
+        if created:
+            shutil.copyfile(source, target)
     try:
         if suffix == IMAGE_ARCHIVE:  # extracted safely (entry count, expanded size, ratio, no ../ or links) by the engine
             images = inspect_images_action(str(target))
@@ -101,18 +104,23 @@ def owned_datasets(caller: Caller) -> list[Dataset]:
 
 
 def check_own_upload(path: str, caller: Caller, field_name: str = "the data file") -> None:
-    """On a multi-user server, refuse any path that is not one of the caller's uploads (or a Hub dataset)."""
-    if caller.owner_filter is None or str(path).startswith(HUB_DATA_PREFIX):
+    """On a multi-user server, refuse any path that is not one of the caller's uploads (a Hub dataset id is checked to be one)."""
+    if caller.owner_filter is None:
+        return
+    if str(path).startswith(HUB_DATA_PREFIX):
+        check_hub_id_not_local(str(path))
         return
     if str(path) not in {row.path for row in owned_datasets(caller)}:
         raise DataError(f"{field_name} {path} is not one of your uploads; upload the file in the Data tab and use its stored path")
 
 
 def check_data_owned(spec: JobSpec, caller: Caller) -> None:
-    """A job may only read the caller's own uploads (or a Hub dataset) on a multi-user server, never another path."""
-    check_own_upload(spec.data.train, caller, "data.train")
-    if isinstance(spec.data.validation, str) and not spec.data.from_hub:
-        check_own_upload(spec.data.validation, caller, "data.validation")
+    """A job may only read the caller's own uploads (or a Hub dataset) on a multi-user server, never another path: every path
+    field of the spec (:data:`jobs.queue.local_files.PATH_FIELDS`: data, validation, corpus, ...) passes :func:`check_own_upload`."""
+    if spec.data.from_hub:
+        check_own_upload(spec.data.train, caller, "data.train")
+    for field_name, path in local_paths(spec):
+        check_own_upload(path, caller, field_name)
 
 
 def previous_uploads(caller: Caller) -> list[tuple[str, str]]:

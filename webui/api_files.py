@@ -1,15 +1,13 @@
-"""What leaves the server from a succeeded job, and their ``gradio_client`` endpoints: the adapter as a zip (in one bounded
-export folder), a push to the Hub with its model card, and GGUF files for llama.cpp / Ollama.
+"""What leaves the server from a succeeded job, and their ``gradio_client`` endpoints: the adapter as a zip (in the caller's
+bounded export folder under the data home, never world-readable), a push to the Hub with its model card, and GGUF files for llama.cpp / Ollama.
 
     /download_job, /push_to_hub, /export_gguf
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -23,7 +21,7 @@ from jobs.export.hub_push import push_gguf_run, push_merged_run, push_run
 from jobs.queue import get_job
 from storage.paths import data_home
 from storage.tables import JobStatus
-from webui.access import Caller, caller_of, require_weights_download, require_writer
+from webui.access import Caller, caller_of, current_caller, require_weights_download, require_writer
 from webui.api_caller import public_paths, user_errors
 
 
@@ -38,31 +36,56 @@ def succeeded_run(job_id: int | str | None, caller: Caller) -> tuple[int, Path]:
 
 
 EXPORT_KEEP_SECONDS = 3600
+EXPORT_FOLDER_MODE = 0o700
+EXPORT_FILE_MODE = 0o600
 
 
-def export_folder() -> Path:
-    """The one folder download zips are written to (``<tmp>/adapta-exports-<data home key>``): one zip per job and kind, replaced
-    by the next export of the same thing, and zips older than an hour removed whenever another is made, so repeated exports
-    stay bounded. It sits in the system temp folder, which Gradio serves from, and is keyed by the data home, so two Adapta
-    servers on one machine (whose job ids overlap) never replace each other's zips."""
-    home_key = hashlib.sha256(str(data_home().root).encode("utf-8")).hexdigest()[:12]
-    folder = Path(tempfile.gettempdir()) / f"adapta-exports-{home_key}"
-    folder.mkdir(parents=True, exist_ok=True)
+def export_folder(caller: Caller | None = None) -> Path:
+    """The caller's folder of download zips, ``<data home>/exports/<owner>/`` (mode 0o700; default: the caller of the Gradio
+    event being handled): one zip per job and kind, replaced by the next export of the same thing, and files older than an
+    hour removed whenever another is made, so repeated exports stay bounded. It lives in the data home, so two Adapta servers
+    on one machine never share it, and one owner's folder never holds another owner's zip."""
+    caller = caller or current_caller()
+    folder = data_home().export_dir(caller.owner_filter or caller.owner)
+    folder.mkdir(mode=EXPORT_FOLDER_MODE, parents=True, exist_ok=True)
+    folder.chmod(EXPORT_FOLDER_MODE)
     cutoff = time.time() - EXPORT_KEEP_SECONDS
     for old in folder.rglob("*"):
-        if old.is_file() and old.stat().st_mtime < cutoff:
-            old.unlink(missing_ok=True)
+        try:
+            if old.is_file() and old.stat().st_mtime < cutoff:
+                old.unlink(missing_ok=True)
+        except FileNotFoundError:  # a concurrent export renamed or replaced it meanwhile
+            continue
     return folder
 
 
-def zip_folder(folder: Path, name: str) -> str:
-    """``folder`` zipped as ``<export folder>/<name>.zip`` (written under a temporary name, then renamed into place); Gradio
-    serves it from its cache, which keys copies by content, so an unchanged folder is cached once."""
-    target = export_folder()
-    staging = shutil.make_archive(str(target / f".{name}-{uuid.uuid4().hex[:8]}"), "zip", root_dir=folder)
-    final = target / f"{name}.zip"
-    os.replace(staging, final)
+def zip_folder(folder: Path, name: str, caller: Caller | None = None) -> str:
+    """``folder`` zipped as ``<export folder>/<name>.zip``: written under a temporary name unique to this call in the same folder
+    (mode 0o600), then renamed into place, so concurrent exports of one job never see each other's half-written or renamed
+    files. Gradio serves it from its cache, which keys copies by content, so an unchanged folder is cached once."""
+    target = export_folder(caller)
+    staging = Path(shutil.make_archive(str(target / f".{name}-{uuid.uuid4().hex}"), "zip", root_dir=folder))
+    try:
+        staging.chmod(EXPORT_FILE_MODE)
+        final = target / f"{name}.zip"
+        os.replace(staging, final)
+    except BaseException:
+        staging.unlink(missing_ok=True)
+        raise
     return str(final)
+
+
+def served_path(path: str | Path) -> str:
+    """``path`` as a Gradio event may return it: inside an event, a copy in Gradio's own cache (Gradio moves only files under the
+    working directory or the temp folder, and a data home may be elsewhere, e.g. ``/data/adapta`` on a Space; the copy keeps the
+    file's 0o600 mode); outside one, ``path`` itself."""
+    from gradio.context import LocalContext
+    from gradio.processing_utils import save_file_to_cache
+
+    blocks = LocalContext.blocks.get(None)
+    if blocks is None or not getattr(blocks, "has_launched", False):
+        return str(path)
+    return save_file_to_cache(path, blocks.GRADIO_CACHE)
 
 
 def adapter_zip(job_id: int | str | None, caller: Caller) -> str:
@@ -72,7 +95,7 @@ def adapter_zip(job_id: int | str | None, caller: Caller) -> str:
     folder = next((run_dir / name for name in ("adapter", "model") if (run_dir / name).is_dir()), None)
     if folder is None:
         raise AdaptaError(f"job {number} has no adapter/ or model/ folder in {run_dir}")
-    return zip_folder(folder, f"job-{number}-{folder.name}")
+    return zip_folder(folder, f"job-{number}-{folder.name}", caller)
 
 
 def push_action(job_id: int | str | None, repo_id: str, token: str | None, private: bool, caller: Caller, merged: bool = False,
@@ -109,7 +132,7 @@ def export_gguf_action(job_id: int | str | None, types: str | list[str], caller:
 
 def api_download_job(job_id: str, request: gr.Request) -> str:
     """A zip of a succeeded job's adapter/ (or model/) folder; only the job's owner may download it."""
-    return user_errors(adapter_zip)(job_id, caller_of(request))
+    return served_path(user_errors(adapter_zip)(job_id, caller_of(request)))
 
 
 def api_push_to_hub(job_id: int, repo_id: str, token: str, request: gr.Request, private: bool = True, merged: bool = False,

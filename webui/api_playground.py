@@ -26,6 +26,9 @@ from webui.api_caller import user_errors
 from webui.api_models import check_model_allowed
 
 MAX_IMAGE_STEPS = 100
+MAX_PROMPT_CHARS = 8000
+"""The longest Playground prompt: with at most 1024 new tokens, one user's generation holds the shared inference slot for a
+bounded time (generation runs in a worker thread, never on the server's event loop, one at a time per concurrency group)."""
 IMAGE_STEPS_DEFAULT = 25
 
 
@@ -39,7 +42,7 @@ def load_for_playground(source: str, caller: Caller) -> Any:
         if job.status is not JobStatus.SUCCEEDED:
             raise AdaptaError(f"job {text} is {job.status.value}; only succeeded jobs can be tried in the playground")
         return load_run(job.run_dir)
-    check_model_allowed(text, caller)
+    text = check_model_allowed(text, caller)
     task = Task.TEXT_CLASSIFICATION if (hub.model_info(text).get("task") == Task.TEXT_CLASSIFICATION.value) else Task.CAUSAL_LM
     return load_base(text, task)
 
@@ -47,6 +50,8 @@ def load_for_playground(source: str, caller: Caller) -> Any:
 def generate_action(source: str, prompt: str, caller: Caller, max_new_tokens: int = 64, temperature: float = 0.0, top_p: float = 0.9) -> dict[str, Any]:
     if not (prompt or "").strip():
         raise AdaptaError("write a prompt first")
+    if len(prompt) > MAX_PROMPT_CHARS:
+        raise AdaptaError(f"the prompt is {len(prompt):,} characters; the Playground takes at most {MAX_PROMPT_CHARS:,}: shorten it")
     loaded = load_for_playground(source, caller)
     if loaded.task is Task.TEXT_CLASSIFICATION:
         return {"task": loaded.task.value, "base": classify(loaded, prompt, adapter=False), "adapted": classify(loaded, prompt, adapter=True)}

@@ -24,16 +24,17 @@ import gradio as gr
 from gradio.context import Context
 
 from jobs.errors import AdaptaError
+from jobs.export import QUANT_TYPES, offered_files
 from jobs.export.merge import merge_run
 from jobs.queue import list_jobs
 from storage.paths import data_home
 from storage.tables import JobStatus
 from webui.access import caller_hub_token, caller_of, require_writer
 from webui.api_caller import public_paths
-from webui.api_files import adapter_zip, export_folder, export_gguf_action, push_action, succeeded_run, zip_folder
+from webui.api_files import adapter_zip, export_folder, export_gguf_action, push_action, served_path, succeeded_run, zip_folder
 from webui.i18n import Registry, t
 
-GGUF_CHOICES = [("F16", "f16"), ("BF16", "bf16"), ("Q8_0", "q8_0"), ("Q4_0", "q4_0")]
+GGUF_CHOICES = [(name.upper(), name) for name in QUANT_TYPES]
 CACHE_CLEANUP = (900, 3600)
 """Gradio's ``delete_cache`` (every 15 minutes, copies older than an hour), set on the app unless it already has one."""
 
@@ -126,7 +127,7 @@ def finished_jobs(request: gr.Request) -> object:
 
 def zip_adapter(job_id: str | None, lang: str, request: gr.Request) -> tuple[str, str | None]:
     try:
-        path = adapter_zip(job_id, caller_of(request))
+        path = served_path(adapter_zip(job_id, caller_of(request)))
         return f"✅ {t(lang, 'export.zipped', id=int(str(job_id)))}", path
     except AdaptaError as error:
         return f"⚠️ {error}", None
@@ -139,7 +140,7 @@ def merge_adapter(job_id: str | None, lang: str, request: gr.Request) -> tuple[s
         number, run_dir = succeeded_run(job_id, caller)
         output = data_home().merged_model_dir(number)
         merge_run(run_dir, output)
-        return f"✅ {t(lang, 'export.merged', path=output)}", zip_folder(output, f"job-{number}-merged")
+        return f"✅ {t(lang, 'export.merged', path=public_paths(str(output)))}", served_path(zip_folder(output, f"job-{number}-merged", caller))
     except AdaptaError as error:
         return f"⚠️ {error}", None
 
@@ -154,7 +155,9 @@ def gguf_report(lang: str, number: int, result: Any) -> str:
         rows.append(f"| {file.type} | `{file.path.name}` | {file.size_bytes / 1e6:.1f} MB | {check.get('top1_agreement', '')} | "
                     f"{check.get('max_logit_difference', '')} | {check.get('greedy_identical', '')}/{check.get('greedy_prompts', '')} | "
                     f"{'✅' if file.passed else '❌'} {verdict} |")
-    return f"{'✅' if result.passed else '❌'} {head}\n\n" + "\n".join(rows) + f"\n\n{t(lang, 'gguf.ollama', modelfile=result.modelfile.name)}"
+    errors = [f"- `{file.path.name}`: {file.verification['error']}" for file in result.files if (file.verification or {}).get("error")]
+    return (f"{'✅' if result.passed else '❌'} {head}\n\n" + "\n".join(rows) + "".join(f"\n\n{line}" for line in errors)
+            + f"\n\n{t(lang, 'gguf.ollama', modelfile=result.modelfile.name)}")
 
 
 def served_copies(paths: list[Path], name: str) -> list[str]:
@@ -181,7 +184,7 @@ def export_gguf(job_id: str | None, types: list[str], lang: str, request: gr.Req
     try:
         result = export_gguf_action(job_id, types, caller_of(request),
                                     progress=lambda share, step: progress(share, desc=t(lang, "gguf.progress", step=step)))
-        files = [file.path for file in result.files] + [result.modelfile, result.verification_path]
+        files = offered_files(result)  # never a file llama.cpp refused or that failed its check
         return gguf_report(lang, int(str(job_id)), result), served_copies(files, f"job-{int(str(job_id))}-gguf")
     except AdaptaError as error:
         return f"⚠️ {error}", None

@@ -10,12 +10,19 @@ Sign-in (``launch.py --auth``): Gradio's ``POST /login`` awaits the ``auth`` cal
   never block the event loop that serves everyone else, and lets at most ``FREE_FAILURES`` checks of one name or address
   wait or run at the same time;
 - resets a name's count when its password is right (an address's count only fades: ``FORGET_AFTER_S`` after its last
-  failure); at most ``MAX_TRACKED`` names and addresses are remembered, the least recently failed forgotten first.
+  failure); at most ``MAX_TRACKED`` names and addresses are remembered, the least recently failed forgotten first;
+- lets a *known device* through whatever the name and address counts say: a browser that signed in as that name before
+  carries a signed cookie (:mod:`webui.known_devices`, set here on every successful sign-in), and is throttled by its own
+  device id alone (the same free failures and delays). So an attacker rotating client addresses pauses the name for new
+  browsers and pays the growing delays, while the user keeps signing in from a browser they used before. A failure from a
+  known device counts for the device and the name; its right password clears only the device's count (never the name's,
+  which would hand the attacker fresh free tries).
 
 Gradio does not pass the request to ``auth``: :class:`FrontDoor`, a plain ASGI middleware given to FastAPI through
 ``launch(app_kwargs={"middleware": ...})``, records the client address (``scope["client"]``, which uvicorn takes from
-``X-Forwarded-For`` only when the peer is in ``FORWARDED_ALLOW_IPS``, 127.0.0.1 by default) in a context variable that
-the login handler's task inherits, and adds :func:`security_headers` to every HTTP response.
+``X-Forwarded-For`` only when the peer is in ``FORWARDED_ALLOW_IPS``, 127.0.0.1 by default) and the device cookie in a
+context variable that the login handler's task inherits, sets the device cookie on a successful ``POST /login``, and adds
+:func:`security_headers` to every HTTP response.
 """
 
 from __future__ import annotations
@@ -34,6 +41,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from webui import known_devices
+
 FREE_FAILURES = 5
 FIRST_DELAY_S = 1.0
 MAX_DELAY_S = 300.0
@@ -43,7 +52,19 @@ PARALLEL_CHECKS = 1  # scrypt (n=2**14, r=8) is memory-bound: parallel checks do
 CHECK_NICENESS = 10
 MAX_NAME_KEY = 64  # longer names cannot be accounts; they are counted under their first 64 characters
 
-_client_address: contextvars.ContextVar[str] = contextvars.ContextVar("adapta_client_address", default="unknown")
+
+
+@dataclass
+class _Visit:
+    """One HTTP request as the sign-in check sees it: the client address key, the device cookie it carried, and (set by the
+    check) the name and device a right password just signed in, for the response's cookie."""
+
+    address: str = "unknown"
+    device_cookie: str | None = None
+    signed_in: tuple[str, str | None] | None = None
+
+
+_visit: contextvars.ContextVar[_Visit | None] = contextvars.ContextVar("adapta_sign_in_visit", default=None)
 
 
 @dataclass
@@ -97,6 +118,10 @@ class LoginThrottle:
     def keys(name: str, address: str) -> tuple[str, str]:
         return "user:" + (name or "").strip().lower()[:MAX_NAME_KEY], "addr:" + (address or "unknown")
 
+    def _checked_keys(self, name: str, address: str, device: str | None) -> tuple[str, ...]:
+        """What may pause this sign-in: a known device only its own count; anyone else the name's and the address's."""
+        return ("device:" + device,) if device else self.keys(name, address)
+
     def __len__(self) -> int:
         return len(self._records)
 
@@ -110,20 +135,21 @@ class LoginThrottle:
             return self.first_delay_s  # enough checks of this name/address are already running
         return 0.0
 
-    def _longest_wait(self, keys: tuple[str, str], now: float) -> float:
+    def _longest_wait(self, keys: tuple[str, ...], now: float) -> float:
         return max(self._wait(self._records.get(key), now) for key in keys)
 
-    def wait_for(self, name: str, address: str) -> float:
-        """Seconds before ``name`` may try again from ``address`` (0: now)."""
+    def wait_for(self, name: str, address: str, device: str | None = None) -> float:
+        """Seconds before ``name`` may try again from ``address`` (or from the known ``device``) (0: now)."""
         now = self.clock()
         with self._lock:
-            return self._longest_wait(self.keys(name, address), now)
+            return self._longest_wait(self._checked_keys(name, address, device), now)
 
-    def begin(self, name: str, address: str) -> float:
-        """0 and a check reserved for ``name`` from ``address`` (end it with :meth:`finish`), or the seconds to wait first."""
+    def begin(self, name: str, address: str, device: str | None = None) -> float:
+        """0 and a check reserved for ``name`` from ``address`` (``device``: the id of a known device it signs in from; end the
+        check with :meth:`finish`), or the seconds to wait first."""
         now = self.clock()
         with self._lock:
-            keys = self.keys(name, address)
+            keys = self._checked_keys(name, address, device)
             wait = self._longest_wait(keys, now)
             if wait > 0:
                 return wait
@@ -131,21 +157,26 @@ class LoginThrottle:
                 self._records.setdefault(key, _Record()).pending += 1
             return 0.0
 
-    def finish(self, name: str, address: str, ok: bool) -> None:
-        """End a check begun with :meth:`begin`: a right password clears the name's count, a wrong one counts for both."""
+    def finish(self, name: str, address: str, ok: bool, device: str | None = None) -> None:
+        """End a check begun with :meth:`begin`: a right password clears the name's count (a known device's: the device's
+        alone); a wrong one counts for the name and the address (a known device's: the device and the name)."""
         now = self.clock()
         with self._lock:
             user_key, address_key_ = self.keys(name, address)
-            for key in (user_key, address_key_):
+            checked = self._checked_keys(name, address, device)
+            counted = (checked[0], user_key) if device else (user_key, address_key_)
+            cleared = checked[0] if device else user_key
+            for key in dict.fromkeys((*checked, *counted)):
                 record = self._records.get(key)
                 if record is None:
                     record = self._records[key] = _Record()
-                record.pending = max(0, record.pending - 1)
+                if key in checked:
+                    record.pending = max(0, record.pending - 1)
                 if now - record.last_failure > self.forget_after_s:
                     record.failures = 0  # the last failure is too old to count
-                if ok and key == user_key:
+                if ok and key == cleared:
                     record.failures = 0
-                elif not ok:
+                elif not ok and key in counted:
                     record.failures += 1
                     record.last_failure = now
                     self._records.move_to_end(key)
@@ -204,15 +235,18 @@ def throttled_sign_in(verify: Callable[[str, str], bool], throttle: LoginThrottl
     throttle = throttle or THROTTLE
 
     async def sign_in(name: str, password: str) -> bool:
-        address = _client_address.get()
-        wait = throttle.begin(name, address)
+        visit = _visit.get() or _Visit()
+        device = known_devices.known(name, visit.device_cookie) if visit.device_cookie else None
+        wait = throttle.begin(name, visit.address, device)
         if wait > 0:
             raise refusal(wait)
         ok = False
         try:
             ok = bool(await asyncio.get_running_loop().run_in_executor(check_pool(), verify, name, password))
         finally:
-            throttle.finish(name, address, ok)
+            throttle.finish(name, visit.address, ok, device)
+        if ok:
+            visit.signed_in = (name, device)  # FrontDoor sets (or renews) the device cookie on the response
         return ok
 
     return sign_in
@@ -253,7 +287,8 @@ def security_headers() -> list[tuple[bytes, bytes]]:
 
 
 class FrontDoor:
-    """ASGI middleware: remembers the client address for the sign-in check and adds the security headers to HTTP responses."""
+    """ASGI middleware: remembers the client address and device cookie for the sign-in check, sets the device cookie after a
+    right password, and adds the security headers to HTTP responses."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
@@ -265,14 +300,21 @@ class FrontDoor:
             await self.app(scope, receive, send)
             return
 
+        cookies = b"; ".join(value for name, value in scope.get("headers", []) if name.lower() == b"cookie").decode("latin-1")
+        visit = _Visit(address_key((scope.get("client") or (None,))[0]), known_devices.cookie_value(cookies))
+
         async def send_with_headers(message: dict) -> None:
             if message["type"] == "http.response.start":
                 kept = [(name, value) for name, value in message.get("headers", []) if name.lower() not in self.names]
-                message = {**message, "headers": kept + self.headers}
+                extra = []
+                if visit.signed_in is not None and message.get("status") == 200:
+                    name, device = visit.signed_in
+                    extra.append(known_devices.set_cookie_header(known_devices.issue(name, device), scope.get("scheme") == "https"))
+                message = {**message, "headers": kept + self.headers + extra}
             await send(message)
 
-        token = _client_address.set(address_key((scope.get("client") or (None,))[0]))
+        token = _visit.set(visit)
         try:
             await self.app(scope, receive, send_with_headers)
         finally:
-            _client_address.reset(token)
+            _visit.reset(token)

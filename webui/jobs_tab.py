@@ -145,13 +145,14 @@ def _eta_text(seconds: float | None) -> str:
     return f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"
 
 
-def watch_order(job: Job) -> tuple[int, int, int]:
-    """Sort key of the table: running jobs first, then queued ones in the order they will run, then finished ones newest first."""
+def watch_order(job: Job) -> tuple[int, int, int, int]:
+    """Sort key of the table: running jobs first, then queued ones in their owner's run order (priority, place, id), then finished
+    ones newest first."""
     if job.status is JobStatus.RUNNING:
-        return (0, 0, -int(job.id or 0))
+        return (0, 0, 0, -int(job.id or 0))
     if job.status is JobStatus.QUEUED:
-        return (1, -int(job.priority or 0), int(job.id or 0))
-    return (2, 0, -int(job.id or 0))
+        return (1, -int(job.priority or 0), int(job.place or 0), int(job.id or 0))
+    return (2, 0, 0, -int(job.id or 0))
 
 
 def jobs_table(caller: Caller) -> tuple[pd.DataFrame, list[tuple[str, str]]]:

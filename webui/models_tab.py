@@ -38,7 +38,7 @@ from jobs.hub.model_rows import (
 from jobs.hub.prefetch import cancel_prefetch, downloaded_models
 from jobs.models.memory import format_bytes
 from jobs.spec import JobSpec, Task
-from webui.access import caller_hub_token, caller_of
+from webui.access import Caller, caller_hub_token, caller_of
 from webui.api_models import (
     delete_downloaded_action,
     model_info_action,
@@ -262,20 +262,27 @@ def start_download(ref: str, token: str | None, request: gr.Request, oauth_token
         return f"⚠️ {error}"
 
 
-def stop_download(ref: str) -> str:
-    return "⏹️ stopping…" if cancel_prefetch(ref) else gr.update()
+def stop_download(ref: str, request: gr.Request) -> Any:
+    """Stop the caller's own download of ``ref`` (another user's download of the same model runs on)."""
+    return "⏹️ stopping…" if cancel_prefetch(ref, owner=caller_of(request).owner_filter) else gr.update()
 
 
-def download_line(ref: str) -> Any:
-    """The selected model's download line while one runs or just ended (unchanged otherwise, so the timer costs nothing)."""
-    line = prefetch_status_action(ref) if ref else ""
+def download_line(ref: str, request: gr.Request) -> Any:
+    """The selected model's download line while the caller's runs or just ended (unchanged otherwise, so the timer costs nothing)."""
+    line = prefetch_status_action(ref, caller_of(request)) if ref else ""
     return line or gr.update()
 
 
-def downloaded_frame(lang: str | None = None) -> pd.DataFrame:
-    """The Hugging Face cache by model name and owner (no cache path), sizes and last use."""
-    rows = [[*split_hub_id(model["id"]), model["size"], model["revisions"], model["last_used"]] for model in downloaded_models()]
-    return pd.DataFrame(rows, columns=column_labels(DOWNLOADED_COLUMNS, lang or DEFAULT_LANGUAGE))
+def downloaded_rows(caller: Caller) -> list[list[Any]]:
+    """The "Downloaded models" rows the caller may see: the whole cache on a single-user server, else what they downloaded."""
+    return [[*split_hub_id(model["id"]), model["size"], model["revisions"], model["last_used"]]
+            for model in downloaded_models(owner=caller.owner_filter)]
+
+
+def downloaded_frame(lang: str | None = None, request: gr.Request | None = None) -> pd.DataFrame:
+    """The Hugging Face cache by model name and owner (no cache path), sizes and last use; on a shared server only the caller's
+    own downloads."""
+    return pd.DataFrame(downloaded_rows(caller_of(request)), columns=column_labels(DOWNLOADED_COLUMNS, lang or DEFAULT_LANGUAGE))
 
 
 def delete_selected(ref: str, lang: str, request: gr.Request) -> tuple[str, pd.DataFrame]:
@@ -283,7 +290,7 @@ def delete_selected(ref: str, lang: str, request: gr.Request) -> tuple[str, pd.D
         message = f"🗑️ {delete_downloaded_action(ref, caller_of(request))}"
     except AdaptaError as error:
         message = f"⚠️ {error}"
-    return message, downloaded_frame(lang)
+    return message, downloaded_frame(lang, request)
 
 
 def wire(tab: ModelsTab, lang: gr.State) -> None:

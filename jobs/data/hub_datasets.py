@@ -11,6 +11,11 @@ Each row slice has its own file (``train[:1000]`` -> ``default-train.rows-0-1000
 ``default-train.rows-1000-end.jsonl``), and a validation split that reads rows the training split also reads is refused
 with the numbers (:func:`check_validation_split`). The id and split checks that need no network are the spec's
 (:func:`jobs.spec.data.check_hub_dataset_id`, :func:`jobs.spec.data.parse_split`).
+
+An id is only ever read from the Hub: ``datasets.load_dataset`` would load a local folder whose path equals the id (relative to
+the working directory: with the default data home ``./data``, ``hub:data/uploads`` named every user's uploads) or one of its
+packaged builders (``hub:json``), so :func:`check_hub_id_not_local` refuses an id without an owner and one that names a path
+here, and the rows are loaded as ``hf://datasets/OWNER/NAME``, which ``datasets`` resolves on the Hub only.
 """
 
 from __future__ import annotations
@@ -32,11 +37,24 @@ from storage.paths import data_home, safe_name
 PREVIEW_ROWS = 200
 
 
-def _dataset_id(ref: str) -> str:
+REMOTE_ONLY_PREFIX = "hf://datasets/"
+"""How ``datasets`` is told to read a dataset id from the Hub and never from a folder of this machine."""
+
+
+def check_hub_id_not_local(ref: str) -> str:
+    """The dataset id of ``ref`` if it can only mean a Hub dataset (OWNER/NAME, not a path that exists here); DataError otherwise."""
     try:
-        return check_hub_dataset_id(ref)
+        dataset_id = check_hub_dataset_id(ref)
     except ValueError as error:
         raise DataError(str(error)) from None
+    if "/" not in dataset_id or Path(dataset_id).expanduser().exists() or (data_home().root / dataset_id).exists():
+        raise DataError(f"{ref!r} is not a Hub dataset id: write hub:OWNER/NAME, the owner and name of a dataset on the Hub "
+                        "(e.g. hub:acme/planets); local files are uploaded in the Data tab instead")
+    return dataset_id
+
+
+def _dataset_id(ref: str) -> str:
+    return check_hub_id_not_local(ref)
 
 
 def _cell(value: Any) -> Any:
@@ -99,7 +117,7 @@ def stream_rows(ref: str, config: str | None = None, split: str = "train", limit
         if constants.is_offline_mode() or datasets.config.HF_HUB_OFFLINE:
             raise DataError(f"{ref} is on the Hugging Face Hub and offline mode is on (HF_HUB_OFFLINE=1); "
                             "unset it on a connected machine, or upload the data as a file")
-        stream = datasets.load_dataset(dataset_id, name=config or None, split=split_name, streaming=True)
+        stream = datasets.load_dataset(REMOTE_ONLY_PREFIX + dataset_id, name=config or None, split=split_name, streaming=True)
         if start:
             stream = stream.skip(start)
         for count, row in enumerate(stream):

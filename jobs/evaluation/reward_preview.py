@@ -1,6 +1,10 @@
 """The reward preview of the Train form: the base model answers the first data rows, and every reward term scores the
 answers, before a GRPO job is submitted (so a user sees whether the terms reward what they meant).
 
+The scoring runs the user's patterns: it runs in a process of its own with a time limit
+(:func:`jobs.trainers.rewards.score_in_worker`), never in the web server's, so a catastrophic regex or JSON-schema pattern
+cannot freeze the server for other users (its matches are also bounded one by one, as in training).
+
     for item in preview_rewards(spec):          # 5 rows by default
         item.completion, item.scores            # {"format": 1.0, "exact_match": 0.0, "reward": 1.0}
 """
@@ -14,7 +18,7 @@ from jobs.data.preference import first_rows, prompt_text
 from jobs.evaluation.text import greedy_answers
 from jobs.inference.text import load_base
 from jobs.spec import JobSpec
-from jobs.trainers.rewards import score_completion
+from jobs.trainers.rewards import score_in_worker
 
 PREVIEW_ROWS = 5
 """Rows answered and scored by default."""
@@ -46,6 +50,7 @@ def preview_rewards(spec: JobSpec, rows: int = PREVIEW_ROWS) -> list[RewardPrevi
     prompts = [tokenizer(prompt_text(fields, tokenizer), add_special_tokens=False)["input_ids"] for fields, _ in items]
     limit = min(spec.grpo.max_completion_length, PREVIEW_MAX_NEW_TOKENS)
     completions = greedy_answers(loaded, prompts, limit, spec.evaluation.batch_size)
-    return [RewardPreview(row=row, prompt=fields["prompt"], answer=fields.get("answer"), completion=completion,
-                          scores=score_completion(spec.grpo.rewards, completion, fields.get("answer")))
-            for (fields, row), completion in zip(items, completions, strict=True)]
+    scores = score_in_worker(spec.grpo.rewards, [(completion, fields.get("answer")) for (fields, _), completion in zip(items, completions,
+                                                                                                                     strict=True)])
+    return [RewardPreview(row=row, prompt=fields["prompt"], answer=fields.get("answer"), completion=completion, scores=row_scores)
+            for (fields, row), completion, row_scores in zip(items, completions, scores, strict=True)]

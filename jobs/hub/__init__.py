@@ -7,7 +7,8 @@
 - :mod:`jobs.hub.download`: fetch a planned download into the standard Hugging Face cache (resumed, checked, with progress).
 - :mod:`jobs.hub.fetch`: the download phase of a run, pinned to one commit; :mod:`jobs.hub.prefetch`: "Download now" and
   the cache's management.
-- :mod:`jobs.hub.tokens`: whose token a Hub request carries.
+- :mod:`jobs.hub.tokens`: whose token a Hub request carries; :mod:`jobs.hub.repo_access`: whether a caller may read a Hub repo
+  (asked of the Hub with their token before a cached private or gated snapshot is used on a shared server).
 
 Sharing to the Hub (push, model card, Space) is an export and lives in :mod:`jobs.export`.
 """

@@ -231,10 +231,11 @@ def _verify_and_place(plan: DownloadPlan, name: str, partial: Path, blob: Path, 
 
 
 def _fetch_all(plan: DownloadPlan, cache: Path, token: str | bool | None, cancelled: threading.Event | None) -> None:
-    """Fetch every planned file whose blob name is known, largest first, several at a time."""
+    """Fetch every planned file whose blob name and non-zero size are known, largest first, several at a time (an empty file has
+    nothing to resume, and one of unknown size cannot be checked: ``snapshot_download`` fetches those)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    names = sorted((name for name in plan.files if name in plan.blobs), key=lambda name: -plan.files[name])
+    names = sorted((name for name in plan.files if name in plan.blobs and plan.files[name] > 0), key=lambda name: -plan.files[name])
     with ThreadPoolExecutor(max_workers=DOWNLOAD_WORKERS, thread_name_prefix="adapta-download") as pool:
         for future in [pool.submit(_fetch_blob, plan, name, cache, token, cancelled) for name in names]:
             future.result()

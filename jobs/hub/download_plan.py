@@ -48,7 +48,8 @@ class DownloadPlan:
     files: dict[str, int]
     """Chosen repo paths and their sizes in bytes."""
     blobs: dict[str, str] = field(default_factory=dict)
-    """Repo path -> the blob name the cache stores it under (LFS sha256 or git blob id), to watch progress."""
+    """Repo path -> the blob name the cache stores it under (LFS sha256 or git blob id), to watch progress and fetch it resumably;
+    only files of a known, non-zero size (the others, empty or unsized, are fetched whole by ``snapshot_download``)."""
     cached_bytes: int = 0
     """Bytes of the chosen files already in the cache."""
     parameters: int | None = None
@@ -201,7 +202,7 @@ def plan_download(repo_id: str, *, revision: str | None = None, task: Task | Non
         sibling = by_name[name]
         lfs = getattr(sibling, "lfs", None)
         blob = (lfs.sha256 if lfs is not None else None) or getattr(sibling, "blob_id", None)
-        if blob:
+        if blob and files[name] > 0:  # an empty file, or one whose size the Hub did not report, is left to the library's fetch
             blobs[name] = str(blob)
     commit = str(info.sha)
     _check_access(repo_id, commit, "model_index.json" if kind == "diffusers" else "config.json", token)

@@ -7,6 +7,10 @@ the cached snapshot when every needed file is there, otherwise it checks and dow
 Offline (``HF_HUB_OFFLINE=1``, or the Hub unreachable) a cached or packaged model still works and anything else
 fails with one sentence. Local folders and ``.gguf`` files pass through unchanged.
 
+On a shared server (:func:`jobs.hub.repo_access.access_checked_here`) a cached snapshot is used only after the Hub says this
+process's token (the job's own, or none) may read the repo (:func:`jobs.hub.repo_access.require_read_access`, for the job's
+owner): the check runs here, in the job's own process, so no worker and no later step can skip it.
+
     spec = fetch_base_model(spec, on_progress=lambda progress: print(progress.line()))
 """
 
@@ -18,11 +22,14 @@ from collections.abc import Callable
 from jobs.errors import ModelError
 from jobs.hub.download import DownloadProgress, download_model
 from jobs.hub.download_plan import DownloadPlan, plan_download
+from jobs.hub.repo_access import access_checked_here, require_read_access
 from jobs.models.catalog import packaged_for_hub_id
 from jobs.models.hub_cache import cached_snapshot
 from jobs.models.memory import format_bytes
 from jobs.models.source import is_hub_id
 from jobs.spec import JobSpec, Precision, Task
+from storage.db import session_scope
+from storage.tables import Job
 
 
 def wants_half_precision(spec: JobSpec) -> bool:
@@ -57,12 +64,32 @@ def _plan_or_packaged(spec: JobSpec, token: str | bool | None) -> DownloadPlan |
         raise
 
 
+def process_token() -> str | bool:
+    """The Hub token this process's requests carry (a job's child: the job's own token), or False when it has none."""
+    from huggingface_hub import constants, get_token
+
+    return (None if constants.HF_HUB_DISABLE_IMPLICIT_TOKEN else get_token()) or False
+
+
+def job_owner(job_id: int | None) -> str:
+    """The owner of job ``job_id`` (``local`` for a run without a job row)."""
+    if job_id is None:
+        return "local"
+    with session_scope() as session:
+        job = session.get(Job, int(job_id))
+        return job.owner if job is not None and job.owner else "local"
+
+
 def fetch_base_model(spec: JobSpec, *, on_progress: Callable[[DownloadProgress], None] | None = None, token: str | bool | None = None,
-                     cancelled: threading.Event | None = None) -> JobSpec:
-    """Ensure a Hub base model is in the cache (downloading it when needed); return the spec pinned to its commit."""
+                     cancelled: threading.Event | None = None, job_id: int | None = None) -> JobSpec:
+    """Ensure a Hub base model is in the cache (downloading it when needed); return the spec pinned to its commit.
+
+    On a shared server the Hub is first asked whether this process's token may read it, for the owner of ``job_id``."""
     ref = spec.base_model
     if not is_hub_id(ref):
         return spec
+    if access_checked_here():
+        require_read_access(ref, token if token is not None else process_token(), job_owner(job_id))
     folder = cached_snapshot(ref, spec.base_model_revision, half_precision=wants_half_precision(spec))
     if folder is not None:
         return spec.model_copy(update={"base_model_revision": folder.name})

@@ -26,9 +26,12 @@ from jobs.errors import ModelError
 from jobs.hub.model_rows import card_summary, local_card, weights_bytes
 from jobs.models.catalog import fit_tasks, local_catalog, packaged_for_hub_id, safetensors_params, task_hint
 from jobs.models.hub_cache import hub_cache_dir
-from jobs.models.memory import budget_memory, cpu_training_budget, estimate_for_config, format_bytes
+from jobs.models.memory import estimate_for_config, format_bytes
+from jobs.models.memory_budget import budget_memory, cpu_training_budget
+from jobs.models.memory_job import workload_for
+from jobs.models.pipelines import SUPPORTED_PIPELINES
 from jobs.models.source import PICKLE_SUFFIXES, model_architecture_supported
-from jobs.spec import Method, Task
+from jobs.spec import JobSpec, Method, Task
 
 OFFLINE_NOTICE = "Hub unreachable (offline): showing local models"
 TASK_FILTERS: dict[str, str] = {"text-generation": "text-generation", "text-classification": "text-classification", "text-to-image": "text-to-image",
@@ -45,7 +48,8 @@ PIPELINE_TASKS: dict[str, Task] = {
     "fill-mask": Task.TEXT_CLASSIFICATION,
 }
 SHAPE_KEYS = ("model_type", "hidden_size", "num_hidden_layers", "intermediate_size", "vocab_size", "num_attention_heads",
-              "num_key_value_heads", "head_dim", "tie_word_embeddings", "text_config")
+              "num_key_value_heads", "head_dim", "tie_word_embeddings", "text_config", "attention_probs_dropout_prob", "attention_dropout",
+              "dim", "n_layers", "n_heads", "hidden_dim")
 """The config.json keys the memory estimate reads (the Hub's model info often carries only model_type and architectures)."""
 _EXPAND = ["author", "cardData", "config", "downloads", "gated", "lastModified", "library_name", "likes", "pipeline_tag",
            "safetensors", "siblings", "tags"]
@@ -196,6 +200,8 @@ def _describe_local(ref: str, source: Path) -> dict[str, Any]:
         config, params = _gguf_description(source)
         files = [source.name]
         architecture = f"{config['model_type']} (GGUF)"
+    elif (source / "model_index.json").is_file():
+        return _describe_local_pipeline(ref, source)
     else:
         config_file = source / "config.json"
         if not config_file.is_file():
@@ -207,6 +213,29 @@ def _describe_local(ref: str, source: Path) -> dict[str, Any]:
     hinted = task_hint(architecture, str(config.get("model_type") or ""))
     summary, license_name = local_card(source)
     return _describe(ref, "local", config, files, params, hinted, license_name=license_name, gated=False, tags=[], card_summary=summary)
+
+
+def _describe_local_pipeline(ref: str, source: Path) -> dict[str, Any]:
+    """A local diffusers folder (``model_index.json`` + one folder per component), described like a Hub pipeline."""
+    try:
+        index = json.loads((source / "model_index.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise ModelError(f"{source / 'model_index.json'} cannot be read ({error}); download the model again") from None
+    files = sorted(path.relative_to(source).as_posix() for path in source.rglob("*") if path.is_file())
+    weights = sorted(source.glob("*/*.safetensors"))
+    full_precision = [path for path in weights if ".fp16." not in path.name]
+    summary, license_name = local_card(source)
+    return _describe(ref, "local", {"diffusers": {"_class_name": index.get("_class_name")}}, files, safetensors_params(full_precision or weights),
+                     Task.TEXT_TO_IMAGE, license_name=license_name, gated=False, tags=["diffusers"], card_summary=summary)
+
+
+def diffusers_pipeline(config: dict[str, Any], tags: Iterable[str]) -> str | None:
+    """The diffusers pipeline class a model declares (``model_index.json``'s ``_class_name``, or the Hub's
+    ``diffusers:<class>`` tag), or None for a model that is not a diffusers pipeline."""
+    declared = (config.get("diffusers") or {}).get("_class_name")
+    if declared:
+        return str(declared)
+    return next((tag.split(":", 1)[1] for tag in tags if tag.startswith("diffusers:")), None)
 
 
 def fetch_hub_card_summary(repo_id: str, token: str | bool | None, files: Iterable[str], commit: str | None = None) -> str:
@@ -280,8 +309,13 @@ def _describe(ref: str, where: str, config: dict[str, Any], files: list[str], pa
     needs_remote_code = bool(config.get("auto_map")) or "custom_code" in tags
     pickle_only = "pickle" in formats and "safetensors" not in formats and "gguf" not in formats
     reasons: list[str] = []
-    if pipeline_tag == "text-to-image" or "diffusers" in tags:
-        reasons.append("text-to-image models are not trainable in Adapta yet; pick a text model")
+    pipeline = diffusers_pipeline(config, tags)
+    if pipeline is not None or pipeline_tag == "text-to-image" or "diffusers" in tags:
+        task = Task.TEXT_TO_IMAGE
+        if pipeline not in SUPPORTED_PIPELINES:
+            what = f"a {pipeline}" if pipeline else "not a diffusers pipeline"
+            reasons.append(f"Adapta trains text-to-image LoRA on Stable Diffusion 1.x/2.x and SDXL pipelines and this model is {what}; "
+                           "pick a Stable Diffusion or SDXL model in the diffusers layout")
     if needs_remote_code:
         reasons.append("it needs trust_remote_code, which Adapta keeps off for safety")
     if pickle_only:
@@ -294,7 +328,7 @@ def _describe(ref: str, where: str, config: dict[str, Any], files: list[str], pa
             model_architecture_supported(config, task)
         except ModelError as error:
             reasons.append(str(error))
-    architecture = ((config.get("architectures") or [None])[0]) or model_type or "unknown"
+    architecture = ((config.get("architectures") or [None])[0]) or model_type or pipeline or "unknown"
     return {
         "id": ref, "source": where, "pipeline_tag": pipeline_tag, "task": task.value if task else None, "architecture": architecture,
         "model_type": model_type, "parameters": params, "license": license_name, "gated": gated, "formats": formats,
@@ -306,9 +340,12 @@ def _describe(ref: str, where: str, config: dict[str, Any], files: list[str], pa
 
 
 def memory_table(info: dict[str, Any], batch_size: int = 8, seq_len: int = 512, *, gradient_checkpointing: bool = False,
-                 precision_bytes: int | None = None, lora_r: int = 8, lora_targets: Any = "auto") -> dict[str, dict[str, Any]]:
+                 precision_bytes: int | None = None, lora_r: int = 8, lora_targets: Any = "auto",
+                 job: JobSpec | None = None) -> dict[str, dict[str, Any]]:
     """Per method: estimated peak bytes (:func:`jobs.models.memory.estimate_for_config`: weights at the precision, gradients,
-    optimizer, activations with or without gradient checkpointing, logits), a readable line, and whether it fits here."""
+    optimizer, activations with or without gradient checkpointing, logits), a readable line, and whether it fits here.
+    ``job``: count what its task and objective make of a batch (:func:`jobs.models.memory_job.workload_for`; default causal-LM
+    SFT for a decoder)."""
     device, available = available_memory()
     on_cpu = device.startswith("CPU")
     params = info.get("parameters")
@@ -320,7 +357,8 @@ def memory_table(info: dict[str, Any], batch_size: int = 8, seq_len: int = 512, 
             continue
         estimate = estimate_for_config(shape, int(params), method, batch_size=batch_size, seq_len=seq_len,
                                        precision_bytes=precision_bytes or (4 if on_cpu else 2), gradient_checkpointing=gradient_checkpointing,
-                                       lora_r=lora_r, lora_targets=lora_targets, device="cpu" if on_cpu else "cuda")
+                                       lora_r=lora_r, lora_targets=lora_targets, device="cpu" if on_cpu else "cuda",
+                                       workload=workload_for(job, method) if job is not None else None)
         fits = estimate.total <= available and not (on_cpu and method is Method.QLORA)
         note = " (QLoRA needs a CUDA GPU)" if on_cpu and method is Method.QLORA else ""
         table[method.value] = {"bytes": estimate.total, "human": estimate.human() + note, "fits": fits, "device": device}

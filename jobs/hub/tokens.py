@@ -4,7 +4,10 @@ A Hub request made for someone (search, model info, a Hub dataset preview, a job
 person's token: typed into the UI, from "Sign in with Hugging Face" on a Space, or, on a single-user server, the
 owner's own ``HF_TOKEN`` / ``hf auth login``. On a shared server (accounts, Space, demo) the operator's credentials
 are withheld from the whole process (:func:`withhold_operator_credentials`: ``HF_TOKEN`` removed, implicit tokens
-off), so no code path can send them on a visitor's behalf; ``launch.py --share-hub-token`` opts in explicitly.
+off), so no code path can send them on a visitor's behalf; ``launch.py --share-hub-token`` opts in explicitly. A standalone
+worker (``launch.py worker``) keeps the operator's token for itself but withholds it from every job's process
+(:func:`withhold_from_jobs`), unless it was started with ``--share-hub-token`` (:data:`SHARE_TOKEN_ENV`, which the per-GPU
+workers it starts inherit).
 
 Tokens stay in memory: a queued job's token is kept in this process (:func:`remember_job_token`) and reaches
 only that job's child process, through its environment (:func:`child_hub_environment`). It is never written to the
@@ -21,10 +24,13 @@ import threading
 from collections.abc import Mapping
 
 OPERATOR_TOKEN_VARIABLES = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")
+SHARE_TOKEN_ENV = "ADAPTA_SHARE_HUB_TOKEN"
+"""Set to 1 by ``launch.py worker --share-hub-token``: job processes may use the operator's token (inherited by sub-workers)."""
 
 _job_tokens: dict[int, str] = {}
 _lock = threading.Lock()
 _withheld = False
+_withheld_from_jobs = False
 
 
 def withhold_operator_credentials() -> None:
@@ -37,6 +43,22 @@ def withhold_operator_credentials() -> None:
     os.environ["HF_HUB_DISABLE_IMPLICIT_TOKEN"] = "1"
     constants.HF_HUB_DISABLE_IMPLICIT_TOKEN = True
     _withheld = True
+
+
+def withhold_from_jobs() -> None:
+    """Start every job process of this worker without the operator's Hub token (the worker keeps its own environment)."""
+    global _withheld_from_jobs
+    _withheld_from_jobs = True
+
+
+def share_token_with_jobs() -> None:
+    """The operator shares their Hub token with every job (``--share-hub-token``), in this worker and the workers it starts."""
+    os.environ[SHARE_TOKEN_ENV] = "1"
+
+
+def token_shared_with_jobs() -> bool:
+    """True when this worker (or the one that started it) was told to share the operator's token with jobs."""
+    return os.environ.get(SHARE_TOKEN_ENV) == "1"
 
 
 def token_for_request(caller_token: str | None) -> str | bool | None:
@@ -77,7 +99,7 @@ def child_hub_environment(base: Mapping[str, str], job_id: int) -> dict[str, str
         env["HF_TOKEN"] = token
         env.pop("HUGGING_FACE_HUB_TOKEN", None)
         env.pop("HF_HUB_DISABLE_IMPLICIT_TOKEN", None)  # the implicit token is now the caller's own
-    elif _withheld:
+    elif _withheld or _withheld_from_jobs:
         for name in OPERATOR_TOKEN_VARIABLES:
             env.pop(name, None)
         env["HF_HUB_DISABLE_IMPLICIT_TOKEN"] = "1"

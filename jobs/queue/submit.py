@@ -20,13 +20,20 @@ from sqlmodel import Session, col, select
 from jobs.errors import AdaptaError
 from jobs.hub.download import DownloadProgress
 from jobs.hub.tokens import remember_job_token
-from jobs.queue.leases import DEFAULT_MAX_ATTEMPTS, reap_expired_leases
+from jobs.queue.leases import DEFAULT_MAX_ATTEMPTS, owner_order, reap_expired_leases
 from jobs.queue.local_files import prepare_for_queue
 from jobs.spec import JobSpec, parse_spec, parse_spec_yaml
 from jobs.spec.limits import shown
 from storage.db import get_engine, session_scope
 from storage.paths import data_home
 from storage.tables import LOCAL_BACKEND, Artifact, Job, JobStatus, Metric
+
+MAX_QUEUED_JOBS_PER_OWNER = 100
+"""How many jobs one user of a shared server may have waiting in the queue at once (sweep children included); the next submit
+is refused."""
+SINGLE_USER_OWNER = "local"
+"""The owner of every job on a single-user server and from the command line (a reserved name no account can take): the only
+user of the queue, so no share applies."""
 
 
 class JobNotFound(AdaptaError):
@@ -35,6 +42,29 @@ class JobNotFound(AdaptaError):
 
 class InvalidTransition(AdaptaError):
     """The job is not in a state that allows the requested action."""
+
+
+class QueueShareExceeded(AdaptaError):
+    """The owner already has as many jobs waiting as one user may (a shared queue stays fair)."""
+
+
+def queued_count(session: Session, owner: str) -> int:
+    """How many of ``owner``'s jobs wait in this queue."""
+    return int(session.exec(select(func.count()).select_from(Job).where(Job.owner == owner, Job.status == JobStatus.QUEUED,
+                                                                         Job.backend == LOCAL_BACKEND)).one())
+
+
+def check_queue_share(session: Session, owner: str, adding: int = 1) -> None:
+    """Refuse, in one sentence, ``adding`` more queued jobs for ``owner`` past :data:`MAX_QUEUED_JOBS_PER_OWNER` (the single
+    user of a single-user server, :data:`SINGLE_USER_OWNER`, has the whole queue)."""
+    if owner == SINGLE_USER_OWNER:
+        return
+    waiting = queued_count(session, owner)
+    if waiting + adding > MAX_QUEUED_JOBS_PER_OWNER:
+        raise QueueShareExceeded(
+            f"you have {waiting} job{'s' if waiting != 1 else ''} waiting in the queue and one user may have at most "
+            f"{MAX_QUEUED_JOBS_PER_OWNER}{f' (this adds {adding})' if adding > 1 else ''}; wait for some to start, or cancel or delete "
+            "some, then submit again")
 
 
 def _aware(moment: datetime | None) -> datetime | None:
@@ -70,17 +100,19 @@ def submit_job(
     spec: JobSpec | dict[str, Any] | str,
     *,
     priority: int = 0,
-    owner: str = "local",
+    owner: str = SINGLE_USER_OWNER,
     max_attempts: int = DEFAULT_MAX_ATTEMPTS,
     hub_token: str | None = None,
 ) -> int:
-    """Validate the spec (an invalid one never enters the queue) and queue it; returns the job id.
+    """Validate the spec (an invalid one never enters the queue) and queue it; returns the job id. An owner with
+    :data:`MAX_QUEUED_JOBS_PER_OWNER` jobs waiting is refused (:class:`QueueShareExceeded`).
 
     ``hub_token`` (the caller's, for a gated or private base model) is kept in this process's memory for the job's child only."""
     checked = prepare_for_queue(_coerce_spec(spec))
     if max_attempts < 1:
         raise AdaptaError("max_attempts must be at least 1")
     with session_scope() as session:
+        check_queue_share(session, owner)
         job = job_from_spec(checked, owner=owner, status=JobStatus.QUEUED, priority=priority, max_attempts=max_attempts)
         session.add(job)
         session.flush()
@@ -124,6 +156,7 @@ def retry_job(job_id: int, owner: str | None = None) -> None:
     if job.backend != LOCAL_BACKEND:
         raise InvalidTransition(f"job {job.id} ran on {job.backend}; duplicate it and send it again instead of retrying")
     with session_scope() as session:
+        check_queue_share(session, job.owner)
         result = session.exec(
             update(Job)
             .where(col(Job.id) == job.id, col(Job.status).in_((JobStatus.FAILED, JobStatus.CANCELLED)), col(Job.backend) == LOCAL_BACKEND)
@@ -143,7 +176,11 @@ def set_priority(job_id: int, priority: int, owner: str | None = None) -> None:
 
 
 def move_job(job_id: int, direction: str, owner: str | None = None) -> None:
-    """Move a queued job one place up or down in the run order (by adjusting its priority past its neighbour)."""
+    """Move a queued job one place up or down among its owner's queued jobs of the same priority.
+
+    Only the owner's own order changes: which user runs next is the claim's round-robin (:mod:`jobs.queue.leases`), so
+    moving a job never puts it ahead of another user's job. Positions are renumbered 0, 1, 2... and the job swaps its
+    place with its neighbour; at either end nothing changes."""
     if direction not in ("up", "down"):
         raise AdaptaError("direction must be up or down")
     with session_scope() as session:
@@ -152,17 +189,19 @@ def move_job(job_id: int, direction: str, owner: str | None = None) -> None:
             raise InvalidTransition(f"job {job_id} is {job.status.value}; only queued jobs can be reordered")
         if job.backend != LOCAL_BACKEND:
             raise InvalidTransition(f"job {job_id} waits on {job.backend}, not in this queue; it cannot be reordered")
-        order = session.exec(
-            select(Job).where(Job.status == JobStatus.QUEUED, Job.backend == LOCAL_BACKEND).order_by(col(Job.priority).desc(), col(Job.id).asc())
-        ).all()
-        index = [queued.id for queued in order].index(job_id)
+        order = list(session.exec(
+            select(Job).where(Job.status == JobStatus.QUEUED, Job.backend == LOCAL_BACKEND, Job.owner == job.owner,
+                              Job.priority == job.priority).order_by(*owner_order())
+        ).all())
+        index = [queued.id for queued in order].index(job.id)
         neighbour_index = index - 1 if direction == "up" else index + 1
         if not 0 <= neighbour_index < len(order):
             return
-        neighbour = order[neighbour_index]
-        # Ties break by id (older first), so moving up past an older job needs a strictly higher priority.
-        job.priority = neighbour.priority + 1 if direction == "up" else neighbour.priority - 1
-        session.add(job)
+        order[index], order[neighbour_index] = order[neighbour_index], order[index]
+        for place, queued in enumerate(order):
+            if queued.place != place:
+                queued.place = place
+                session.add(queued)
 
 
 def delete_job(job_id: int, owner: str | None = None) -> None:

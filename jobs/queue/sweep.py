@@ -22,13 +22,13 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import func, update
 from sqlmodel import col, select
 
 from jobs.errors import AdaptaError
 from jobs.queue.cancel import request_cancel
 from jobs.queue.local_files import prepare_for_queue
-from jobs.queue.submit import InvalidTransition, delete_job, get_job, submit_job
+from jobs.queue.submit import SINGLE_USER_OWNER, InvalidTransition, QueueShareExceeded, check_queue_share, delete_job, get_job, submit_job
 from jobs.queue.sweep_plan import SweepPlan, SweepSpec, child_spec, sweepable_fields
 from jobs.queue.sweep_ranking import SWEEP_FILE, job_score, sweep_record, sweeps_root
 from jobs.spec import JobSpec
@@ -41,6 +41,8 @@ STUDY_FILE = "study.db"
 STOPPED_FILE = "stopped"
 LOCK_FILE = "lock"
 LOG = logging.getLogger("adapta")
+MAX_SWEEP_CHILDREN_PER_OWNER = 64
+"""How many sweep jobs (of all their sweeps) one user may have queued or running at once; a sweep past it is refused whole."""
 
 
 # ---- queueing -----------------------------------------------------------------------------------------------
@@ -49,7 +51,25 @@ Check = Callable[[JobSpec], JobSpec]
 _tokens: dict[str, str] = {}  # group id -> the submitter's Hub token, for trials queued later by this process (memory only)
 
 
+def check_sweep_share(owner: str, adding: int) -> None:
+    """Refuse, in one sentence and before any is queued, ``adding`` sweep children that would give ``owner`` more than
+    :data:`MAX_SWEEP_CHILDREN_PER_OWNER` unfinished ones or more queued jobs than one user may have (no share applies to the
+    single user of a single-user server)."""
+    if owner == SINGLE_USER_OWNER:
+        return
+    with session_scope() as session:
+        unfinished = int(session.exec(select(func.count()).select_from(Job).where(
+            Job.owner == owner, col(Job.group_id).is_not(None), col(Job.status).in_((JobStatus.QUEUED, JobStatus.RUNNING)))).one())
+        if unfinished + adding > MAX_SWEEP_CHILDREN_PER_OWNER:
+            raise QueueShareExceeded(f"you have {unfinished} sweep jobs queued or running and one user may have at most "
+                                     f"{MAX_SWEEP_CHILDREN_PER_OWNER}; this sweep adds {adding}: wait for some to finish, cancel a sweep, or "
+                                     "sweep fewer values")
+        check_queue_share(session, owner, adding)
+
+
 def _queue_children(specs: Iterable[JobSpec], group_id: str, group_name: str, owner: str, priority: int, hub_token: str | None) -> list[int]:
+    specs = list(specs)
+    check_sweep_share(owner, len(specs))
     ids = [submit_job(spec, owner=owner, priority=priority, hub_token=hub_token) for spec in specs]
     with session_scope() as session:
         session.exec(update(Job).where(col(Job.id).in_(ids)).values(group_id=group_id, group_name=group_name))

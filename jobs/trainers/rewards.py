@@ -8,7 +8,10 @@ scores. Every term can look at the whole completion or, with ``tag``, only at th
 - regex: ``pattern`` matches somewhere in the answer. Patterns with nested quantifiers (``(a+)+``), which can take
   exponential time, are refused when the spec is checked (:func:`jobs.spec.rewards.check_term`), and every match runs under
   :data:`REGEX_TIMEOUT_SECONDS`.
-- json / json_schema: the answer parses as JSON (code fences allowed) / and is valid against the pasted schema.
+- json / json_schema: the answer parses as JSON (code fences allowed) / and is valid against the pasted schema. The
+  schema's ``pattern`` and ``patternProperties`` are matched with the same bounded engine as regex terms (``regex``,
+  :data:`REGEX_TIMEOUT_SECONDS` per match, the GIL released), never with Python's ``re`` (which ``jsonschema`` uses and
+  which can backtrack for minutes on ``^(\\w+\\s?)*$``, holding the GIL); a match that runs out of time fails validation.
 - length: 1 at ``target_length`` characters, falling linearly to 0 at 0 or twice the target.
 - format: the completion holds ``<tag>...</tag>`` with a non-empty answer inside.
 
@@ -17,19 +20,95 @@ completions all score the same): add a ``contains`` term per tag next to the ``f
 ``</answer>`` x 0.25 and ``format`` x 0.5, so a lone opening tag already beats a plain answer (examples/smollm2-grpo.yaml).
 
     scores = score_completion(spec.grpo.rewards, "<answer>4</answer>", answer="4")   # {"format": 1.0, ...}
+
+The web server scores its reward preview in a separate process with a time limit (:func:`score_in_worker`, which runs
+``python -m jobs.trainers.rewards`` with the terms and completions as JSON on stdin), so a slow pattern never holds
+the server's interpreter.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import unicodedata
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
+import regex
+
+from jobs.errors import AdaptaError
 from jobs.spec.rewards import RewardKind, RewardTerm, compile_pattern, schema_validator
 
 REGEX_TIMEOUT_SECONDS = 0.05
 """The longest one regular-expression match may run; a match that takes longer scores 0."""
+SCORING_PROCESS_SECONDS = 20.0
+"""The longest :func:`score_in_worker` may run (the process's start included); past it the process is killed."""
+SCORING_NICENESS = 10
+"""The scoring process runs at a lower CPU priority than the web server that started it."""
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+"""Where ``python -m jobs.trainers.rewards`` finds the ``jobs`` package, whatever the server's working directory."""
+
+
+def bounded_search(pattern: str | Any, text: str, flags: int = 0) -> bool:
+    """Whether ``pattern`` matches somewhere in ``text``, with ``regex`` under :data:`REGEX_TIMEOUT_SECONDS` and the GIL released
+    (other threads of the process keep running); TimeoutError when the match runs out of time, ValueError for a bad pattern."""
+    try:
+        compiled = pattern if not isinstance(pattern, str) else _compiled(pattern, flags)
+    except regex.error as error:
+        raise ValueError(f"pattern {str(pattern)[:60]!r} is not a valid regular expression ({error})") from None
+    return compiled.search(text, timeout=REGEX_TIMEOUT_SECONDS, concurrent=True) is not None
+
+
+@lru_cache(maxsize=256)
+def _compiled(pattern: str, flags: int) -> Any:
+    return regex.compile(pattern, flags)
+
+
+def _pattern_keyword(validator: Any, pattern: str, instance: Any, schema: Any) -> Iterator[Any]:
+    """JSON Schema ``pattern``, matched by :func:`bounded_search` (jsonschema's own uses ``re``, without a time limit)."""
+    import jsonschema
+
+    if not validator.is_type(instance, "string"):
+        return
+    try:
+        matched = bounded_search(pattern, instance)
+    except (TimeoutError, ValueError) as error:
+        yield jsonschema.ValidationError(f"pattern {pattern[:60]!r} could not be matched in time ({error})")
+        return
+    if not matched:
+        yield jsonschema.ValidationError(f"{instance[:60]!r} does not match {pattern[:60]!r}")
+
+
+def _pattern_properties_keyword(validator: Any, pattern_properties: dict[str, Any], instance: Any, schema: Any) -> Iterator[Any]:
+    """JSON Schema ``patternProperties``, with property names matched by :func:`bounded_search`."""
+    import jsonschema
+
+    if not validator.is_type(instance, "object"):
+        return
+    for pattern, subschema in pattern_properties.items():
+        for key, value in instance.items():
+            try:
+                matched = bounded_search(pattern, key)
+            except (TimeoutError, ValueError) as error:
+                yield jsonschema.ValidationError(f"pattern {pattern[:60]!r} could not be matched in time ({error})")
+                return
+            if matched:
+                yield from validator.descend(value, subschema, path=key, schema_path=pattern)
+
+
+@lru_cache(maxsize=64)
+def bounded_schema_validator(schema_text: str) -> Any:
+    """The json_schema term's validator (:func:`jobs.spec.rewards.schema_validator`, which checks the schema) with ``pattern`` and
+    ``patternProperties`` matched by :func:`bounded_search`."""
+    import jsonschema
+
+    checked = schema_validator(schema_text)
+    bounded = jsonschema.validators.extend(type(checked), {"pattern": _pattern_keyword, "patternProperties": _pattern_properties_keyword})
+    return bounded(checked.schema)
 
 
 def normalize_answer(text: str, case_sensitive: bool = False) -> str:
@@ -90,14 +169,14 @@ def score_term(term: RewardTerm, completion: str, answer: str | None = None) -> 
         return float(needle in text) if term.case_sensitive else float(needle.casefold() in text.casefold())
     if kind is RewardKind.REGEX:
         try:
-            return float(compile_pattern(term.pattern or "", term.case_sensitive).search(text, timeout=REGEX_TIMEOUT_SECONDS) is not None)
+            return float(bounded_search(compile_pattern(term.pattern or "", term.case_sensitive), text))
         except TimeoutError:
             return 0.0
     if kind is RewardKind.JSON:
         return float(_parse_json(text)[0])
     if kind is RewardKind.JSON_SCHEMA:
         parsed, value = _parse_json(text)
-        return float(parsed and schema_validator(term.json_schema or "").is_valid(value))
+        return float(parsed and bounded_schema_validator(term.json_schema or "").is_valid(value))
     if kind is RewardKind.LENGTH:
         target = term.target_length or 1
         return max(0.0, 1.0 - abs(len(text.strip()) - target) / target)
@@ -144,3 +223,45 @@ def reward_functions(terms: Sequence[RewardTerm]) -> list[Callable[..., list[flo
         reward.__name__ = name
         functions.append(reward)
     return functions
+
+
+def score_completions(terms: Sequence[RewardTerm], items: Sequence[tuple[str, str | None]]) -> list[dict[str, float]]:
+    """:func:`score_completion` of each (completion, reference answer) pair."""
+    return [score_completion(terms, completion, answer) for completion, answer in items]
+
+
+def score_in_worker(terms: Sequence[RewardTerm], items: Sequence[tuple[str, str | None]],
+                    limit_s: float = SCORING_PROCESS_SECONDS) -> list[dict[str, float]]:
+    """:func:`score_completions` in a process of its own (``python -m jobs.trainers.rewards``, at a lower priority), killed after
+    ``limit_s`` seconds: user patterns never run in the calling process. AdaptaError in one sentence when it runs out of time."""
+    request = json.dumps({"terms": [term.model_dump(mode="json") for term in terms], "items": [list(item) for item in items]})
+    try:
+        done = subprocess.run([sys.executable, "-m", "jobs.trainers.rewards"], input=request, capture_output=True, text=True,
+                              timeout=limit_s, check=False, cwd=PROJECT_ROOT, env=_scoring_environment())
+    except subprocess.TimeoutExpired:
+        raise AdaptaError(f"scoring the answers took more than {limit_s:.0f} seconds and was stopped; a regex or json_schema pattern "
+                          "is too slow on these answers: simplify it (no nested repetition such as (a+)+)") from None
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["no message"])[-1][:300]
+        raise AdaptaError(f"scoring the answers failed ({last})")
+    return [{name: float(value) for name, value in scores.items()} for scores in json.loads(done.stdout)]
+
+
+def _scoring_environment() -> dict[str, str]:
+    """This process's environment without Hub credentials (scoring reads nothing from the Hub)."""
+    return {name: value for name, value in os.environ.items() if name not in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")}
+
+
+def _serve_one_request() -> None:
+    """``python -m jobs.trainers.rewards``: read {"terms": [...], "items": [[completion, answer], ...]} on stdin, write the scores."""
+    try:
+        os.nice(SCORING_NICENESS)
+    except OSError:
+        pass
+    request = json.loads(sys.stdin.read())
+    terms = [RewardTerm.model_validate(term) for term in request["terms"]]
+    json.dump(score_completions(terms, [(str(completion), answer) for completion, answer in request["items"]]), sys.stdout)
+
+
+if __name__ == "__main__":
+    _serve_one_request()

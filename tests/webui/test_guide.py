@@ -176,9 +176,9 @@ def test_the_jobs_table_lists_running_then_queued_in_run_order_then_finished_new
             job = session.get(Job, job_id)
             job.status = status
             session.add(job)
-    move_job(ids[5], "up")  # the queue now runs job 5 first (moving up gives it a higher priority than job 2 and 4)
+    move_job(ids[5], "up")  # one place: the queue now runs job 2, then 5, then 4
     assert len(list_jobs()) == 6
     frame, choices = jobs_table(Caller(name=None, can_write=True, sees_everyone=True))
-    expected = [ids[3], ids[5], ids[2], ids[4], ids[1], ids[0]]
+    expected = [ids[3], ids[2], ids[5], ids[4], ids[1], ids[0]]
     assert [int(value) for value in frame["id"]] == expected
     assert [int(value) for _, value in choices] == expected

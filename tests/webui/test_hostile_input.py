@@ -88,7 +88,8 @@ def test_a_signed_in_caller_gets_one_sentence_for_each_and_nothing_is_stored(tmp
         stored = alice.predict(handle_file(str(qa_jsonl)), "auto", "causal-lm", api_name="/inspect_dataset")["stored_path"]
         assert stored.startswith("uploads/") and str(home) not in stored
         assert [row["stored_path"] for row in alice.predict(api_name="/list_datasets")] == [stored]
-        job_id = alice.predict(f"base_model: acme/tiny\ndata: {{train: {stored}}}\n", api_name="/submit_job")
+        # (a model this offline server has: /submit_job runs the Train tab's pre-flight, which refuses a Hub model it cannot reach)
+        job_id = alice.predict(f"base_model: HuggingFaceTB/SmolLM2-135M-Instruct\ndata: {{train: {stored}}}\n", api_name="/submit_job")
         [job] = alice.predict(api_name="/list_jobs")
         assert job["id"] == job_id and job["run_dir"] == f"runs/{job_id}"
         missing = refusal(alice, "base_model: acme/tiny\ndata: {train: uploads/elsewhere.jsonl}\n", api_name="/submit_job")

@@ -1,6 +1,6 @@
 """Whose token reaches the Hub: on a shared (--auth) server a visitor's searches, checks and job downloads carry their own
-token or none, never the operator's HF_TOKEN; a gated model then fails in one sentence naming its page, and succeeds with the
-caller's token (kept in memory for that job only). The fake Hub records every request header."""
+token or none, never the operator's HF_TOKEN; a gated model is then refused at submit in one sentence naming its page, and
+succeeds with the caller's token (kept in memory for that job only). The fake Hub records every request header."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
 
 from tests.fake_hub import FakeHub, ModelRepo
 from tests.hub_repos import tiny_causal_lm_repo
@@ -53,9 +54,8 @@ def test_a_visitor_never_borrows_the_operators_token_and_brings_their_own_for_a_
         stored = Path(alice.predict(handle_file(str(qa_jsonl)), "auto", "causal-lm", api_name="/inspect_dataset")["stored_path"])
         spec = tiny_spec_yaml(Path("acme/gated"), stored)
 
-        refused = wait_finished(alice, alice.predict(spec, api_name="/submit_job"))
-        assert refused["status"] == "failed"
-        assert f"acme/gated is gated: accept its terms at {hub.url}/acme/gated" in refused["error"]
+        with pytest.raises(AppError, match=f"acme/gated is gated: accept its terms at {hub.url}/acme/gated"):
+            alice.predict(spec, api_name="/submit_job")  # refused at submit by the pre-flight, as in the Train tab
 
         done = wait_finished(alice, alice.predict(spec, TOKEN, api_name="/submit_job"))
         assert done["status"] == "succeeded", done["error"]

@@ -50,15 +50,17 @@ def test_bob_cannot_see_use_push_or_download_alices_merged_model(adapta_home: Pa
         assert status["status"] == "succeeded", status
         merged = str(merge_run(get_job(job_id).run_dir, data_home().merged_model_dir(job_id)))  # what the Export tab's Merge does
 
-        # Alice sees her merged model and can try it and describe it.
-        assert merged in local_models(alice)
+        # Alice sees her merged model (as a shared server shows paths: relative to the data home) and can try it and describe it.
+        shown = f"models/{Path(merged).name}"
+        assert shown in local_models(alice)
         assert alice.predict(merged, api_name="/model_info")["parameters"] > 0
+        assert alice.predict(shown, api_name="/model_info")["parameters"] > 0
         assert isinstance(alice.predict(merged, "Hello", 3, 0.0, 0.9, api_name="/generate")["base"], str)
 
         # Bob does not see it, and every way of naming it (plain, or through another offered folder) is refused.
-        assert str(base) in local_models(bob) and merged not in local_models(bob)
+        assert f"models/{base.name}" in local_models(bob) and shown not in local_models(bob)
         mine = bob.predict(handle_file(str(qa_jsonl)), "auto", "causal-lm", api_name="/inspect_dataset")["stored_path"]
-        for ref in (merged, f"{base}/../{Path(merged).name}", merged + "/."):
+        for ref in (merged, shown, f"{base}/../{Path(merged).name}", merged + "/."):
             with pytest.raises(AppError, match=NOT_OFFERED):
                 bob.predict(ref, api_name="/model_info")
             with pytest.raises(AppError, match=NOT_OFFERED):

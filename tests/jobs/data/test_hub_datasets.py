@@ -27,7 +27,7 @@ DATASETS = {
     "acme/planets": {
         "README.md": b"---\nlicense: cc-by-4.0\n---\n# Planets\n",
         "data/train.jsonl": jsonl([{"question": f"What colour is planet {name}?", "answer": f"Planet {name} is {colour}."} for name, colour in PLANETS * 5]),
-        "data/test.jsonl": jsonl([{"question": "What colour is planet Zor?", "answer": "Planet Zor is teal."}]),
+        "data/test.jsonl": jsonl([{"question": "What colour is planet Xel?", "answer": "Planet Xel is jade."}]),  # no training row
     },
     "acme/reviews": {
         "README.md": (b"---\nconfigs:\n- config_name: short\n  data_files:\n  - split: train\n    path: short/train.jsonl\n"
@@ -88,6 +88,9 @@ def test_a_job_trains_on_a_hub_dataset_and_its_card_names_it(adapta_home: Path, 
     run_dir = next((adapta_home / "runs").iterdir())
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["data"]["hub_dataset"] == "acme/planets" and summary["train_examples"] == 30 and summary["eval_examples"] == 1
+    split = json.loads((run_dir / "split.json").read_text())  # the local copies of both splits, with their sha256
+    assert [(item["role"], Path(item["path"]).name) for item in split["files"]] == [("train", "default-train.jsonl"), ("validation", "default-test.jsonl")]
+    assert split["held"] == [1] and split["held_file"] == "validation" and len(split["train"]) == 30
     card = (run_dir / "adapter" / "README.md").read_text()
     front = card.split("---")[1]
     assert "datasets:\n- acme/planets" in front and "[acme/planets](https://huggingface.co/datasets/acme/planets)" in card

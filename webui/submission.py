@@ -1,0 +1,70 @@
+"""What a caller's job spec passes before it is queued, the same for the Train tab, the API's ``/submit_job`` and every child of
+a sweep: the caller may train, the model is one they may use (a cached private or gated Hub model: their token may read it),
+every local path is one of their own uploads, and the job asks for no more GPUs or CPU processes than this server has.
+
+The Train tab's pre-flight (memory estimate, download check, steps: :func:`webui.train_tab.preflight_report`) runs before these
+in the tab and in :func:`webui.api.submit_action`.
+
+    job_id = submit_spec(spec, caller, hub_token)
+    spec = checked_for(caller, hub_token)(spec)      # AdaptaError naming what is wrong
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+from jobs.errors import AdaptaError
+from jobs.queue import submit_job
+from jobs.queue.worker import visible_gpu_count
+from jobs.spec import JobSpec
+from webui.access import Caller, require_writer
+from webui.api_caller import home_paths
+from webui.api_data import check_data_owned
+from webui.api_models import check_model_allowed
+
+MAX_JOB_GPUS_ENV = "ADAPTA_MAX_JOB_GPUS"
+"""The most GPUs one job may ask for (default: the GPUs this server sees); set it where workers on other hosts have more."""
+
+
+def gpus_here() -> int:
+    """The GPUs a job may ask for: ``ADAPTA_MAX_JOB_GPUS``, else the GPUs this server's workers see."""
+    configured = os.environ.get(MAX_JOB_GPUS_ENV, "").strip()
+    return int(configured) if configured.isdigit() else visible_gpu_count()
+
+
+def check_resources(spec: JobSpec) -> None:
+    """Refuse a job that asks for more GPUs than any worker here has (one GPU always passes: it trains on the CPU when there is
+    none) or more CPU processes than this machine has cores: it would wait in the queue forever."""
+    resources = spec.resources
+    gpus = gpus_here()
+    if resources.gpus > max(gpus, 1):
+        raise AdaptaError(f"resources.gpus is {resources.gpus} but this server has {gpus} GPU{'s' if gpus != 1 else ''}, so the job "
+                          f"would never start; ask for at most {max(gpus, 1)} (the operator sets {MAX_JOB_GPUS_ENV} when workers "
+                          "elsewhere have more)")
+    cores = os.cpu_count() or 1
+    if resources.gpus == 0 and resources.processes > cores:
+        raise AdaptaError(f"resources.processes is {resources.processes} but this server has {cores} CPU cores, so the job would never "
+                          f"start; ask for at most {cores}")
+
+
+def checked_for(caller: Caller, hub_token: str | None = None) -> Callable[[JobSpec], JobSpec]:
+    """The checks a caller's spec passes before it is queued (writer, data-home paths, a model they may use with ``hub_token``,
+    their own files, resources this server has)."""
+    require_writer(caller, "train")
+
+    def check(spec: JobSpec) -> JobSpec:
+        spec = home_paths(spec)
+        check_model_allowed(spec.base_model, caller, hub_token)
+        check_data_owned(spec, caller)
+        check_resources(spec)
+        return spec
+
+    return check
+
+
+def submit_spec(spec: JobSpec, caller: Caller, hub_token: str | None = None) -> int:
+    """Queue ``spec`` as the caller's job (refused for anonymous and demo callers, and for another user's files).
+
+    ``hub_token`` (the caller's, for a gated or private base model) stays in memory and reaches only this job's process."""
+    return submit_job(checked_for(caller, hub_token)(spec), owner=caller.owner, hub_token=hub_token)
