@@ -1,21 +1,29 @@
 """Chaos run: real workers train tiny jobs while a driver SIGKILLs workers, children and launchers at random.
 
     HF_HUB_OFFLINE=1 .venv/bin/python bench/chaos.py [--db sqlite|postgresql|both] [--jobs 60] [--seed 0]
-                                                      [--kill-every 4] [--timeout 1500] [--json]
+                                                      [--kill-every 4] [--max-attempts 3] [--timeout 1500] [--json]
 
 Three workers share one queue (SQLite file, or a private PostgreSQL server that is restarted once mid-run):
 two plain ``launch.py worker`` processes and one ``launch.py worker --gpus 0,1`` (two sub-workers with fake device
 ids; on a CPU machine they train on the CPU). The jobs are tiny and mixed: LoRA on a 2-layer Llama, LoRA sequence
 classification on a 2-layer BERT, 2-process ``accelerate`` jobs, jobs that fail on purpose (a validation label
 training never saw) and jobs cancelled while they run. A killer SIGKILLs a random worker, sub-worker, training
-child, rank or launcher every ``--kill-every`` seconds (on average); the driver restarts a killed worker.
+child, rank or launcher every ``--kill-every`` seconds (on average); the driver restarts a killed worker. Jobs are
+submitted with ``--max-attempts`` (default: the queue's own default, 3), and every result states the number used.
 
+While it runs, a sampler (:mod:`chaos_watch`) reads ``/proc`` every 50 ms and the job rows every 0.5 s, and records
+orphans (a job process whose parent died, still alive a second later), attempts that outlived their lease (alive after
+the database said the lease had lapsed or the job had moved on), overlapping attempts and duplicated attempt starts.
 At the end it checks, and prints:
-- every job is in exactly one terminal state, the one its kind expects (``jobs lost`` counts the others);
+- every job ended in the state its kind expects *for the reason its kind expects*: ``fail`` jobs on the unknown
+  validation label, ``cancel`` jobs by the cancel request (``jobs lost`` counts the others). A job whose every attempt
+  (up to ``--max-attempts``) was ended by the chaos itself (its process or its worker killed, the server restarted)
+  and that was then failed for running out of attempts is counted apart (``failed: every attempt killed``): that is the
+  queue doing what it should;
 - every succeeded job's adapter, ``summary.json`` and model card are there and the adapter loads onto its base;
-- no process of the run is left once the workers are stopped (``orphans found``);
-- no job ever had two live attempts: a sampler reads ``/proc`` every 50 ms and records each attempt's leader process
-  in a UNIQUE table of attempt starts, and two attempts of one job seen alive together are counted as ``overlaps``;
+- no orphan during the run and no process of the run left once the workers are stopped (``orphans found``);
+- no attempt outlived its lease, no job ever had two live attempts (a UNIQUE table of attempt starts, and two attempts
+  of one job seen alive together are ``overlaps``);
 - metric rows only from fenced attempts: each row's attempt was seen alive, and none was written after a later
   attempt of its job started.
 Exit status 0 only when all of that holds. Numbers go to ``bench/results/chaos-<db>.json``.
@@ -28,115 +36,38 @@ import json
 import os
 import random
 import signal
-import sqlite3
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+
+from chaos_watch import JobState, Proc, Watch, attempts_under, run_processes
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 TERMINAL = {"succeeded", "failed", "cancelled"}
 EXPECTED = {"lora": "succeeded", "classify": "succeeded", "ddp": "succeeded", "fail": "failed", "cancel": "cancelled"}
+EXPECTED_REASON = {"fail": "which the training data never uses", "cancel": "cancel"}
+"""Words the job's error must hold: a ``fail`` job fails on its unknown validation label, a ``cancel`` job by the request."""
 LEASE_SECONDS = 6.0
 HEARTBEAT_SECONDS = 0.5
-
-
-@dataclass
-class Proc:
-    pid: int
-    ppid: int
-    group: int
-    cmdline: str
-
-    @property
-    def kind(self) -> str:
-        if "launch.py" in self.cmdline and " worker" in self.cmdline:
-            return "worker" if "--gpus" in self.cmdline or ":gpu" not in self.cmdline else "sub-worker"
-        if "jobs.queue.child launch" in self.cmdline:
-            return "launcher" if self.group == self.pid else "launcher-fork"
-        if "jobs.queue.child" in self.cmdline:
-            return "rank" if self.group != self.pid else "child"
-        return "other"
-
-    @property
-    def leads_attempt(self) -> bool:
-        """The first process of an attempt: the group leader the worker started (a fork of it shares the command line, not the pid)."""
-        return "jobs.queue.child" in self.cmdline and self.group == self.pid
-
-    def arg(self, name: str) -> int | None:
-        words = self.cmdline.split()
-        return int(words[words.index(name) + 1]) if name in words else None
-
-
-def run_processes(home: Path) -> list[Proc]:
-    """Every live process of this run: those whose environment names its data home (workers, children, launchers, ranks)."""
-    marker = f"ADAPTA_HOME={home}".encode()
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            if marker not in (entry / "environ").read_bytes().split(b"\0"):
-                continue
-            stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except (OSError, IndexError):
-            continue
-        if stat[0] != "Z":
-            found.append(Proc(int(entry.name), int(stat[1]), int(stat[2]), cmdline))
-    return found
-
-
-@dataclass
-class Ledger:
-    """What the sampler saw: attempt starts (UNIQUE), first/last sight of each attempt, and overlapping attempts."""
-
-    path: Path
-    overlaps: list[tuple[int, list[int]]] = field(default_factory=list)
-    duplicate_starts: list[tuple[int, int, int]] = field(default_factory=list)
-    seen: dict[tuple[int, int], list[float]] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        self.db = sqlite3.connect(self.path, check_same_thread=False)
-        self.db.execute("CREATE TABLE attempt_starts (job_id INTEGER NOT NULL, attempt INTEGER NOT NULL, pid INTEGER NOT NULL, "
-                        "started REAL NOT NULL, PRIMARY KEY (job_id, attempt))")
-
-    def sample(self, processes: list[Proc]) -> None:
-        now = time.time()
-        live: dict[int, set[int]] = {}
-        for proc in processes:
-            if proc.kind not in ("child", "launcher", "launcher-fork", "rank"):
-                continue
-            job, attempt = proc.arg("--job-id"), proc.arg("--attempt")
-            if job is None or attempt is None:
-                continue
-            live.setdefault(job, set()).add(attempt)
-            first_last = self.seen.setdefault((job, attempt), [now, now])
-            first_last[1] = now
-            if proc.leads_attempt:  # one leader per attempt, ever
-                try:
-                    self.db.execute("INSERT INTO attempt_starts VALUES (?, ?, ?, ?)", (job, attempt, proc.pid, now))
-                except sqlite3.IntegrityError:
-                    known = self.db.execute("SELECT pid FROM attempt_starts WHERE job_id = ? AND attempt = ?", (job, attempt)).fetchone()[0]
-                    if known != proc.pid:
-                        self.duplicate_starts.append((job, attempt, proc.pid))
-        for job, attempts in live.items():
-            if len(attempts) > 1:
-                self.overlaps.append((job, sorted(attempts)))
+STATE_EVERY_SAMPLES = 10
+"""The sampler reads the job rows every this many snapshots (0.5 s), just before the snapshot it checks them against."""
 
 
 class Chaos:
     """One chaos run against one database kind."""
 
     def __init__(self, db: str, jobs: int, seed: int, kill_every: float, timeout: float, workdir: Path, restart_postgres: bool = True,
-                 kinds: tuple[str, ...] = tuple(EXPECTED)):
+                 kinds: tuple[str, ...] = tuple(EXPECTED), *, max_attempts: int):
         self.db, self.job_count, self.kill_every, self.timeout, self.kind_names = db, jobs, kill_every, timeout, kinds
+        self.max_attempts = max_attempts
+        self.hit: dict[int, set[int]] = {}
+        """job id -> its attempts the chaos ended (a process of it or its worker killed, the server restarted under it)."""
         self.random = random.Random(seed)
         self.workdir = workdir
         self.home = workdir / "home"
@@ -145,7 +76,7 @@ class Chaos:
         self.restart_postgres = restart_postgres and db == "postgresql"
         self.workers: list[tuple[list[str], subprocess.Popen]] = []
         self.stopping = threading.Event()
-        self.ledger = Ledger(workdir / "ledger.db")
+        self.watch = Watch(workdir / "ledger.db")
         self.kinds: dict[int, str] = {}
         self.pg_stop = None
         self.pg_dir: Path | None = None
@@ -188,7 +119,10 @@ class Chaos:
         share = {kind: part for kind, part in {"lora": 0.45, "classify": 0.15, "ddp": 0.15, "fail": 0.125, "cancel": 0.125}.items()
                  if kind in self.kind_names}
         scale = self.job_count / sum(share.values())
-        plan = [kind for kind, part in share.items() for _ in range(max(1, round(part * scale)))]
+        counts = {kind: max(1, round(part * scale)) for kind, part in share.items()}
+        while sum(counts.values()) > self.job_count and max(counts.values()) > 1:  # trim the most common kinds, keep every kind
+            counts[max(counts, key=counts.get)] -= 1
+        plan = [kind for kind, count in counts.items() for _ in range(count)]
         plan = (plan + ["lora"] * self.job_count)[: self.job_count]
         self.random.shuffle(plan)
         return [(kind, kinds[kind]) for kind in plan]
@@ -218,6 +152,11 @@ class Chaos:
         except ProcessLookupError:
             return
         self.kills[kind] = self.kills.get(kind, 0) + 1
+        self._mark_hit(attempts_under(victim, processes))
+
+    def _mark_hit(self, attempts: set[tuple[int, int]]) -> None:
+        for job, attempt in attempts:
+            self.hit.setdefault(job, set()).add(attempt)
 
     def _killer(self, started: float) -> None:
         restart_at = started + self.random.uniform(0.3, 0.5) * min(self.timeout, 240)
@@ -232,12 +171,33 @@ class Chaos:
         command = _server_command([str(find_bin_dir() / "pg_ctl"), "restart", "-D", str(self.pg_dir / "data"), "-m", "immediate", "-w",
                                    "-l", str(self.pg_dir / "server.log")])
         env = {name: value for name, value in os.environ.items() if not name.startswith("ADAPTA_")}  # the server is not part of the run
+        self._mark_hit({key for proc in run_processes(self.home) if (key := proc.attempt_key) is not None})
         subprocess.run(command, cwd=self.pg_dir, env=env, capture_output=True, timeout=120, check=True)
         self.postgres_restarts += 1
 
+    @staticmethod
+    def _job_states() -> dict[int, JobState] | None:
+        """Every job's row now (running?, attempt, lease lapsed by the database's clock?); None while the database is away."""
+        from sqlmodel import select
+
+        from storage.db import database_now, session_scope
+        from storage.tables import Job, JobStatus
+
+        try:
+            with session_scope() as session:
+                moment = database_now(session)
+                rows = session.exec(select(Job.id, Job.status, Job.attempt, Job.lease_expires_at)).all()
+        except Exception:  # noqa: BLE001 - the server may be restarting
+            return None
+        return {job_id: JobState(status is JobStatus.RUNNING, attempt, expires is not None and expires < moment)
+                for job_id, status, attempt, expires in rows}
+
     def _sampler(self) -> None:
+        count = 0
         while not self.stopping.wait(0.05):
-            self.ledger.sample(run_processes(self.home))
+            count += 1
+            states = self._job_states() if count % STATE_EVERY_SAMPLES == 0 else None  # read before the snapshot it is checked with
+            self.watch.sample(run_processes(self.home), states)
 
     def _canceller(self) -> None:
         from jobs.errors import AdaptaError
@@ -270,7 +230,7 @@ class Chaos:
         try:
             paths = self._data()
             for kind, spec in self._specs(paths):
-                self.kinds[submit_job(spec, max_attempts=50)] = kind
+                self.kinds[submit_job(spec, max_attempts=self.max_attempts)] = kind
             timing = ["--heartbeat", str(HEARTBEAT_SECONDS), "--lease", str(LEASE_SECONDS)]
             for argv in (["worker", "--worker-id", "chaos-a", *timing], ["worker", *timing], ["worker", "--gpus", "0,1", "--worker-id", "chaos-g", *timing]):
                 self.workers.append((argv, self._start_worker(argv)))
@@ -345,40 +305,71 @@ class Chaos:
         from storage.tables import Metric
 
         jobs = {job.id: job for job in list_jobs(limit=10_000)}
-        lost = [f"job {job_id} ({kind}) ended {jobs[job_id].status.value if job_id in jobs else 'deleted'}, expected {EXPECTED[kind]}: "
-                f"{jobs[job_id].error if job_id in jobs else ''} | {self._log_end(jobs.get(job_id))}"
-                for job_id, kind in self.kinds.items() if job_id not in jobs or jobs[job_id].status.value != EXPECTED[kind]]
+        lost, worn_out = [], []
+        for job_id, kind in self.kinds.items():
+            job = jobs.get(job_id)
+            verdict = self._verdict(kind, job)
+            if verdict == "lost":
+                lost.append(f"job {job_id} ({kind}) ended {job.status.value if job else 'deleted'}, expected {EXPECTED[kind]}"
+                            f"{' ' + repr(EXPECTED_REASON[kind]) if kind in EXPECTED_REASON else ''}: {job.error if job else ''} | "
+                            f"{self._log_end(job)} | attempts ended by the chaos: {sorted(self.hit.get(job_id, ()))}")
+            elif verdict == "worn out":
+                worn_out.append(f"job {job_id} ({kind}): all {job.attempt} attempts killed ({sorted(self.hit[job_id])})")
         broken = [problem for job in jobs.values() if job.status.value == "succeeded" and (problem := self._artifacts_load(job))]
-        orphans = [f"{proc.pid} {proc.kind}: {proc.cmdline[:120]}" for proc in run_processes(self.home)]
+        left_behind = [f"{proc.pid} {proc.kind} left after the workers stopped: {proc.cmdline[:120]}" for proc in run_processes(self.home)]
+        orphans = list(self.watch.orphans.values()) + left_behind
+        outlived = list(self.watch.outlived_leases.values())
         with session_scope() as session:
             metrics = session.exec(select(Metric.job_id, Metric.attempt, Metric.created_at)).all()
-        starts = {key: first for key, (first, _last) in self.ledger.seen.items()}
+        starts = {key: first for key, (first, _last) in self.watch.seen.items()}
         unfenced = []
         for job_id, attempt, created in metrics:
             written = (created if created.tzinfo else created.replace(tzinfo=UTC)).timestamp()
             later = [first for (job, other), first in starts.items() if job == job_id and other > attempt]
             if (job_id, attempt) not in starts or (later and written > min(later) + 0.05):
                 unfenced.append((job_id, attempt, datetime.fromtimestamp(written, UTC).isoformat()))
-        attempts = self.ledger.db.execute("SELECT COUNT(*) FROM attempt_starts").fetchone()[0]
+        attempts = self.watch.db.execute("SELECT COUNT(*) FROM attempt_starts").fetchone()[0]
         result = {
-            "db": self.db, "jobs": len(self.kinds), "seconds": round(elapsed, 1), "kills_survived": sum(self.kills.values()),
+            "db": self.db, "jobs": len(self.kinds), "kinds": {kind: list(self.kinds.values()).count(kind) for kind in EXPECTED},
+            "max_attempts": self.max_attempts, "lease_seconds": LEASE_SECONDS, "heartbeat_seconds": HEARTBEAT_SECONDS,
+            "kill_every_seconds": self.kill_every, "seconds": round(elapsed, 1), "kills_survived": sum(self.kills.values()),
             "kills": self.kills, "postgres_restarts": self.postgres_restarts, "attempts_started": attempts,
-            "jobs_lost": len(lost), "lost": lost[:20], "broken_artifacts": broken[:20], "orphans_found": len(orphans), "orphans": orphans[:20],
-            "overlapping_attempts": len(self.ledger.overlaps), "overlaps": self.ledger.overlaps[:20],
-            "duplicate_attempt_starts": len(self.ledger.duplicate_starts), "metric_rows": len(metrics), "unfenced_metric_rows": len(unfenced),
-            "unfenced": unfenced[:20],
+            "attempts_ended_by_chaos": sum(len(hit) for hit in self.hit.values()),
+            "jobs_lost": len(lost), "lost": lost[:20], "failed_every_attempt_killed": len(worn_out), "worn_out": worn_out[:20],
+            "broken_artifacts": broken[:20],
+            "orphans_found": len(orphans), "orphans": orphans[:20], "longest_orphaned_seconds": self.watch.longest_orphaned,
+            "attempts_outliving_lease": len(outlived), "outlived": outlived[:20],
+            "overlapping_attempts": len(self.watch.overlaps), "overlaps": self.watch.overlaps[:20],
+            "duplicate_attempt_starts": len(self.watch.duplicate_starts), "metric_rows": len(metrics), "unfenced_metric_rows": len(unfenced),
+            "unfenced": unfenced[:20], "process_samples": self.watch.samples, "lease_checks": self.watch.state_checks,
             "statuses": {status: sum(1 for job in jobs.values() if job.status.value == status) for status in sorted(TERMINAL | {"queued", "running"})},
         }
-        result["ok"] = not (lost or broken or orphans or self.ledger.overlaps or self.ledger.duplicate_starts or unfenced)
+        result["ok"] = not (lost or broken or orphans or outlived or self.watch.overlaps or self.watch.duplicate_starts or unfenced)
         return result
+
+    def _verdict(self, kind: str, job) -> str:  # noqa: ANN001 - a Job row or None
+        """"as expected" (its kind's state, for its kind's reason), "worn out" (failed on its last attempt, every attempt having been
+        ended by the chaos: the last one's error is then the queue's sentence for how it was killed), or "lost"."""
+        if job is None:
+            return "lost"
+        reason = EXPECTED_REASON.get(kind)
+        if job.status.value == EXPECTED[kind] and (reason is None or reason in (job.error or "")):
+            return "as expected"
+        killed = self.hit.get(job.id, set())
+        if job.status.value == "failed" and job.attempt >= job.max_attempts and set(range(1, job.attempt + 1)) <= killed:
+            return "worn out"
+        return "lost"
 
 
 def main(argv: list[str] | None = None) -> int:
+    from jobs.queue.leases import DEFAULT_MAX_ATTEMPTS
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="both")
     parser.add_argument("--jobs", type=int, default=60)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--kill-every", type=float, default=4.0, help="mean seconds between two kills")
+    parser.add_argument("--max-attempts", type=int, default=DEFAULT_MAX_ATTEMPTS, help=f"attempts per job (default: the queue's, {DEFAULT_MAX_ATTEMPTS})")
     parser.add_argument("--timeout", type=float, default=1500.0, help="give up (and count the unfinished jobs as lost) after this long")
     parser.add_argument("--kinds", default=",".join(EXPECTED), help=f"comma-separated job kinds to mix (default: all of {', '.join(EXPECTED)})")
     parser.add_argument("--json", action="store_true", help="print the results as one JSON line per database")
@@ -389,20 +380,26 @@ def main(argv: list[str] | None = None) -> int:
     for db in (["sqlite", "postgresql"] if args.db == "both" else [args.db]):
         with tempfile.TemporaryDirectory(prefix=f"adapta-chaos-{db}-") as workdir:
             kinds = tuple(kind for kind in args.kinds.split(",") if kind in EXPECTED)
-            result = Chaos(db, args.jobs, args.seed, args.kill_every, args.timeout, Path(workdir), kinds=kinds).run()
+            result = Chaos(db, args.jobs, args.seed, args.kill_every, args.timeout, Path(workdir), kinds=kinds, max_attempts=args.max_attempts).run()
         ok = ok and result["ok"]
         if not args.no_save:
             (ROOT / "bench" / "results" / f"chaos-{db}.json").write_text(json.dumps(result, indent=2) + "\n")
         if args.json:
             print(json.dumps(result), flush=True)
             continue
-        print(f"{db}: {result['jobs']} jobs in {result['seconds']} s, {result['statuses']}")
+        print(f"{db}: {result['jobs']} jobs {result['kinds']} in {result['seconds']} s, max attempts {result['max_attempts']} per job, "
+              f"lease {LEASE_SECONDS:g} s, {result['statuses']}")
         print(f"  kills survived: {result['kills_survived']} {result['kills']}, PostgreSQL restarts: {result['postgres_restarts']}")
-        print(f"  jobs lost: {result['jobs_lost']}, orphans found: {result['orphans_found']}, broken artifacts: {len(result['broken_artifacts'])}")
-        print(f"  attempts started: {result['attempts_started']}, overlapping attempts: {result['overlapping_attempts']}, "
-              f"duplicate attempt starts: {result['duplicate_attempt_starts']}, metric rows: {result['metric_rows']} "
+        print(f"  jobs lost: {result['jobs_lost']}, failed after every attempt was killed: {result['failed_every_attempt_killed']}, "
+              f"broken artifacts: {len(result['broken_artifacts'])}")
+        print(f"  orphans found (sampled every 50 ms): {result['orphans_found']} (longest seen alive after its parent died, by kind, s: "
+              f"{result['longest_orphaned_seconds']}), "
+              f"attempts alive past their lease: {result['attempts_outliving_lease']}")
+        print(f"  attempts started: {result['attempts_started']} ({result['attempts_ended_by_chaos']} ended by the chaos), overlapping attempts: "
+              f"{result['overlapping_attempts']}, duplicate attempt starts: {result['duplicate_attempt_starts']}, metric rows: {result['metric_rows']} "
               f"(unfenced: {result['unfenced_metric_rows']})")
-        for problem in result["lost"] + result["broken_artifacts"] + result["orphans"] + [str(o) for o in result["overlaps"]]:
+        problems = result["lost"] + result["worn_out"] + result["broken_artifacts"] + result["orphans"] + result["outlived"]
+        for problem in problems + [str(overlap) for overlap in result["overlaps"]]:
             print(f"  ! {problem}")
     return 0 if ok else 1
 

@@ -9,6 +9,13 @@ Schema setup (``create_all`` and :func:`add_missing_columns`) runs in one transa
 several workers starting on a new or upgraded database do it once: a PostgreSQL advisory lock, or
 SQLite's ``BEGIN IMMEDIATE`` write lock. :func:`database_now` reads the database's clock, so leases
 written by hosts with different clocks compare fairly.
+
+Every wait on the database is bounded well under a job's lease (:data:`DATABASE_TIMEOUT_SECONDS`, a twelfth of
+:data:`DEFAULT_LEASE_SECONDS`): SQLite's busy timeout, and on PostgreSQL ``connect_timeout``, ``statement_timeout``
+(which also bounds lock waits) and ``tcp_user_timeout`` (a server that vanished without closing the connection).
+So a lease renewal fails within that time instead of hanging; the worker's watchdog (``jobs.queue.lease_watchdog``)
+still stops a job before its lease lapses whatever the database does. Schema setup, which may build indexes on a
+large table, gets :data:`SCHEMA_TIMEOUT_SECONDS` instead.
 """
 
 from __future__ import annotations
@@ -19,14 +26,21 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
-from sqlalchemy import event, inspect, text
+from sqlalchemy import event, inspect, make_url, text
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session, SQLModel, create_engine
 
 from storage import tables  # noqa: F401  (registers the tables on SQLModel.metadata)
 from storage.paths import DataHome, data_home
 
-BUSY_TIMEOUT_MS = 30_000
+DEFAULT_LEASE_SECONDS = 60.0
+"""How long a job attempt's lease lasts without a renewal (``jobs.queue.leases``, ``launch.py worker --lease``)."""
+DATABASE_TIMEOUT_SECONDS = DEFAULT_LEASE_SECONDS / 12
+"""The longest one database wait may take (5 s): a lock, a statement, a connection. Well under a lease, so a worker
+whose renewal failed still has most of its lease to try again."""
+BUSY_TIMEOUT_MS = round(DATABASE_TIMEOUT_SECONDS * 1000)
+SCHEMA_TIMEOUT_SECONDS = 300.0
+"""Schema setup's bound instead: creating or upgrading tables (indexes on a large metric table) may take a while."""
 SCHEMA_LOCK_KEY = 0x41444150  # "ADAP": the PostgreSQL advisory lock held while the schema is created or upgraded
 _engines: dict[str, Engine] = {}
 _engines_lock = threading.Lock()  # the embedded worker thread and the web server's threads create engines concurrently
@@ -54,6 +68,21 @@ def _enable_wal(cursor) -> None:  # noqa: ANN001 - a DB-API cursor
             if "locked" not in str(error) or attempt == 99:
                 raise
             time.sleep(0.05)
+
+
+def postgres_connect_args(url: str, timeout_seconds: float | None = None) -> dict[str, object]:
+    """libpq settings that bound every wait on the server (:data:`DATABASE_TIMEOUT_SECONDS` unless given); a setting the URL
+    already names is left to the URL."""
+    timeout_seconds = DATABASE_TIMEOUT_SECONDS if timeout_seconds is None else timeout_seconds
+    milliseconds = round(timeout_seconds * 1000)
+    bounds: dict[str, object] = {
+        "connect_timeout": max(2, round(timeout_seconds)),  # libpq's smallest useful value is 2 s
+        "options": f"-c statement_timeout={milliseconds} -c lock_timeout={milliseconds}",
+        "tcp_user_timeout": milliseconds,  # sent data unacknowledged that long: the server is gone
+        "keepalives": 1, "keepalives_idle": max(1, round(timeout_seconds)), "keepalives_interval": 1, "keepalives_count": 3,
+    }
+    named = set(make_url(url).query)
+    return {key: value for key, value in bounds.items() if key not in named}
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -88,19 +117,31 @@ def get_engine(url: str | None = None) -> Engine:
                 engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": BUSY_TIMEOUT_MS / 1000})
                 _configure_sqlite(engine)
             else:
-                engine = create_engine(url, pool_pre_ping=True)
+                engine = create_engine(url, pool_pre_ping=True, connect_args=postgres_connect_args(url) if url.startswith("postgres") else {})
             set_up_schema(engine)
             _engines[url] = engine
     return engine
 
 
 def set_up_schema(engine: Engine) -> list[str]:
-    """Create missing tables and columns in one transaction, under a lock only one process holds at a time."""
-    with engine.begin() as connection:  # SQLite: BEGIN IMMEDIATE, the database's single write lock
-        if engine.dialect.name == "postgresql":
-            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
-        SQLModel.metadata.create_all(connection)
-        return add_missing_columns(connection)
+    """Create missing tables and columns in one transaction, under a lock only one process holds at a time.
+
+    It may wait (for another process doing the same) and run up to :data:`SCHEMA_TIMEOUT_SECONDS`."""
+    sqlite = engine.dialect.name == "sqlite"
+    with engine.connect() as connection:
+        if sqlite:  # the wait for BEGIN IMMEDIATE's lock: longer here (set on the driver, outside any transaction), restored after
+            connection.connection.driver_connection.execute(f"PRAGMA busy_timeout={round(SCHEMA_TIMEOUT_SECONDS * 1000)}")
+        try:
+            with connection.begin():  # SQLite: BEGIN IMMEDIATE, the database's single write lock
+                if engine.dialect.name == "postgresql":
+                    connection.execute(text(f"SET LOCAL statement_timeout = {round(SCHEMA_TIMEOUT_SECONDS * 1000)}"))
+                    connection.execute(text(f"SET LOCAL lock_timeout = {round(SCHEMA_TIMEOUT_SECONDS * 1000)}"))
+                    connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
+                SQLModel.metadata.create_all(connection)
+                return add_missing_columns(connection)
+        finally:
+            if sqlite:
+                connection.connection.driver_connection.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
 
 
 def database_now(connection: Connection | Session) -> datetime:

@@ -1,7 +1,8 @@
 """Jobs tab → "Compare runs": two or more of the caller's jobs with their loss curves overlaid, their settings and report
 metrics in one table (settings that differ marked ≠ and highlighted) and the same as a CSV download (one row per job).
 
-Picking a sweep group selects its children and summarises it (statuses, the best child by the report's main metric).
+Picking a sweep group selects its children and summarises it (statuses, the best child by the report's main metric, among
+the children measured on the same held-out rows). The summary says whether the compared reports scored the same held-out rows.
 Every query is scoped to the caller's owner exactly as the rest of the Jobs tab; the data comes from
 :mod:`jobs.queue.compare` and :mod:`jobs.queue.sweep`.
 """
@@ -133,6 +134,7 @@ def compare(job_ids: list[str] | None, only_differing: bool, curve: str, lang: s
         return [f"⚠️ {error}", *nothing]
     differing = comparison.differing
     lines = [t(lang, "compare.differing", count=len(differing), names=", ".join(f"`{key}`" for key in differing) or "–")]
+    lines += [note] if (note := comparison.rows_note()) else []
     lines += group_summaries(comparison, owner)
     return ["\n\n".join(lines), curves_frame(comparison.runs, curve if curve in CURVES else "loss"), styled_table(comparison, only_differing),
             gr.update(value=write_csv(comparison), visible=True)]

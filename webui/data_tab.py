@@ -235,6 +235,8 @@ def _text_report(path: str, fmt: str, mapping: dict[str, str] | None, task: str,
         stats.append(t(lang, "data.tokens", min=ordered[0], p50=ordered[len(ordered) // 2], p95=p95, max=ordered[-1]))
     else:
         stats.append(t(lang, "data.no_tokenizer"))
+    if report.get("duplicate_rows"):
+        stats.append(t(lang, "data.duplicates", count=report["duplicate_rows"]))
     if report["label_counts"]:
         stats.append(t(lang, "data.labels") + " " + ", ".join(f"{name}: {count}" for name, count in report["label_counts"].items()))
     problems = pd.DataFrame(report["problems"], columns=PROBLEM_COLUMNS)

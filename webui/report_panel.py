@@ -1,6 +1,7 @@
 """The Jobs tab's report panel: the selected job's before/after evaluation (``runs/<job>/eval_report.json``).
 
-It shows what the report was measured on, the metric table (before → after, with the change and a ✓ where the
+It shows what the report was measured on (the rows recorded in ``split.json``; "split not recorded" for a report from before it),
+the metric table (before → after, with the change and a ✓ where the
 adapted model is better), how many examples got better, worse or stayed the same, and the 5 biggest wins and the 5
 biggest losses side by side (input, reference, before, after). Like the sample gallery, it is rebuilt only when the
 selected job or its report changes, so the 2-second poll costs one small file read.
@@ -58,6 +59,8 @@ def headline_text(report: EvalReport, lang: str) -> str:
         return f"### {t(lang, 'report.title')}\n\n{t(lang, 'report.skipped', reason=report.skipped)}"
     lines = [f"### {t(lang, 'report.title')}", t(lang, "report.measured_on", where=public_paths(report.measured_on), before=report.base_label,
                                                  seconds=f"{report.seconds:.0f}")]
+    if not report.split:
+        lines.append(t(lang, "report.split_not_recorded"))
     main = report.main()
     if main is not None and main.improved is not None:
         lines.append(t(lang, "report.better" if main.improved else "report.not_better", metric=main.label))

@@ -5,8 +5,9 @@
 - :func:`inspect_dataset` (``inspect``): preview, row-level problems, label counts and token lengths for the UI.
 - :func:`build_examples`, :func:`pack_examples`, :func:`load_training_data` (``examples``): tokenized features with
   prompt masking, packing and validation data for trainers.
-- :func:`jobs.data.split.hold_out` and :func:`split_validation` (``split``): the one rule that holds rows of the training
-  data out for validation and the before/after report, for every task.
+- :func:`jobs.data.split.decide_split` and :func:`split_validation` (``split``): the one rule that holds rows of the training
+  data out for validation and the before/after report, for every task, picked by ``data.split_seed`` with duplicates kept on
+  one side; written to ``runs/<job>/split.json`` (:func:`jobs.data.split.write_split`) and read back by the report.
 
 Every user mistake raises :class:`jobs.errors.DataError` with one sentence naming the file and the line, row or
 column. Row numbers are those a person sees in the file (see :mod:`jobs.data.readers`).

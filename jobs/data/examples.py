@@ -25,8 +25,8 @@ from typing import Any
 from jobs.data.formats import FormatChoice, resolve_format
 from jobs.data.hub_datasets import resolve_data_files
 from jobs.data.readers import read_table
-from jobs.data.rows import Problem, RowError, label_key, row_fields
-from jobs.data.split import hold_out
+from jobs.data.rows import Problem, RowError, TooLongError, UsableRows, label_key, row_fields, usable_rows
+from jobs.data.split import TOO_LONG, UNUSABLE, RecordedSplit, data_files, decide_split
 from jobs.errors import DataError
 from jobs.spec import DataFormat, JobSpec, Task
 
@@ -56,6 +56,8 @@ class BuiltExamples:
     """For each example, the row number it came from."""
     inputs: list[str] = field(default_factory=list)
     """For each example, its input as a person reads it (the prompt, the last user turn, the text): what reports show."""
+    too_long: set[int] = field(default_factory=set)
+    """The rows of ``skipped`` left out for ``max_length`` (nothing left to learn after truncation)."""
 
 
 @dataclass
@@ -80,6 +82,12 @@ class TrainingData:
     """Where the validation rows come from, as a sentence fragment ("the validation file x.jsonl", "10% of the training rows ...")."""
     eval_inputs: list[str] = field(default_factory=list)
     """For each validation example (before packing), its input as a person reads it (see :func:`readable_input`)."""
+    train_rows: list[int] = field(default_factory=list)
+    """For each training example (before packing), the row number it came from."""
+    split: RecordedSplit | None = None
+    """The split (what ``runs/<job>/split.json`` records): the rows on each side and what was dropped and why."""
+    eval_dropped: list[Problem] = field(default_factory=list)
+    """Held-out rows of the split that could not be built with these settings (too long), so they are not scored."""
 
 
 def build_label_map(records: list[dict[str, Any]], mapping: dict[str, str]) -> list[str]:
@@ -136,6 +144,8 @@ def build_examples(
                 example = _causal_example(fields, choice.format, tokenizer, max_length, train_on_prompt, built.warnings)
         except RowError as error:
             built.skipped.append(error.problem(row))
+            if isinstance(error, TooLongError):
+                built.too_long.add(row)
             continue
         built.examples.append(example)
         built.rows.append(row)
@@ -202,7 +212,7 @@ def _causal_example(
     full_length = len(ids)
     ids, labels = ids[:max_length], labels[:max_length]
     if all(label == IGNORE_INDEX for label in labels):
-        raise RowError(
+        raise TooLongError(
             None,
             f"nothing is left to learn after truncating to max_length {max_length} (the row has {full_length} tokens); "
             "raise max_length or shorten the prompt",
@@ -344,11 +354,14 @@ def pack_examples(examples: list[dict[str, Any]], max_length: int) -> list[dict[
     return packed
 
 
-def load_training_data(spec: JobSpec, tokenizer: Any, label_names: list[str] | None = None) -> TrainingData:
-    """Read ``spec.data``, build train (and validation) features, and pack them when ``spec.training.packing``.
+def load_training_data(spec: JobSpec, tokenizer: Any, label_names: list[str] | None = None,
+                       recorded: RecordedSplit | None = None) -> TrainingData:
+    """Read ``spec.data``, split it (:func:`jobs.data.split.decide_split`, or the ``recorded`` split of a finished run), build
+    train (and validation) features, and pack them when ``spec.training.packing``.
 
-    Raises :class:`DataError` when no usable training rows remain, when classification data has fewer than two
-    classes, or when validation data uses a label that training never does.
+    Rows are split before they are tokenized, so a row too long for ``max_length`` is dropped on its side afterwards and never
+    shifts the split. Raises :class:`DataError` when no usable training rows remain, when classification data has fewer than
+    two classes, or when validation data uses a label that training never does.
     """
     task = spec.task
     training = spec.training
@@ -357,64 +370,101 @@ def load_training_data(spec: JobSpec, tokenizer: Any, label_names: list[str] | N
     choice = resolve_format(table.records, spec.data.format, spec.data.columns, task, source=table.name)
     warnings: list[str] = []
     max_length = _usable_max_length(tokenizer, training.max_length, task, warnings)
-
-    if task is Task.TEXT_CLASSIFICATION:
-        found = build_label_map(table.records, choice.mapping)
-        if label_names is None:
-            label_names = found
-            if len(label_names) < 2:
-                only = f"only {label_names[0]!r}" if label_names else "no labels"
-                raise DataError(
-                    f"{table.name} has {only} in column {choice.mapping['label']!r}; classification needs at least two classes."
-                )
-        else:
-            unknown = [name for name in found if name not in label_names]
-            if unknown:
-                raise DataError(
-                    f"{table.name} has label {unknown[0]!r}, which the model's labels ({', '.join(label_names)}) do not include."
-                )
-    else:
-        label_names = None
+    label_names = _label_names(table.records, table.name, choice, task, label_names)
 
     build = _builder(choice, tokenizer, task, max_length, training.train_on_prompt, label_names)
-    built = build(table.records, table.row_numbers)
+    rows = usable_rows(table.records, table.row_numbers, choice)
+    if not rows.candidates:
+        reasons = "; ".join(str(problem) for problem in rows.problems[:3])
+        raise DataError(f"no usable rows in {table.name}: {reasons}.")
+    skipped = list(rows.problems)
+    held_rows, held_name = rows, table.name
+    if isinstance(validation, str):
+        held_rows, held_name = _validation_rows(Path(validation), choice, task, label_names, rows), Path(validation).name
+        skipped += held_rows.problems
+    split = recorded
+    if split is None:
+        split = decide_split(rows.candidates, validation=validation, evaluation=spec.evaluation, seed=spec.data.split_seed,
+                             files=data_files(train_file, validation), held_items=held_rows.candidates if held_rows is not rows else (),
+                             unusable=rows.unusable + (held_rows.unusable if held_rows is not rows else []))
+
+    train_ids = _ids(split.train if recorded is None else split.trained_ids())
+    built = build([rows.records[row] for row in train_ids], train_ids)
+    _record_drops(split if recorded is None else None, built, "train", skipped)
     if not built.examples:
         reasons = "; ".join(str(problem) for problem in built.skipped[:3])
         raise DataError(f"no usable rows in {table.name}: {reasons}.")
-    skipped = list(built.skipped)
     warnings += built.warnings
+    held_ids = _ids(split.scoring_ids())
+    held = build([held_rows.records[row] for row in held_ids], held_ids)
+    eval_dropped = _record_drops(split if recorded is None else None, held, "held", skipped,
+                                 prefix=held_name if held_rows is not rows else "")
+    for message in held.warnings:
+        _warn(warnings, message)
+    evaluation, eval_source = _describe_held_out(split, held, table.name, held_name, warnings)
+
     train = built.examples
-    evaluation: list[dict[str, Any]] | None = None
-    eval_rows: list[int] = []
-    eval_inputs: list[str] = []
-    eval_source = ""
-
-    split = hold_out(list(zip(train, built.rows, built.inputs, strict=True)), validation, spec.evaluation, training.seed)
-    if split.share is not None:
-        held_share, held = split.share, split.held
-        train = [example for example, _, _ in split.train]
-        evaluation = [example for example, _, _ in held] or None
-        eval_rows = [row for _, row, _ in held]
-        eval_inputs = [text for _, _, text in held]
-        if evaluation is None:
-            warnings.append(f"{table.name} has too few usable rows to hold out {held_share:.0%} for validation; training without it")
-        elif split.automatic:
-            eval_source = (f"{len(held)} rows ({held_share:.0%}) of {table.name} held out automatically and not trained on "
-                           f"(set data.validation to choose them)")
-            warnings.append(f"{eval_source} for the before/after report")
-        else:
-            eval_source = f"{len(held)} rows ({held_share:.0%}) of {table.name} held out by data.validation"
-    elif isinstance(validation, str):
-        evaluation, eval_rows, eval_inputs = _validation_file(Path(validation), choice, task, label_names, build, skipped, warnings,
-                                                              table.records)
-        if evaluation:
-            eval_source = f"{len(evaluation)} rows of the validation file {Path(validation).name}"
-
     if training.packing and task is Task.CAUSAL_LM:
         train = pack_examples(train, max_length)
         evaluation = pack_examples(evaluation, max_length) if evaluation else evaluation
     return TrainingData(train=train, eval=evaluation, label_names=label_names, choice=choice, skipped=skipped, warnings=warnings,
-                        eval_rows=eval_rows, eval_source=eval_source, eval_inputs=eval_inputs)
+                        eval_rows=held.rows if evaluation else [], eval_source=eval_source, eval_inputs=held.inputs if evaluation else [],
+                        train_rows=built.rows, split=split, eval_dropped=eval_dropped)
+
+
+def _ids(ids: list[int | str]) -> list[int]:
+    return [int(item) for item in ids]
+
+
+def _label_names(records: list[dict[str, Any]], name: str, choice: FormatChoice, task: Task, label_names: list[str] | None) -> list[str] | None:
+    """Classification: the class names (found in the data, or checked against the model's); None for other tasks."""
+    if task is not Task.TEXT_CLASSIFICATION:
+        return None
+    found = build_label_map(records, choice.mapping)
+    if label_names is None:
+        if len(found) < 2:
+            only = f"only {found[0]!r}" if found else "no labels"
+            raise DataError(f"{name} has {only} in column {choice.mapping['label']!r}; classification needs at least two classes.")
+        return found
+    unknown = [label for label in found if label not in label_names]
+    if unknown:
+        raise DataError(f"{name} has label {unknown[0]!r}, which the model's labels ({', '.join(label_names)}) do not include.")
+    return label_names
+
+
+def _record_drops(split: RecordedSplit | None, built: BuiltExamples, side: str, skipped: list[Problem], prefix: str = "") -> list[Problem]:
+    """Rows the builder left out (too long, or refused by the chat template) go into ``skipped`` and, at training time, into the split
+    as dropped on their side; the problems are returned."""
+    problems = [Problem(p.row, p.column, f"{prefix}: {p.message}" if prefix else p.message, p.level) for p in built.skipped]
+    skipped += problems
+    if split is not None:
+        for problem in built.skipped:
+            split.drop(problem.row, side, TOO_LONG if problem.row in built.too_long else UNUSABLE, problem.message)
+    return problems
+
+
+def _describe_held_out(split: RecordedSplit, held: BuiltExamples, train_name: str, held_name: str,
+                       warnings: list[str]) -> tuple[list[dict[str, Any]] | None, str]:
+    """(the validation features or None, where they come from as a sentence), adding the warnings the user should see."""
+    count = len(held.examples)
+    if split.held_file == "validation":
+        if split.overlap_sentence():
+            warnings.append(f"{split.overlap_sentence()} ({held_name})")
+        if not count:
+            warnings.append(f"no usable rows in validation file {held_name}; training without validation")
+            return None, ""
+        return held.examples, f"{count} rows of the validation file {held_name}"
+    if split.share is None:
+        return None, ""
+    if not count:
+        warnings.append(f"{train_name} has too few usable rows to hold out {split.share:.0%} for validation; training without it")
+        return None, ""
+    if split.automatic:
+        source = (f"{count} rows ({split.share:.0%}) of {train_name} held out automatically and not trained on "
+                  "(set data.validation to choose them)")
+        warnings.append(f"{source} for the before/after report")
+        return held.examples, source
+    return held.examples, f"{count} rows ({split.share:.0%}) of {train_name} held out by data.validation"
 
 
 def _builder(
@@ -426,36 +476,12 @@ def _builder(
     return build
 
 
-def _validation_file(
-    path: Path,
-    choice: FormatChoice,
-    task: Task,
-    label_names: list[str] | None,
-    build: Callable[[list[dict[str, Any]], list[int]], BuiltExamples],
-    skipped: list[Problem],
-    warnings: list[str],
-    train_records: Sequence[dict[str, Any]] = (),
-) -> tuple[list[dict[str, Any]] | None, list[int], list[str]]:
-    """The validation file's features, their row numbers and readable inputs (None, [] and [] when it has no usable row).
-
-    Validation rows whose content (the columns the format reads) is also a training row are counted: a warning gives the
-    numbers, and validation rows that are the training rows themselves are refused, since their eval loss measures memorisation."""
+def _validation_rows(path: Path, choice: FormatChoice, task: Task, label_names: list[str] | None, train: UsableRows) -> UsableRows:
+    """The validation file's rows, read with the training file's format; refused when its labels are unknown to training or when
+    every usable row of it is a training row (case, whitespace and punctuation ignored), since its eval loss would measure
+    memorisation. Rows that are also training rows are removed from scoring by the split."""
     table = read_table(path)
     resolve_format(table.records, choice.format, choice.mapping, task, source=table.name)  # same columns must exist
-    columns = sorted(set(choice.mapping.values()))
-
-    def content(record: dict[str, Any]) -> str:
-        return repr([" ".join(value.split()) if isinstance(value, str) else value for value in (record.get(column) for column in columns)])
-
-    seen = {content(record) for record in train_records}
-    validating = [content(record) for record in table.records]
-    repeated = sum(text in seen for text in validating)
-    if seen and set(validating) == seen:
-        raise DataError(f"the validation file {table.name} holds the same {len(seen)} distinct rows as the training data, so the eval loss "
-                        "would measure what the model memorised; validate on rows the training data does not contain")
-    if repeated:
-        _warn(warnings, f"{repeated} of {len(table.records)} rows of the validation file {table.name} ({repeated / len(table.records):.0%}) "
-                        "are also training rows; their eval loss measures memorisation, so remove them from one of the files")
     if task is Task.TEXT_CLASSIFICATION and label_names is not None:
         for record, row in zip(table.records, table.row_numbers, strict=True):
             try:
@@ -467,14 +493,13 @@ def _validation_file(
                     f"{table.name} row {row} has label {key!r}, which the training data never uses "
                     f"(training labels: {', '.join(label_names)}); fix the label or add examples of it to the training data."
                 )
-    built = build(table.records, table.row_numbers)
-    skipped += [Problem(p.row, p.column, f"{table.name}: {p.message}", p.level) for p in built.skipped]
-    for message in built.warnings:
-        _warn(warnings, message)
-    if not built.examples:
-        warnings.append(f"no usable rows in validation file {table.name}; training without validation")
-        return None, [], []
-    return built.examples, built.rows, built.inputs
+    rows = usable_rows(table.records, table.row_numbers, choice, file="validation", source=table.name)
+    seen = {candidate.key for candidate in train.candidates}
+    validating = {candidate.key for candidate in rows.candidates}
+    if validating and validating <= seen:
+        raise DataError(f"every usable row of the validation file {table.name} ({len(validating)} distinct) is also a training row, so "
+                        "the eval loss would measure what the model memorised; validate on rows the training data does not contain")
+    return rows
 
 
 def _usable_max_length(tokenizer: Any, requested: int, task: Task, warnings: list[str]) -> int:

@@ -6,8 +6,8 @@ one instance prompt; a trigger word is put in front of every caption that lacks 
 
 Images for the before/after report are held out by :func:`split_image_dataset`: the images of ``data.validation``
 (a folder or zip), a share of ``data.train`` (``data.validation`` as a fraction, or ``evaluation.holdout`` when
-there are at least :data:`MIN_IMAGES_TO_HOLD_OUT` images), picked by the seed as every task's rows are
-(:func:`jobs.data.split.hold_out`) and never trained on.
+there are at least :data:`MIN_IMAGES_TO_HOLD_OUT` images), picked by ``data.split_seed`` as every task's rows are
+(:func:`jobs.data.split.decide_split`; images with the same bytes stay on one side) and never trained on.
 
 Zips are checked entry by entry *before* anything is written (no absolute or ``..`` paths, no symlinks,
 limits on entry count, expanded size and compression ratio), then extracted into a fresh folder under
@@ -30,7 +30,7 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from jobs.data.split import hold_out
+from jobs.data.split import Candidate, Dropped, RecordedSplit, data_files, data_sha256, decide_split
 from jobs.errors import DataError
 from jobs.spec import CaptionSource, JobSpec
 from storage.paths import DataHome, data_home
@@ -320,36 +320,73 @@ class HeldOutImages:
     """Where they come from, as the report says it, e.g. "5 of the 52 images of data.train (10%, picked by seed 3)"."""
     reason: str = ""
     """Why there are none, when ``items`` is empty."""
+    split: RecordedSplit | None = None
+    """The split (what ``runs/<job>/split.json`` records); image ids are paths inside their dataset folder."""
+    ids: list[str] = field(default_factory=list)
+    """Each held-out image's id in the split, in the order of ``items``."""
 
 
-def split_image_dataset(spec: JobSpec, dataset: ImageDatasetReport, home: DataHome | None = None) -> tuple[list[ImageItem], HeldOutImages]:
-    """(the images to train on, the held-out images) for ``spec``.
+def image_id(item: ImageItem, dataset: ImageDatasetReport) -> str:
+    """An image's id in ``split.json``: its path inside its dataset folder."""
+    try:
+        return item.path.relative_to(dataset.folder).as_posix()
+    except ValueError:
+        return item.path.name
 
-    ``data.validation`` as a folder or zip: its images are held out (and dropped from training if ``data.train``
-    holds them too). As a fraction: that share of ``data.train``. Otherwise, with ``evaluation.enabled``, the share
-    ``evaluation.holdout`` of a ``data.train`` of at least :data:`MIN_IMAGES_TO_HOLD_OUT` images. Which images is a
-    function of ``training.seed`` and the file names alone, so a resumed run holds out the same ones.
+
+def _candidates(dataset: ImageDatasetReport) -> list[Candidate]:
+    """The images as split candidates: equal bytes, equal key (duplicates stay on one side)."""
+    return [Candidate(image_id(item, dataset), data_sha256(item.path)) for item in dataset.items]
+
+
+def split_image_dataset(spec: JobSpec, dataset: ImageDatasetReport, home: DataHome | None = None,
+                        recorded: RecordedSplit | None = None) -> tuple[list[ImageItem], HeldOutImages]:
+    """(the images to train on, the held-out images) for ``spec``, or as the ``recorded`` split of a finished run says.
+
+    ``data.validation`` as a folder or zip: its images are held out (and images of ``data.train`` with the same bytes are
+    dropped from training). As a fraction: that share of ``data.train``. Otherwise, with ``evaluation.enabled``, the share
+    ``evaluation.holdout`` of a ``data.train`` of at least :data:`MIN_IMAGES_TO_HOLD_OUT` images. Which images is a function
+    of ``data.split_seed`` and the images alone, so a resumed run holds out the same ones.
     """
-    data, images, items = spec.data, spec.images, dataset.items
+    data, images = spec.data, spec.images
+    by_id = {image_id(item, dataset): item for item in dataset.items}
+    candidates = _candidates(dataset)
+    held_dataset, dropped = dataset, []
     if isinstance(data.validation, str):
-        validation = load_image_dataset(data.validation, caption=images.caption, instance_prompt=images.instance_prompt,
-                                        trigger_word=images.trigger_word, home=home)
-        held_paths = {item.path.resolve() for item in validation.items}
-        train = [item for item in items if item.path.resolve() not in held_paths]
-        if not train:
+        held_dataset = load_image_dataset(data.validation, caption=images.caption, instance_prompt=images.instance_prompt,
+                                          trigger_word=images.trigger_word, home=home)
+        held_candidates = _candidates(held_dataset)
+        held_keys = {candidate.key for candidate in held_candidates}
+        dropped = [Dropped(c.id, "train", "none", "also in validation", "the validation images hold the same file")
+                   for c in candidates if c.key in held_keys]
+        candidates = [candidate for candidate in candidates if candidate.key not in held_keys]
+        if not candidates:
             raise DataError(f"every image of data.train is also in data.validation ({Path(data.validation).name}); "
                             "give data.validation a separate folder of images")
-        return train, HeldOutImages(validation.items, f"{image_count(len(validation.items))} of data.validation ({Path(data.validation).name})")
-    split = hold_out(items, data.validation, spec.evaluation, spec.training.seed, minimum=MIN_IMAGES_TO_HOLD_OUT)
+    else:
+        held_candidates = []
+    split = recorded or decide_split(candidates, validation=data.validation, evaluation=spec.evaluation, seed=data.split_seed,
+                                     files=data_files(data.train, data.validation), held_items=held_candidates, unusable=dropped,
+                                     minimum=MIN_IMAGES_TO_HOLD_OUT, unit="image")
+    held_by_id = {image_id(item, held_dataset): item for item in held_dataset.items}
+    train = [by_id[str(item)] for item in split.train if str(item) in by_id]
+    held_ids = [str(item) for item in split.scoring_ids() if str(item) in held_by_id]
+    held = [held_by_id[item] for item in held_ids]
+    if split.held_file == "validation":
+        return train, HeldOutImages(held, f"{image_count(len(held))} of data.validation ({Path(data.validation).name})", split=split,
+                                    ids=held_ids)
     if split.automatic and not spec.evaluation.enabled:
-        return split.train, HeldOutImages(reason="evaluation.enabled is off, so no images were held out")
+        return train, HeldOutImages(reason="evaluation.enabled is off, so no images were held out", split=split)
     if split.automatic:
         minimum, what = MIN_IMAGES_TO_HOLD_OUT, f"evaluation.holdout ({spec.evaluation.holdout:g})"
     else:
         minimum, what = 2, f"data.validation ({data.validation:g})"
-    if not split.held:
-        return split.train, HeldOutImages(reason=(
-            f"data.train has {image_count(len(items))}, fewer than the {minimum} needed to hold some out for {what} "
-            "without starving training; give data.validation a folder or zip of other captioned images to get a validation loss"))
-    return split.train, HeldOutImages(split.held, f"{len(split.held)} of the {len(items)} images of data.train ({split.share:.0%} by "
-                                                  f"{what}, picked by seed {spec.training.seed}), not trained on")
+    if not held and len(dataset.items) < minimum:
+        return train, HeldOutImages(reason=(
+            f"data.train has {image_count(len(dataset.items))}, fewer than the {minimum} needed to hold some out for {what} "
+            "without starving training; give data.validation a folder or zip of other captioned images to get a validation loss"),
+            split=split)
+    if not held:
+        return train, HeldOutImages(reason=f"no images were held out ({split.rule})", split=split)
+    return train, HeldOutImages(held, f"{len(held)} of the {len(dataset.items)} images of data.train ({split.share:.0%} by "
+                                      f"{what}, picked by data.split_seed {split.seed}), not trained on", split=split, ids=held_ids)

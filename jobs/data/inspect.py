@@ -24,6 +24,7 @@ from jobs.data.pairs import text_token_lengths as embedding_token_lengths
 from jobs.data.preference import text_token_lengths as objective_token_lengths
 from jobs.data.readers import read_table
 from jobs.data.rows import Problem, RowError, row_fields
+from jobs.data.split import content_key
 from jobs.spec import EMBEDDING_FORMATS, DataFormat, Task
 
 MAX_PROBLEMS = 200
@@ -60,6 +61,9 @@ class DatasetReport:
     """Rows per class, in label-id order (classification only)."""
     warnings: list[str] = field(default_factory=list)
     """Notes about the file as a whole (for example a chat template that cannot mask prompts)."""
+    duplicate_rows: int = 0
+    """Rows that repeat an earlier row, case, whitespace and punctuation ignored (:func:`jobs.data.split.content_key`): the split
+    keeps each group on one side and scores a held-out group once."""
 
     def to_dict(self) -> dict[str, Any]:
         """The report as plain JSON types."""
@@ -75,6 +79,7 @@ class DatasetReport:
             "token_stats": dict(self.token_stats) if self.token_stats is not None else None,
             "label_counts": dict(self.label_counts) if self.label_counts is not None else None,
             "warnings": list(self.warnings),
+            "duplicate_rows": self.duplicate_rows,
         }
 
     @property
@@ -109,12 +114,12 @@ def inspect_dataset(
     usable: list[tuple[dict[str, Any], int]] = []
     for record, row in zip(table.records, table.row_numbers, strict=True):
         try:
-            row_fields(record, choice)
+            key = content_key(row_fields(record, choice))
         except RowError as error:
             problems.append(error.problem(row))
+            key = json.dumps([record.get(column) for column in choice.mapping.values()], sort_keys=True, default=str)
         else:
             usable.append((record, row))
-        key = json.dumps([record.get(column) for column in choice.mapping.values()], sort_keys=True, default=str)
         if key in seen:
             duplicates.append((row, seen[key]))
         else:
@@ -135,13 +140,15 @@ def inspect_dataset(
                 )
         if len(report.label_counts) < 2:
             problems.append(Problem(None, choice.mapping["label"], "classification needs at least two classes", "error"))
+    report.duplicate_rows = len(duplicates)
     if duplicates:
         row, first = duplicates[0]
         problems.append(
             Problem(
                 None,
                 None,
-                f"{_rows(len(duplicates))} an earlier row (first: row {row} repeats row {first}); consider removing them",
+                f"{_rows(len(duplicates))} an earlier row, case, whitespace and punctuation ignored (first: row {row} repeats row {first}); "
+                "the split keeps each group of copies on one side (trained on or held out, and scored once), but consider removing them",
                 "warning",
             )
         )

@@ -6,9 +6,10 @@ Rows are read with the same formats, mappings and row-numbered problems as every
 are several relevant passages of that query (relevance labels, as in a qrels file); ``embedding.corpus`` adds
 passages that are relevant to no query (distractors).
 
-Held-out queries follow :func:`jobs.data.split.hold_out`: ``data.validation`` (a share or a file), else
-``evaluation.holdout`` of the queries when at least 50 rows are usable. The split is by query, so no row of a
-held-out query is ever trained on. The report searches the whole corpus: every passage of the data (training and
+Held-out queries follow :func:`jobs.data.split.decide_split`: ``data.validation`` (a share or a file), else
+``evaluation.holdout`` of the queries when at least 50 rows are usable, picked by ``data.split_seed``. The split is by
+query (case, whitespace and punctuation ignored), so no row of a held-out query is ever trained on, and a validation
+file's rows whose query training also asks are removed from scoring. The report searches the whole corpus: every passage of the data (training and
 held-out) plus the extra corpus.
 
     data = load_embedding_data(spec)
@@ -26,8 +27,8 @@ from typing import Any
 from jobs.data.formats import FormatChoice, available_columns, find_column, resolve_format
 from jobs.data.hub_datasets import resolve_data_files
 from jobs.data.readers import read_table
-from jobs.data.rows import Problem, RowError, row_fields
-from jobs.data.split import HoldOut, hold_out
+from jobs.data.rows import Problem, RowError, UsableRows, row_fields, usable_rows
+from jobs.data.split import RecordedSplit, data_files, decide_split, normalise_text
 from jobs.errors import DataError
 from jobs.spec import DataFormat, EmbeddingLoss, JobSpec, Task
 
@@ -64,6 +65,8 @@ class EmbeddingData:
     warnings: list[str] = field(default_factory=list)
     eval_source: str = ""
     """Where the held-out queries come from, as a sentence fragment."""
+    split: RecordedSplit | None = None
+    """The split (what ``runs/<job>/split.json`` records)."""
 
     def passages(self) -> list[str]:
         """Every distinct passage, in first-seen order: the data's positives, negatives and second sentences, then the extra corpus."""
@@ -96,46 +99,42 @@ def query_and_passage(record: dict[str, Any]) -> tuple[str, str | None]:
     return record["anchor"], record["positive"]
 
 
-def _usable_rows(records: list[dict[str, Any]], row_numbers: list[int], choice: FormatChoice, source: str,
-                 skipped: list[Problem]) -> tuple[list[dict[str, Any]], list[int]]:
-    usable, rows = [], []
-    for record, row in zip(records, row_numbers, strict=True):
-        try:
-            usable.append(row_fields(record, choice))
-        except RowError as error:
-            problem = error.problem(row)
-            skipped.append(Problem(problem.row, problem.column, f"{source}: {problem.message}" if source else problem.message))
-            continue
-        rows.append(row)
-    return usable, rows
+def _query_group(fields: dict[str, Any]) -> str:
+    return normalise_text(query_and_passage(fields)[0])
 
 
-def load_embedding_data(spec: JobSpec) -> EmbeddingData:
-    """Read ``spec.data`` (and ``embedding.corpus``) into training rows and held-out queries; raises :class:`DataError`."""
+def load_embedding_data(spec: JobSpec, recorded: RecordedSplit | None = None) -> EmbeddingData:
+    """Read ``spec.data`` (and ``embedding.corpus``) into training rows and held-out queries, split by
+    :func:`jobs.data.split.decide_split` (or as the ``recorded`` split of a finished run says); raises :class:`DataError`."""
     train_file, validation = resolve_data_files(spec)
     table = read_table(train_file)
     choice = resolve_format(table.records, spec.data.format, spec.data.columns, Task.SENTENCE_EMBEDDING, source=table.name)
     _check_loss_fits(spec, choice)
-    skipped: list[Problem] = []
-    train, rows = _usable_rows(table.records, table.row_numbers, choice, "", skipped)
-    if not train:
-        reasons = "; ".join(str(problem) for problem in skipped[:3])
+    rows = usable_rows(table.records, table.row_numbers, choice, group=_query_group)
+    if not rows.candidates:
+        reasons = "; ".join(str(problem) for problem in rows.problems[:3])
         raise DataError(f"no usable rows in {table.name}: {reasons}.")
-    data = EmbeddingData(train=train, held_out=[], held_rows=[], choice=choice, skipped=skipped)
-    split = hold_out(list(zip(train, rows, strict=True)), validation, spec.evaluation, spec.training.seed,
-                     group=lambda item: query_and_passage(item[0])[0])
-    if split.share is not None:
-        _hold_out_queries(data, split, table.name)
-    elif isinstance(validation, str):
+    held_rows: UsableRows = rows
+    skipped = list(rows.problems)
+    if isinstance(validation, str):
         held_table = read_table(Path(validation))
         resolve_format(held_table.records, choice.format, choice.mapping, Task.SENTENCE_EMBEDDING, source=held_table.name)
-        data.held_out, data.held_rows = _usable_rows(held_table.records, held_table.row_numbers, choice, held_table.name, skipped)
-        trained = {query_and_passage(record)[0] for record in data.train}
-        leaked = sum(query_and_passage(record)[0] in trained for record in data.held_out)
-        if leaked:
-            data.warnings.append(f"{leaked} rows of the validation file {held_table.name} ask a query the training data also asks, so the "
-                                 "report partly measures memorisation; remove those queries from one of the files")
-        data.eval_source = f"{len(data.held_out)} rows of the validation file {held_table.name}"
+        held_rows = usable_rows(held_table.records, held_table.row_numbers, choice, file="validation", source=held_table.name,
+                                group=_query_group)
+        skipped += held_rows.problems
+    split = recorded or decide_split(rows.candidates, validation=validation, evaluation=spec.evaluation, seed=spec.data.split_seed,
+                                     files=data_files(train_file, validation),
+                                     held_items=held_rows.candidates if held_rows is not rows else (),
+                                     unusable=rows.unusable + (held_rows.unusable if held_rows is not rows else []), groups="distinct queries")
+    held_ids = [int(row) for row in split.scoring_ids()]
+    data = EmbeddingData(train=[rows.fields[int(row)] for row in split.train], held_out=[held_rows.fields[row] for row in held_ids],
+                         held_rows=held_ids, choice=choice, skipped=skipped, split=split)
+    if split.held_file == "validation":
+        data.eval_source = f"{len(data.held_out)} rows of the validation file {Path(validation).name}"
+        if split.overlap_sentence():
+            data.warnings.append(f"{split.overlap_sentence()}: their query is also a training query ({Path(validation).name})")
+    elif split.share is not None:
+        _describe_held_queries(data, split, table.name)
     if spec.embedding.corpus:
         data.extra_passages = read_corpus(Path(spec.embedding.corpus))
     return data
@@ -152,16 +151,14 @@ def _check_loss_fits(spec: JobSpec, choice: FormatChoice) -> None:
                         "turn mining off or give pairs.")
 
 
-def _hold_out_queries(data: EmbeddingData, split: HoldOut[tuple[dict[str, Any], int]], name: str) -> None:
-    """Move the held-out queries of ``split`` (with all their rows) from ``data.train`` to ``data.held_out``."""
+def _describe_held_queries(data: EmbeddingData, split: RecordedSplit, name: str) -> None:
+    """Say where the held-out queries of a share come from (or why there are none)."""
     share = split.share
-    if not split.held:
+    if not data.held_out:
         data.warnings.append(f"{name} has too few distinct queries to hold out {share:.0%} for the report; training on all of them")
         return
-    queries = {query_and_passage(record)[0] for record, _ in split.held}
-    data.train = [record for record, _ in split.train]
-    data.held_out, data.held_rows = [record for record, _ in split.held], [row for _, row in split.held]
-    data.eval_source = f"{len(queries)} queries ({len(split.held)} rows, {share:.0%} of the queries) of {name} held out"
+    queries = {query_and_passage(record)[0] for record in data.held_out}
+    data.eval_source = f"{len(queries)} queries ({len(data.held_out)} rows, {share:.0%} of the queries) of {name} held out"
     if split.automatic:
         data.eval_source += " automatically and not trained on (set data.validation to choose them)"
         data.warnings.append(f"{data.eval_source} for the before/after report")

@@ -12,8 +12,8 @@ Rows are read with the same formats, mappings and row-numbered problems as every
 
 Every row becomes a prompt conversation (``prompt_messages``), rendered by the model's chat template when the tokenizer
 has one (TRL's conversational format), else as the plain ``### User: / ### Assistant:`` layout sft uses. Held-out rows
-follow :func:`jobs.data.split.hold_out`: ``data.validation`` (a share or a file), else ``evaluation.holdout`` when at
-least 50 rows are usable.
+follow :func:`jobs.data.split.decide_split`: ``data.validation`` (a share or a file), else ``evaluation.holdout`` when at
+least 50 rows are usable, picked by ``data.split_seed`` with duplicates kept on one side.
 
     data = load_objective_data(spec, tokenizer)
     data.train[0]    # {"prompt": [{"role": "user", ...}], "chosen": [{"role": "assistant", ...}], "rejected": [...]}
@@ -29,8 +29,8 @@ from jobs.data.examples import PLAIN_CHAT_TEMPLATE
 from jobs.data.formats import FormatChoice, resolve_format
 from jobs.data.hub_datasets import resolve_data_files
 from jobs.data.readers import read_table
-from jobs.data.rows import Problem, RowError, row_fields
-from jobs.data.split import hold_out
+from jobs.data.rows import Problem, RowError, row_fields, usable_rows
+from jobs.data.split import RecordedSplit, data_files, decide_split
 from jobs.errors import DataError
 from jobs.spec import DataFormat, JobSpec, Objective, RewardKind
 
@@ -58,6 +58,8 @@ class ObjectiveData:
     """Usable training rows (a kto preference pair gives two TRL rows)."""
     skipped: list[Problem] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    split: RecordedSplit | None = None
+    """The split (what ``runs/<job>/split.json`` records)."""
 
 
 def _truncate_prompt(messages: list[dict[str, str]], tokenizer: Any, max_prompt_length: int | None) -> list[dict[str, str]]:
@@ -136,30 +138,38 @@ def first_rows(spec: JobSpec, count: int) -> list[tuple[dict[str, Any], int]]:
     return usable[:count]
 
 
-def load_objective_data(spec: JobSpec, tokenizer: Any) -> ObjectiveData:
-    """Read ``spec.data`` for objective dpo, orpo, kto or grpo; raise :class:`DataError` when no usable row remains."""
+def load_objective_data(spec: JobSpec, tokenizer: Any, recorded: RecordedSplit | None = None) -> ObjectiveData:
+    """Read ``spec.data`` for objective dpo, orpo, kto or grpo, split by :func:`jobs.data.split.decide_split` (or as the
+    ``recorded`` split of a finished run says); raise :class:`DataError` when no usable row remains."""
     train_file, validation = resolve_data_files(spec)
     table = read_table(train_file)
     choice = _choice(spec, table.records, table.name)
-    usable, skipped = _usable(table.records, table.row_numbers, choice)
-    if not usable:
-        reasons = "; ".join(str(problem) for problem in skipped[:3])
+    rows = usable_rows(table.records, table.row_numbers, choice)
+    if not rows.candidates:
+        reasons = "; ".join(str(problem) for problem in rows.problems[:3])
         raise DataError(f"no usable rows in {table.name}: {reasons}.")
-    warnings: list[str] = []
-    held: list[tuple[dict[str, Any], int]] = []
+    skipped, warnings = list(rows.problems), []
+    held_rows = rows
+    if isinstance(validation, str):
+        other = read_table(Path(validation))
+        resolve_format(other.records, choice.format, choice.mapping, spec.task, source=other.name)  # the same columns must exist
+        held_rows = usable_rows(other.records, other.row_numbers, choice, file="validation")
+        skipped += held_rows.problems
+    split = recorded or decide_split(rows.candidates, validation=validation, evaluation=spec.evaluation, seed=spec.data.split_seed,
+                                     files=data_files(train_file, validation),
+                                     held_items=held_rows.candidates if held_rows is not rows else (),
+                                     unusable=rows.unusable + (held_rows.unusable if held_rows is not rows else []))
+    usable = [(rows.fields[int(row)], int(row)) for row in split.train]
+    held = [(held_rows.fields[int(row)], int(row)) for row in split.scoring_ids()]
     eval_source = ""
-    split = hold_out(usable, validation, spec.evaluation, spec.training.seed)
-    if split.share is not None:
-        usable, held = split.train, split.held
+    if split.held_file == "validation":
+        eval_source = f"{len(held)} rows of the validation file {Path(validation).name}"
+        if split.overlap_sentence():
+            warnings.append(f"{split.overlap_sentence()} ({Path(validation).name})")
+    elif held:
         eval_source = f"{len(held)} rows ({split.share:.0%}) of {table.name} held out and not trained on"
         if split.automatic:
             warnings.append(f"{eval_source} for the before/after report (set data.validation to choose them)")
-    elif isinstance(validation, str):
-        other = read_table(Path(validation))
-        resolve_format(other.records, choice.format, choice.mapping, spec.task, source=other.name)  # the same columns must exist
-        held, problems = _usable(other.records, other.row_numbers, choice)
-        skipped += problems
-        eval_source = f"{len(held)} rows of the validation file {other.name}"
     limit = spec.preference.max_prompt_length if spec.objective is not Objective.GRPO else None
 
     def convert(items: list[tuple[dict[str, Any], int]]) -> list[dict[str, Any]]:
@@ -167,7 +177,7 @@ def load_objective_data(spec: JobSpec, tokenizer: Any) -> ObjectiveData:
 
     return ObjectiveData(train=convert(usable), eval=convert(held), eval_fields=[fields for fields, _ in held],
                          eval_rows=[row for _, row in held], eval_source=eval_source, choice=choice, train_rows=len(usable),
-                         skipped=skipped, warnings=warnings)
+                         skipped=skipped, warnings=warnings, split=split)
 
 
 def text_token_lengths(records: list[dict[str, Any]], choice: FormatChoice, tokenizer: Any) -> list[int]:

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from jobs.data.formats import FormatChoice, feedback_label
+from jobs.data.split import UNUSABLE, Candidate, Dropped, content_key
 from jobs.spec import DataFormat
 
 ROLE_ALIASES = {
@@ -62,6 +64,10 @@ class RowError(ValueError):
 
     def problem(self, row: int | None) -> Problem:
         return Problem(row=row, column=self.column, message=self.message)
+
+
+class TooLongError(RowError):
+    """A row with nothing left to learn or score after ``max_length``: dropped after the split, on its side."""
 
 
 def is_missing(value: Any) -> bool:
@@ -292,3 +298,38 @@ def objective_row_fields(record: dict[str, Any], choice: FormatChoice) -> dict[s
         answer = None
     answer_turn = [{"role": "assistant", "content": answer}] if answer else []
     return {"prompt": prompt, "prompt_messages": prompt_messages, "answer": answer, "messages": [*prompt_messages, *answer_turn]}
+
+
+@dataclass
+class UsableRows:
+    """A file's rows as the split sees them (:func:`usable_rows`)."""
+
+    records: dict[int, dict[str, Any]] = field(default_factory=dict)
+    """Row number -> the record as read."""
+    fields: dict[int, dict[str, Any]] = field(default_factory=dict)
+    """Row number -> its fields (:func:`row_fields`), for the usable rows."""
+    candidates: list[Candidate] = field(default_factory=list)
+    """The usable rows, in file order, with their content key (and group)."""
+    unusable: list[Dropped] = field(default_factory=list)
+    """The rows the format cannot read, for ``split.json``."""
+    problems: list[Problem] = field(default_factory=list)
+    """The same rows as problems (messages prefixed by ``source`` when given)."""
+
+
+def usable_rows(records: list[dict[str, Any]], row_numbers: list[int], choice: FormatChoice, *, file: str = "train", source: str = "",
+                group: Callable[[dict[str, Any]], str] | None = None) -> UsableRows:
+    """Read every row with :func:`row_fields`: the usable ones become split candidates keyed by their content (case, whitespace and
+    punctuation ignored; ``group(fields)`` when rows must stay together by something else), the others are listed as unusable."""
+    result = UsableRows()
+    for record, row in zip(records, row_numbers, strict=True):
+        result.records[row] = record
+        try:
+            fields = row_fields(record, choice)
+        except RowError as error:
+            problem = error.problem(row)
+            result.problems.append(Problem(problem.row, problem.column, f"{source}: {problem.message}" if source else problem.message))
+            result.unusable.append(Dropped(row, file, "none", UNUSABLE, problem.message))
+            continue
+        result.fields[row] = fields
+        result.candidates.append(Candidate(row, content_key(fields), group(fields) if group is not None else None))
+    return result

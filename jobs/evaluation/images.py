@@ -5,7 +5,7 @@
 it, then switches the LoRA off for the base model and on for the adapted one, so both see exactly the same inputs:
 
 - **validation loss**: each held-out image (at most ``evaluation.max_rows``; which ones and why is decided before
-  training by :func:`jobs.data.images.split_image_dataset`) is center-cropped at the training resolution, encoded
+  training by :func:`jobs.data.images.split_image_dataset` and read back from ``runs/<job>/split.json``) is center-cropped at the training resolution, encoded
   once (the latent mean), noised at :data:`TIMESTEPS_PER_IMAGE` timesteps spread evenly over the schedule with noise
   from a generator seeded by (training seed, image number), and scored by the MSE between the UNet's prediction and
   its target (noise, or velocity for v-prediction models). One :class:`ExampleScore` per image (score = -loss).
@@ -26,6 +26,7 @@ from typing import Any
 import torch
 
 from jobs.data.images import HeldOutImages, ImageItem, image_count, load_image_dataset, split_image_dataset
+from jobs.data.split import SPLIT_FILE, scored_summary, split_for_report
 from jobs.evaluation.report import EvalReport, ExampleScore, MetricRow, change_of
 from jobs.models import resolve_precision
 from jobs.spec import JobSpec
@@ -121,14 +122,12 @@ def render_grid(parts: DiffusionParts, prompts: list[str], run_dir: Path, *, see
     return rows
 
 
-def _held_out(spec: JobSpec, outcome: Any) -> HeldOutImages:
-    """The trainer's held-out images, or the same split computed again (it depends on the seed and file names only)."""
-    held_out = getattr(outcome, "held_out", None)
-    if isinstance(held_out, HeldOutImages):
-        return held_out
+def _held_out(spec: JobSpec, run_dir: Path) -> HeldOutImages:
+    """The held-out images the run recorded in ``split.json`` (its data checked unchanged), read from their folder."""
+    split = split_for_report(run_dir)
     images = spec.images
     dataset = load_image_dataset(spec.data.train, caption=images.caption, instance_prompt=images.instance_prompt, trigger_word=images.trigger_word)
-    return split_image_dataset(spec, dataset)[1]
+    return split_image_dataset(spec, dataset, recorded=split)[1]
 
 
 def _loss_report(report: EvalReport, items: list[ImageItem], losses: dict[str, torch.Tensor], timesteps: list[int]) -> None:
@@ -148,7 +147,7 @@ def _loss_report(report: EvalReport, items: list[ImageItem], losses: dict[str, t
 
 def evaluate_text_to_image(spec: JobSpec, run_dir: Path, outcome: Any, sink: Any) -> EvalReport:
     """Score the base pipeline and the trained LoRA on the held-out images and render the base-vs-adapted grid."""
-    held_out = _held_out(spec, outcome)
+    held_out = _held_out(spec, run_dir)
     items = held_out.items[: spec.evaluation.max_rows]
     prompts = list(spec.samples.prompts[:GRID_MAX_PROMPTS]) or list(dict.fromkeys(item.caption for item in items))[:GRID_FALLBACK_PROMPTS]
     report = EvalReport(task=spec.task.value)
@@ -179,11 +178,13 @@ def evaluate_text_to_image(spec: JobSpec, run_dir: Path, outcome: Any, sink: Any
                                    images_per_batch=images_per_batch, on_batch=advance)
         _loss_report(report, items, losses, timesteps)
         capped = f", the first {len(items)} of {len(held_out.items)} (evaluation.max_rows)" if len(items) < len(held_out.items) else ""
-        report.measured_on = (f"{image_count(len(items))} held out from training: {held_out.source}{capped}; "
+        report.split = scored_summary(held_out.split, held_out.ids[: len(items)])
+        report.measured_on = (f"{image_count(len(items))} held out from training, recorded in {SPLIT_FILE}: {held_out.source}{capped}; "
                               f"each center-cropped to {resolution} px and scored at timesteps {', '.join(map(str, timesteps))} "
                               f"with the same noise (seed {seed}) for both models")
     else:
         report.measured_on = "sample prompts only (no held-out images, so no validation loss)"
+        report.split = scored_summary(held_out.split, [])
         report.notes.append(f"No validation loss: {held_out.reason}.")
 
     steps = min(spec.samples.num_inference_steps, GRID_MAX_STEPS)

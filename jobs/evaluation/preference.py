@@ -1,5 +1,5 @@
-"""Before/after evaluation of the objectives beyond sft, on the held-out rows :func:`jobs.data.preference.load_objective_data`
-set aside (never trained on):
+"""Before/after evaluation of the objectives beyond sft, on the held-out rows training recorded in ``runs/<job>/split.json``
+(:mod:`jobs.data.split`; never trained on):
 
 - **dpo, orpo, kto on preference pairs**: preference accuracy, the share of pairs where the model gives the chosen answer a
   higher log-probability than the rejected one (summed over the answer's tokens, given the prompt), the mean margin
@@ -23,9 +23,9 @@ from typing import Any
 import torch
 
 from jobs.data.preference import load_objective_data, prompt_text
-from jobs.data.split import AUTO_HOLDOUT_MIN_ROWS
+from jobs.data.split import measured_on_text, scored_summary, split_for_report
 from jobs.evaluation.report import EvalReport, ExampleScore, MetricRow, change_of
-from jobs.evaluation.text import NO_ROWS, _as_base, _batches, _device, greedy_answers
+from jobs.evaluation.text import _as_base, _batches, _device, greedy_answers, no_rows_reason
 from jobs.inference.text import LoadedModel, load_base_model_only, open_run
 from jobs.spec import DataFormat, JobSpec, Objective
 from jobs.trainers.rewards import score_completion, term_names
@@ -34,10 +34,11 @@ from jobs.trainers.rewards import score_completion, term_names
 def evaluate_objective_job(spec: JobSpec, run_dir: Path, outcome: Any, sink: Any) -> EvalReport:
     """Score the base and the adapted model of a finished dpo, orpo, kto or grpo job on its held-out rows."""
     started = time.perf_counter()
+    split = split_for_report(run_dir)
     adapted = open_run(run_dir)
-    data = load_objective_data(spec, adapted.tokenizer)
+    data = load_objective_data(spec, adapted.tokenizer, recorded=split)
     if not data.eval_fields:
-        return EvalReport(task=spec.task.value, skipped=NO_ROWS.format(rows=data.train_rows, minimum=AUTO_HOLDOUT_MIN_ROWS))
+        return EvalReport(task=spec.task.value, skipped=no_rows_reason(split, []))
     cap = spec.evaluation.max_rows
     fields, rows = data.eval_fields[:cap], data.eval_rows[:cap]
     base = None if adapted.is_adapter else load_base_model_only(spec.base_model, spec.task)
@@ -47,8 +48,8 @@ def evaluate_objective_job(spec: JobSpec, run_dir: Path, outcome: Any, sink: Any
         report = _evaluate_feedback(spec, adapted, base, fields, rows)
     else:
         report = _evaluate_pairs(spec, adapted, base, fields, rows)
-    capped = f", the first {cap} of {len(data.eval_fields)} (evaluation.max_rows)" if len(data.eval_fields) > cap else ""
-    report.measured_on = f"{data.eval_source}{capped}"
+    report.measured_on = measured_on_text(split, rows, len(data.eval_fields))
+    report.split = scored_summary(split, rows)
     report.seconds = time.perf_counter() - started
     return report
 

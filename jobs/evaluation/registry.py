@@ -4,7 +4,9 @@
 ``evaluating`` phase, and writes ``runs/<job>/eval_report.json`` (see :mod:`jobs.evaluation.report`). Its cost is bounded
 by ``spec.evaluation`` (a row cap, a token cap). An evaluator that cannot measure anything returns a report whose
 ``skipped`` says why; an error inside an evaluator never fails a job that trained well: the report says what went wrong
-instead. Heavy: it imports every evaluator (so torch); only the training process imports it, through :mod:`jobs.queue.run`.
+instead. Every evaluator scores only the held-out rows the run recorded in ``runs/<job>/split.json``
+(:func:`jobs.data.split.split_for_report`); a run without it ("split not recorded") or whose data changed since is not scored,
+and the report says so. Heavy: it imports every evaluator (so torch); only the training process imports it, through :mod:`jobs.queue.run`.
 
     report = evaluate_run(spec, run_dir, outcome, sink)
 """
@@ -17,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from jobs.data.split import SplitUnusable
 from jobs.evaluation.images import evaluate_text_to_image
 from jobs.evaluation.preference import evaluate_objective_job
 from jobs.evaluation.report import EvalReport, write_report
@@ -55,6 +58,8 @@ def evaluate_run(spec: JobSpec, run_dir: Path, outcome: Any, sink: Any) -> EvalR
             sink.record_phase("evaluating")
             try:
                 report = evaluator(spec, run_dir, outcome, sink)
+            except SplitUnusable as error:  # no split.json, or the data changed since training: say so instead of scoring
+                report = EvalReport(task=spec.task.value, skipped=str(error))
             except Exception as error:  # noqa: BLE001 - the model trained; the report says what went wrong instead
                 (Path(run_dir) / "eval_error.txt").write_text(traceback.format_exc(), encoding="utf-8")
                 report = EvalReport(task=spec.task.value, skipped=f"the evaluation failed ({type(error).__name__}: {error}); "

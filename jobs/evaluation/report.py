@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 REPORT_FILE = "eval_report.json"
+SPLIT_NOT_RECORDED = ("split not recorded: this report is from before Adapta wrote split.json, so which rows it scored (and whether "
+                      "any were trained on) cannot be checked")
 Change = Literal["better", "worse", "same"]
 
 
@@ -92,6 +94,10 @@ class EvalReport:
     extra: dict[str, Any] = field(default_factory=dict)
     """Task-specific material (e.g. text-to-image: the image grid's file names; classification: the confusion matrices)."""
     skipped: str | None = None
+    split: dict[str, Any] = field(default_factory=dict)
+    """What the rows came from (:func:`jobs.data.split.scored_summary`): ``split.json``, the split's fingerprint, the scored rows
+    and their ``rows_fingerprint`` (two reports with equal ones were measured on the same rows); empty in a report from before
+    the split was recorded."""
 
     @property
     def flips(self) -> dict[str, int]:
@@ -166,6 +172,14 @@ def read_report(run_dir: Path | str | None) -> EvalReport | None:
         return None
 
 
+def scored_rows_key(report: EvalReport | None) -> str | None:
+    """The fingerprint of the rows a report scored (data sha256 + row ids), or None for a report without one (skipped, or from
+    before split.json): two reports are comparable when their keys are equal and not None."""
+    if report is None or report.skipped:
+        return None
+    return report.split.get("rows_fingerprint") or None
+
+
 def report_headline(report: EvalReport) -> dict[str, Any]:
     """The main metric before and after (or why there is no report): what ``summary.json`` and a job list show."""
     if report.skipped:
@@ -216,6 +230,8 @@ def report_markdown(report: EvalReport, examples: int = 5) -> str:
     if report.skipped:
         return f"No before/after report: {report.skipped}\n"
     lines = [f"Measured on {report.measured_on}. Before: the {report.base_label}; after: the adapted model.", ""]
+    if not report.split:
+        lines[-1:] = [f"({SPLIT_NOT_RECORDED[0].upper()}{SPLIT_NOT_RECORDED[1:]}.)", ""]
     lines += ["| metric | before | after | change |", "|---|---|---|---|"]
     lines += [f"| {' | '.join(cells)} |" for cells in metric_table_rows(report)]
     if report.examples:

@@ -1,7 +1,7 @@
 """Before/after evaluation of sentence-embedding jobs: retrieval quality of held-out queries against the whole corpus.
 
-The held-out queries are those :func:`jobs.data.pairs.load_embedding_data` set aside (the validation file, the
-``data.validation`` share, or the automatic hold-out), never trained on; the corpus is every passage of the data plus
+The held-out queries are those training recorded in ``runs/<job>/split.json`` (the validation file, the
+``data.validation`` share, or the automatic hold-out; :mod:`jobs.data.split`), never trained on; the corpus is every passage of the data plus
 ``embedding.corpus``. sentence-transformers' ``InformationRetrievalEvaluator`` scores the base and the adapted model
 (loaded as the Playground loads them, :mod:`jobs.inference.embedding_search`): NDCG@10, MRR@10, Recall@1 and Recall@10. Each
 query becomes an :class:`ExampleScore` whose score is its reciprocal rank (1 / rank of the first relevant passage in the
@@ -16,8 +16,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from jobs.data.pairs import RetrievalSet, load_embedding_data
-from jobs.data.split import AUTO_HOLDOUT_MIN_ROWS
+from jobs.data.pairs import RetrievalSet, load_embedding_data, query_and_passage
+from jobs.data.split import AUTO_HOLDOUT_MIN_ROWS, measured_on_text, scored_summary, split_for_report
 from jobs.evaluation.report import EvalReport, ExampleScore, MetricRow, change_of
 from jobs.inference.embedding_search import model_for, open_embedding_run
 from jobs.spec import JobSpec
@@ -59,7 +59,8 @@ def reciprocal_rank(hits: list[dict[str, Any]], relevant: set[str]) -> float:
 def evaluate_retrieval_job(spec: JobSpec, run_dir: Path, outcome: Any, sink: Any) -> EvalReport:
     """Score the base and the adapted model of a finished sentence-embedding job on its held-out queries."""
     started = time.perf_counter()
-    data = load_embedding_data(spec)
+    split = split_for_report(run_dir)
+    data = load_embedding_data(spec, recorded=split)
     retrieval = data.retrieval_set()
     if not retrieval.queries:
         return EvalReport(task=spec.task.value, skipped=NO_QUERIES.format(rows=len(data.train), minimum=AUTO_HOLDOUT_MIN_ROWS))
@@ -73,10 +74,13 @@ def evaluate_retrieval_job(spec: JobSpec, run_dir: Path, outcome: Any, sink: Any
             scored[adapted] = score_model(model, retrieval, spec.evaluation.batch_size)
     (base_metrics, base_hits), (adapted_metrics, adapted_hits) = scored[False], scored[True]
     capped = f", the first {cap} of {total} (evaluation.max_rows)" if total > cap else ""
+    kept = set(retrieval.queries.values())
+    query_rows = [row for record, row in zip(data.held_out, data.held_rows, strict=True) if query_and_passage(record)[0] in kept]
     report = EvalReport(
         task=spec.task.value,
-        measured_on=f"{data.eval_source or f'{total} held-out queries'}{capped}, each searched among all {len(retrieval.corpus)} "
-                    "passages of the corpus",
+        measured_on=f"{len(retrieval.queries)} held-out queries{capped}, each searched among all {len(retrieval.corpus)} passages of the "
+                    f"corpus; their rows: {measured_on_text(split, query_rows)}",
+        split=scored_summary(split, query_rows),
         main_metric="ndcg@10",
         metrics=[MetricRow(name, label, base_metrics[name], adapted_metrics[name], True) for name, label in METRICS],
         score_name="reciprocal rank of the first relevant passage in the top 10",

@@ -1,12 +1,14 @@
 """Before/after evaluation of text jobs: causal LM (answer loss, perplexity, generations) and classification.
 
-Both models are scored on the same held-out rows, the ones :func:`jobs.data.load_training_data` set aside (the
-validation file, the ``data.validation`` share, or the automatic hold-out), never trained on:
+Both models are scored on the same held-out rows, the ones training recorded in ``runs/<job>/split.json`` (the validation
+file, the ``data.validation`` share, or the automatic hold-out; :mod:`jobs.data.split`), never trained on; a run without
+that file, or whose data changed since, is not scored:
 
 - **causal LM**: loss and perplexity on the answer tokens (the tokens training grades); then greedy answers to each
   prompt compared with the reference answer: exact match (case, spaces and punctuation ignored), ROUGE-L F1
-  (``rouge-score``) and chrF (``sacrebleu``). An example's score is its ROUGE-L F1, so "better" means closer to the
-  reference. A PEFT adapter gives the base model's answers with ``disable_adapter()`` (no second copy in memory).
+  (``rouge-score`` over words in any script, characters in Chinese, Japanese, Korean and Thai:
+  :mod:`jobs.evaluation.rouge`) and chrF (``sacrebleu``). An example's score is its ROUGE-L F1, so "better" means
+  closer to the reference. A PEFT adapter gives the base model's answers with ``disable_adapter()`` (no second copy in memory).
 - **classification**: accuracy, macro-F1 and the confusion matrix; "before" is the majority-class baseline of the
   training labels, since a new classification head has no meaningful base.
 
@@ -28,8 +30,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from jobs.data.examples import IGNORE_INDEX, TrainingData, load_training_data
-from jobs.data.split import AUTO_HOLDOUT_MIN_ROWS
+from jobs.data.split import AUTO_HOLDOUT_MIN_ROWS, RecordedSplit, measured_on_text, scored_summary, split_for_report
 from jobs.evaluation.report import EvalReport, ExampleScore, MetricRow, change_of
+from jobs.evaluation.rouge import rouge_l_f1
 from jobs.inference.text import LoadedModel, load_base_model_only, open_run
 from jobs.spec import JobSpec, Method, Task
 from jobs.trainers.evaluation import classification_scores
@@ -43,31 +46,45 @@ ANSWER_SLACK_TOKENS = 8
 """Generated answers may run this many tokens past the longest reference answer (they stop at EOS first)."""
 
 
-def held_out_data(spec: JobSpec, tokenizer: Any) -> TrainingData:
-    """The job's held-out rows, built exactly as training built them but unpacked and graded on the answers only."""
+def held_out_data(spec: JobSpec, tokenizer: Any, split: RecordedSplit) -> TrainingData:
+    """The held-out rows of the recorded ``split``, built as training built them but unpacked and graded on the answers only (a row
+    with no answer token left after ``max_length`` is listed in ``eval_dropped`` instead)."""
     training = spec.training.model_copy(update={"packing": False, "train_on_prompt": False})
-    return load_training_data(spec.model_copy(update={"training": training}), tokenizer)
+    return load_training_data(spec.model_copy(update={"training": training}), tokenizer, recorded=split)
+
+
+def no_rows_reason(split: RecordedSplit, dropped: list[Any]) -> str:
+    """Why a recorded split gives nothing to score, as the report says it."""
+    if not split.held:
+        if split.share is None and split.automatic:
+            return NO_ROWS.format(rows=len(split.train), minimum=AUTO_HOLDOUT_MIN_ROWS)
+        return f"no rows were held out ({split.rule})."
+    gone = "; ".join(str(problem) for problem in dropped[:3])
+    return (f"none of the {len(split.held)} held-out rows recorded in split.json could be scored"
+            + (f": {gone}" if gone else f" ({split.overlap_sentence() or 'every one was removed from scoring'})") + ".")
 
 
 def evaluate_text_job(spec: JobSpec, run_dir: Path, outcome: Any, sink: Any) -> EvalReport:
     """Score the base and the adapted model of a finished text job on its held-out rows."""
     started = time.perf_counter()
+    split = split_for_report(run_dir)
     adapted = open_run(run_dir)
-    data = held_out_data(spec, adapted.tokenizer)
+    data = held_out_data(spec, adapted.tokenizer, split)
     if not data.eval:
-        usable = len(data.train)
-        return EvalReport(task=spec.task.value, skipped=NO_ROWS.format(rows=usable, minimum=AUTO_HOLDOUT_MIN_ROWS))
+        return EvalReport(task=spec.task.value, skipped=no_rows_reason(split, data.eval_dropped))
     cap = spec.evaluation.max_rows
-    examples, rows = data.eval[:cap], (data.eval_rows or [None] * len(data.eval))[:cap]
+    examples, rows = data.eval[:cap], data.eval_rows[:cap]
     inputs = (data.eval_inputs or [""] * len(data.eval))[:cap]
-    capped = f", the first {cap} of {len(data.eval)} (evaluation.max_rows)" if len(data.eval) > cap else ""
-    measured_on = f"{data.eval_source or f'{len(data.eval)} held-out rows'}{capped}"
+    measured_on = measured_on_text(split, rows, len(data.eval))
+    if data.eval_dropped:
+        measured_on += f"; {len(data.eval_dropped)} held-out row(s) not scored: nothing left to score after max_length"
     if spec.task is Task.TEXT_CLASSIFICATION:
         report = _evaluate_classification(spec, adapted, data, examples, rows, inputs, sink)
     else:
         base = None if adapted.is_adapter else load_base_model_only(spec.base_model, spec.task)
         report = _evaluate_causal(spec, adapted, base, examples, rows, inputs, sink)
     report.measured_on = measured_on
+    report.split = scored_summary(split, rows, [(problem.row, problem.message) for problem in data.eval_dropped])
     report.seconds = time.perf_counter() - started
     return report
 
@@ -154,11 +171,9 @@ def normalize_answer(text: str) -> str:
 def text_similarity(predictions: Sequence[str], references: Sequence[str]) -> tuple[list[float], list[float], float]:
     """Per-example exact match and ROUGE-L F1, and the corpus chrF (0-100) of predictions against references."""
     import sacrebleu
-    from rouge_score import rouge_scorer
 
-    scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=False)
     exact = [float(normalize_answer(p) == normalize_answer(r)) for p, r in zip(predictions, references, strict=True)]
-    rouge = [scorer.score(r, p)["rougeL"].fmeasure for p, r in zip(predictions, references, strict=True)]
+    rouge = rouge_l_f1(predictions, references)
     chrf = sacrebleu.corpus_chrf(list(predictions), [list(references)]).score if predictions else 0.0
     return exact, rouge, chrf
 

@@ -21,14 +21,15 @@ import yaml
 from jobs.errors import AdaptaError
 from jobs.export.gguf import MODELFILE, PREFERRED_FOR_OLLAMA, VERIFICATION_FILE, export_gguf, file_stem
 from jobs.export.hub_client import hub_api, hub_unreachable, valid_repo_id
-from jobs.export.merge import merge_run
+from jobs.export.merge import MERGE_COMPLETE, ensure_merged
 from jobs.export.model_card import render_model_card
 from jobs.export.modelfile import point_modelfile
 from jobs.metrics import read_metrics_jsonl
 from jobs.spec import load_spec
 from jobs.trainers.images.sample_index import read_sample_index
 
-SKIPPED_FILES = {"training_args.bin"}
+SKIPPED_FILES = {"training_args.bin", MERGE_COMPLETE}
+VERIFIED_BY = {"llama.cpp": "run in llama.cpp itself", "transformers": "loaded back through transformers"}
 
 
 def loss_svg(metrics: list[dict], width: int = 640, height: int = 320) -> str | None:
@@ -97,8 +98,7 @@ def push_merged_run(run_dir: str | Path, repo_id: str, *, token: str | None, mer
     if not valid_repo_id(repo_id):
         raise AdaptaError(f"repository id {repo_id!r} is not valid; use OWNER/NAME, e.g. my-name/smollm2-planets-merged")
     spec = load_spec(run_dir / "spec.yaml")
-    if not (merged_dir / "config.json").is_file():
-        merge_run(run_dir, merged_dir)  # a sentence-embedding run: a complete sentence-transformers folder, pooling modules included
+    ensure_merged(run_dir, merged_dir)  # a sentence-embedding run: a complete sentence-transformers folder, pooling modules included
     summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
     (merged_dir / "README.md").write_text(render_model_card(spec, summary, repo_id, merged=True), encoding="utf-8")
     return push_run(run_dir, repo_id, token=token, private=private, folder=merged_dir)
@@ -124,8 +124,8 @@ def gguf_card(card: str, repo_id: str, report: dict) -> str:
         f"{rows}\n\n"
         f"```bash\nllama-cli -hf {repo_id}:{tag}            # llama.cpp\nollama run hf.co/{repo_id}:{tag}      # Ollama, straight from the Hub\n"
         f"# or download the files, then: ollama create my-model -f Modelfile && ollama run my-model\n```\n\n"
-        "LM Studio: search for this repository in its model browser. Each file was loaded back through transformers after export "
-        "and compared with the merged model on prompts from the training data (`gguf_verification.json`).\n\n"
+        f"LM Studio: search for this repository in its model browser. Each file was {VERIFIED_BY.get(report.get('verifier'), VERIFIED_BY['transformers'])} "
+        "after export and compared with the merged model on prompts from the job's data (`gguf_verification.json`).\n\n"
     )
     return card.replace("## Usage\n", section + "## Usage\n", 1) if "## Usage\n" in card else card + "\n" + section
 

@@ -4,7 +4,8 @@
   cancel, locally or on Hugging Face Jobs; :mod:`jobs.queue.local_files`: a queued spec's local paths, checked.
 - :mod:`jobs.queue.leases`: the worker's side: claim with a lease, heartbeat, finish (fenced), requeue, reap, reconcile.
 - :mod:`jobs.queue.worker`: claims jobs and runs each in a supervised child process (:mod:`jobs.queue.child`, with
-  :mod:`jobs.queue.child_contract` what the two agree on).
+  :mod:`jobs.queue.child_contract` what the two agree on, and :mod:`jobs.queue.lease_watchdog` stopping it before its
+  lease lapses whatever the database does).
 - :mod:`jobs.queue.run`: one spec run to completion, in the foreground (``python -m jobs.queue.run SPEC.yaml``) or in a child.
 - :mod:`jobs.queue.hf_jobs`: Hugging Face Jobs as a backend (:mod:`jobs.queue.remote_train` runs inside the remote job);
   :mod:`jobs.queue.sweep_plan`, :mod:`jobs.queue.sweep_rank` and :mod:`jobs.queue.sweep`: groups of jobs;

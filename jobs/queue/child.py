@@ -5,7 +5,8 @@ It re-reads and re-validates the job's spec from the database, trains through th
 code and, for errors a person can fix, one sentence in ``run_dir/error.txt``:
 
 - 0: succeeded; 2: bad input (the sentence says what to fix); 3: out of memory; 1: an unexpected error
-  (its traceback is in ``run_dir/train.log``); 4: an earlier attempt of the job still holds its run folder;
+  (its traceback is in ``run_dir/train.log``); 4: an earlier attempt of the job still holds its run folder (the worker
+  requeues the job while attempts remain);
   5: this attempt no longer holds the job's lease (it was reclaimed before the child started); 6: the database was
   unreachable (restarting, connection dropped): the worker requeues the job to resume from its last checkpoint.
   (These codes, the error file and the environment names the worker passes are in :mod:`jobs.queue.child_contract`.)
@@ -16,6 +17,9 @@ of the job (torch's launcher would give each rank a session of its own, out of r
 Every process of a job dies with its parent (``PR_SET_PDEATHSIG``): the child or the launcher with the
 worker, each rank with the launcher. Only one attempt of a job runs at a time: the child (or launcher)
 holds an exclusive lock on ``run_dir/attempt.lock`` for as long as it lives, and checks its lease before work.
+The kernel frees that lock when the last process holding the file open exits, so a dead attempt holds nothing; a
+process an earlier attempt left behind that still holds it (a forked data loader, a rank outside the group) is found
+through ``/proc`` and SIGKILLed by the attempt that holds the lease now (:func:`stop_stale_lock_holders`).
 Only rank 0 writes metrics and outputs.
 """
 
@@ -30,6 +34,7 @@ import sys
 import time
 import traceback
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 from sqlalchemy.exc import InterfaceError, OperationalError
@@ -49,6 +54,8 @@ from jobs.queue.child_contract import (
     OOM_MESSAGE,
     PARENT_PID_ENV,
     die_with_parent,
+    dies_with_this_process,
+    job_attempt_of,
 )
 from jobs.queue.leases import holds_lease
 from jobs.queue.run import execute_run
@@ -57,6 +64,8 @@ from jobs.spec import JobSpec, parse_spec
 
 ATTEMPT_LOCK_FILE = "attempt.lock"
 ATTEMPT_LOCK_WAIT_SECONDS = 30.0
+STALE_HOLDER_CHECK_SECONDS = 2.0
+"""While the lock is busy, how often the waiting attempt looks for processes of earlier attempts holding it."""
 
 
 def is_main_process() -> bool:
@@ -64,11 +73,52 @@ def is_main_process() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 
 
-def hold_attempt_lock(run_dir: Path, wait_seconds: float = ATTEMPT_LOCK_WAIT_SECONDS) -> int | None:
-    """Take the job's exclusive run-folder lock (kept until this process ends, however it ends); None if still held after the wait."""
+def lock_holders(lock_file: Path) -> dict[int, str]:
+    """pid -> command line of every other process on this host that has ``lock_file`` open (those that can hold its lock)."""
+    try:
+        target = os.stat(lock_file)
+    except OSError:
+        return {}
+    holders: dict[int, str] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            for descriptor in (entry / "fd").iterdir():
+                opened = os.stat(descriptor)
+                if (opened.st_dev, opened.st_ino) == (target.st_dev, target.st_ino):
+                    holders[int(entry.name)] = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                    break
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+    return holders
+
+
+def stop_stale_lock_holders(run_dir: Path, job_id: int, attempt: int) -> list[int]:
+    """SIGKILL the processes of earlier attempts of this job that still hold its run-folder lock; returns their pids.
+
+    Only the attempt that holds the job's lease calls it: every earlier attempt has lost its lease and must not run."""
+    stale = [pid for pid, command in lock_holders(run_dir / ATTEMPT_LOCK_FILE).items()
+             if (earlier := job_attempt_of(command, job_id)) is not None and earlier < attempt]
+    for pid in stale:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    if stale:
+        print(f"adapta child: stopped {len(stale)} process(es) of an earlier attempt of job {job_id} that still held its run folder", flush=True)
+    return stale
+
+
+def hold_attempt_lock(run_dir: Path, wait_seconds: float = ATTEMPT_LOCK_WAIT_SECONDS,
+                      free_stale: Callable[[], object] | None = None) -> int | None:
+    """Take the job's exclusive run-folder lock (kept until this process ends, however it ends); None if still held after the wait.
+
+    While it waits, ``free_stale`` (if given) is called every :data:`STALE_HOLDER_CHECK_SECONDS` to stop holders that must not run."""
     run_dir.mkdir(parents=True, exist_ok=True)
     descriptor = os.open(run_dir / ATTEMPT_LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
     deadline = time.monotonic() + wait_seconds
+    next_check = time.monotonic()
     while True:
         try:
             fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -77,6 +127,9 @@ def hold_attempt_lock(run_dir: Path, wait_seconds: float = ATTEMPT_LOCK_WAIT_SEC
             if time.monotonic() >= deadline:
                 os.close(descriptor)
                 return None
+            if free_stale is not None and time.monotonic() >= next_check:
+                free_stale()
+                next_check = time.monotonic() + STALE_HOLDER_CHECK_SECONDS
             time.sleep(0.2)
 
 
@@ -85,7 +138,8 @@ def _keep_ranks_in_this_process_group() -> None:
     from torch.distributed.elastic.multiprocessing.subprocess_handler import subprocess_handler
 
     def _popen(self, args: tuple, env: dict[str, str]) -> subprocess.Popen:  # noqa: ANN001 - torch's SubprocessHandler
-        return subprocess.Popen(args=args, env=env, stdout=self._stdout, stderr=self._stderr)
+        return subprocess.Popen(args=args, env=env, stdout=self._stdout, stderr=self._stderr,
+                                preexec_fn=dies_with_this_process())  # each rank dies with this launcher, even while it imports
 
     def close(self, death_sig: signal.Signals | None = None) -> None:  # noqa: ANN001 - torch's killpg(rank) would hit the job's group
         if self.proc.poll() is None:
@@ -109,7 +163,11 @@ def _parser() -> argparse.ArgumentParser:
 def _start_attempt(args: argparse.Namespace, run_dir: Path) -> int | None:
     """Lock the run folder and confirm the lease: None to go on, else the exit code (the lock stays held until exit)."""
     if os.environ.get(LOCK_HELD_ENV) != "1":
-        if hold_attempt_lock(run_dir) is None:
+        def free_stale() -> None:  # only an attempt that holds the lease may stop an earlier one
+            if holds_lease(args.job_id, args.worker_id, args.attempt):
+                stop_stale_lock_holders(run_dir, args.job_id, args.attempt)
+
+        if hold_attempt_lock(run_dir, free_stale=free_stale) is None:
             _write_error(run_dir, f"an earlier attempt of job {args.job_id} was still running after {ATTEMPT_LOCK_WAIT_SECONDS:.0f} s; "
                                   "retry the job once it has stopped")
             return EXIT_BUSY

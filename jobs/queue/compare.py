@@ -2,7 +2,9 @@
 
 The pure data behind the Jobs tab's "Compare runs": :func:`load_runs` reads each job (scoped to its owner), its spec and
 its before/after report; :class:`Comparison` says which settings differ and gives the table (one row per setting or
-metric, one column per job) and the CSV (one row per job).
+metric, one column per job) and the CSV (one row per job). Report metrics are comparable only when the reports scored the
+same held-out rows (the rows' fingerprint each report records from ``split.json``): the table shows each run's fingerprint
+and :meth:`Comparison.rows_note` says when they differ or were not recorded.
 
     comparison = Comparison(load_runs([3, 4, 5], owner="alice"))
     comparison.differing          # ['lora.r', 'training.learning_rate']
@@ -16,7 +18,7 @@ import io
 from dataclasses import dataclass, field
 from typing import Any
 
-from jobs.evaluation.report import MetricRow, format_value
+from jobs.evaluation.report import MetricRow, format_value, scored_rows_key
 from jobs.metrics import metric_series
 from jobs.queue.submit import get_job
 from jobs.queue.sweep_ranking import cached_report, rank_groups
@@ -28,6 +30,8 @@ SKIPPED_SETTINGS = frozenset({"name"})
 FINAL_SERIES = ("loss", "eval_loss")
 DIFFERS = "≠ "
 """The mark in front of a setting that differs between the compared runs."""
+ROWS_LABEL = "held-out rows (split.json)"
+NOT_RECORDED = "not recorded"
 
 
 def flatten_spec(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -75,6 +79,12 @@ class RunRow:
     metrics: dict[str, MetricRow] = field(default_factory=dict)
     final: dict[str, float] = field(default_factory=dict)
     best_in_group: bool = False
+    rows_key: str | None = None
+    """The fingerprint of the held-out rows its report scored (None: no report, or one from before split.json)."""
+
+    @property
+    def rows_text(self) -> str:
+        return self.rows_key[:10] if self.rows_key else NOT_RECORDED
 
     @property
     def short_title(self) -> str:
@@ -92,7 +102,8 @@ def run_row(job: Job, best: bool = False) -> RunRow:
     report = cached_report(job.run_dir)
     metrics = {row.name: row for row in report.metrics} if report is not None and not report.skipped else {}
     final = {name: series[-1][1] for name in FINAL_SERIES if (series := metric_series(int(job.id), name))}
-    return RunRow(int(job.id), job.name, job.status.value, job.group_name or "", job.group_id or "", flatten_spec(spec), metrics, final, best)
+    return RunRow(int(job.id), job.name, job.status.value, job.group_name or "", job.group_id or "", flatten_spec(spec), metrics, final, best,
+                  scored_rows_key(report))
 
 
 def load_runs(job_ids: list[int], owner: str | None = None) -> list[RunRow]:
@@ -116,6 +127,18 @@ class Comparison:
     def differing(self) -> list[str]:
         return differing_keys([run.settings for run in self.runs])
 
+    def rows_note(self) -> str:
+        """A sentence on whether the reports scored the same held-out rows ("" with fewer than two reports)."""
+        measured = [run for run in self.runs if run.metrics]
+        if len(measured) < 2:
+            return ""
+        keys = {run.rows_key for run in measured}
+        if len(keys) == 1 and None not in keys:
+            return f"All {len(measured)} reports were measured on the same held-out rows (split.json fingerprint {measured[0].rows_text})."
+        shown = ", ".join(f"#{run.job_id}: {run.rows_text}" for run in measured)
+        return (f"⚠️ These reports were not all measured on the same held-out rows ({shown}), so their before → after metrics are "
+                "not comparable; compare runs on the same data and data.split_seed.")
+
     @property
     def metric_rows(self) -> list[tuple[str, str]]:
         """(name, label) of every report metric any run has, in first-seen order."""
@@ -131,6 +154,9 @@ class Comparison:
         header = ["setting", *(run.title for run in self.runs)]
         differing = self.differing
         rows = [[f"{DIFFERS}{key}", *(setting_text(run.settings.get(key)) for run in self.runs)] for key in differing]
+        if self.metric_rows:
+            keys = [run.rows_text for run in self.runs]
+            rows.append([f"{DIFFERS if len(set(keys)) > 1 else ''}{ROWS_LABEL}", *keys])
         for name, label in self.metric_rows:
             rows.append([f"{label} (before → after)", *(self._metric_cell(run, name) for run in self.runs)])
         for name in FINAL_SERIES:
@@ -150,7 +176,7 @@ class Comparison:
         """One row per run: id, name, status, group, every setting, each metric's before / after / change, the last losses."""
         metric_columns = [f"{name}.{part}" for name, _ in self.metric_rows for part in ("before", "after", "change")]
         final_columns = [f"last_{name}" for name in FINAL_SERIES]
-        header = ["job_id", "name", "status", "group", "best_in_group", *self.setting_keys, *metric_columns, *final_columns]
+        header = ["job_id", "name", "status", "group", "best_in_group", "held_out_rows", *self.setting_keys, *metric_columns, *final_columns]
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
         writer.writerow(header)
@@ -159,7 +185,7 @@ class Comparison:
             for name, _ in self.metric_rows:
                 row = run.metrics.get(name)
                 metrics += ["", "", ""] if row is None else [_number(row.base), _number(row.adapted), _number(row.delta)]
-            writer.writerow([run.job_id, run.name, run.status, run.group, "yes" if run.best_in_group else "",
+            writer.writerow([run.job_id, run.name, run.status, run.group, "yes" if run.best_in_group else "", run.rows_key or "",
                              *(setting_text(run.settings.get(key)) for key in self.setting_keys), *metrics,
                              *(_number(run.final.get(name)) for name in FINAL_SERIES)])
         return buffer.getvalue()

@@ -23,17 +23,17 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import or_, update
+from sqlalchemy import func, or_, update
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
 from jobs.errors import AdaptaError
 from jobs.queue.local_files import missing_data
 from jobs.spec import JobSpec, parse_spec
-from storage.db import database_now, session_scope
+from storage.db import DEFAULT_LEASE_SECONDS, database_now, session_scope
 from storage.paths import data_home
 from storage.tables import LOCAL_BACKEND, Job, JobStatus, utcnow
 
-DEFAULT_LEASE_SECONDS = 60.0
 DEFAULT_MAX_ATTEMPTS = 3
 
 
@@ -69,15 +69,24 @@ def servable_by(gpus: int | None, cpus: int | None) -> tuple[Any, ...]:
     return (col(Job.needs_gpus) <= max(gpus, 1), on_gpus)
 
 
+def owner_order() -> tuple[Any, ...]:
+    """The run order of one owner's queued jobs: priority (higher first), then place (``move_job``), then id (older first)."""
+    return col(Job.priority).desc(), col(Job.place).asc(), col(Job.id).asc()
+
+
 def _next_queued(session: Session, servable: tuple[Any, ...]) -> tuple[int, int] | None:
+    """The next job to claim: the highest priority first; at equal priority, round-robin between owners (the owner whose
+    latest job started longest ago, or never, goes first); within one owner, :func:`owner_order`."""
+    earlier = aliased(Job)
+    owner_last_start = select(func.max(earlier.started_at)).where(earlier.owner == Job.owner).scalar_subquery()
     query = (
         select(Job.id, Job.attempt)
         .where(Job.status == JobStatus.QUEUED, Job.backend == LOCAL_BACKEND, *servable)
-        .order_by(col(Job.priority).desc(), col(Job.id).asc())
+        .order_by(col(Job.priority).desc(), owner_last_start.asc().nulls_first(), *owner_order()[1:])
         .limit(1)
     )
     if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
+        query = query.with_for_update(skip_locked=True, of=Job)
     row = session.exec(query).first()
     return None if row is None else (int(row[0]), int(row[1]))
 
@@ -95,7 +104,8 @@ def unclaimable_reason(job: Job) -> str | None:
 def claim_next_job(
     worker_id: str, lease_seconds: float = DEFAULT_LEASE_SECONDS, *, gpus: int | None = None, cpus: int | None = None
 ) -> ClaimedJob | None:
-    """Atomically take the highest-priority queued job (oldest first) this worker can serve, or None when there is none.
+    """Atomically take the next queued job this worker can serve (see :func:`_next_queued`: highest priority first, round-robin
+    between users at equal priority), or None when there is none.
 
     A job that cannot run (its spec no longer validates, its data vanished) is failed with the reason, and the claim moves on."""
     servable = servable_by(gpus, cpus)
@@ -163,7 +173,9 @@ def foreground_worker_id() -> str:
 class LeaseHeartbeat:
     """Renews one attempt's lease from a daemon thread until stopped; ``on_lost`` runs once if the lease is lost (reaped).
 
-    A foreground run uses it in place of a worker's supervision loop; a database error is retried at the next beat."""
+    A foreground run uses it in place of a worker's supervision loop; a database error is retried at the next beat (each
+    call gives up within ``storage.db.DATABASE_TIMEOUT_SECONDS``). A foreground run has no second process to kill: if its
+    lease lapses anyway, the reaper fails the job ("interrupted") and nothing requeues it, so no second attempt can start."""
 
     def __init__(self, job_id: int, worker_id: str, attempt: int, *, lease_seconds: float = DEFAULT_LEASE_SECONDS,
                  interval_seconds: float | None = None, on_lost: Callable[[], None] | None = None):

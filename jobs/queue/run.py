@@ -87,7 +87,7 @@ def execute_run(
     run_dir.mkdir(parents=True, exist_ok=True)
     is_rank_zero = int(os.environ.get("RANK", "0")) == 0
     sink = MetricsSink(run_dir / "metrics.jsonl", job_id=job_id, attempt=attempt, worker_id=worker_id)
-    spec = fetch_base_model(spec, on_progress=DownloadReporter(sink, show_progress) if is_rank_zero else None)
+    spec = fetch_base_model(spec, on_progress=DownloadReporter(sink, show_progress) if is_rank_zero else None, job_id=job_id)
     if is_rank_zero:
         (run_dir / "spec.yaml").write_text(spec.to_yaml(), encoding="utf-8")
         sink.record_phase("training")

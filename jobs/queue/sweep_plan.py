@@ -39,6 +39,8 @@ MAX_CHILDREN = 32
 FIXED_SECTIONS = frozenset({"data", "samples", "evaluation", "resources"})
 """Spec sections a sweep never varies (what is trained on, what is shown, how it is measured, where it runs); every other
 section (training, lora, prompt_tuning, and a task's own section when one is added) may be swept."""
+NEVER_SWEPT = {"data.split_seed": "it picks the held-out rows, and every job of a sweep must be measured on the same rows to be compared"}
+"""Settings a sweep refuses to vary, with the reason its error gives."""
 EXAMPLE = "e.g. training: {learning_rate: [1.0e-4, 3.0e-4]}"
 Scalar = Union[bool, int, float, str]
 
@@ -85,6 +87,8 @@ def sweepable_fields() -> dict[str, str]:
 
 
 def _cannot_sweep(path: str) -> SpecError:
+    if path in NEVER_SWEPT:
+        return SpecError([f"{path} cannot be swept: {NEVER_SWEPT[path]}; give it one value"])
     return SpecError([f"{path} cannot be swept; only the single-value settings of {', '.join(sweep_sections())} take a list of values "
                       f"({EXAMPLE})"])
 
@@ -156,6 +160,8 @@ class SweepSpec(SpecModel):
         sweepable = sweepable_fields()
         for path, choice in search.items():
             kind = sweepable.get(path)
+            if path in NEVER_SWEPT:
+                raise ValueError(f"names {path}, which cannot be swept: {NEVER_SWEPT[path]}")
             if kind is None:
                 raise ValueError(f"names {shown(path)}, which cannot be swept; name a single-value setting such as training.learning_rate or lora.r")
             if isinstance(choice, SearchRange) and kind not in ("int", "float"):

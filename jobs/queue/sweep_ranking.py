@@ -2,7 +2,9 @@
 
 The best child is the one with the best adapted value of its report's main metric (:meth:`EvalReport.main`), or the
 lowest final eval loss for children without a report; an Optuna sweep may name the metric in its ``sweep.json``
-(under :func:`sweeps_root`, written by :mod:`jobs.queue.sweep`).
+(under :func:`sweeps_root`, written by :mod:`jobs.queue.sweep`). Only children measured on the same held-out rows are
+ranked against each other (the rows' fingerprint from the report, or from ``split.json`` for an eval loss); a child
+measured on other rows, or whose rows were not recorded, is left out of the ranking and the summary says so.
 
     labels = group_labels(jobs)               # job id -> the group's name, ★ on its best child
 """
@@ -13,11 +15,12 @@ import json
 import math
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from jobs.evaluation.report import REPORT_FILE, EvalReport, read_report
+from jobs.data.split import SPLIT_FILE, SplitUnusable, read_split
+from jobs.evaluation.report import REPORT_FILE, EvalReport, read_report, scored_rows_key
 from jobs.metrics import metric_series
 from storage.paths import data_home, safe_name
 from storage.tables import Job, JobStatus
@@ -46,9 +49,31 @@ class Score:
     metric: str
     label: str
     higher_is_better: bool
+    rows: str | None = None
+    """The fingerprint of the held-out rows it was measured on (None: not recorded)."""
 
 
 _report_cache: dict[str, tuple[int, EvalReport | None]] = {}
+_split_cache: dict[str, tuple[int, str | None]] = {}
+
+
+def recorded_rows_key(run_dir: str | None) -> str | None:
+    """The fingerprint of the held-out rows in the run's ``split.json`` (read again only when it changed), or None."""
+    if not run_dir:
+        return None
+    try:
+        stamp = (Path(run_dir) / SPLIT_FILE).stat().st_mtime_ns
+    except OSError:
+        return None
+    cached = _split_cache.get(run_dir)
+    if cached is None or cached[0] != stamp:
+        try:
+            split = read_split(run_dir)
+        except SplitUnusable:  # an unreadable split.json records nothing
+            split = None
+        cached = (stamp, split.fingerprint if split is not None else None)
+        _split_cache[run_dir] = cached
+    return cached[1]
 
 
 def cached_report(run_dir: str | None) -> EvalReport | None:
@@ -75,11 +100,11 @@ def job_score(job: Job, metric: str = "auto") -> Score | None:
     if report is not None and not report.skipped:
         row = report.main() if metric == "auto" else report.metric(metric)
         if row is not None and row.adapted is not None and math.isfinite(row.adapted):
-            return Score(float(row.adapted), row.name, row.label, row.higher_is_better)
+            return Score(float(row.adapted), row.name, row.label, row.higher_is_better, scored_rows_key(report))
     if metric in ("auto", "eval_loss"):
         series = metric_series(int(job.id), "eval_loss")
         if series:
-            return Score(float(series[-1][1]), "eval_loss", "eval loss", False)
+            return Score(float(series[-1][1]), "eval_loss", "eval loss", False, recorded_rows_key(job.run_dir))
     return None
 
 
@@ -93,6 +118,8 @@ class GroupRanking:
     scores: dict[int, Score]
     metric: str | None
     best: int | None
+    unranked: list[int] = field(default_factory=list)
+    """Scored children left out of the ranking: measured on other held-out rows than the rest, or rows not recorded."""
 
     def summary(self) -> str:
         """One line: how many children in which status, and the best one with its value."""
@@ -103,6 +130,10 @@ class GroupRanking:
             score = self.scores[self.best]
             direction = "highest" if score.higher_is_better else "lowest"
             line += f"; best: #{self.best} with {score.label} {score.value:.4g} ({direction} is best)"
+        if self.unranked:
+            shown = ", ".join(f"#{job_id}" for job_id in self.unranked)
+            line += (f"; not ranked: {shown} (measured on other held-out rows than the rest, or rows not recorded, so their "
+                     f"scores are not comparable)")
         return line
 
 
@@ -120,11 +151,15 @@ def rank_group(jobs: list[Job], metric: str | None = None) -> GroupRanking:
     common = Counter(score.metric for score in scores.values()).most_common(1)
     chosen = common[0][0] if common else None
     scores = {job_id: score for job_id, score in scores.items() if score.metric == chosen}
+    rows = Counter(score.rows for score in scores.values() if score.rows).most_common(1)
+    same_rows = rows[0][0] if rows else None
+    unranked = sorted(job_id for job_id, score in scores.items() if score.rows is None or score.rows != same_rows)
+    ranked = {job_id: score for job_id, score in scores.items() if job_id not in unranked}
     best = None
-    if scores:
-        pick = max if next(iter(scores.values())).higher_is_better else min
-        best = pick(scores, key=lambda job_id: scores[job_id].value)
-    return GroupRanking(first.group_id or "", first.group_name or "", jobs, scores, chosen, best)
+    if ranked:
+        pick = max if next(iter(ranked.values())).higher_is_better else min
+        best = pick(ranked, key=lambda job_id: ranked[job_id].value)
+    return GroupRanking(first.group_id or "", first.group_name or "", jobs, scores, chosen, best, unranked)
 
 
 def rank_groups(jobs: Iterable[Job]) -> dict[str, GroupRanking]:

@@ -8,9 +8,11 @@ which runs ``accelerate launch`` in-process, for a multi-process job) as the lea
 every process of the job stays in, with output to ``runs/<job>/train.log``. While it runs, the worker renews the
 lease every ``heartbeat_seconds``, watches for a cancel request (SIGTERM to the whole group, SIGKILL after
 ``cancel_grace_seconds``) and kills the group if its lease was lost. When supervision itself fails (the database
-unreachable or locked), the worker keeps trying until just before its lease would lapse, then kills the group and
-gives the job back, so no attempt outlives its lease. Every process of a job dies with its parent, and before an
-attempt starts (or a reaped job is handed on) a group left on this host by an earlier attempt is killed. When the
+unreachable, locked, or a call that does not come back), a watchdog thread that never touches the database
+(:mod:`jobs.queue.lease_watchdog`) SIGKILLs the group just before the lease would lapse; the worker then gives the job
+back (requeued while attempts remain), so no attempt outlives its lease. Every process of a job dies with its parent
+(armed before the child imports anything), and before an attempt starts (or a reaped job is handed on) a group left on
+this host by an earlier attempt is killed. When the
 child exits, the outcome is recorded, fenced by (job, worker, attempt). A worker claims only jobs whose
 ``resources`` it can serve (GPUs it sees, CPU cores it has).
 """
@@ -33,6 +35,7 @@ from pathlib import Path
 from jobs.hub.tokens import child_hub_environment, forget_job_token
 from jobs.queue.child_contract import (
     ERROR_FILE,
+    EXIT_BUSY,
     EXIT_DATABASE,
     EXIT_FENCED,
     EXIT_OK,
@@ -41,7 +44,10 @@ from jobs.queue.child_contract import (
     OOM_MESSAGE,
     PARENT_PID_ENV,
     die_with_parent,
+    dies_with_this_process,
+    job_attempt_of,
 )
+from jobs.queue.lease_watchdog import LeaseWatchdog, lease_margin
 from jobs.queue.leases import (
     ClaimedJob,
     cancel_requested,
@@ -55,6 +61,7 @@ from jobs.queue.leases import (
 from jobs.queue.submit import get_job
 from jobs.queue.sweep import advance_sweeps
 from jobs.spec import Strategy
+from storage.db import DEFAULT_LEASE_SECONDS
 from storage.tables import JobStatus
 
 LOG_FILE = "train.log"
@@ -78,7 +85,7 @@ class WorkerConfig:
 
     worker_id: str = field(default_factory=lambda: f"{HOST}:{os.getpid()}")
     heartbeat_seconds: float = 10.0
-    lease_seconds: float = 60.0
+    lease_seconds: float = DEFAULT_LEASE_SECONDS
     poll_seconds: float = 0.5
     cancel_grace_seconds: float = 10.0
     shutdown_grace_seconds: float = 3.0
@@ -145,7 +152,6 @@ def _proc_text(pid: int, name: str) -> str:
 
 def job_processes(job_id: int, group: int | None = None) -> list[int]:
     """Live processes of a job on this host (any attempt, launcher and ranks), found by command line; only one group's if given."""
-    marker = f"--job-id {job_id} "
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -153,7 +159,7 @@ def job_processes(job_id: int, group: int | None = None) -> list[int]:
         pid = int(entry.name)
         stat = _proc_text(pid, "stat")
         fields = stat.rsplit(")", 1)[-1].split()
-        if not fields or fields[0] == "Z" or marker not in _proc_text(pid, "cmdline") + " " or "jobs.queue.child" not in _proc_text(pid, "cmdline"):
+        if not fields or fields[0] == "Z" or job_attempt_of(_proc_text(pid, "cmdline"), job_id) is None:
             continue
         if group is None or int(fields[2]) == group:
             found.append(pid)
@@ -184,7 +190,23 @@ def kill_leftover_attempt(job_id: int, run_dir: Path, before_attempt: int) -> bo
 
 
 class SupervisionLost(RuntimeError):
-    """The worker could not renew its lease or read the job's state until just before the lease lapsed."""
+    """No lease renewal succeeded until just before the lease lapsed: the watchdog stopped the attempt's processes."""
+
+
+def requeue_reason(returncode: int, attempt: int, max_attempts: int) -> str | None:
+    """Why a failed attempt is requeued rather than failed (killed from outside, the database lost, the run folder still
+    locked by an earlier attempt), while attempts remain; None when its failure is the job's own."""
+    if attempt >= max_attempts:
+        return None
+    if returncode < 0:
+        cause = f"was killed by {signal.Signals(-returncode).name}"
+    elif returncode == EXIT_DATABASE:
+        cause = "lost the database"
+    elif returncode == EXIT_BUSY:
+        cause = "found the run folder still locked by an earlier attempt"
+    else:
+        return None
+    return f"its training process {cause} on attempt {attempt}; requeued to resume from the last checkpoint"
 
 
 class Worker:
@@ -224,10 +246,11 @@ class Worker:
             if job.run_dir and job.status is not JobStatus.RUNNING:  # once claimed again, the new attempt's worker does it
                 kill_leftover_attempt(job_id, Path(job.run_dir), before_attempt=job.attempt + 1)
         advance_sweeps()  # an Optuna sweep's next trials, once earlier ones finished (jobs.queue.sweep)
+        leased_at = time.monotonic()  # the claim's lease runs from a moment after this one
         claimed = claim_next_job(self.config.worker_id, self.config.lease_seconds, gpus=self.config.gpus, cpus=self.config.cpus)
         if claimed is None:
             return False
-        self._run(claimed)
+        self._run(claimed, leased_at)
         return True
 
     def _spawn(self, claimed: ClaimedJob) -> subprocess.Popen:
@@ -246,7 +269,8 @@ class Worker:
         log.flush()
         try:
             process = subprocess.Popen(
-                child_command(claimed), cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+                child_command(claimed), cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+                preexec_fn=dies_with_this_process(),  # armed before the child's imports, which take seconds
             )
         finally:
             log.close()
@@ -280,35 +304,54 @@ class Worker:
         except Exception:  # noqa: BLE001 - the job is safe either way: its processes are gone
             traceback.print_exc()
 
-    def _supervise(self, claimed: ClaimedJob, process: subprocess.Popen) -> tuple[JobStatus, str | None] | None:
-        """Watch the child until it exits; the outcome, or None when the attempt ended otherwise (stopped, lease lost)."""
-        config = self.config
-        renewed_at = time.monotonic()  # the lease was just written by the claim
-        next_check = renewed_at + config.heartbeat_seconds
-        margin = min(config.heartbeat_seconds, config.lease_seconds / 4)
-        while process.poll() is None:
-            time.sleep(min(0.2, config.poll_seconds))
-            if self.stopping.is_set():
-                self._stop_child(process, min(config.cancel_grace_seconds, config.shutdown_grace_seconds))
-                self._give_back(claimed, "its worker was stopped; requeued to resume from the last checkpoint")
-                return None
-            if time.monotonic() < next_check:
-                continue
+    @staticmethod
+    def _kill_attempt(process: subprocess.Popen) -> None:
+        """SIGKILL the attempt's whole process group at once (the watchdog's action: no grace, the lease is about to lapse)."""
+        if process.returncode is None:
             try:
-                attempt_started = time.monotonic()
-                if not renew_lease(claimed.id, claimed.worker_id, claimed.attempt, config.lease_seconds):
-                    self._stop_child(process, 0)  # the job was reclaimed: this attempt must not write anything more
+                os.killpg(process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+    def _supervise(self, claimed: ClaimedJob, process: subprocess.Popen, leased_at: float) -> tuple[JobStatus, str | None] | None:
+        """Watch the child until it exits; the outcome, or None when the attempt ended otherwise (stopped, lease lost).
+
+        Raises :class:`SupervisionLost` when the watchdog stopped the attempt because no renewal succeeded in time."""
+        config = self.config
+        margin = lease_margin(config.lease_seconds, config.heartbeat_seconds)
+        watchdog = LeaseWatchdog(lambda: self._kill_attempt(process), config.lease_seconds, margin, renewed_at=leased_at).start()
+        next_check = leased_at + config.heartbeat_seconds
+        last_error: Exception | None = None
+        try:
+            while process.poll() is None:
+                time.sleep(min(0.2, config.poll_seconds))
+                if self.stopping.is_set():
+                    self._stop_child(process, min(config.cancel_grace_seconds, config.shutdown_grace_seconds))
+                    self._give_back(claimed, "its worker was stopped; requeued to resume from the last checkpoint")
                     return None
-                renewed_at = attempt_started
-                if cancel_requested(claimed.id):
-                    self._stop_child(process, config.cancel_grace_seconds)
-                    return (JobStatus.CANCELLED, "cancelled while running")
-                next_check = time.monotonic() + config.heartbeat_seconds
-            except Exception as error:  # noqa: BLE001 - retried until the lease is about to lapse
-                if time.monotonic() + min(1.0, margin) >= renewed_at + config.lease_seconds - margin:
-                    raise SupervisionLost(f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}".rstrip(": ")) from error
-                traceback.print_exc()
-                next_check = time.monotonic() + min(1.0, margin)
+                if time.monotonic() < next_check:
+                    continue
+                try:
+                    call_started = time.monotonic()
+                    if not renew_lease(claimed.id, claimed.worker_id, claimed.attempt, config.lease_seconds):
+                        self._stop_child(process, 0)  # the job was reclaimed: this attempt must not write anything more
+                        return None
+                    watchdog.renewed(call_started)
+                    last_error = None
+                    if cancel_requested(claimed.id):
+                        self._stop_child(process, config.cancel_grace_seconds)
+                        return (JobStatus.CANCELLED, "cancelled while running")
+                    next_check = time.monotonic() + config.heartbeat_seconds
+                except Exception as error:  # noqa: BLE001 - retried; the watchdog stops the attempt before the lease lapses
+                    last_error = error
+                    traceback.print_exc()
+                    next_check = time.monotonic() + min(1.0, margin)
+        finally:
+            watchdog.close()
+        if watchdog.fired:
+            cause = f"{type(last_error).__name__}: {str(last_error).splitlines()[0]}" if last_error else "the database did not answer"
+            raise SupervisionLost(f"no lease renewal succeeded for {watchdog.fired_at - watchdog.renewed_at:.1f} s ({cause}); its processes were "
+                                  f"stopped {margin:.1f} s before the {config.lease_seconds:g} s lease would lapse")
         if process.returncode == EXIT_FENCED:
             return None
         return (JobStatus.SUCCEEDED, None) if process.returncode == EXIT_OK else (JobStatus.FAILED, explain_exit(process.returncode, claimed.run_dir))
@@ -326,11 +369,11 @@ class Worker:
                 traceback.print_exc()
                 time.sleep(1.0)
 
-    def _run(self, claimed: ClaimedJob) -> None:
+    def _run(self, claimed: ClaimedJob, leased_at: float) -> None:
         process = self._spawn(claimed)
         self.current = process
         try:
-            outcome = self._supervise(claimed, process)
+            outcome = self._supervise(claimed, process, leased_at)
         except BaseException as error:
             self._stop_child(process, 0)  # never move on while any process of the job lives
             self._give_back(claimed, f"its worker lost contact with the queue ({error}); requeued to resume from the last checkpoint")
@@ -345,12 +388,10 @@ class Worker:
             forget_job_token(claimed.id)
             return
         status, error = outcome
-        code = process.returncode
-        if (code < 0 or code == EXIT_DATABASE) and status is JobStatus.FAILED and claimed.attempt < claimed.max_attempts:
-            # Killed from outside (the OOM killer, an operator, a host shutting down) or cut off from the database: resume it,
-            # and fail it only once its attempts run out.
-            cause = "lost the database" if code == EXIT_DATABASE else f"was killed by {signal.Signals(-code).name}"
-            reason = f"its training process {cause} on attempt {claimed.attempt}; requeued to resume from the last checkpoint"
+        reason = requeue_reason(process.returncode, claimed.attempt, claimed.max_attempts) if status is JobStatus.FAILED else None
+        if reason is not None:
+            # Killed from outside (the OOM killer, an operator, a host shutting down), cut off from the database, or kept out of
+            # the run folder by an earlier attempt: resume it, and fail it only once its attempts run out.
             self._record(lambda: requeue_job(claimed.id, claimed.worker_id, claimed.attempt, reason))
             return
         tail = log_tail(claimed.run_dir / LOG_FILE)
@@ -410,7 +451,8 @@ def run_gpu_workers(gpus: list[str], base: WorkerConfig, stop_seconds: float = S
     def start(gpu: str) -> subprocess.Popen:
         argv = [sys.executable, str(PROJECT_ROOT / "launch.py"), "worker", "--worker-id", f"{base.worker_id}:gpu{gpu}",
                 "--heartbeat", str(base.heartbeat_seconds), "--lease", str(base.lease_seconds)]
-        return subprocess.Popen(argv, env={**os.environ, "CUDA_VISIBLE_DEVICES": gpu, PARENT_PID_ENV: str(os.getpid())})
+        return subprocess.Popen(argv, env={**os.environ, "CUDA_VISIBLE_DEVICES": gpu, PARENT_PID_ENV: str(os.getpid())},
+                                preexec_fn=dies_with_this_process(signal.SIGTERM))  # a sub-worker stops gracefully when this one dies
 
     signal.signal(signal.SIGTERM, forward)  # before the first worker starts: a SIGTERM from now on reaches every worker
     signal.signal(signal.SIGINT, forward)

@@ -55,6 +55,12 @@ class DataSpec(SpecModel):
         description="Held-out data: a fraction of the training rows (0 to 0.5), a file (a Hub dataset: a split name; text-to-image: a folder "
                     "or .zip of captioned images), or empty for none. The before/after report is measured on it.",
     )
+    split_seed: int = Field(
+        default=0, ge=0, le=2**32 - 1,
+        description="Seed that picks the held-out rows (the data.validation share or the automatic hold-out); independent of "
+                    "training.seed, so the training seed, max_length and train_on_prompt never move a row across the split. "
+                    "Never swept: every job of a sweep is measured on the same rows.",
+    )
     config: str | None = Field(default=None, max_length=200, description="Hub dataset only: the configuration (subset) to load, if it has several.")
     split: str = Field(default="train", min_length=1, max_length=200, description="Hub dataset only: the split to train on, e.g. train or train[:1000].")
     format: DataFormat = Field(

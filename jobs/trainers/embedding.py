@@ -15,11 +15,9 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from peft import LoraConfig, TaskType
-from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
-from sentence_transformers.base.sampler import BatchSamplers
 from transformers import TrainerCallback, set_seed
 
 from jobs.data.pairs import EmbeddingData, load_embedding_data, mine_negatives
@@ -33,6 +31,9 @@ from jobs.trainers.checkpoint_timer import CheckpointTimer
 from jobs.trainers.methods import lora_target_modules
 from jobs.trainers.progress import ProgressCallback
 from jobs.trainers.tail import TrainOutcome, finish_training
+
+if TYPE_CHECKING:  # sentence-transformers (with scikit-learn and scipy, ~50 MiB) loads only when an embedding job trains
+    from sentence_transformers import SentenceTransformerTrainingArguments
 
 COLUMNS = ("anchor", "positive", "negative", "sentence1", "sentence2", "score")
 """Dataset column order: sentence-transformers feeds text columns to the loss in order and treats ``score`` as the label."""
@@ -65,6 +66,8 @@ def build_loss(spec: JobSpec, model: Any) -> Any:
 
 def training_arguments(spec: JobSpec, run_dir: Path, precision_flags: dict[str, bool]) -> SentenceTransformerTrainingArguments:
     """The spec's ``training:`` settings as sentence-transformers training arguments (no in-loop evaluation: the report runs after)."""
+    from sentence_transformers import SentenceTransformerTrainingArguments
+    from sentence_transformers.base.sampler import BatchSamplers
 
     in_batch_negatives = spec.embedding.loss is not EmbeddingLoss.COSENT
     return SentenceTransformerTrainingArguments(
@@ -120,6 +123,8 @@ def train_embedding_model(
     stop_file: Path | None = None,
 ) -> TrainOutcome:
     """Train one sentence-embedding spec into ``run_dir``; resumes from ``run_dir/checkpoints`` when it holds one."""
+    from sentence_transformers import SentenceTransformerTrainer
+
     if spec.task is not Task.SENTENCE_EMBEDDING:
         raise SpecError([f"train_embedding_model trains task sentence-embedding, not {spec.task.value}"])
     started = time.perf_counter()

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 
-from storage.db import database_url, get_engine, session_scope
+from storage.db import BUSY_TIMEOUT_MS, DATABASE_TIMEOUT_SECONDS, DEFAULT_LEASE_SECONDS, database_url, get_engine, session_scope
 from storage.paths import data_home, safe_name
 from storage.tables import Job, JobStatus, Metric
 
@@ -17,7 +20,7 @@ def test_default_database_is_a_wal_sqlite_file_in_the_data_home(adapta_home: Pat
     assert url == f"sqlite:///{adapta_home / 'adapta.db'}"
     with get_engine().connect() as connection:
         assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
-        assert connection.execute(text("PRAGMA busy_timeout")).scalar() == 30000
+        assert connection.execute(text("PRAGMA busy_timeout")).scalar() == BUSY_TIMEOUT_MS
     assert (adapta_home / "adapta.db").is_file()
     for folder in ("uploads", "runs", "models"):
         assert (adapta_home / folder).is_dir()
@@ -74,3 +77,29 @@ def test_a_database_from_an_older_adapta_gains_the_new_columns_and_keeps_its_row
     assert job.backend == "local" and job.remote_id is None and job.status.value == "queued" and job.base_model == "some/model"
     with sqlite3.connect(adapta_home / "adapta.db") as db:
         assert "ix_job_backend" in [row[1] for row in db.execute("PRAGMA index_list(job)")]
+
+
+def test_every_database_wait_is_bounded_well_under_a_lease() -> None:
+    assert DATABASE_TIMEOUT_SECONDS <= DEFAULT_LEASE_SECONDS / 4
+    assert BUSY_TIMEOUT_MS == DATABASE_TIMEOUT_SECONDS * 1000
+
+
+def test_a_write_blocked_by_another_connection_fails_after_the_busy_timeout_instead_of_hanging(
+        adapta_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import storage.db as db
+
+    monkeypatch.setattr(db, "BUSY_TIMEOUT_MS", 300)  # the mechanism, quickly; the bound itself is checked above
+    db.reset_engines()
+    get_engine()
+    holder = sqlite3.connect(adapta_home / "adapta.db", isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # another process holding the single write lock (a stuck writer)
+    try:
+        started = time.monotonic()
+        with pytest.raises(OperationalError, match="locked"):
+            with session_scope() as session:
+                session.add(Job(name="x", task="causal-lm", method="lora", base_model="m", spec_json="{}"))
+        assert time.monotonic() - started < 3
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+        db.reset_engines()

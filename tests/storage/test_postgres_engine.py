@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import socket
 import threading
+import time
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import inspect, text
-from sqlalchemy.exc import StatementError
+from sqlalchemy import create_engine, inspect, text
+from sqlalchemy.exc import OperationalError, StatementError
 from sqlmodel import Session, select
 
 from storage import db
@@ -87,3 +89,37 @@ def test_naive_datetimes_are_refused(postgres_db_url: str) -> None:
     with pytest.raises(StatementError, match="timezone information"):
         with db.session_scope() as session:
             session.add(_job("naive", lease_expires_at=datetime(2030, 1, 2, 3, 4, 5)))
+
+
+def test_statements_and_lock_waits_are_bounded_well_under_a_lease(postgres_db_url: str) -> None:
+    with db.get_engine().connect() as connection:
+        assert connection.execute(text("SHOW statement_timeout")).scalar() == f"{round(db.DATABASE_TIMEOUT_SECONDS)}s"
+        assert connection.execute(text("SHOW lock_timeout")).scalar() == f"{round(db.DATABASE_TIMEOUT_SECONDS)}s"
+    short = create_engine(postgres_db_url, connect_args=db.postgres_connect_args(postgres_db_url, timeout_seconds=0.5))
+    try:
+        with short.connect() as connection:
+            started = time.monotonic()
+            with pytest.raises(OperationalError, match="statement timeout"):
+                connection.execute(text("SELECT pg_sleep(30)"))  # a statement that would hang a lease renewal
+            assert time.monotonic() - started < 5
+    finally:
+        short.dispose()
+
+
+def test_a_server_that_never_answers_fails_the_connection_within_the_bound() -> None:
+    silent = socket.create_server(("127.0.0.1", 0))  # accepts, then says nothing: a hung server or a black-holed network
+    url = f"postgresql+psycopg://adapta@127.0.0.1:{silent.getsockname()[1]}/adapta?sslmode=disable"
+    engine = create_engine(url, connect_args=db.postgres_connect_args(url, timeout_seconds=2))
+    try:
+        started = time.monotonic()
+        with pytest.raises(OperationalError, match="timeout"):
+            engine.connect()
+        assert time.monotonic() - started < 10
+    finally:
+        engine.dispose()
+        silent.close()
+
+
+def test_settings_the_url_names_are_left_to_the_url() -> None:
+    args = db.postgres_connect_args("postgresql+psycopg://u@h/d?connect_timeout=30&options=-c%20search_path%3Dx")
+    assert "connect_timeout" not in args and "options" not in args and args["tcp_user_timeout"] == db.BUSY_TIMEOUT_MS

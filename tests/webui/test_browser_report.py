@@ -11,7 +11,7 @@ from pathlib import Path
 from jobs.queue.run import train_in_foreground
 from jobs.spec import parse_spec
 from tests.jobs.evaluation.test_eval_report import PARAPHRASES
-from tests.jobs.trainers.test_train_text import INSTRUCTIONS, make_spec, write_jsonl
+from tests.jobs.trainers.test_train_text import make_spec, write_jsonl
 from tests.webui.conftest import needs_chromium
 from tests.webui.test_browser import open_tab, shot, wait_text
 
@@ -23,7 +23,7 @@ def test_report_panel_shows_metrics_and_flips_of_the_selected_job(page: object, 
     small = make_spec(tmp_path, tiny_llama, "causal-lm", "lora", max_steps=2)
     small_id, _ = train_in_foreground(parse_spec({**small, "name": "no-holdout"}), show_progress=False)
     raw = make_spec(tmp_path, tiny_llama, "causal-lm", "lora", max_steps=30)
-    raw["data"]["validation"] = str(write_jsonl(tmp_path / "validation.jsonl", INSTRUCTIONS[:4] + PARAPHRASES[4:]))
+    raw["data"]["validation"] = str(write_jsonl(tmp_path / "validation.jsonl", PARAPHRASES))  # training rows would not be scored
     raw["evaluation"] = {"max_new_tokens": 8}
     job_id, _ = train_in_foreground(parse_spec({**raw, "name": "with-report"}), show_progress=False)
 
@@ -31,7 +31,7 @@ def test_report_panel_shows_metrics_and_flips_of_the_selected_job(page: object, 
     open_tab(page, "4 · Jobs")
     wait_text(page, "#job-detail", f"#{job_id}")  # the newest job is selected
     wait_text(page, "#job-report", "Before → after, on held-out rows", timeout_s=30)
-    wait_text(page, "#job-report", "Measured on 6 rows of the validation file validation.jsonl")
+    wait_text(page, "#job-report", "Measured on 6 held-out rows of validation.jsonl, recorded in split.json")
     metrics = page.locator("#job-report-metrics").inner_text()
     for label in ("Answer loss", "Answer perplexity", "Exact match", "ROUGE-L F1", "chrF"):
         assert label in metrics, metrics

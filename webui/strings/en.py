@@ -78,6 +78,7 @@ EN_UI: dict[str, str] = {
     "data.none": "Upload or pick a data file first",
     "data.stats": "**{rows}** rows, **{usable}** usable · format **{format}** ({mapping})",
     "data.tokens": "Tokens per row: min {min}, median {p50}, p95 {p95}, max {max}",
+    "data.duplicates": "{count} rows repeat an earlier row (case, spaces and punctuation ignored): each group stays on one side of the split.",
     "data.no_tokenizer": "Choose a model in the Model tab to see token lengths.",
     "data.labels": "Examples per class:",
     "data.gallery": "Images and captions",
@@ -112,6 +113,10 @@ EN_UI: dict[str, str] = {
     "train.upload_yaml": "Load a YAML file into the form",
     "train.fits": "Memory: {estimate}, fits on {device}",
     "train.no_fit": "Memory: {estimate}, does not fit on {device}; lower the batch size or max length, or choose LoRA",
+    "train.memory_uncalibrated": "Memory: {estimate}, more than fits on {device}; but the estimate is not calibrated for {what} "
+                                 "and may be off by up to {error}, so Submit only warns: watch the job's memory",
+    "train.memory_within_error": "Memory: {estimate}, more than fits on {device} by less than the estimate's measured error "
+                                 "(estimate ÷ measured {ratio}), so Submit only warns: watch the job's memory",
     "train.steps": "Optimizer steps: {steps}",
     "train.time": "Estimated time: {minutes} min (from an earlier job on this model)",
     "train.time_unknown": "Time estimate: known after a first job on this model",
@@ -162,6 +167,8 @@ EN_UI: dict[str, str] = {
     "report.better": "✅ The adapted model is better on the main metric ({metric}).",
     "report.not_better": "⚠️ The adapted model is not better on the main metric ({metric}): try more epochs, a higher learning rate or more data.",
     "report.flips": "Per example ({score}): **{better} better**, **{worse} worse**, {same} the same.",
+    "report.split_not_recorded": ("⚠️ Split not recorded: this report is from before Adapta wrote split.json, so which rows it scored "
+                                   "(and whether any were trained on) cannot be checked."),
     "report.wins": "Biggest wins",
     "report.losses": "Biggest losses",
     "status.queued": "queued",
@@ -213,7 +220,7 @@ EN_UI: dict[str, str] = {
     "share.pushed": "Pushed to {url}",
     "gguf.title": "### GGUF for llama.cpp, Ollama and LM Studio",
     "gguf.types": "GGUF types",
-    "gguf.types.info": "F16/BF16 unquantised; Q8_0 8-bit; Q4_0 4-bit (embedding kept at 8-bit). Each file is loaded back and checked.",
+    "gguf.types.info": "F16/BF16 unquantised; Q8_0 8-bit; Q5/Q4 5- and 4-bit (embedding kept at 8-bit). Each file is run in llama.cpp and checked.",
     "gguf.export": "Export GGUF",
     "gguf.done": "GGUF export of job {id} in {folder}",
     "gguf.failed": "GGUF export of job {id} failed its verification (details in gguf_verification.json); the files are kept for inspection",

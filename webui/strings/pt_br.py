@@ -78,6 +78,7 @@ PT_UI: dict[str, str] = {
     "data.none": "Envie ou escolha um arquivo de dados primeiro",
     "data.stats": "**{rows}** linhas, **{usable}** utilizáveis · formato **{format}** ({mapping})",
     "data.tokens": "Tokens por linha: mín {min}, mediana {p50}, p95 {p95}, máx {max}",
+    "data.duplicates": "{count} linhas repetem uma linha anterior (ignorando maiúsculas, espaços e pontuação): cada grupo fica de um só lado da divisão.",
     "data.no_tokenizer": "Escolha um modelo na aba Modelo para ver o tamanho em tokens.",
     "data.labels": "Exemplos por classe:",
     "data.gallery": "Imagens e legendas",
@@ -112,6 +113,10 @@ PT_UI: dict[str, str] = {
     "train.upload_yaml": "Carregar um YAML no formulário",
     "train.fits": "Memória: {estimate}, cabe em {device}",
     "train.no_fit": "Memória: {estimate}, não cabe em {device}; reduza o lote ou o comprimento máximo, ou escolha LoRA",
+    "train.memory_uncalibrated": "Memória: {estimate}, mais do que cabe em {device}; mas a estimativa não foi calibrada para {what} "
+                                 "e pode errar em até {error}, então o envio só avisa: acompanhe a memória da tarefa",
+    "train.memory_within_error": "Memória: {estimate}, mais do que cabe em {device} por menos que o erro medido da estimativa "
+                                 "(estimativa ÷ medido {ratio}), então o envio só avisa: acompanhe a memória da tarefa",
     "train.steps": "Passos do otimizador: {steps}",
     "train.time": "Tempo estimado: {minutes} min (de uma tarefa anterior com este modelo)",
     "train.time_unknown": "Estimativa de tempo: disponível após uma primeira tarefa com este modelo",
@@ -162,6 +167,8 @@ PT_UI: dict[str, str] = {
     "report.better": "✅ O modelo adaptado é melhor na métrica principal ({metric}).",
     "report.not_better": "⚠️ O modelo adaptado não é melhor na métrica principal ({metric}): tente mais épocas, uma taxa de aprendizado maior ou mais dados.",
     "report.flips": "Por exemplo ({score}): **{better} melhores**, **{worse} piores**, {same} iguais.",
+    "report.split_not_recorded": ("⚠️ Divisão não registrada: este relatório é de antes de o Adapta gravar o split.json, então não dá para "
+                                   "verificar quais linhas ele mediu (nem se alguma foi usada no treino)."),
     "report.wins": "Maiores ganhos",
     "report.losses": "Maiores perdas",
     "status.queued": "na fila",
@@ -213,7 +220,7 @@ PT_UI: dict[str, str] = {
     "share.pushed": "Enviado para {url}",
     "gguf.title": "### GGUF para llama.cpp, Ollama e LM Studio",
     "gguf.types": "Tipos GGUF",
-    "gguf.types.info": "F16/BF16 sem quantização; Q8_0 8 bits; Q4_0 4 bits (embedding mantido em 8 bits). Cada arquivo é recarregado e conferido.",
+    "gguf.types.info": "F16/BF16 sem quantização; Q8_0 8 bits; Q5/Q4 5 e 4 bits (embedding mantido em 8 bits). Cada arquivo roda no llama.cpp e é conferido.",
     "gguf.export": "Exportar GGUF",
     "gguf.done": "Exportação GGUF da tarefa {id} em {folder}",
     "gguf.failed": "A exportação GGUF da tarefa {id} falhou na verificação (detalhes em gguf_verification.json); os arquivos ficam para inspeção",

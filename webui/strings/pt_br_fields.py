@@ -12,6 +12,10 @@ _PT_FIELDS: dict[str, tuple[str, str]] = {
     "data.validation": ("Validação", "Dados reservados: uma fração das linhas de treino (0 a 0,5), um arquivo (dataset do Hub: o nome de um "
                                      "split; text-to-image: uma pasta ou .zip de imagens com legendas), ou vazio para nenhum. "
                                      "O relatório antes/depois é medido neles."),
+    "data.split_seed": ("Semente da divisão", "Semente que escolhe as linhas reservadas (a fração de data.validation ou a reserva "
+                                              "automática); independente de training.seed, então a semente de treino, max_length e "
+                                              "train_on_prompt nunca mudam uma linha de lado. Nunca varrida: todas as tarefas de uma "
+                                              "varredura são medidas nas mesmas linhas."),
     "data.config": ("Configuração", "Só para dataset do Hub: a configuração (subconjunto) a carregar, se houver várias."),
     "data.split": ("Divisão", "Só para dataset do Hub: a divisão usada no treino, ex.: train ou train[:1000]."),
     "data.format": ("Formato dos dados", "auto detecta pelas colunas; text, instruction, chat ou classification forçam o formato."),
@@ -37,7 +41,9 @@ _PT_FIELDS: dict[str, tuple[str, str]] = {
     "lora.r": ("Posto (r)", "Posto da atualização de baixo posto."),
     "lora.alpha": ("Alpha", "Numerador da escala; a atualização é multiplicada por alpha / r."),
     "lora.dropout": ("Dropout", "Dropout na entrada do LoRA."),
-    "lora.target_modules": ("Módulos alvo", "auto (projeções de atenção), all-linear, ou uma lista de nomes como q_proj, v_proj."),
+    "lora.target_modules": ("Módulos alvo", "auto: toda camada linear exceto as cabeças do modelo (tarefas de texto; medido melhor que só "
+                                            "a atenção) e as projeções de atenção da UNet em text-to-image; all-linear: toda camada "
+                                            "linear; ou uma lista de nomes como q_proj, v_proj."),
     "lora.use_dora": ("Usar DoRA", "LoRA com decomposição de pesos (DoRA)."),
     "prompt_tuning.num_virtual_tokens": ("Tokens virtuais", "Número de tokens virtuais treináveis."),
     "prompt_tuning.init_text": ("Texto inicial", "Inicializa os tokens virtuais a partir deste texto (vazio: aleatório)."),

@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from jobs.data.images import HeldOutImages, load_image_dataset, split_image_dataset
+from jobs.data.split import write_split
 from jobs.errors import UnsupportedError
 from jobs.metrics import MetricsSink
 from jobs.models import resolve_precision
@@ -168,6 +169,7 @@ def train_text_to_image(
     images = spec.images
     dataset = load_image_dataset(spec.data.train, caption=images.caption, instance_prompt=images.instance_prompt, trigger_word=images.trigger_word)
     train_items, held_out = split_image_dataset(spec, dataset)
+    write_split(run_dir, held_out.split)  # runs/<job>/split.json: the images trained on and held out
     dtype, _ = resolve_precision(settings.precision)
     parts = load_parts(spec.base_model, dtype, spec.base_model_revision)
     add_lora(parts, spec)

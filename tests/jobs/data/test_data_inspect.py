@@ -34,8 +34,12 @@ def test_instruction_problems_name_csv_rows(tmp_path):
     assert found == [
         (3, "answer", "response (column answer) is empty", "error"),
         (4, "question", "prompt (column question) is empty", "error"),
-        (None, None, "1 row repeats an earlier row (first: row 5 repeats row 2); consider removing them", "warning"),
+        (None, None, "1 row repeats an earlier row, case, whitespace and punctuation ignored (first: row 5 repeats row 2); the split keeps "
+                     "each group of copies on one side (trained on or held out, and scored once), but consider removing them", "warning"),
     ]
+    assert report.duplicate_rows == 1 and report.to_dict()["duplicate_rows"] == 1
+    path.write_text('question,answer\nWhat is it?,Paris.\nwhat is it,Paris\n  WHAT  is it?!,paris.\nWhy?,Because.\n', encoding="utf-8")
+    assert inspect_dataset(path).duplicate_rows == 2  # copies that differ in case, spacing and punctuation count too
 
 
 def test_chat_problems(tmp_path):

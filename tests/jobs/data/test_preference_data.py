@@ -4,6 +4,7 @@ row with row-numbered problems, turned into TRL rows, and the spec refuses combi
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,14 @@ def write_jsonl(path: Path, rows: list[dict]) -> Path:
 
 
 PAIRS = [{"prompt": f"Question {n}?", "chosen": f"Good answer {n}.", "rejected": f"Bad answer {n}."} for n in range(6)]
+
+
+def _file_row(prompt: str | list[dict[str, str]]) -> int:
+    """The file row a TRL row came from: ``Question n?`` is PAIRS[n], row n + 2 of the file (row 1 is the skipped pair)."""
+    text = prompt[-1]["content"] if isinstance(prompt, list) else prompt
+    found = re.search(r"Question (\d+)\?", text)
+    assert found is not None, text
+    return int(found.group(1)) + 2
 
 
 class PlainTokenizer:
@@ -111,14 +120,16 @@ def test_load_objective_data_splits_and_checks_the_answer_column(tmp_path: Path,
     from jobs.models import load_tokenizer, resolve_model
 
     tokenizer = load_tokenizer(resolve_model(str(tiny_llama), task=Task.CAUSAL_LM))
-    data_file = write_jsonl(tmp_path / "pairs.jsonl", PAIRS + [{"prompt": "p", "chosen": "same", "rejected": "same"}])
+    data_file = write_jsonl(tmp_path / "pairs.jsonl", [{"prompt": "p", "chosen": "same", "rejected": "same"}] + PAIRS)
     spec = parse_spec({"base_model": str(tiny_llama), "objective": "dpo", "data": {"train": str(data_file), "validation": 0.34}})
     data = load_objective_data(spec, tokenizer)
     assert (len(data.train), len(data.eval), data.train_rows) == (4, 2, 4)
-    assert [problem.row for problem in data.skipped] == [7]
+    assert [problem.row for problem in data.skipped] == [1]
     assert data.train[0]["prompt"][-1]["role"] == "user" and data.train[0]["chosen"][0]["role"] == "assistant"
-    assert set(data.eval_rows).isdisjoint({1}) or True  # row numbers of held-out rows are file rows
-    assert all(1 <= row <= 6 for row in data.eval_rows)
+    trained = [_file_row(row["prompt"]) for row in data.train]
+    held_out = [_file_row(row["prompt"]) for row in data.eval]
+    assert data.eval_rows == held_out  # each held-out row is named by its row number in the file
+    assert set(trained).isdisjoint(held_out) and sorted(trained + held_out) == [2, 3, 4, 5, 6, 7]  # row 1 was skipped
     prompts = write_jsonl(tmp_path / "prompts.jsonl", [{"prompt": "2+2?"}])
     grpo = parse_spec({"base_model": str(tiny_llama), "objective": "grpo", "data": {"train": str(prompts)}, "training": {"batch_size": 4},
                        "grpo": {"rewards": [{"kind": "exact_match"}]}})

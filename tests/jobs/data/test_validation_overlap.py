@@ -1,5 +1,5 @@
-"""A validation file that repeats training rows: the overlap is reported with its numbers, and a validation file holding exactly the
-training rows is refused (its eval loss would only measure memorisation)."""
+"""A validation file that repeats training rows: the repeated rows are removed from scoring (case, whitespace and punctuation
+ignored) and counted, and a validation file holding only training rows is refused (its eval loss would only measure memorisation)."""
 
 from __future__ import annotations
 
@@ -41,15 +41,17 @@ def test_validation_rows_repeated_from_training_are_counted_in_a_warning(tmp_pat
     # the same text with other spacing is the same row
     repeated = [ROWS[2], {"question": "What  comes after 5?", "answer": " 6 comes after 5."}]
     data = load(tokenizer, train, write(tmp_path / "val.jsonl", fresh + repeated))
-    assert "2 of 5 rows of the validation file val.jsonl (40%) are also training rows" in " ".join(data.warnings)
-    assert data.eval is not None and len(data.eval) == 5
+    assert "2 validation rows also appear in training (case, whitespace and punctuation ignored): removed from scoring (val.jsonl)" \
+        in data.warnings
+    assert data.eval is not None and len(data.eval) == 3 and data.eval_rows == [1, 2, 3]
+    assert data.split.count("also in training") == 2 and data.split.scoring_ids() == [1, 2, 3]
 
     clean = load(tokenizer, train, write(tmp_path / "clean.jsonl", fresh))
-    assert not any("also training rows" in warning for warning in clean.warnings)
+    assert not any("also appear in training" in warning for warning in clean.warnings)
 
 
 def test_a_validation_file_with_the_training_rows_is_refused(tmp_path: Path, tokenizer) -> None:
     train = write(tmp_path / "train.jsonl", ROWS)
     for validation in (train, write(tmp_path / "copy.jsonl", list(reversed(ROWS)))):
-        with pytest.raises(DataError, match=f"the validation file {validation.name} holds the same 8 distinct rows as the training data"):
+        with pytest.raises(DataError, match=f"every usable row of the validation file {validation.name} .8 distinct. is also a training row"):
             load(tokenizer, train, validation)

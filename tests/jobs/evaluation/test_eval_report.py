@@ -12,7 +12,7 @@ from jobs.evaluation.report import REPORT_FILE, EvalReport, ExampleScore, Metric
 from jobs.evaluation.text import normalize_answer, split_prompt_and_answer, text_similarity
 from jobs.queue.run import execute_run
 from jobs.spec import parse_spec
-from tests.jobs.trainers.test_train_text import CLASSIFICATION, INSTRUCTIONS, make_spec, write_jsonl
+from tests.jobs.trainers.test_train_text import INSTRUCTIONS, make_spec, write_jsonl
 
 PARAPHRASES = [{"question": row["question"].replace("What colour is the sky on planet", "Tell me the colour of the sky of"),
                 "answer": row["answer"]} for row in INSTRUCTIONS]
@@ -56,20 +56,21 @@ def test_answer_metrics_compare_with_the_reference() -> None:
 
 def test_causal_lm_job_writes_a_report_where_the_adapter_beats_the_base(tmp_path: Path, tiny_llama: Path) -> None:
     raw = make_spec(tmp_path, tiny_llama, "causal-lm", "lora", max_steps=40)
-    # a tiny model memorises but does not generalise: three trained rows and one new one (overlap only warns)
-    raw["data"]["validation"] = str(write_jsonl(tmp_path / "validation.jsonl", INSTRUCTIONS[:3] + PARAPHRASES[3:4]))
+    # three training rows (removed from scoring: the report never scores what was trained on) and the facts asked in other words
+    raw["data"]["validation"] = str(write_jsonl(tmp_path / "validation.jsonl", INSTRUCTIONS[:3] + PARAPHRASES[:4]))
     raw["evaluation"] = {"max_rows": 3, "max_new_tokens": 12}
     summary = execute_run(parse_spec(raw), tmp_path / "run")
     report = read_report(tmp_path / "run")
     assert report is not None and report.skipped is None, report
-    assert report.measured_on.startswith("4 rows of the validation file validation.jsonl, the first 3 of 4")
+    assert report.measured_on.startswith("4 held-out rows of validation.jsonl, recorded in split.json (the validation file")
+    assert "; the first 3 of 4 scored (evaluation.max_rows); rows 4, 5, 6; 3 validation rows also appear in training" in report.measured_on
     assert {row.name for row in report.metrics} == {"answer_loss", "perplexity", "exact_match", "rouge_l", "chrf"}
     loss = report.metric("answer_loss")
     assert loss.adapted < 0.8 * loss.base and loss.improved, loss  # answer quality is the real-model tests' job (tests/jobs/trainers/test_real_models.py)
     assert report.metric("perplexity").adapted == pytest.approx(math.exp(loss.adapted), rel=1e-6)
-    assert len(report.examples) == 3 and [e.row for e in report.examples] == [1, 2, 3]
+    assert len(report.examples) == 3 and [e.row for e in report.examples] == [4, 5, 6]
     assert report.examples[0].reference == "The sky on Zor is teal."
-    assert report.examples[0].input == "What colour is the sky on planet Zor?"  # the row's prompt, not the chat template around it
+    assert report.examples[0].input == PARAPHRASES[0]["question"]  # the row's prompt, not the chat template around it
     assert summary["report"]["metric"] == "rouge_l" and summary["report"]["adapted"] == report.metric("rouge_l").adapted
     card = (tmp_path / "run" / "adapter" / "README.md").read_text()
     assert "### Before and after adaptation" in card and "| Answer loss |" in card
@@ -77,7 +78,9 @@ def test_causal_lm_job_writes_a_report_where_the_adapter_beats_the_base(tmp_path
 
 def test_classification_report_uses_the_majority_baseline(tmp_path: Path, tiny_bert: Path) -> None:
     raw = make_spec(tmp_path, tiny_bert, "text-classification", "lora", max_steps=30)
-    held = CLASSIFICATION[:5] + [{"text": "good wonderful", "label": "positive"}]  # memorised rows and one new one
+    held = [{"text": text, "label": label} for text, label in [  # the training words in new rows (a training row would not be scored)
+        ("good wonderful", "positive"), ("love great", "positive"), ("wonderful love", "positive"), ("great good", "positive"),
+        ("awful terrible", "negative"), ("hate bad", "negative")]]
     raw["data"]["validation"] = str(write_jsonl(tmp_path / "validation.jsonl", held))
     execute_run(parse_spec(raw), tmp_path / "run")
     report = read_report(tmp_path / "run")
@@ -101,7 +104,8 @@ def test_without_validation_a_large_set_is_held_out_and_a_small_one_explained(tm
     summary = execute_run(parse_spec(raw), tmp_path / "big")
     assert summary["train_examples"] == 54 and summary["eval_examples"] == 6
     report = read_report(tmp_path / "big")
-    assert report.measured_on.startswith("6 rows (10%) of big.jsonl held out automatically and not trained on")
+    assert report.measured_on.startswith("6 held-out rows of big.jsonl, recorded in split.json (evaluation.holdout 0.1 (data.validation "
+                                          "is empty): 6 of the 60 groups of identical rows of the training file picked by data.split_seed 0)")
     assert any("held out automatically" in warning for warning in summary["warnings"])
 
     small = make_spec(tmp_path, tiny_llama, "causal-lm", "lora", max_steps=2)

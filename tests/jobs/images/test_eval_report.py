@@ -14,12 +14,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from jobs.data.images import HeldOutImages
+from jobs.data.images import load_image_dataset, split_image_dataset
+from jobs.data.split import write_split
 from jobs.evaluation.images import evaluate_text_to_image, fixed_timesteps
 from jobs.evaluation.report import read_report
 from jobs.metrics import MetricsSink
 from jobs.queue.run import execute_run
 from jobs.spec import parse_spec
+from tests.jobs.images.conftest import write_images
 
 PROMPT = "a photo of sks dog"
 SHAPES = ("square", "circle")
@@ -94,7 +96,8 @@ def test_the_report_holds_base_and_adapted_validation_loss_per_image_and_the_gri
         assert held[example.reference] == example.input and example.base_score == pytest.approx(-float(example.base_output.split()[1]), abs=1e-4)
         assert example.change == ("better" if example.adapted_score > example.base_score else "worse")
     assert sum(-e.base_score for e in report.examples) / 4 == pytest.approx(main.base, rel=1e-5)
-    assert report.measured_on.startswith("4 images held out from training: 5 of the 52 images of data.train")
+    assert report.measured_on.startswith("4 images held out from training, recorded in split.json: 5 of the 52 images of data.train")
+    assert report.split["scored"] == [example.reference for example in report.examples]
     assert "the first 4 of 5 (evaluation.max_rows)" in report.measured_on
     [row] = report.extra["grid"]
     assert row == {"prompt": PROMPT, "base": "eval/grid-00-base.png", "adapted": "eval/grid-00-adapted.png"}
@@ -148,6 +151,8 @@ def test_a_lora_overfit_on_one_image_lowers_that_images_validation_loss(request:
     (train / "one.txt").write_text("a photo of sks red square")
     validation = tmp_path / "same-image"
     shutil.copytree(train, validation)
+    image.putpixel((63, 63), (201, 40, 40))  # one pixel apart: the same picture, not the same file (a copy would not be scored)
+    image.save(validation / "one.png")
     spec = parse_spec(image_spec(model, train, data={"validation": str(validation)}, samples={"prompts": []},
                                  training={"max_steps": 12, "learning_rate": 1e-2, "batch_size": 1, "checkpoint_minutes": None, "save_steps": 1000},
                                  images={"train_text_encoder": family == "sdxl"}))
@@ -157,18 +162,19 @@ def test_a_lora_overfit_on_one_image_lowers_that_images_validation_loss(request:
     assert main.adapted < main.base - 0.02, f"overfitting did not lower the loss: {main.base:.4f} -> {main.adapted:.4f}"
     [example] = report.examples
     assert example.reference == "one.png" and example.change == "better"
-    assert report.measured_on.startswith("1 image held out from training: 1 image of data.validation (same-image)")
+    assert report.measured_on.startswith("1 image held out from training, recorded in split.json: 1 image of data.validation (same-image)")
     assert summary["train_examples"] == 1 and summary["eval_examples"] == 1
     # no sample prompts: the grid renders the held-out caption
     assert [row["prompt"] for row in report.extra["grid"]] == ["a photo of sks red square"]
 
 
-def test_too_few_images_gives_the_grid_alone_and_says_why(evaluated) -> None:
+def test_no_held_out_images_gives_the_grid_alone_and_says_why(evaluated) -> None:
     summary = evaluated.summary
-    reason = "data.train has 4 images, fewer than the 50 needed to hold some out"
-    outcome = SimpleNamespace(base_model_path=summary["base_model_path"], output_folder=Path(summary["output_folder"]),
-                              held_out=HeldOutImages(reason=reason))
+    outcome = SimpleNamespace(base_model_path=summary["base_model_path"], output_folder=Path(summary["output_folder"]))
     run_dir = evaluated.run_dir.parent / "grid-only"
+    off = evaluated.spec.model_copy(update={"evaluation": evaluated.spec.evaluation.model_copy(update={"enabled": False})})
+    write_split(run_dir, split_image_dataset(off, load_image_dataset(evaluated.images))[1].split)  # a run that held nothing out
+    reason = "no images were held out (nothing held out: evaluation is off)"
     report = evaluate_text_to_image(evaluated.spec, run_dir, outcome, MetricsSink(run_dir / "metrics.jsonl"))
     assert report.skipped is None and report.metrics == [] and report.examples == []
     assert report.measured_on.startswith("sample prompts only")
@@ -177,7 +183,10 @@ def test_too_few_images_gives_the_grid_alone_and_says_why(evaluated) -> None:
 
 
 def test_no_held_out_images_and_no_prompts_skips_with_the_reason(tiny_sd: Path, tmp_path: Path) -> None:
-    spec = parse_spec(image_spec(tiny_sd, tmp_path, samples={"prompts": []}))
-    outcome = SimpleNamespace(base_model_path="/nowhere", output_folder=tmp_path / "adapter", held_out=HeldOutImages(reason="too few images"))
-    report = evaluate_text_to_image(spec, tmp_path, outcome, MetricsSink(tmp_path / "metrics.jsonl"))
-    assert report.skipped.startswith("too few images; and there are no samples.prompts")
+    images = write_images(tmp_path / "images")
+    spec = parse_spec(image_spec(tiny_sd, images, samples={"prompts": []}))
+    write_split(tmp_path / "run", split_image_dataset(spec, load_image_dataset(images))[1].split)
+    outcome = SimpleNamespace(base_model_path="/nowhere", output_folder=tmp_path / "adapter")
+    report = evaluate_text_to_image(spec, tmp_path / "run", outcome, MetricsSink(tmp_path / "metrics.jsonl"))
+    assert report.skipped.startswith("data.train has 4 images, fewer than the 50 needed to hold some out for evaluation.holdout")
+    assert report.skipped.endswith("and there are no samples.prompts to render a base-vs-adapted image grid either.")

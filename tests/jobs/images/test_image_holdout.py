@@ -18,7 +18,7 @@ from tests.jobs.images.test_eval_report import write_many_images
 
 def spec_for(train: Path, validation=None, seed: int = 3, **evaluation):
     return parse_spec({"task": "text-to-image", "base_model": "tiny/sd", "method": "lora",
-                       "data": {"train": str(train), "validation": validation}, "training": {"seed": seed}, "images": {"resolution": 64},
+                       "data": {"train": str(train), "validation": validation, "split_seed": seed}, "training": {"seed": 7}, "images": {"resolution": 64},
                        "evaluation": evaluation})
 
 
@@ -31,7 +31,7 @@ def test_a_large_dataset_holds_out_the_share_picked_by_the_seed(tmp_path: Path) 
     dataset = load_image_dataset(images)
     train, held = split_image_dataset(spec_for(images, holdout=0.2), dataset)
     assert len(held.items) == 10 and len(train) == 40 and not set(names(train)) & set(names(held.items))
-    assert held.source == "10 of the 50 images of data.train (20% by evaluation.holdout (0.2), picked by seed 3), not trained on"
+    assert held.source == "10 of the 50 images of data.train (20% by evaluation.holdout (0.2), picked by data.split_seed 3), not trained on"
     again_train, again = split_image_dataset(spec_for(images, holdout=0.2), load_image_dataset(images))
     assert names(again.items) == names(held.items) and names(again_train) == names(train)  # a resumed run holds out the same images
     _, other_seed = split_image_dataset(spec_for(images, seed=4, holdout=0.2), dataset)

@@ -31,12 +31,13 @@ def qa(tmp_path: Path) -> Path:
     return path
 
 
-def finish(job_id: int, exact_match: float, losses: list[float]) -> None:
-    """A succeeded job with a report (answer loss and exact match) and a loss curve."""
+def finish(job_id: int, exact_match: float, losses: list[float], rows: str | None = "0123456789abcdef") -> None:
+    """A succeeded job with a report (answer loss and exact match, measured on the held-out rows ``rows``) and a loss curve."""
     run_dir = Path(get_job(job_id).run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     write_report(EvalReport(task="causal-lm", main_metric="exact_match", measured_on="4 held-out rows", metrics=[
-        MetricRow("answer_loss", "Answer loss", 2.5, losses[-1], False), MetricRow("exact_match", "Exact match", 0.0, exact_match, True)]), run_dir)
+        MetricRow("answer_loss", "Answer loss", 2.5, losses[-1], False), MetricRow("exact_match", "Exact match", 0.0, exact_match, True)],
+        split={"file": "split.json", "rows_fingerprint": rows} if rows else {}), run_dir)
     sink = MetricsSink(run_dir / "metrics.jsonl", job_id)
     for step, loss in enumerate(losses, start=1):
         sink.record(step, {"loss": loss})
@@ -94,6 +95,24 @@ def test_csv_has_one_row_per_job_with_settings_and_metrics(three_runs: list[int]
     assert [float(row["last_loss"]) for row in rows] == [1.2, 0.8, 1.7] and {row["last_eval_loss"] for row in rows} == {""}
     assert [row["best_in_group"] for row in rows] == ["", "yes", ""]
     assert rows[0]["group"] == rows[1]["group"] != "" and rows[2]["group"] == ""
+
+
+def test_reports_on_other_held_out_rows_are_flagged_and_never_marked_best(three_runs: list[int]) -> None:
+    from jobs.queue.sweep_ranking import rank_group
+
+    same = Comparison(load_runs(three_runs, owner="alice"))
+    assert same.rows_note() == "All 3 reports were measured on the same held-out rows (split.json fingerprint 0123456789)."
+    finish(three_runs[1], 0.5, [2.0, 1.0, 0.8], rows="fedcba9876543210")  # the sweep's better child, scored on other rows
+    finish(three_runs[2], 0.75, [2.1, 1.9, 1.7], rows=None)  # a report from before split.json
+    comparison = Comparison(load_runs(three_runs, owner="alice"))
+    note = comparison.rows_note()
+    assert note.startswith("⚠️ These reports were not all measured on the same held-out rows") and "not comparable" in note
+    assert f"#{three_runs[1]}: fedcba9876" in note and f"#{three_runs[2]}: not recorded" in note
+    _, rows = comparison.table()
+    assert [f"{DIFFERS}held-out rows (split.json)", "0123456789", "fedcba9876", "not recorded"] in rows
+    ranking = rank_group([get_job(job_id) for job_id in three_runs[:2]])
+    assert ranking.best == three_runs[0] and ranking.unranked == [three_runs[1]]
+    assert f"not ranked: #{three_runs[1]} (measured on other held-out rows" in ranking.summary()
 
 
 def test_another_owner_cannot_compare_these_jobs(three_runs: list[int]) -> None:

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import update
 from sqlmodel import col
 
+from jobs.data.split import DataFile, RecordedSplit, read_split, write_split
 from jobs.errors import AdaptaError, SpecError
 from jobs.evaluation.report import EvalReport, MetricRow, read_report, write_report
 from jobs.metrics import MetricsSink, metric_series
@@ -45,8 +46,15 @@ def finish_with_report(job_id: int, value: float, higher_is_better: bool = True,
     run_dir = Path(get_job(job_id).run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     write_report(EvalReport(task="causal-lm", main_metric=name, metrics=[
-        MetricRow("chrf", "chrF", 10.0, 20.0, True), MetricRow(name, name.replace("_", " "), 0.0, value, higher_is_better)]), run_dir)
+        MetricRow("chrf", "chrF", 10.0, 20.0, True), MetricRow(name, name.replace("_", " "), 0.0, value, higher_is_better)],
+        split={"file": "split.json", "rows_fingerprint": "same-rows"}), run_dir)
     set_status(job_id, JobStatus.SUCCEEDED)
+
+
+def record_split(job_id: int) -> None:
+    """The split.json of a child that has an eval loss but no report (the same rows for every child)."""
+    write_split(Path(get_job(job_id).run_dir), RecordedSplit(unit="row", files=[DataFile("train", "qa.jsonl", "0" * 64)], rule="test",
+                                                             share=0.2, seed=0, automatic=False, train=[1, 2, 3], held=[4], held_file="train"))
 
 
 # ---- grid expansion and its refusals --------------------------------------------------------------------------
@@ -118,6 +126,7 @@ def test_lower_is_better_and_eval_loss_fallback_pick_the_lowest(qa: Path, tiny_l
     again = submit_sweep(read_sweep(base(tiny_llama, qa, learning_rate=LEARNING_RATES)))
     for job_id, value in zip(again, [0.7, 0.8, 0.6], strict=True):  # no reports: the last eval loss ranks them
         MetricsSink(Path(get_job(job_id).run_dir) / "metrics.jsonl", job_id).record(2, {"eval_loss": value})
+        record_split(job_id)
         set_status(job_id, JobStatus.SUCCEEDED)
     ranking = rank_group([get_job(job_id) for job_id in again])
     assert ranking.best == again[2] and ranking.metric == "eval_loss"
@@ -227,7 +236,7 @@ def test_the_worker_advances_sweeps_between_jobs(qa: Path, tiny_llama: Path, mon
     first = submit_sweep(read_sweep({**base(tiny_llama, qa), "sweep": {"trials": 2, "parallel": 1, "search": {"lora.r": [4, 8]}}}))
     set_status(first[0], JobStatus.CANCELLED)
     claimed: list[int] = []
-    monkeypatch.setattr(Worker, "_run", lambda self, job: claimed.append(job.id))
+    monkeypatch.setattr(Worker, "_run", lambda self, job, leased_at: claimed.append(job.id))
     assert Worker(WorkerConfig(gpus=None)).run_once() is True  # it asked Optuna for the second trial before it claimed
     assert len(claimed) == 1 and get_job(claimed[0]).group_id == get_job(first[0]).group_id and claimed[0] != first[0]
 
@@ -290,3 +299,6 @@ def test_a_real_sweep_of_three_learning_rates_runs_and_marks_the_best(finished_s
     expected = (max if higher else min)(values, key=lambda job_id: values[job_id][0])
     assert rank_group(jobs).best == expected
     assert group_labels(jobs)[expected].startswith("★ ")
+    splits = [read_split(job.run_dir) for job in jobs]  # every child recorded its split: the same held-out rows for all three
+    assert all(split is not None for split in splits) and len({split.fingerprint for split in splits}) == 1
+    assert {read_report(job.run_dir).split["rows_fingerprint"] for job in jobs} != {None} and not rank_group(jobs).unranked

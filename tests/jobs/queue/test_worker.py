@@ -45,12 +45,16 @@ def wait_for(condition, timeout: float, what: str):
 
 
 def child_pids(job_id: int) -> list[int]:
-    """Processes still running for a job (any rank), found by their command line."""
+    """Processes still running for a job (any rank), found by their command line; only this test's (its ADAPTA_HOME), since
+    other test sessions on the machine number their jobs from 1 too."""
+    home = f"ADAPTA_HOME={os.environ['ADAPTA_HOME']}".encode()
     found = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
                 cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+                if home not in (entry / "environ").read_bytes().split(b"\0"):
+                    continue
             except OSError:
                 continue
             if "jobs.queue.child" in cmdline and f"--job-id {job_id} " in cmdline + " ":

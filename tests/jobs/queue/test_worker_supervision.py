@@ -21,7 +21,7 @@ from sqlalchemy.exc import OperationalError
 
 import jobs.queue.worker as worker_module
 from jobs.queue import claim_next_job, get_job, submit_job
-from jobs.queue.worker import Worker, WorkerConfig
+from jobs.queue.worker import SupervisionLost, Worker, WorkerConfig
 from storage.db import get_engine
 from storage.tables import JobStatus
 from tests.jobs.queue.test_worker import wait_for
@@ -36,7 +36,10 @@ def qa_file(tmp_path: Path, rows: int = 16) -> Path:
 
 
 def processes_of(job_id: int) -> dict[int, int]:
-    """pid -> process group of every live process of the job (launcher and ranks), from its command line."""
+    """pid -> process group of every live process of the job (launcher and ranks), from its command line.
+
+    Only this test's processes (their ``ADAPTA_HOME``): other test sessions on the machine number their jobs from 1 too."""
+    home = f"ADAPTA_HOME={os.environ['ADAPTA_HOME']}".encode()
     found = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -44,6 +47,8 @@ def processes_of(job_id: int) -> dict[int, int]:
         try:
             cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
             stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            if home not in (entry / "environ").read_bytes().split(b"\0"):
+                continue
         except (OSError, IndexError):
             continue
         if "jobs.queue.child" in cmdline and f"--job-id {job_id} " in cmdline + " " and stat[0] != "Z":
@@ -75,6 +80,51 @@ def test_a_heartbeat_that_raises_stops_the_child_before_the_worker_moves_on(tmp_
     job = get_job(job_id)
     assert job.status is JobStatus.QUEUED and job.worker_id is None, (job.status, job.error)
     assert "database is locked" in job.error
+
+
+def test_a_hung_renew_stops_the_child_before_its_lease_passes_and_the_job_is_requeued_then_finishes(
+        tmp_path: Path, tiny_llama: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    lease = 3.0
+    job_id = submit_job({"base_model": str(tiny_llama), "data": {"train": str(qa_file(tmp_path))}, "training": {"max_steps": 2, "batch_size": 2},
+                         "evaluation": {"enabled": False}})
+    real_renew = worker_module.renew_lease
+    seen: dict[str, object] = {}
+
+    def hangs_once_the_child_runs(*args, **kwargs) -> bool:
+        if "hung" in seen or not processes_of(job_id) or "renewed" not in seen:
+            started = time.monotonic()
+            held = real_renew(*args, **kwargs)
+            seen["renewed"] = started  # the lease now lasts at least until started + lease
+            return held
+        seen["hung"] = True  # a database call that does not come back for longer than the lease (no statement timeout)
+        expires = float(seen["renewed"]) + lease
+        while time.monotonic() < expires - 0.05:
+            time.sleep(0.02)
+        seen["alive_when_the_lease_lapsed"] = processes_of(job_id)
+        time.sleep(1.0)
+        return real_renew(*args, **kwargs)  # the database answers again: the row still names this attempt
+
+    monkeypatch.setattr(worker_module, "renew_lease", hangs_once_the_child_runs)
+    worker = Worker(WorkerConfig(worker_id="inline", heartbeat_seconds=0.3, lease_seconds=lease, poll_seconds=0.1))
+    lost: SupervisionLost | None = None
+    try:
+        try:
+            worker.run_once()
+        except SupervisionLost as error:
+            lost = error
+        assert seen.get("hung"), "the renew never hung: the child finished first"
+        assert seen["alive_when_the_lease_lapsed"] == {}, "the child outlived its lease while the renew hung"
+        assert lost is not None and "lease" in str(lost), lost
+    finally:
+        for pid in processes_of(job_id):
+            os.kill(pid, signal.SIGKILL)
+    job = get_job(job_id)
+    assert job.status is JobStatus.QUEUED and job.attempt == 1, (job.status, job.error)
+    assert "lease" in job.error and "requeued" in job.error, job.error
+    monkeypatch.setattr(worker_module, "renew_lease", real_renew)
+    assert worker.run_once()
+    job = get_job(job_id)
+    assert job.status is JobStatus.SUCCEEDED and job.attempt == 2, (job.status, job.error, job.log_tail)
 
 
 def test_a_two_process_job_stays_in_one_group_and_dies_with_its_killed_worker(tmp_path: Path, tiny_llama: Path, adapta_home: Path) -> None:
@@ -168,3 +218,33 @@ def test_a_group_left_by_an_earlier_attempt_is_killed_before_the_next_starts_but
     finally:
         if orphan.poll() is None:
             orphan.kill()
+
+
+def test_a_stale_run_folder_lock_of_an_earlier_attempt_is_taken_back_but_never_a_newer_ones(tmp_path: Path) -> None:
+    from jobs.queue.child import ATTEMPT_LOCK_FILE, hold_attempt_lock, stop_stale_lock_holders
+    from jobs.queue.child_contract import EXIT_BUSY
+    from jobs.queue.worker import requeue_reason
+
+    # a process left behind by attempt 1 of job 99 (a forked data loader, say) that still holds the run folder's lock
+    holder = subprocess.Popen([sys.executable, "-c", "import fcntl, os, sys, time\n"
+                               "fcntl.flock(os.open(sys.argv[1], os.O_RDWR | os.O_CREAT), fcntl.LOCK_EX)\nprint('locked', flush=True)\ntime.sleep(120)",
+                               str(tmp_path / ATTEMPT_LOCK_FILE), "-m", "jobs.queue.child", "--job-id", "99", "--attempt", "2"],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        assert stop_stale_lock_holders(tmp_path, 99, 2) == [], "the same attempt is not stale"
+        assert stop_stale_lock_holders(tmp_path, 98, 3) == [], "another job's process is not this job's"
+        assert hold_attempt_lock(tmp_path, wait_seconds=0.5, free_stale=lambda: stop_stale_lock_holders(tmp_path, 99, 1)) is None, \
+            "an older attempt took the lock from a newer one"
+        assert holder.poll() is None
+        descriptor = hold_attempt_lock(tmp_path, wait_seconds=10, free_stale=lambda: stop_stale_lock_holders(tmp_path, 99, 3))
+        assert descriptor is not None, "attempt 3 could not take the lock attempt 2 left behind"
+        os.close(descriptor)
+        assert holder.wait(timeout=5) == -signal.SIGKILL
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+    assert "requeued" in requeue_reason(EXIT_BUSY, attempt=1, max_attempts=3)
+    assert requeue_reason(EXIT_BUSY, attempt=3, max_attempts=3) is None, "on its last attempt the job fails with the lock sentence"
+    assert "SIGKILL" in requeue_reason(-signal.SIGKILL, attempt=1, max_attempts=3)
+    assert requeue_reason(1, attempt=1, max_attempts=3) is None, "the job's own error is not retried"

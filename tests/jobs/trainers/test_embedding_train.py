@@ -33,7 +33,9 @@ def test_minilm_lora_learns_code_words_and_retrieves_unseen_combinations(finishe
 
     # the report: unseen combinations of known code words, searched among all 96 passages
     report = read_report(run_dir)
-    assert report.measured_on == "19 rows of the validation file heldout.jsonl, each searched among all 96 passages of the corpus"
+    assert report.measured_on.startswith("19 held-out queries, each searched among all 96 passages of the corpus; their rows: 19 held-out "
+                                          "rows of heldout.jsonl, recorded in split.json (the validation file heldout.jsonl")
+    assert (run_dir / "split.json").is_file() and report.split["rows_fingerprint"]
     assert report.main_metric == "ndcg@10" and [row.name for row in report.metrics] == ["ndcg@10", "mrr@10", "recall@1", "recall@10"]
     recall, ndcg = report.metric("recall@10"), report.metric("ndcg@10")
     assert recall.base <= 0.25 and recall.adapted >= 0.8, report.metrics
@@ -113,7 +115,8 @@ def test_tiny_full_fine_tune_saves_a_sentence_transformers_folder(tiny_bert: Pat
     assert (model_dir / "modules.json").is_file() and (model_dir / "model.safetensors").is_file()
     assert summary["train_examples"] == 30 and summary["eval_examples"] == 10
     report = read_report(tmp_path / "run")
-    assert report.skipped is None and report.measured_on.startswith("10 queries (10 rows, 25% of the queries) of pairs.jsonl held out by")
+    assert report.skipped is None and report.measured_on.startswith("10 held-out queries, each searched among all")
+    assert "10 held-out rows of pairs.jsonl, recorded in split.json (data.validation 0.25: 10 of the 40 distinct queries" in report.measured_on
     run = open_embedding_run(tmp_path / "run")
     assert not run.is_adapter and (encode(run, ["question 1"]) - encode(run, ["question 1"], adapted=False)).abs().max() > 0
     card = (model_dir / "README.md").read_text()

@@ -28,7 +28,7 @@ CLASSIFICATION = [{"text": text, "label": label} for text, label in [
 
 PEFT_FILES = {"adapter_config.json", "adapter_model.safetensors", "tokenizer.json", "tokenizer_config.json", "README.md"}
 FULL_FILES = {"config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "README.md"}
-RUN_FILES = {"spec.yaml", "metrics.jsonl", "summary.json", "README.md"}
+RUN_FILES = {"spec.yaml", "metrics.jsonl", "summary.json", "README.md", "split.json"}
 
 
 def write_jsonl(path: Path, rows: list[dict]) -> Path:
@@ -105,7 +105,9 @@ def test_method_trains_saves_and_reloads(tmp_path: Path, tiny_llama: Path, tiny_
 
 def test_classification_reports_accuracy_and_keeps_label_names(tmp_path: Path, tiny_bert: Path) -> None:
     raw = make_spec(tmp_path, tiny_bert, "text-classification", "lora", max_steps=30, learning_rate=1e-2)
-    raw["data"]["validation"] = write_jsonl(tmp_path / "val.jsonl", CLASSIFICATION[:4]).as_posix()
+    held = [{"text": text, "label": label} for text, label in [("good great", "positive"), ("bad awful", "negative"),
+                                                               ("love wonderful", "positive"), ("hate terrible", "negative")]]
+    raw["data"]["validation"] = write_jsonl(tmp_path / "val.jsonl", held).as_posix()  # training rows would not be scored
     _, summary = train_in_foreground(parse_spec(raw), show_progress=False)
     assert summary["label_names"] == ["negative", "positive"]
     assert summary["eval_metrics"]["eval_accuracy"] == 1.0
