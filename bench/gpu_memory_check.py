@@ -98,7 +98,8 @@ def configurations(args: argparse.Namespace) -> list[tuple[str, int, bool]]:
 def estimate(memory: ModuleType, shape: dict[str, Any], method: str, seq_len: int, checkpointing: bool, batch_size: int,
              precision_bytes: int, device: str) -> Any:
     return memory.estimate_for_config(shape, parameter_count(shape), method, batch_size=batch_size, seq_len=seq_len,
-                                      precision_bytes=precision_bytes, gradient_checkpointing=checkpointing, device=device)
+                                      precision_bytes=precision_bytes, gradient_checkpointing=checkpointing, device=device,
+                                      lora_targets=["q_proj", "v_proj"])
 
 
 def run_config(shape: dict[str, Any], method: str, seq_len: int, checkpointing: bool, args: argparse.Namespace, device: str) -> dict[str, Any]:

@@ -9,7 +9,7 @@ Run it offline (about 5 minutes on a quiet 2-core CPU; ``--full`` adds about 2):
 
 The packaged SmolLM2-135M-Instruct (its GGUF converted once to safetensors under ``--home``) is trained in fp32
 on CPU exactly as Adapta trains it: ``load_base_model``, ``apply_method`` (LoRA r=8, alpha 16, dropout 0.05 on
-q_proj/v_proj, Adapta's defaults), the TrainingArguments of ``jobs.trainers.text`` and transformers' Trainer
+q_proj/v_proj, Adapta's defaults when measured), the TrainingArguments of ``jobs.trainers.text`` and transformers' Trainer
 (fused AdamW, loss on every token), for ``--steps`` optimizer steps on batches of random token ids of exactly
 ``seq_len`` tokens (no padding). Each configuration runs in a fresh subprocess so that peaks do not mix.
 
@@ -103,7 +103,7 @@ def run_child(args: argparse.Namespace) -> int:
                 "save_steps": 1_000_000,
                 "seed": 0,
             },
-            "lora": {"r": 8, "alpha": 16, "dropout": 0.05, "target_modules": "auto"},
+            "lora": {"r": 8, "alpha": 16, "dropout": 0.05, "target_modules": ["q_proj", "v_proj"]},
         }
     )
     resolved = resolve_model(args.model)
@@ -209,7 +209,7 @@ def estimate(
     from jobs.models.memory import estimate_for_config
 
     predicted = estimate_for_config(config, num_params, method, batch_size=batch_size, seq_len=seq_len, precision_bytes=4,
-                                    gradient_checkpointing=checkpointing, device="cpu")
+                                    gradient_checkpointing=checkpointing, device="cpu", lora_targets=["q_proj", "v_proj"])
     return predicted if heap_slack is None else replace(predicted, allocator_slack=int(heap_slack * predicted.transient))
 
 

@@ -21,6 +21,7 @@ from jobs.data import read_records
 from jobs.errors import AdaptaError
 from jobs.hub import search as hub
 from jobs.models.memory import format_bytes
+from jobs.models.memory_job import UNCALIBRATED_ERROR, memory_verdict
 from jobs.queue import list_jobs
 from jobs.spec import DataSpec, JobSpec, Method, Task
 from jobs.trainers.recommend import (
@@ -107,7 +108,7 @@ def model_facts(ref: str, caller: Caller, token: str | None = None) -> dict[str,
     if not ref:
         return None
     try:
-        check_model_allowed(ref, caller)
+        ref = check_model_allowed(ref, caller, token)  # models/NAME (as a shared server shows it) becomes its folder
     except AdaptaError:
         return None
     return _model_facts(ref, token)
@@ -248,7 +249,7 @@ def summary_line(spec: JobSpec, state: dict[str, Any] | None, lang: str, caller:
         precision = {"fp32": 4, "bf16": 2, "fp16": 2}.get(spec.training.precision.value)
         row = hub.memory_table(facts, batch_size=spec.training.batch_size, seq_len=spec.training.max_length, precision_bytes=precision,
                                gradient_checkpointing=spec.training.gradient_checkpointing, lora_r=spec.lora.r,
-                               lora_targets=spec.lora.target_modules)[spec.method.value]
+                               lora_targets=spec.lora.target_modules, job=spec)[spec.method.value]
         key = "train.summary.memory_fits" if row["fits"] else "train.summary.memory_no_fit"
         device, free = hub.available_memory()
         parts.append(t(lang, key, estimate=format_bytes(int(row["bytes"])), free=format_bytes(free), device=device.split(" (")[0]))
@@ -257,6 +258,26 @@ def summary_line(spec: JobSpec, state: dict[str, Any] | None, lang: str, caller:
     full = spec.method is Method.FULL
     parts.append(t(lang, "train.summary.output_model" if full else "train.summary.output_adapter"))
     return "📋 " + " · ".join(parts)
+
+
+def memory_line(row: dict[str, Any], spec: JobSpec, lang: str) -> tuple[bool, str]:
+    """(ok, line) of the pre-flight's memory check for ``row`` (one method of :func:`jobs.hub.search.memory_table`).
+
+    Over the budget, Submit refuses only where :func:`jobs.models.memory_job.memory_verdict` says the estimate was calibrated
+    for this device, task, objective and method and stays over after its measured error; otherwise it warns (⚠️) and goes."""
+    estimate, device_text = row["human"], row["device"]
+    if row.get("bytes") is None:
+        return True, f"✅ {t(lang, 'train.fits', estimate=estimate, device=device_text)}"
+    device, budget = hub.available_memory()
+    verdict = memory_verdict(int(row["bytes"]), budget, "cpu" if device.startswith("CPU") else "cuda", spec)
+    if verdict.refuse or (row["fits"] is False and not verdict.over_budget):  # the latter: not memory (QLoRA needs a CUDA GPU)
+        return False, f"❌ {t(lang, 'train.no_fit', estimate=estimate, device=device_text)}"
+    if verdict.over_budget and verdict.uncalibrated:
+        error = f"{UNCALIBRATED_ERROR:g}×"
+        return True, f"⚠️ {t(lang, 'train.memory_uncalibrated', estimate=estimate, device=device_text, what=verdict.uncalibrated, error=error)}"
+    if verdict.over_budget:
+        return True, f"⚠️ {t(lang, 'train.memory_within_error', estimate=estimate, device=device_text, ratio=f'{verdict.ratio:.2f}')}"
+    return True, f"✅ {t(lang, 'train.fits', estimate=estimate, device=device_text)}"
 
 
 def duration(seconds: float) -> str:

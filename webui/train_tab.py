@@ -10,7 +10,8 @@ how long on this machine, how much memory, and where the result goes.
 
 Pre-flight estimates memory for the chosen model and method against what this machine has (GPU, else
 RAM), counts the optimizer steps, and turns a throughput measured by an earlier job on the same model into
-a time estimate; a job that cannot fit is refused before it reaches the queue.
+a time estimate. A job whose estimate is over the budget is refused before it reaches the queue only where the estimate was
+calibrated for this device, task, objective and method (:func:`jobs.models.memory_job.memory_verdict`); otherwise Submit warns.
 """
 
 from __future__ import annotations
@@ -33,7 +34,6 @@ from jobs.spec import JobSpec, parse_spec, parse_spec_yaml
 from jobs.spec.compat import collect_spec_warnings
 from jobs.trainers.recommend import QUALITY_PRESETS, STRENGTHS, DataProfile, learning_rate, quality_values
 from webui.access import Caller, caller_hub_token, caller_of, current_caller, require_writer
-from webui.api import submit_spec
 from webui.api_caller import home_paths
 from webui.api_data import check_data_owned
 from webui.api_models import check_model_allowed
@@ -52,6 +52,7 @@ from webui.spec_form import (
     values_to_spec,
 )
 from webui.strings import EN_UI
+from webui.submission import submit_spec
 from webui.train_advice import (
     ADVICE_NAMES,
     FILLED_CONTROLS,
@@ -61,6 +62,7 @@ from webui.train_advice import (
     chosen_line,
     count_steps,
     fill_untouched,
+    memory_line,
     reason_lines,
     seconds_per_step,
     summary_line,
@@ -247,7 +249,7 @@ def preflight_report(spec: JobSpec, lang: str, caller: Caller | None = None, hub
     owner = caller.owner_filter
     try:
         spec = home_paths(spec)
-        check_model_allowed(spec.base_model, caller)
+        check_model_allowed(spec.base_model, caller, hub_token)
         if caller.can_write:
             check_data_owned(spec, caller)
         download = download_preflight(spec, token)
@@ -259,7 +261,7 @@ def preflight_report(spec: JobSpec, lang: str, caller: Caller | None = None, hub
         precision = {"fp32": 4, "bf16": 2, "fp16": 2}.get(spec.training.precision.value)  # auto: fp32 on CPU, 16-bit on a GPU
         info = hub.model_info(spec.base_model, batch_size=spec.training.batch_size, seq_len=spec.training.max_length, token=token,
                               gradient_checkpointing=spec.training.gradient_checkpointing, precision_bytes=precision, lora_r=spec.lora.r,
-                              lora_targets=spec.lora.target_modules)
+                              lora_targets=spec.lora.target_modules, job=spec)
     except AdaptaError as error:
         return False, f"❌ {error}"
     if download:
@@ -268,11 +270,9 @@ def preflight_report(spec: JobSpec, lang: str, caller: Caller | None = None, hub
     if not info["verdict"]["ok"]:
         fits = False
         lines.append(f"❌ {t(lang, 'models.incompatible')}: " + "; ".join(info["verdict"]["reasons"]))
-    if row["fits"] is False:
-        fits = False
-        lines.append(f"❌ {t(lang, 'train.no_fit', estimate=row['human'], device=row['device'])}")
-    else:
-        lines.append(f"✅ {t(lang, 'train.fits', estimate=row['human'], device=row['device'])}")
+    memory_ok, memory = memory_line(row, spec, lang)
+    fits = fits and memory_ok
+    lines.append(memory)
     steps = count_steps(spec, read_data=caller.can_write)
     lines.append(t(lang, "train.steps", steps=steps if steps is not None else "?"))
     per_step = seconds_per_step(spec.base_model, owner)

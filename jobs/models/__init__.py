@@ -6,7 +6,8 @@
 - :mod:`jobs.models.loading`: ``load_tokenizer``, ``load_base_model``, ``resolve_precision``, ``count_parameters`` (torch and
   transformers load when one of them is called, so importing this package stays cheap).
 - :mod:`jobs.models.catalog`: ``local_catalog`` and ``packaged_model`` for the model picker, tests and examples.
-- :mod:`jobs.models.memory`: ``estimate_training_memory``, a documented rough estimate.
+- :mod:`jobs.models.memory`: ``estimate_training_memory``, a documented estimate; :mod:`jobs.models.memory_job` its workload per
+  task and objective and the Submit verdict; :mod:`jobs.models.memory_calibration` the measured table; :mod:`jobs.models.memory_budget`.
 
     from jobs.models import resolve_model, load_tokenizer, load_base_model
     resolved = resolve_model(packaged_model("smollm2"))  # converted once, then cached

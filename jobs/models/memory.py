@@ -1,7 +1,7 @@
-"""The memory one training job needs at its peak, estimated before it is submitted, and the budget it must fit.
+"""The memory one training job needs at its peak, estimated before it is submitted (the budget it must fit: :mod:`.memory_budget`).
 
 The estimate counts what is alive at the peak of a training step of a Llama-style decoder (RMSNorm, RoPE,
-SDPA attention, gated MLP) trained with transformers' Trainer the way Adapta trains it (fused AdamW, the
+SDPA attention, gated MLP) or a BERT-style encoder, trained the way Adapta trains it (fused AdamW, the
 model outputs dropped before ``backward``, ``zero_grad(set_to_none=True)``). Notation: P parameters, T of them
 trainable, L layers, hidden size h, MLP width i, q = heads·head_dim, kv = kv_heads·head_dim, vocabulary V,
 t = batch·seq tokens per step, a = bytes per activation (4 in fp32, 2 in bf16/fp16; CPU training is fp32).
@@ -24,10 +24,17 @@ activations      What autograd keeps for the backward pass, per token and layer,
                  (2·h + q + i)·4 in fp32 or (5·h + q + i)·a under autocast (one 16-bit cast per projection), and
                  in 16-bit autocast's copy of every weight, 2·P. With gradient checkpointing only each layer's
                  input is kept (h·a, fp32 in full fine-tuning) and one layer is recomputed at a time.
+                 Encoder layers: 2·h·a + 16 (two LayerNorms) + 2·h·m (hidden dropouts) + 3·q·a + i·a (GELU input),
+                 and on CPU with attention dropout heads·s·(2·a + m) (the math path keeps the probabilities).
 logits           max(12·t·V, 4·t·V + the output head's fp32 gradient in full fine-tuning): cross-entropy runs in
                  fp32 and when the backward pass starts three fp32 t×V tensors are alive (log-softmax output,
                  its gradient, the logits' gradient). For a small model with a big vocabulary (SmolLM2-135M:
-                 V = 49,152, h = 576) this is the largest part, the more so with checkpointing.
+                 V = 49,152, h = 576) this is the largest part, the more so with checkpointing. TRL's fused
+                 head (DPO, KTO, GRPO) holds two fp32 tiles of at most 4096 tokens × 32768 instead; a
+                 classification head or an embedding's pooling, nothing to speak of.
+task, objective  A :class:`Workload` (built from a spec by :mod:`jobs.models.memory_job`): sequences per row (DPO/ORPO's
+                 chosen + rejected, embedding pairs and triplets), the full-DPO reference copy (P·4), GRPO's
+                 sampling (a key/value cache of batch × accumulation sequences at prompt + completion length).
 overhead         Measured fixed cost (``RUNTIME_OVERHEAD_BYTES``): CPU 50 MB, CUDA 100 MB (cuBLAS workspaces).
 allocator slack  CPU only: glibc raises its mmap threshold (up to 32 MB) after the first large free, so the
                  step's freed temporaries stay in the heap and the resident size grows past the live tensors;
@@ -37,15 +44,15 @@ allocator slack  CPU only: glibc raises its mmap threshold (up to 32 MB) after t
                  ``heap_slack=0`` then.
 ===============  ================================================================================================
 
-``total`` = weights + optimizer + overhead + allocator slack + max(activations + logits,
-max(activations, gradients) + one recomputed layer): the start of the backward pass, or its end.
+``total`` = weights + reference + optimizer + overhead + allocator slack + max(activations + logits,
+max(activations, gradients) + one recomputed layer, generation): the start of the backward pass, its end, or sampling.
 
 The process runtime is NOT in the estimate: Python, torch, transformers and Adapta's modules hold about 0.5 GB
-of RSS before a model loads, and a GPU's CUDA context (~0.5 GB) is outside ``max_memory_allocated``.
-:func:`budget_memory` keeps a reserve for it; :func:`cpu_training_budget` gives the CPU figure to compare with
-``total``: total RAM minus what running training children hold (not psutil's momentary ``available``).
+of RSS before a model loads, and a GPU's CUDA context (~0.5 GB) is outside ``max_memory_allocated``; the budget
+(:mod:`jobs.models.memory_budget`) keeps a reserve for it.
 
-Measured accuracy, estimate ÷ measured peak (the two benchmarks write bench/results/*.json):
+Measured accuracy, estimate ÷ measured peak (the benchmarks write bench/results/*.json; per task and objective:
+``bench/memory_calibration.py`` and :mod:`jobs.models.memory_calibration`):
 
 - CPU, ``bench/memory_estimate.py``: real SmolLM2-135M, fp32, LoRA r=8 on q/v and full, batch 4, seq 256 and
   1024, checkpointing off/on, Adapta's loading and Trainer, 3 steps, peak RSS minus the RSS after imports:
@@ -60,15 +67,13 @@ Llama (parallel attention, MoE, learned position embeddings), DeepSpeed/FSDP sha
 (QLoRA was measured on no machine here: treat it as ±30 %). Unknown shapes are guessed from P with the
 GPT-style relation P ≈ 12·L·h², h ≈ 64·L, an MLP of 4·h and a 32,000-token vocabulary (within ~1.5x).
 
-    from jobs.models.memory import cpu_training_budget, estimate_for_config
+    from jobs.models.memory import estimate_for_config
     estimate = estimate_for_config(config, 134_515_008, "lora", batch_size=4, seq_len=512, precision_bytes=4, device="cpu")
-    device, budget = cpu_training_budget()
-    print(estimate.human(), "fits" if estimate.total <= budget else "does not fit", device)
+    print(estimate.human())
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
@@ -109,6 +114,13 @@ _ROLE_NAMES = {
     "qkv": ("c_attn", "query_key_value", "qkv_proj", "wqkv", "in_proj"),
 }
 _FUSED_QKV_MODEL_TYPES = {"gpt2", "gpt_bigcode", "bloom", "gpt_neox", "falcon", "codegen", "mpt", "chatglm"}
+ENCODER_MODEL_TYPES = frozenset({"bert", "roberta", "xlm-roberta", "camembert", "distilbert", "mpnet", "electra", "albert", "deberta",
+                                 "deberta-v2", "ernie", "xlm", "nomic_bert", "modernbert", "new"})
+"""Model types built of BERT-style encoder layers (LayerNorm, a GELU MLP of two matrices, dropout everywhere)."""
+CHUNKED_HEAD_TILE = (4096, 32768)
+"""TRL's fused LM head (DPO, KTO, GRPO) projects (tokens, vocabulary) tiles of at most this size, never the whole logits."""
+CHUNKED_HEAD_COPIES = 2
+"""fp32 tiles alive at once in TRL's fused head: the projected tile and its exponentials (the backward recomputes the tile)."""
 
 
 @dataclass(frozen=True)
@@ -132,16 +144,21 @@ class MemoryEstimate:
     """With gradient checkpointing: one layer's activations, recomputed during the backward pass."""
     allocator_slack: int = 0
     """On CPU: freed memory glibc's heap keeps resident (a share of the step's transient bytes)."""
+    reference: int = 0
+    """Full-fine-tuning DPO/KTO: the frozen copy of the base model that scores the reference (LoRA switches its adapter off instead)."""
+    generation: int = 0
+    """GRPO: what sampling the completions holds before the training pass (the key/value cache and one step's logits)."""
     total: int = field(init=False)
-    """The peak: weights + optimizer + overhead + allocator_slack + :attr:`transient`."""
+    """The peak: weights + reference + optimizer + overhead + allocator_slack + :attr:`transient`."""
 
     @property
     def transient(self) -> int:
-        """What a step allocates and frees at its peak: max(activations + logits, max(activations, gradients) + recompute)."""
-        return max(self.activations + self.logits, max(self.activations, self.gradients) + self.recompute)
+        """What a step allocates and frees at its peak: the training pass (max(activations + logits, max(activations, gradients)
+        + recompute)) or, in GRPO, the sampling before it, whichever is larger."""
+        return max(self.activations + self.logits, max(self.activations, self.gradients) + self.recompute, self.generation)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "total", self.weights + self.optimizer + self.overhead + self.allocator_slack + self.transient)
+        object.__setattr__(self, "total", self.weights + self.reference + self.optimizer + self.overhead + self.allocator_slack + self.transient)
 
     def human(self) -> str:
         """One line such as ``≈ 2.9 GB at the peak (weights 0.5 GB, activations 1.2 GB, logits 0.6 GB, ...)``."""
@@ -149,17 +166,43 @@ class MemoryEstimate:
             f"{label} {format_bytes(value)}"
             for label, value in (
                 ("weights", self.weights),
+                ("reference copy", self.reference),
                 ("gradients", self.gradients),
                 ("optimizer", self.optimizer),
                 ("activations", self.activations),
                 ("recomputed layer", self.recompute),
                 ("logits", self.logits),
+                ("generation", self.generation),
                 ("overhead", self.overhead),
                 ("allocator slack", self.allocator_slack),
             )
             if value or label in ("weights", "activations")
         )
         return f"≈ {format_bytes(self.total)} at the peak ({parts})"
+
+
+@dataclass(frozen=True)
+class Workload:
+    """What one training step of a task and objective processes, beyond ``batch × length`` tokens (see :mod:`jobs.models.memory_job`,
+    which builds it from a job spec). The default is causal-LM SFT: one sequence per row and full vocabulary logits."""
+
+    head: Literal["vocabulary", "chunked", "none"] = "vocabulary"
+    """vocabulary: fp32 (tokens × vocabulary) logits and their cross-entropy copies (transformers' causal-LM loss, ORPO);
+    chunked: TRL's fused LM head, which projects tiles of :data:`CHUNKED_HEAD_TILE` (DPO, KTO, GRPO); none: a classification
+    head or an embedding's pooling, a few numbers per row."""
+    sequences_per_row: int = 1
+    """Sequences each row becomes in one training pass: 2 for DPO/ORPO (chosen and rejected) and embedding pairs, 3 for triplets."""
+    rows_with_gradients: int | None = None
+    """Sequences whose activations are alive at once when fewer than batch × sequences_per_row (cached-mnrl embeds a mini-batch
+    at a time); None: all of them."""
+    sequence_tokens: int | None = None
+    """Tokens of each training sequence when not the batch's length (GRPO: the prompt plus the sampled completion)."""
+    reference_copy: bool = False
+    """A frozen copy of the whole base model scores the reference (DPO/KTO full fine-tuning, GRPO full with a KL penalty)."""
+    generated_sequences: int = 0
+    """GRPO: completions sampled together before a training pass (batch × gradient accumulation)."""
+    generated_tokens: int = 0
+    """GRPO: prompt plus completion tokens of each sampled sequence (its key/value cache grows to this length)."""
 
 
 def format_bytes(count: int) -> str:
@@ -220,8 +263,15 @@ def estimate_training_memory(
     device: Device | None = None,
     include_overhead: bool = True,
     heap_slack: float | None = None,
+    workload: Workload | None = None,
+    encoder: bool = False,
+    attention_dropout: bool = False,
 ) -> MemoryEstimate:
     """Estimate the peak training memory in bytes of a model of ``num_params`` parameters (rules in the module docstring).
+
+    ``workload`` is what the task and objective make of a batch (default: causal-LM SFT); ``encoder`` counts BERT-style
+    layers instead of Llama-style ones; ``attention_dropout`` (the config's attention dropout is above 0) makes attention on
+    CPU keep its (heads × length × length) probabilities, dropout mask and dropped-out copy for the backward pass.
 
     ``dtype_bytes`` is the training precision: 4 for fp32, 2 for bf16/fp16 (LoRA loads the base in it; full
     fine-tuning keeps fp32 weights and autocasts). ``trainable_params`` is the exact count when known; else
@@ -233,6 +283,8 @@ def estimate_training_memory(
     :data:`CPU_HEAP_SLACK` (0 when the training process runs with ``MALLOC_MMAP_THRESHOLD_`` set).
     """
     name = _method_name(method)
+    workload = workload or Workload()
+    seq_len = workload.sequence_tokens or seq_len
     if num_params <= 0:
         raise ValueError("num_params must be positive")
     if trainable_fraction is not None and not 0 < trainable_fraction <= 1:
@@ -268,16 +320,25 @@ def estimate_training_memory(
     gradients = trainable * FP32_BYTES
     optimizer = trainable * ADAM_BYTES_PER_PARAM
 
-    tokens = batch_size * seq_len
-    layer = tokens * _layer_activation_bytes(shape, name, dtype_bytes, device, targets, lora_r)
+    rows = min(batch_size * workload.sequences_per_row, workload.rows_with_gradients or batch_size * workload.sequences_per_row)
+    tokens = rows * seq_len
+    mask_bytes = 1 if device == "cuda" else dtype_bytes  # CUDA's fused dropout keeps a bool mask, CPU a float one
+    per_token = (_encoder_layer_activation_bytes(shape, name, dtype_bytes, mask_bytes, targets, lora_r) if encoder
+                 else _layer_activation_bytes(shape, name, dtype_bytes, mask_bytes, targets, lora_r))
+    if attention_dropout and device == "cpu":  # the math attention path: softmax output, its dropout mask and dropped-out copy
+        per_token += shape.heads * seq_len * (2 * dtype_bytes + mask_bytes)
+    layer = tokens * per_token
+    vocabulary_head = workload.head != "none" and not encoder
     head_copy = layer_copies = 0
     if name == "full" and dtype_bytes < FP32_BYTES:  # autocast's 16-bit copies of the weights, kept for the backward pass
-        head_copy = dtype_bytes * shape.vocab * shape.hidden
+        head_copy = dtype_bytes * shape.vocab * shape.hidden if vocabulary_head else 0
         layer_copies = dtype_bytes * max(0, num_params - embedding_params) // shape.layers
-    output_head_gradient = FP32_BYTES * shape.vocab * shape.hidden if name == "full" else 0
-    logits = max(tokens * shape.vocab * FP32_BYTES * LOGITS_FP32_COPIES, tokens * shape.vocab * FP32_BYTES + output_head_gradient)
-    # the final RMSNorm (outside the checkpointed layers) keeps its fp32 input; in full fine-tuning also its output and the head's input
-    head = tokens * (shape.hidden + 1) * FP32_BYTES + (tokens * shape.hidden * (FP32_BYTES + dtype_bytes) if name == "full" else 0)
+    output_head_gradient = FP32_BYTES * shape.vocab * shape.hidden if name == "full" and vocabulary_head else 0
+    logits = _logits_bytes(workload.head if vocabulary_head else "none", tokens, shape.vocab, output_head_gradient)
+    if encoder:  # the embeddings' LayerNorm input and dropout mask, and the pooled or classified last hidden state
+        head = tokens * (shape.hidden * (2 * dtype_bytes + mask_bytes) + 2 * FP32_BYTES)
+    else:  # the final RMSNorm keeps its fp32 input; in full fine-tuning also its output and the head's input
+        head = tokens * (shape.hidden + 1) * FP32_BYTES + (tokens * shape.hidden * (FP32_BYTES + dtype_bytes) if name == "full" else 0)
     if gradient_checkpointing:
         residual_bytes = FP32_BYTES if name == "full" else dtype_bytes
         activations = tokens * shape.hidden * residual_bytes * shape.layers + head_copy + head
@@ -285,9 +346,15 @@ def estimate_training_memory(
     else:
         activations = (layer + layer_copies) * shape.layers + head_copy + head
         recompute = 0
+    reference = num_params * (FP32_BYTES if name == "full" else dtype_bytes) if workload.reference_copy else 0
+    generation = 0
+    if workload.generated_sequences:  # the key/value cache of every sampled sequence at full length, and one step's fp32 logits
+        generation = workload.generated_sequences * (workload.generated_tokens * shape.layers * 2 * shape.kv_dim * dtype_bytes
+                                                     + LOGITS_FP32_COPIES * shape.vocab * FP32_BYTES)
     overhead = RUNTIME_OVERHEAD_BYTES[device] if include_overhead else 0
     estimate = MemoryEstimate(weights=int(weights), gradients=int(gradients), optimizer=int(optimizer), activations=int(activations),
-                              logits=int(logits), overhead=int(overhead), recompute=int(recompute))
+                              logits=int(logits), overhead=int(overhead), recompute=int(recompute), reference=int(reference),
+                              generation=int(generation))
     slack = CPU_HEAP_SLACK if heap_slack is None and device == "cpu" else (heap_slack or 0.0)
     if slack:
         estimate = replace(estimate, allocator_slack=int(slack * estimate.transient))
@@ -307,30 +374,34 @@ def estimate_for_config(
     lora_targets: str | Sequence[str] = "auto",
     device: Device | None = None,
     heap_slack: float | None = None,
+    workload: Workload | None = None,
 ) -> MemoryEstimate:
     """The estimate for a model described by its ``config.json`` (a dict; a Hub ``model_info.config`` works too).
 
     Reads hidden_size, num_hidden_layers, intermediate_size, num_attention_heads, num_key_value_heads,
     head_dim, vocab_size and tie_word_embeddings (GPT-2 style n_embd/n_layer/n_head/n_inner as well); what is
     missing is guessed from ``num_params``. LoRA's trainable count is exact: ``lora_r``·(in + out) per
-    adapted module per layer, with ``lora_targets`` "auto" (PEFT's default: the query and value
-    projections), "all-linear" or a list of module names.
+    adapted module per layer, with ``lora_targets`` "auto" or "all-linear" (Adapta's default: every linear layer of the
+    decoder or encoder layers, :func:`jobs.trainers.methods.all_linear_modules`) or a list of module names.
+    ``model_type`` tells an encoder (:data:`ENCODER_MODEL_TYPES`) from a decoder; ``workload`` is what the task and objective
+    make of a batch (default: causal-LM SFT; :func:`jobs.models.memory_job.workload_for` builds it from a spec); an encoder
+    never has vocabulary logits.
     """
     text = config.get("text_config") if isinstance(config.get("text_config"), Mapping) else None
     source: Mapping[str, Any] = text or config
-    hidden = _config_int(source, "hidden_size", "n_embd", "d_model")
-    layers = _config_int(source, "num_hidden_layers", "n_layer", "num_layers")
-    heads = _config_int(source, "num_attention_heads", "n_head")
+    hidden = _config_int(source, "hidden_size", "n_embd", "d_model", "dim")
+    layers = _config_int(source, "num_hidden_layers", "n_layer", "num_layers", "n_layers")
+    heads = _config_int(source, "num_attention_heads", "n_head", "n_heads")
     kv_heads = _config_int(source, "num_key_value_heads", "num_kv_heads") or heads
-    intermediate = _config_int(source, "intermediate_size", "n_inner", "ffn_dim")
+    intermediate = _config_int(source, "intermediate_size", "n_inner", "ffn_dim", "hidden_dim")
     vocab = _config_int(source, "vocab_size") or _config_int(config, "vocab_size")
     head_dim = _config_int(source, "head_dim")
     tied = source.get("tie_word_embeddings", config.get("tie_word_embeddings", True))
     model_type = str(source.get("model_type") or config.get("model_type") or "")
-    if lora_targets == "auto":
-        roles: list[str] = ["qkv"] if model_type in _FUSED_QKV_MODEL_TYPES else ["q", "v"]
-    elif lora_targets == "all-linear":
-        roles = ["qkv", "o", "up", "down"] if model_type in _FUSED_QKV_MODEL_TYPES else ["q", "k", "v", "o", "gate", "up", "down"]
+    encoder = model_type in ENCODER_MODEL_TYPES
+    if lora_targets in ("auto", "all-linear"):  # auto: every linear layer but the heads, as jobs.trainers.methods adapts it
+        roles: list[str] = (["qkv", "o", "up", "down"] if model_type in _FUSED_QKV_MODEL_TYPES
+                 else ["q", "k", "v", "o", "up", "down"] if encoder else ["q", "k", "v", "o", "gate", "up", "down"])
     else:
         roles = [lora_targets] if isinstance(lora_targets, str) else list(lora_targets)
     trainable = None
@@ -342,7 +413,8 @@ def estimate_for_config(
         num_params, method, batch_size=batch_size, seq_len=seq_len, hidden_size=hidden, num_layers=layers, dtype_bytes=precision_bytes,
         vocab_size=vocab, intermediate_size=intermediate, num_attention_heads=heads, num_key_value_heads=kv_heads, head_dim=head_dim,
         tie_word_embeddings=bool(tied), trainable_params=trainable, lora_targets=roles, lora_r=lora_r, gradient_checkpointing=gradient_checkpointing,
-        device=device, heap_slack=heap_slack,
+        device=device, heap_slack=heap_slack, workload=workload, encoder=encoder,
+        attention_dropout=_config_float(source, "attention_probs_dropout_prob", "attention_dropout") > 0,
     )
 
 
@@ -360,53 +432,6 @@ def lora_trainable_params(
     shape = _Shape(hidden_size, num_layers, intermediate_size or 4 * hidden_size, q_dim or hidden_size, kv_dim or hidden_size, 0, True)
     per_layer = sum(r * sum(shape.module_dims(role)) for role in _lora_roles(targets))
     return per_layer * num_layers
-
-
-def budget_memory(device_total_bytes: int, held_by_running_jobs_bytes: int = 0, *, reserve_bytes: int | None = None) -> int:
-    """Bytes a new training job may use: the device's total, minus what running jobs hold, minus a reserve.
-
-    The reserve (default: 10 % of the total, at least 1 GB) covers the process runtime the estimate leaves
-    out (Python, torch and transformers, ~0.5 GB per process; the CUDA context on a GPU) and the system.
-    """
-    if device_total_bytes <= 0:
-        raise ValueError("device_total_bytes must be positive")
-    reserve = reserve_bytes if reserve_bytes is not None else max(1_000_000_000, device_total_bytes // 10)
-    return max(0, int(device_total_bytes) - max(0, int(held_by_running_jobs_bytes)) - int(reserve))
-
-
-def training_processes_rss(marker: str = "jobs.queue.child") -> int:
-    """Resident bytes of this machine's training processes: those whose command line contains ``marker``."""
-    import psutil
-
-    held = 0
-    me = os.getpid()
-    for process in psutil.process_iter(["pid", "cmdline", "memory_info"]):
-        try:
-            info = process.info
-            if info["pid"] == me or not any(marker in part for part in info.get("cmdline") or []):
-                continue
-            memory = info.get("memory_info")
-            held += int(memory.rss) if memory is not None else 0
-        except (psutil.Error, TypeError):
-            continue
-    return held
-
-
-def cpu_training_budget() -> tuple[str, int]:
-    """(description, bytes) a new CPU training job may use: total RAM minus what running training children hold.
-
-    Unlike psutil's momentary ``available`` figure, this does not move with the page cache or with a job that
-    is still loading: it is the machine's total memory, minus the resident memory of processes running
-    ``jobs.queue.child`` (Adapta's training children), minus :func:`budget_memory`'s reserve. Compare it with
-    ``MemoryEstimate.total``.
-    """
-    import psutil
-
-    total = int(psutil.virtual_memory().total)
-    held = training_processes_rss()
-    budget = budget_memory(total, held)
-    held_text = f", {format_bytes(held)} held by running jobs" if held else ""
-    return f"CPU ({format_bytes(total)} RAM{held_text}, {format_bytes(budget)} for a new job)", budget
 
 
 def guess_shape(num_params: int) -> tuple[int, int]:
@@ -428,6 +453,15 @@ def _config_int(config: Mapping[str, Any], *keys: str) -> int | None:
         if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
             return int(value)
     return None
+
+
+def _config_float(config: Mapping[str, Any], *keys: str) -> float:
+    """The first of ``keys`` that holds a number (0.0 when none does)."""
+    for key in keys:
+        value = config.get(key)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    return 0.0
 
 
 def _lora_roles(targets: Sequence[str] | None) -> list[str]:
@@ -464,15 +498,24 @@ def _shape(
     return _Shape(hidden, layers, intermediate_size or 4 * hidden, q_dim, kv_dim, vocab_size or GUESSED_VOCAB_SIZE, tied, heads)
 
 
-def _layer_activation_bytes(shape: _Shape, method: str, act_bytes: int, device: str, lora_roles: Sequence[str], lora_r: int) -> int:
-    """Bytes per token that one decoder layer keeps for the backward pass (see the module docstring)."""
+def _logits_bytes(head: str, tokens: int, vocab: int, output_head_gradient: int) -> int:
+    """Bytes of the output head at the start of the backward pass (see :attr:`Workload.head`)."""
+    if head == "none":
+        return 0
+    if head == "chunked":
+        tile_tokens, tile_vocab = CHUNKED_HEAD_TILE
+        return CHUNKED_HEAD_COPIES * min(tokens, tile_tokens) * min(vocab, tile_vocab) * FP32_BYTES + output_head_gradient
+    return max(tokens * vocab * FP32_BYTES * LOGITS_FP32_COPIES, tokens * vocab * FP32_BYTES + output_head_gradient)
+
+
+def _layer_activation_bytes(shape: _Shape, method: str, act_bytes: int, mask_bytes: int, lora_roles: Sequence[str], lora_r: int) -> int:
+    """Bytes per token that one Llama-style decoder layer keeps for the backward pass (see the module docstring)."""
     h, i, q, kv = shape.hidden, shape.intermediate, shape.q_dim, shape.kv_dim
     norms = 2 * (h + 1) * FP32_BYTES  # each RMSNorm upcasts its input to fp32 and keeps it (and 1/rms)
     attention = (2 * q + 2 * kv) * act_bytes + shape.heads * FP32_BYTES  # q and k after RoPE, v, the SDPA output; its fp32 log-sum-exp
     mlp = 3 * i * act_bytes  # gate and up projections, the SiLU output
     total = norms + attention + mlp
     if method in ("lora", "qlora"):
-        mask_bytes = 1 if device == "cuda" else act_bytes  # CUDA's fused dropout keeps a bool mask, CPU a float one
         total += sum(shape.module_dims(role)[0] * (act_bytes + mask_bytes) + lora_r * act_bytes for role in lora_roles)
     elif method == "full":
         total += 2 * h * FP32_BYTES  # the normalised values each norm weight's gradient needs
@@ -480,4 +523,21 @@ def _layer_activation_bytes(shape: _Shape, method: str, act_bytes: int, device: 
             total += (2 * h + q + i) * FP32_BYTES  # inputs of q/k/v (shared), o, gate/up (shared), down
         else:
             total += (5 * h + q + i) * act_bytes  # autocast casts the fp32 norm output once per projection
+    return total
+
+
+def _encoder_layer_activation_bytes(shape: _Shape, method: str, act_bytes: int, mask_bytes: int, lora_roles: Sequence[str],
+                                    lora_r: int) -> int:
+    """Bytes per token that one BERT-style encoder layer keeps for the backward pass, counted with ``saved_tensors_hooks`` on
+    all-MiniLM-L6-v2 (the attention probabilities, which grow with the length, are added by the caller)."""
+    h, i, q = shape.hidden, shape.intermediate, shape.q_dim
+    norms = 2 * (h * act_bytes + 2 * FP32_BYTES)  # two LayerNorms keep their input, mean and 1/std
+    dropouts = 2 * h * mask_bytes  # the hidden dropouts after the attention output and after the MLP
+    attention = 3 * q * act_bytes  # q, k and v for the two attention matmuls
+    mlp = i * act_bytes  # the GELU's input
+    total = norms + dropouts + attention + mlp
+    if method in ("lora", "qlora"):
+        total += sum(shape.module_dims(role)[0] * (act_bytes + mask_bytes) + lora_r * act_bytes for role in lora_roles)
+    elif method == "full":
+        total += (2 * h + q + i) * act_bytes  # the inputs the weight gradients need: q/k/v (shared), output, intermediate, down
     return total

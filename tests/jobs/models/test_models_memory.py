@@ -16,13 +16,11 @@ from jobs.models.memory import (
     CPU_HEAP_SLACK,
     RUNTIME_OVERHEAD_BYTES,
     MemoryEstimate,
-    budget_memory,
-    cpu_training_budget,
     estimate_for_config,
     guess_shape,
     lora_trainable_params,
-    training_processes_rss,
 )
+from jobs.models.memory_budget import budget_memory, cpu_training_budget, training_processes_rss
 from jobs.spec import Method
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -81,10 +79,13 @@ def test_total_is_the_peak_of_the_step() -> None:
 def test_lora_trainable_parameters_are_exact() -> None:
     # SmolLM2-135M, r=8 on q_proj (576→576) and v_proj (576→192): 8·(1152 + 768)·30, what PEFT counts
     assert lora_trainable_params(576, 30, 8, ["q_proj", "v_proj"], q_dim=576, kv_dim=192) == 460_800
-    estimate = estimate_for_config(SMOLLM2_CONFIG, SMOLLM2_PARAMS, Method.LORA, batch_size=4, seq_len=256)
+    estimate = estimate_for_config(SMOLLM2_CONFIG, SMOLLM2_PARAMS, Method.LORA, batch_size=4, seq_len=256, lora_targets=["q_proj", "v_proj"])
     assert estimate.gradients == 4 * 460_800 and estimate.optimizer == 8 * 460_800
     all_linear = estimate_for_config(SMOLLM2_CONFIG, SMOLLM2_PARAMS, "lora", batch_size=4, seq_len=256, lora_targets="all-linear", lora_r=16)
     assert all_linear.gradients > 10 * estimate.gradients
+    # auto is Adapta's default: every linear layer (jobs.trainers.methods.all_linear_modules)
+    assert estimate_for_config(SMOLLM2_CONFIG, SMOLLM2_PARAMS, "lora", batch_size=4, seq_len=256) == estimate_for_config(
+        SMOLLM2_CONFIG, SMOLLM2_PARAMS, "lora", batch_size=4, seq_len=256, lora_targets="all-linear")
 
 
 def test_logits_and_gradient_checkpointing() -> None:
@@ -115,14 +116,14 @@ GPU_MEASURED = [
 @pytest.mark.parametrize(("method", "seq_len", "checkpointing", "measured"), CPU_MEASURED)
 def test_cpu_estimate_matches_the_benchmark(method: str, seq_len: int, checkpointing: bool, measured: int) -> None:
     estimate = estimate_for_config(SMOLLM2_CONFIG, SMOLLM2_PARAMS, method, batch_size=4, seq_len=seq_len, precision_bytes=4,
-                                   gradient_checkpointing=checkpointing)
+                                   gradient_checkpointing=checkpointing, lora_targets=["q_proj", "v_proj"])
     assert 0.8 <= estimate.total / measured <= 1.2
 
 
 @pytest.mark.parametrize(("method", "seq_len", "checkpointing", "measured"), GPU_MEASURED)
 def test_gpu_estimate_matches_the_benchmark(method: str, seq_len: int, checkpointing: bool, measured: int) -> None:
     estimate = estimate_for_config(QWEN05_SHAPE, QWEN05_PARAMS, method, batch_size=4, seq_len=seq_len, precision_bytes=2,
-                                   gradient_checkpointing=checkpointing)
+                                   gradient_checkpointing=checkpointing, lora_targets=["q_proj", "v_proj"])
     assert estimate.allocator_slack == 0 and estimate.overhead == RUNTIME_OVERHEAD_BYTES["cuda"]
     assert 0.95 <= estimate.total / measured <= 1.05
 
@@ -136,7 +137,8 @@ def test_cpu_heap_slack_is_a_share_of_the_transient_bytes() -> None:
 
 def test_config_without_shape_falls_back_to_guessing() -> None:
     hub_config = {"model_type": "llama", "architectures": ["LlamaForCausalLM"]}
-    from_config = estimate_for_config(hub_config, 1_000_000_000, "lora", batch_size=8, seq_len=512, precision_bytes=2)
+    from_config = estimate_for_config(hub_config, 1_000_000_000, "lora", batch_size=8, seq_len=512, precision_bytes=2,
+                                      lora_targets=["q_proj", "v_proj"])
     hidden, layers = guess_shape(1_000_000_000)
     guessed = estimate_training_memory(1_000_000_000, "lora", batch_size=8, seq_len=512, dtype_bytes=2)
     assert from_config == guessed
@@ -144,7 +146,8 @@ def test_config_without_shape_falls_back_to_guessing() -> None:
     assert guessed == estimate_training_memory(1_000_000_000, "lora", batch_size=8, seq_len=512, dtype_bytes=2, hidden_size=hidden, num_layers=layers,
                                                trainable_fraction=0.01)
     gpt2 = {"model_type": "gpt2", "n_embd": 768, "n_layer": 12, "n_head": 12, "vocab_size": 50257}
-    assert estimate_for_config(gpt2, 124_000_000, "lora", batch_size=4, seq_len=512).gradients == 4 * 8 * (768 + 3 * 768) * 12  # c_attn
+    assert estimate_for_config(gpt2, 124_000_000, "lora", batch_size=4, seq_len=512,
+                               lora_targets=["c_attn"]).gradients == 4 * 8 * (768 + 3 * 768) * 12
 
 
 def test_qlora_keeps_embeddings_in_16_bit() -> None:
@@ -194,13 +197,13 @@ def test_training_processes_rss_counts_processes_by_command_line() -> None:
 def test_cpu_training_budget_is_total_ram_minus_running_jobs(monkeypatch: pytest.MonkeyPatch) -> None:
     import psutil
 
-    from jobs.models import memory
+    from jobs.models import memory_budget
 
     total = psutil.virtual_memory().total
-    monkeypatch.setattr(memory, "training_processes_rss", lambda marker="jobs.queue.child": 0)
+    monkeypatch.setattr(memory_budget, "training_processes_rss", lambda marker="jobs.queue.child": 0)
     description, idle = cpu_training_budget()
     assert description.startswith("CPU (") and idle == budget_memory(total, 0) > 0
-    monkeypatch.setattr(memory, "training_processes_rss", lambda marker="jobs.queue.child": 3_000_000_000)
+    monkeypatch.setattr(memory_budget, "training_processes_rss", lambda marker="jobs.queue.child": 3_000_000_000)
     description, busy = cpu_training_budget()
     assert busy == idle - 3_000_000_000 and "held by running jobs" in description
 
