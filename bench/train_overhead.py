@@ -8,22 +8,25 @@ Run it with ``make bench`` (which runs ``python bench/train_overhead.py``) or di
 It prints markdown tables (paste them into a README) and writes ``bench/results/train_overhead.json``.
 
 Part 1, overhead. The packaged SmolLM2-135M-Instruct (its GGUF converted once to safetensors under the
-bench data home), LoRA r=8 alpha=16 on q_proj/v_proj (``target_modules: auto``), the same generated
-instruction rows (planets.jsonl varied), batch 4, max_length 128, seed 42, fp32 on CPU, trained for
-``--warmup`` + ``--steps`` steps by
+bench data home), LoRA r=8 alpha=16 on q/k/v/o_proj, ``--rows`` generated instruction rows (planets.jsonl varied,
+default 40) for ``--epochs`` epochs (default 4), batch 4, max_length 128, seed 42, fp32 on CPU, trained by
 
-- Adapta: ``python launch.py train SPEC.yaml --output DIR``, the real CLI (job row, per-step metrics to
-  metrics.jsonl and the database, progress bar, dynamic padding, length-grouped batches), and
+- Adapta: ``python launch.py train SPEC.yaml --output DIR``, the real CLI (job row, lease heartbeat, per-step metrics
+  to metrics.jsonl and the database, progress bar, dynamic padding, length-grouped batches), on a spec that names the
+  same target modules, turns evaluation off (no rows held out, no report after training) and saves no mid-run
+  checkpoint, and
 - plain: ``bench/plain_lora.py``, a hand-written Trainer + PEFT script (DataCollatorForSeq2Seq padding to
-  a multiple of 8, the same TrainingArguments including the length-grouped sampler, so both sides train on
-  identical batch shapes and only the framework around the training loop differs).
+  a multiple of 8, the same TrainingArguments including the length-grouped sampler).
 
-Each runs as its own subprocess. Speed is steps/s over the ``--steps`` steps after the warm-up steps,
-from the wall-clock time at which each step's log was written (Adapta: the ``time`` field of
-metrics.jsonl; plain: a callback on the same event), so model loading and data preparation are excluded.
-Peak RSS is the child's ``ru_maxrss`` from ``os.wait4`` (exact, kernel-reported), cross-checked by
-polling the process tree with psutil every 0.1 s. With ``--repeats 2`` the order is Adapta, plain, plain,
-Adapta so slow drift of the machine cancels out. Goals: steps/s ratio >= 0.95, RSS ratio <= 1.05.
+Both sides train on the same rows in the same batches with the same labels: the first logged loss of every run is
+printed, and ``tests/jobs/trainers/test_text_batches.py`` checks that the first batches are equal. Each runs as its own
+subprocess. Speed is examples/s over the steps after the ``--warmup`` steps, from the wall-clock time at which each
+step's log was written (Adapta: the ``time`` field of metrics.jsonl; plain: a callback on the same event), so model
+loading and data preparation are excluded; steps per CPU-second (steadier on a shared machine) and the Trainer's own
+``train_samples_per_second`` are reported beside it. Peak RSS is the child's ``ru_maxrss`` from ``os.wait4`` (exact,
+kernel-reported), cross-checked by polling the process tree with psutil every 0.1 s. The runs alternate, each pair
+mirrored (Adapta, plain, plain, Adapta, Adapta, plain with ``--repeats 3``) so slow drift of the machine cancels out;
+ratios are of the medians. Goals: examples/s ratio >= 0.95, peak RSS ratio <= 1.05, equal first losses.
 
 Part 2, padding efficiency (in this process, with Adapta's building blocks: ``load_training_data``,
 ``make_collator``, ``apply_method`` and the trainer's TrainingArguments). Text rows of 10 to 120 tokens are
@@ -60,6 +63,8 @@ from harness import MIB, RESULTS, configure_environment, prepare_model
 from padding_efficiency import padding_part
 from train_vs_plain import overhead_part
 
+BATCH_SIZE = 4
+
 # --------------------------------------------------------------------------- report
 
 
@@ -71,27 +76,31 @@ def markdown(report: dict[str, Any]) -> str:
         lines += [
             "### Training overhead: `launch.py train` vs plain transformers + PEFT",
             "",
-            f"SmolLM2-135M-Instruct, LoRA r=8 alpha=16 on q_proj/v_proj, {overhead['rows']} instruction rows, batch {config['batch_size']}, "
-            f"max_length {config['max_length']}, fp32 CPU, {config['threads'] or 'default'} torch thread(s); steps/s over steps "
+            f"SmolLM2-135M-Instruct, LoRA r=8 alpha=16 on {'/'.join(config['target_modules'])}, {overhead['rows']} instruction rows x "
+            f"{config['epochs']:g} epochs, batch {config['batch_size']}, max_length {config['max_length']}, fp32 CPU, "
+            f"{config['threads'] or 'default'} torch thread(s), evaluation off on both sides; examples/s over steps "
             f"{config['warmup'] + 1}-{config['warmup'] + config['steps']} (after {config['warmup']} warm-up steps).",
             "",
-            "| run | side | steps/s | measured s | process wall s | peak RSS MiB | polled peak RSS MiB |",
-            "|---|---|---:|---:|---:|---:|---:|",
+            "| run | side | examples/s | steps per CPU-s | Trainer samples/s | first loss | process wall s | peak RSS MiB | polled peak RSS MiB |",
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for run in overhead["runs"]:
             lines.append(
-                f"| {run['run']} | {'Adapta' if run['side'] == 'adapta' else 'plain'} | {run['steps_per_second']:.3f} | {run['measured_seconds']:.1f} | "
+                f"| {run['run']} | {'Adapta' if run['side'] == 'adapta' else 'plain'} | {run['examples_per_second']:.3f} | "
+                f"{run['steps_per_cpu_second']:.3f} | {run['trainer_samples_per_second']:.3f} | {run['first_loss']:.4f} | "
                 f"{run['wall_seconds']:.1f} | {run['max_rss_bytes'] / MIB:.0f} | {run['polled_peak_rss_bytes'] / MIB:.0f} |"
             )
-        speed_ok = "meets" if overhead["meets_goals"]["speed"] else "MISSES"
-        memory_ok = "meets" if overhead["meets_goals"]["memory"] else "MISSES"
-        pairs = ", ".join(f"{ratio:.3f}" for ratio in overhead["steps_per_second_ratio_per_pair"])
+        goals = overhead["meets_goals"]
+        pairs = ", ".join(f"{ratio:.3f}" for ratio in overhead["examples_per_second_ratio_per_pair"])
         lines += [
-            f"| **ratio** | Adapta ÷ plain | **{overhead['steps_per_second_ratio']:.3f}** | | | **{overhead['peak_rss_ratio']:.3f}** | "
-            f"{overhead['polled_peak_rss_ratio']:.3f} |",
+            f"| **ratio of medians** | Adapta ÷ plain | **{overhead['examples_per_second_ratio']:.3f}** | {overhead['steps_per_cpu_second_ratio']:.3f} | "
+            f"{overhead['trainer_samples_per_second_ratio']:.3f} | | | **{overhead['peak_rss_ratio']:.3f}** | {overhead['polled_peak_rss_ratio']:.3f} |",
             "",
-            f"steps/s ratio {overhead['steps_per_second_ratio']:.3f} ({speed_ok} goal >= 0.95; per pair: {pairs}); "
-            f"peak RSS ratio {overhead['peak_rss_ratio']:.3f} ({memory_ok} goal <= 1.05).",
+            f"examples/s ratio {overhead['examples_per_second_ratio']:.3f} ({'meets' if goals['speed'] else 'MISSES'} goal >= 0.95; "
+            f"per pair: {pairs}); peak RSS ratio {overhead['peak_rss_ratio']:.3f} ({'meets' if goals['memory'] else 'MISSES'} goal <= 1.05); "
+            f"first losses {'equal' if goals['same_batches'] else 'DIFFER'} "
+            f"(Adapta {', '.join(f'{loss:.4f}' for loss in overhead['first_losses']['adapta'])}; "
+            f"plain {', '.join(f'{loss:.4f}' for loss in overhead['first_losses']['plain'])}).",
             "",
         ]
     padding = report.get("padding")
@@ -131,9 +140,10 @@ def markdown(report: dict[str, Any]) -> str:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Adapta training overhead and padding-efficiency benchmark.")
-    parser.add_argument("--steps", type=int, default=20, help="measured training steps per overhead run (after --warmup)")
+    parser.add_argument("--rows", type=int, default=40, help="instruction rows trained in the overhead part")
+    parser.add_argument("--epochs", type=int, default=4, help="epochs over the rows in the overhead part")
     parser.add_argument("--warmup", type=int, default=3, help="warm-up steps excluded from the overhead timing")
-    parser.add_argument("--repeats", type=int, default=2, help="runs per side in the overhead part (order A,P,P,A)")
+    parser.add_argument("--repeats", type=int, default=3, help="runs per side in the overhead part (order A,P,P,A,A,P, ...)")
     parser.add_argument("--pad-steps", type=int, default=10, help="measured steps per padding variant")
     parser.add_argument("--pad-warmup", type=int, default=2, help="warm-up steps per padding variant")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (0: torch's default)")
@@ -142,12 +152,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--skip-padding", action="store_true", help="only run the overhead part")
     parser.add_argument("--keep", action="store_true", help="keep the run folders (printed at the end)")
     parser.add_argument("--output", type=Path, default=RESULTS / "train_overhead.json", help="where to write the JSON results")
-    parser.add_argument("--quick", action="store_true", help="smoke test: 2 measured steps, 1 repeat")
+    parser.add_argument("--quick", action="store_true", help="smoke test: 12 rows x 1 epoch, 1 repeat")
     args = parser.parse_args(argv)
     if args.quick:
-        args.steps, args.warmup, args.repeats, args.pad_steps, args.pad_warmup = 2, 1, 1, 2, 1
-    if min(args.steps, args.warmup, args.repeats, args.pad_steps, args.pad_warmup) < 1:
-        parser.error("--steps, --warmup, --repeats, --pad-steps and --pad-warmup must be at least 1")
+        args.rows, args.epochs, args.warmup, args.repeats, args.pad_steps, args.pad_warmup = 12, 1, 1, 1, 2, 1
+    if min(args.rows, args.epochs, args.warmup, args.repeats, args.pad_steps, args.pad_warmup) < 1:
+        parser.error("--rows, --epochs, --warmup, --repeats, --pad-steps and --pad-warmup must be at least 1")
+    args.steps = -(-args.rows // BATCH_SIZE) * args.epochs - args.warmup
+    if args.steps < 1:
+        parser.error(f"--rows x --epochs must give more than --warmup ({args.warmup}) steps of batch {BATCH_SIZE}")
     return args
 
 
@@ -158,13 +171,16 @@ def main(argv: list[str] | None = None) -> int:
     args.home.mkdir(parents=True, exist_ok=True)
     env = configure_environment(args.home.absolute(), args.threads)
     config = {
+        "rows": args.rows,
+        "epochs": args.epochs,
+        "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj"],
         "steps": args.steps,
         "warmup": args.warmup,
         "repeats": args.repeats,
         "pad_steps": args.pad_steps,
         "pad_warmup": args.pad_warmup,
         "threads": args.threads,
-        "batch_size": 4,
+        "batch_size": BATCH_SIZE,
         "max_length": 128,
         "learning_rate": 2.0e-4,
         "seed": 42,

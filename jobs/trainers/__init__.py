@@ -6,7 +6,8 @@
   :mod:`jobs.trainers.preference` (dpo, orpo, kto), :mod:`jobs.trainers.grpo`, :mod:`jobs.trainers.images` (text-to-image).
 - :mod:`jobs.trainers.tail`: the end they share (train from the last checkpoint, evaluate, save ``adapter/`` or ``model/``,
   the ``TrainOutcome``); :mod:`jobs.trainers.arguments`, :mod:`jobs.trainers.methods` (LoRA, QLoRA, DoRA, prompt tuning,
-  full), :mod:`jobs.trainers.collate`, :mod:`jobs.trainers.progress` and :mod:`jobs.trainers.checkpoint_timer` (callbacks),
+  full), :mod:`jobs.trainers.collate`, :mod:`jobs.trainers.progress` and :mod:`jobs.trainers.checkpoint_timer` (callbacks;
+  :mod:`jobs.trainers.metric_writer` writes metric rows off the training loop),
   :mod:`jobs.trainers.evaluation` (classification scores).
 - Light, for the web UI: :mod:`jobs.trainers.recommend` (the Train tab's recommended values) and
   :mod:`jobs.trainers.rewards` (GRPO reward terms).

@@ -1,8 +1,12 @@
 """A TrainerCallback that turns the Trainer's logs into metric rows, a progress bar and a stop switch.
 
 Each log becomes one :meth:`MetricsSink.record` call with loss, learning rate, grad norm, epoch,
-tokens per second and the ETA. ``stop_file`` is polled every step: when it appears the run stops
-cleanly at the next step boundary (the worker's cancel uses a signal; this is the gentle path).
+tokens per second and the ETA. The records are written by a background thread
+(:class:`jobs.trainers.metric_writer.MetricWriter`), in order, so the training loop never waits for a database commit
+(a few milliseconds a step: on a GPU, a noticeable share of a small model's step); they are all written before
+``on_train_end`` returns, and a failed write stops the run at the next step as it would have inline. ``stop_file`` is
+polled every step: when it appears the run stops cleanly at the next step boundary (the worker's cancel uses a signal;
+this is the gentle path).
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from typing import Any
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
 from jobs.metrics import MetricsSink
+from jobs.trainers.metric_writer import MetricWriter
 
 _RENAME = {"train_loss": "train_loss_final"}
 
@@ -25,6 +30,7 @@ class ProgressCallback(TrainerCallback):
         self.sink: MetricsSink | None = sink
         self.show_progress = show_progress
         self.stop_file = stop_file
+        self.writer: MetricWriter | None = None
         self.bar: Any = None
         self.started_at = 0.0
         self.start_step = 0
@@ -40,12 +46,15 @@ class ProgressCallback(TrainerCallback):
         self.start_tokens = int(getattr(state, "num_input_tokens_seen", 0) or 0)
         if self.sink is not None:
             self.sink.set_total_steps(state.max_steps)
+            self.writer = MetricWriter(self.sink)
         if self.show_progress:
             from tqdm.auto import tqdm
 
             self.bar = tqdm(total=state.max_steps, initial=state.global_step, unit="step", dynamic_ncols=True)
 
     def on_step_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any) -> None:
+        if self.writer is not None:
+            self.writer.check()
         if self.bar is not None:
             self.bar.update(state.global_step - self.bar.n)
         if self.stop_file is not None and self.stop_file.exists():
@@ -66,7 +75,10 @@ class ProgressCallback(TrainerCallback):
             if tokens > 0:
                 values["tokens_per_second"] = tokens / elapsed
         values.pop("total_flos", None)
-        self.sink.record(state.global_step, values, total_steps=state.max_steps)
+        if self.writer is not None:
+            self.writer.submit(state.global_step, values, state.max_steps)
+        else:  # logged outside train() (an evaluate() call): written here
+            self.sink.record(state.global_step, values, total_steps=state.max_steps)
         if "loss" in values:
             self.last_loss = float(values["loss"])
         if self.bar is not None:
@@ -78,3 +90,6 @@ class ProgressCallback(TrainerCallback):
             self.bar.update(state.global_step - self.bar.n)
             self.bar.close()
             self.bar = None
+        if self.writer is not None:
+            writer, self.writer = self.writer, None
+            writer.close()

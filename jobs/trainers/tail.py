@@ -1,11 +1,12 @@
 """The end every Trainer-based run shares (text sft, embedding, dpo/orpo/kto, grpo): train, evaluate, save, describe.
 
 ``finish_training(trainer, spec, run_dir, sink, ...)`` trains from the newest complete checkpoint in
-``run_dir/checkpoints`` (a crash mid-save leaves one without ``trainer_state.json``, which is skipped), scores the
-trainer's eval set when it has one (one metric row), saves ``adapter/`` (:func:`save_adapter`, pointed at the Hub id so
-it loads anywhere) or ``model/`` (a full fine-tune), and returns the :class:`TrainOutcome` that ``summary.json``, the
-report, the model card and the push read. The text-to-image loop (:mod:`jobs.trainers.images.train`) has its own loop and
-shares :func:`last_complete_checkpoint` and :func:`peak_memory_bytes`.
+``run_dir/checkpoints`` (a crash mid-save leaves one without ``trainer_state.json`` or with one cut short: it is
+skipped, and the log says why), scores the trainer's eval set when it has one (one metric row), saves ``adapter/``
+(:func:`save_adapter`, pointed at the Hub id so it loads anywhere) or ``model/`` (a full fine-tune), and returns the
+:class:`TrainOutcome` that ``summary.json``, the report, the model card and the push read. The text-to-image loop
+(:mod:`jobs.trainers.images.train`) has its own loop and shares :func:`last_complete_checkpoint` and
+:func:`peak_memory_bytes`.
 
     return finish_training(trainer, spec, run_dir, sink, data=data, resolved=resolved, started=started,
                            train_examples=len(data.train), eval_examples=len(data.eval or []), tokenizer=tokenizer)
@@ -14,6 +15,7 @@ shares :func:`last_complete_checkpoint` and :func:`peak_memory_bytes`.
 from __future__ import annotations
 
 import json
+import logging
 import resource
 import time
 from collections.abc import Callable
@@ -24,10 +26,15 @@ from typing import Any
 import torch
 from transformers import PrinterCallback
 
+from jobs.data.split import write_split
 from jobs.metrics import MetricsSink
 from jobs.models import ResolvedModel, count_parameters
 from jobs.spec import JobSpec, Method
 from jobs.trainers.arguments import CHECKPOINTS
+
+TRAINER_STATE = "trainer_state.json"
+"""Written last into a checkpoint by the Trainer (and the text-to-image loop): a checkpoint is complete when it parses."""
+_log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -58,7 +65,8 @@ class TrainOutcome:
 
 
 def last_complete_checkpoint(checkpoint_dir: Path) -> Path | None:
-    """The newest checkpoint that was fully written (a crash mid-save leaves one without trainer_state.json)."""
+    """The newest checkpoint that was fully written: weights saved and a ``trainer_state.json`` that parses (a crash mid-save
+    leaves none, or one cut short). Each newer checkpoint passed over is logged with the reason."""
     if not checkpoint_dir.is_dir():
         return None
     candidates = []
@@ -66,9 +74,32 @@ def last_complete_checkpoint(checkpoint_dir: Path) -> Path | None:
         step = folder.name.rsplit("-", 1)[-1]
         if folder.is_dir() and step.isdigit():
             candidates.append((int(step), folder))
+    skipped: list[str] = []
     for _, folder in sorted(candidates, reverse=True):
-        if (folder / "trainer_state.json").is_file() and any(folder.glob("*.safetensors")):
+        problem = checkpoint_problem(folder)
+        if problem is None:
+            if skipped:
+                _log.warning("resuming from %s instead of the newer %s", folder.name, "; ".join(skipped))
             return folder
+        skipped.append(f"{folder.name} ({problem})")
+    if skipped:
+        _log.warning("no checkpoint can be resumed, starting from step 0: %s", "; ".join(skipped))
+    return None
+
+
+def checkpoint_problem(folder: Path) -> str | None:
+    """Why ``folder`` cannot be resumed from (no weights, no or an unreadable ``trainer_state.json``), or None when it can."""
+    if not any(folder.glob("*.safetensors")):
+        return "no weights were saved"
+    state_file = folder / TRAINER_STATE
+    if not state_file.is_file():
+        return f"no {TRAINER_STATE}: the save was interrupted"
+    try:
+        state = json.loads(state_file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        return f"its {TRAINER_STATE} cannot be read ({error}): the save was cut short"
+    if not isinstance(state, dict) or not isinstance(state.get("global_step"), int):
+        return f"its {TRAINER_STATE} has no global_step"
     return None
 
 
@@ -136,12 +167,15 @@ def finish_training(
 ) -> TrainOutcome:
     """Train ``trainer`` (resuming from the last complete checkpoint), evaluate, save and describe the run.
 
-    ``data`` is the trainer's data (its ``choice``, ``skipped`` and ``warnings`` go into the outcome); ``tokenizer`` is saved
+    ``data`` is the trainer's data (its ``split`` is written to ``run_dir/split.json`` before training; its ``choice``, ``skipped``
+    and ``warnings`` go into the outcome); ``tokenizer`` is saved
     beside the adapter or model; ``label_names`` travel with a classification adapter; ``save_model(folder)`` replaces
     ``trainer.save_model`` for a full fine-tune that saves in its own layout (sentence-transformers), on the main process.
     """
     trainable, total = count_parameters(trainer.model)
     trainer.remove_callback(PrinterCallback)  # metrics go to the sink and the progress bar, not stdout
+    if trainer.is_world_process_zero():
+        write_split(run_dir, data.split)  # runs/<job>/split.json: the rows trained on and held out, before a step is taken
     last_checkpoint = last_complete_checkpoint(run_dir / CHECKPOINTS)
     resumed_from = int(last_checkpoint.name.split("-")[-1]) if last_checkpoint else None
     result = trainer.train(resume_from_checkpoint=str(last_checkpoint) if last_checkpoint else None)

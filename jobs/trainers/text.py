@@ -5,20 +5,22 @@ training examples, applies the method (LoRA, QLoRA, prompt tuning, full), trains
 padding and length grouping (or packing, each example attending only to itself), checkpoints into
 ``run_dir/checkpoints`` (at save_steps or epoch ends, and every ``training.checkpoint_minutes``) and
 resumes from the last complete checkpoint found there, evaluates, and saves ``adapter/`` (PEFT) or ``model/`` (full)
-through the shared training tail (:func:`jobs.trainers.tail.finish_training`).
+through the shared training tail (:func:`jobs.trainers.tail.finish_training`). ``build_text_trainer`` is everything before
+the first step (the Trainer, its data and model), so a test can look at the batches it would train on.
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from transformers import Trainer, TrainingArguments, set_seed
 
-from jobs.data import load_training_data
+from jobs.data import TrainingData, load_training_data
 from jobs.metrics import MetricsSink
-from jobs.models import load_base_model, load_tokenizer, resolve_model, resolve_precision
+from jobs.models import ResolvedModel, load_base_model, load_tokenizer, resolve_model, resolve_precision
 from jobs.spec import JobSpec, Method, Task
 from jobs.trainers.arguments import shared_arguments
 from jobs.trainers.checkpoint_timer import CheckpointTimer
@@ -43,15 +45,26 @@ def _training_arguments(spec: JobSpec, run_dir: Path, has_eval: bool, precision_
     )
 
 
-def train_text_model(
+@dataclass
+class TextTraining:
+    """A text run ready to train: the Trainer and what :func:`jobs.trainers.tail.finish_training` needs beside it."""
+
+    trainer: Trainer
+    data: TrainingData
+    resolved: ResolvedModel
+    tokenizer: Any
+    started: float
+
+
+def build_text_trainer(
     spec: JobSpec,
     run_dir: Path,
     sink: MetricsSink,
     *,
     show_progress: bool = False,
     stop_file: Path | None = None,
-) -> TrainOutcome:
-    """Train one text spec into ``run_dir``; resumes from ``run_dir/checkpoints`` when it holds one."""
+) -> TextTraining:
+    """Load the model and data of one text spec and build its Trainer (nothing trained yet)."""
     started = time.perf_counter()
     set_seed(spec.training.seed)
     resolved = resolve_model(spec.base_model, task=spec.task, revision=spec.base_model_revision)
@@ -83,6 +96,20 @@ def train_text_model(
         compute_metrics=make_compute_metrics(len(data.label_names)) if spec.task is Task.TEXT_CLASSIFICATION else None,
         callbacks=[progress, CheckpointTimer(spec.training.checkpoint_minutes)],
     )
-    return finish_training(trainer, spec, run_dir, sink, data=data, resolved=resolved, started=started,
-                           train_examples=len(data.train), eval_examples=len(data.eval or []), tokenizer=tokenizer,
+    return TextTraining(trainer=trainer, data=data, resolved=resolved, tokenizer=tokenizer, started=started)
+
+
+def train_text_model(
+    spec: JobSpec,
+    run_dir: Path,
+    sink: MetricsSink,
+    *,
+    show_progress: bool = False,
+    stop_file: Path | None = None,
+) -> TrainOutcome:
+    """Train one text spec into ``run_dir``; resumes from ``run_dir/checkpoints`` when it holds one."""
+    built = build_text_trainer(spec, run_dir, sink, show_progress=show_progress, stop_file=stop_file)
+    data = built.data
+    return finish_training(built.trainer, spec, run_dir, sink, data=data, resolved=built.resolved, started=built.started,
+                           train_examples=len(data.train), eval_examples=len(data.eval or []), tokenizer=built.tokenizer,
                            label_names=data.label_names)
