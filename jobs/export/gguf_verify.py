@@ -1,14 +1,20 @@
-"""Prove a written GGUF answers like the model it came from: load it back through transformers and compare.
+"""Prove a written GGUF answers like the model it came from: run it in llama.cpp itself (or, without it, load it back
+through transformers) and compare with the merged model.
 
-    from jobs.export.gguf_verify import Reference, verify_file
+    from jobs.export.gguf_verify import Reference, verify_files_llamacpp, verify_file
     reference = Reference.load("data/models/job-7-merged", run_dir)
-    result = verify_file(reference, Path("out/planets-Q8_0.gguf"), quant_type("q8_0"))
+    [result] = verify_files_llamacpp(reference, [(Path("out/planets-Q8_0.gguf"), quant_type("q8_0"))])
+    result = verify_file(reference, Path("out/planets-Q8_0.gguf"), quant_type("q8_0"))  # through transformers
 
 The reference is the merged (or fully fine-tuned) model in float32. The prompts come from the job's own data
 (its held-out rows when it has them, else its first training rows), built exactly as training built them.
-For each file: the share of positions whose top-1 next token agrees with the reference (teacher-forced over
-prompt and answer), the largest logit difference, and whether greedy answers to the prompts are identical.
-A file passes when the agreement reaches its type's tolerance (and, for F16, every greedy answer is identical).
+In llama.cpp (:func:`verify_files_llamacpp`), per file: whether llama.cpp loads it at all (its own reason when not),
+the share of answer positions whose greedy next token agrees with the merged model's, teacher-forced along the merged
+model's own greedy continuations of the prompts, the file's greedy answers beside the merged model's, and whether
+llama.cpp tokenizes the job's texts and its pre-tokenizer probe as the original tokenizer does. Through transformers
+(:func:`verify_file`): the same agreement over the job's whole examples, the largest logit difference, and the greedy
+answers. A file passes when it loads, the agreement reaches its type's tolerance and (F16) every greedy answer is
+identical; in llama.cpp its tokenization must be identical too.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from jobs.data.examples import load_training_data
 from jobs.errors import AdaptaError
 from jobs.export.gguf_convert import QuantType
+from jobs.export.gguf_llamacpp import LlamaCppAnswer, LlamaCppRequest, run_llamacpp
 from jobs.export.gguf_vocab import PROBE_TEXT
 from jobs.spec import load_spec
 
@@ -44,25 +51,45 @@ class Reference:
     prompts: list[list[int]]
     """The prompt part of each example, for greedy answers."""
     source: str
+    max_new_tokens: int = GREEDY_TOKENS
+    """How long each greedy answer may grow."""
     greedy: list[list[int]] | None = None
+    continued_top1: list[list[int]] | None = None
 
     @classmethod
-    def load(cls, folder: str | Path, run_dir: str | Path | None = None) -> Reference:
+    def load(cls, folder: str | Path, run_dir: str | Path | None = None, *, max_prompts: int = MAX_PROMPTS,
+             max_new_tokens: int = GREEDY_TOKENS) -> Reference:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         tokenizer = AutoTokenizer.from_pretrained(str(folder))
         model = AutoModelForCausalLM.from_pretrained(str(folder), dtype=torch.float32).eval()
-        sequences, prompts, source = job_prompts(run_dir, tokenizer)
-        return cls(model, tokenizer, sequences, prompts, source)
+        sequences, prompts, source = job_prompts(run_dir, tokenizer, max_prompts)
+        return cls(model, tokenizer, sequences, prompts, source, max_new_tokens)
 
     def greedy_answers(self) -> list[list[int]]:
         if self.greedy is None:
-            self.greedy = greedy_answers(self.model, self.prompts, self.tokenizer)
+            self.greedy = greedy_answers(self.model, self.prompts, self.tokenizer, self.max_new_tokens)
         return self.greedy
 
+    def continuations(self) -> list[list[int]]:
+        """Each prompt followed by the merged model's own greedy answer: the path teacher-forced agreement walks."""
+        return [prompt + answer for prompt, answer in zip(self.prompts, self.greedy_answers(), strict=True)]
 
-def job_prompts(run_dir: str | Path | None, tokenizer: Any) -> tuple[list[list[int]], list[list[int]], str]:
+    def continuation_top1(self) -> list[list[int]]:
+        """The merged model's top-1 next token at every position of :meth:`continuations`."""
+        if self.continued_top1 is None:
+            self.continued_top1 = [_logits(self.model, sequence).argmax(-1).tolist() for sequence in self.continuations()]
+        return self.continued_top1
+
+    def end_ids(self) -> set[int]:
+        """The tokens that end a greedy answer in ``generate`` (the generation config's end-of-sequence ids)."""
+        configured = getattr(getattr(self.model, "generation_config", None), "eos_token_id", None)
+        ids = configured if isinstance(configured, list) else [configured]
+        return {int(token) for token in [*ids, self.tokenizer.eos_token_id] if token is not None}
+
+
+def job_prompts(run_dir: str | Path | None, tokenizer: Any, max_prompts: int = MAX_PROMPTS) -> tuple[list[list[int]], list[list[int]], str]:
     """(whole examples, their prompts, where they came from): the job's held-out rows, else its first training rows, else fixed
     prompts when the job's data can no longer be read."""
     if run_dir is not None and (Path(run_dir) / "spec.yaml").is_file():
@@ -71,7 +98,7 @@ def job_prompts(run_dir: str | Path | None, tokenizer: Any) -> tuple[list[list[i
             spec.training.packing = False
             data = load_training_data(spec, tokenizer)
             examples, source = (data.eval, data.eval_source or "the held-out rows") if data.eval else (data.train, "the training rows")
-            picked = examples[:MAX_PROMPTS]
+            picked = examples[:max_prompts]
             sequences = [list(example["input_ids"]) for example in picked]
             prompts = [list(example["input_ids"][: _answer_start(example["labels"])]) for example in picked]
             if sequences and all(prompts):
@@ -93,8 +120,8 @@ def _chat_prompt(tokenizer: Any, text: str) -> list[int]:
     return list(tokenizer(text)["input_ids"])
 
 
-def greedy_answers(model: Any, prompts: list[list[int]], tokenizer: Any) -> list[list[int]]:
-    """The first :data:`GREEDY_TOKENS` tokens ``model`` answers to each prompt, decoding greedily."""
+def greedy_answers(model: Any, prompts: list[list[int]], tokenizer: Any, max_new_tokens: int = GREEDY_TOKENS) -> list[list[int]]:
+    """The first ``max_new_tokens`` tokens ``model`` answers to each prompt, decoding greedily (stopping at end of sequence)."""
     import torch
 
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
@@ -102,7 +129,7 @@ def greedy_answers(model: Any, prompts: list[list[int]], tokenizer: Any) -> list
     with torch.inference_mode():
         for prompt in prompts:
             ids = torch.tensor([prompt])
-            output = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=GREEDY_TOKENS, do_sample=False,
+            output = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_new_tokens, do_sample=False,
                                     pad_token_id=pad)
             answers.append(output[0, len(prompt):].tolist())
     return answers
@@ -135,7 +162,7 @@ def verify_file(reference: Reference, path: Path, quant: QuantType) -> dict[str,
         agree += int((expected.argmax(-1) == got.argmax(-1)).sum())
         total += len(sequence)
         max_difference = max(max_difference, float((expected - got).abs().max()))
-    answers = greedy_answers(model, reference.prompts, reference.tokenizer)
+    answers = greedy_answers(model, reference.prompts, reference.tokenizer, reference.max_new_tokens)
     identical = sum(answer == wanted for answer, wanted in zip(answers, reference.greedy_answers(), strict=True))
     top1 = agree / max(total, 1)
     passed = top1 >= quant.min_top1 and (not quant.exact_greedy or identical == len(answers))
@@ -157,3 +184,62 @@ def verify_tokenizer(reference: Reference, path: Path) -> dict[str, Any]:
     same = sum(rebuilt(text, add_special_tokens=False)["input_ids"] == reference.tokenizer(text, add_special_tokens=False)["input_ids"]
                for text in texts)
     return {"texts": len(texts), "identical": same, "passed": same == len(texts)}
+
+
+def until_end(tokens: list[int], end_ids: set[int]) -> list[int]:
+    """``tokens`` up to and including the first end-of-sequence token, as ``generate`` stops."""
+    for index, token in enumerate(tokens):
+        if token in end_ids:
+            return tokens[: index + 1]
+    return tokens
+
+
+def tokenizer_texts(reference: Reference) -> list[str]:
+    """The job's own examples as text, and llama.cpp's pre-tokenizer probe: what a file's tokenizer must split identically."""
+    return [reference.tokenizer.decode(sequence) for sequence in reference.sequences] + [PROBE_TEXT]
+
+
+def _side_by_side(reference: Reference, prompt: list[int], merged: list[int], gguf: list[int]) -> dict[str, Any]:
+    decode = reference.tokenizer.decode
+    return {"prompt": decode(prompt, skip_special_tokens=True)[-200:], "merged": decode(merged, skip_special_tokens=True),
+            "gguf": decode(gguf, skip_special_tokens=True), "identical": merged == gguf}
+
+
+def judge_llamacpp(reference: Reference, path: Path, quant: QuantType, answer: LlamaCppAnswer) -> dict[str, Any]:
+    """One file's verdict from what llama.cpp answered: loaded, top-1 agreement, greedy answers, tokenization."""
+    head = {"type": quant.name, "file": path.name, "size_bytes": path.stat().st_size, "verifier": "llama.cpp",
+            "min_top1": quant.min_top1, "greedy_must_match": quant.exact_greedy}
+    if not answer.loaded:
+        return {**head, "loaded": False, "error": f"llama.cpp refused the file: {answer.error}", "passed": False}
+    starts = [len(prompt) - 1 for prompt in reference.prompts]  # from the prediction of the answer's first token on
+    expected = [row[start:] for row, start in zip(reference.continuation_top1(), starts, strict=True)]
+    got = [row[start:] for row, start in zip(answer.teacher_forced, starts, strict=True)]
+    agree = sum(int(want == have) for wanted, had in zip(expected, got, strict=True) for want, have in zip(wanted, had, strict=True))
+    total = sum(len(row) for row in expected)
+    end_ids = reference.end_ids()
+    answers = [until_end(tokens, end_ids) for tokens in answer.greedy]
+    identical = sum(got == wanted for got, wanted in zip(answers, reference.greedy_answers(), strict=True))
+    wanted_ids = [reference.tokenizer(text, add_special_tokens=False)["input_ids"] for text in tokenizer_texts(reference)]
+    same_tokens = sum(got == want for got, want in zip(answer.tokenized, wanted_ids, strict=True))
+    top1 = agree / max(total, 1)
+    passed = (top1 >= quant.min_top1 and (not quant.exact_greedy or identical == len(answers)) and same_tokens == len(wanted_ids))
+    return {
+        **head, "loaded": True, "top1_agreement": round(top1, 4), "positions": total, "greedy_identical": identical,
+        "greedy_prompts": len(answers), "tokenizer_identical": same_tokens, "tokenizer_texts": len(wanted_ids),
+        "load_seconds": round(answer.load_seconds or 0.0, 2), "passed": passed,
+        "answers": [_side_by_side(reference, prompt, merged, got)
+                    for prompt, merged, got in zip(reference.prompts, reference.greedy_answers(), answers, strict=True)],
+    }
+
+
+def llamacpp_request(reference: Reference, path: Path) -> LlamaCppRequest:
+    """What llama.cpp is asked about ``path``: the merged model's continuations, its prompts, and the texts to tokenize."""
+    return LlamaCppRequest(path, sequences=reference.continuations(), prompts=reference.prompts, texts=tokenizer_texts(reference),
+                           max_new_tokens=reference.max_new_tokens)
+
+
+def verify_files_llamacpp(reference: Reference, files: list[tuple[Path, QuantType]]) -> list[dict[str, Any]]:
+    """Run every file in llama.cpp (one process) and judge each against ``reference``; JSON-ready dicts, in order.
+    Raises AdaptaError when llama.cpp is not installed or does not answer."""
+    answers = run_llamacpp([llamacpp_request(reference, path) for path, _ in files])
+    return [judge_llamacpp(reference, path, quant, answer) for (path, quant), answer in zip(files, answers, strict=True)]

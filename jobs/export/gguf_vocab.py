@@ -1,18 +1,21 @@
 """A transformers byte-level BPE tokenizer written as GGUF tokenizer metadata (``tokenizer.ggml.*``), the way llama.cpp does.
 
-    from jobs.export.gguf_vocab import add_tokenizer
-    add_tokenizer(writer, "data/models/job-7-merged", vocab_size=49152)
+    from jobs.export.gguf_vocab import add_tokenizer, load_tokenizer
+    folder = "data/models/job-7-merged"
+    add_tokenizer(writer, load_tokenizer(folder), folder, vocab_size=49152)
 
 Tokens are written in id order with their types (special added tokens as CONTROL, other added tokens as
 USER_DEFINED, padding up to the model's vocabulary as UNUSED), the merges as ``"a b"`` strings, the special
 token ids, whether a BOS token is prepended, and the chat template. ``tokenizer.ggml.pre`` names the
 pre-tokenizer llama.cpp must apply; like llama.cpp's converter it is recognised by hashing how the tokenizer
-splits a fixed probe text (:data:`KNOWN_PRE_TOKENIZERS`); an unknown one is written as ``default`` and reported.
+splits a fixed probe text (:data:`KNOWN_PRE_TOKENIZERS`); a tokenizer whose only pre-tokenizer is GPT-2's byte-level
+split (no normalizer) is ``gpt-2`` whatever its vocabulary; any other is written as ``default`` and reported.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from hashlib import sha256
 from pathlib import Path
 from typing import Any
@@ -33,6 +36,7 @@ KNOWN_PRE_TOKENIZERS: dict[str, str] = {
     "d4540891389ea895b53b399da6ac824becc30f2fba0e9ddbb98f92e55ca0e97c": "qwen2",
     "3ce83efda5659b07b1ad37ca97ca5797ea4285d9b9ab0dc679e4a720c9da7454": "gpt-2",
     "63b97e4253352e6f357cc59ea5b583e3a680eaeaf2632188c2b952de2588485e": "tekken",
+    "a8594e3edff7c29c003940395316294b2c623e09894deebbc65f33f1515df79e": "dbrx",
 }
 """sha256 of ``str(tokenizer.encode(PROBE_TEXT))`` → llama.cpp's pre-tokenizer name (values from llama.cpp's converter)."""
 
@@ -45,22 +49,58 @@ def load_tokenizer(folder: str | Path) -> Any:
     return AutoTokenizer.from_pretrained(str(folder))
 
 
+def _backend_state(tokenizer: Any) -> dict[str, Any]:
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    return json.loads(backend.to_str()) if backend is not None else {}
+
+
+def splits_like_gpt2(tokenizer: Any) -> bool:
+    """Whether the tokenizer's only pre-tokenization is GPT-2's byte-level regex split (llama.cpp's ``gpt-2``), no normalizer."""
+    state = _backend_state(tokenizer)
+    pre = state.get("pre_tokenizer") or {}
+    return (state.get("normalizer") is None and pre.get("type") == "ByteLevel" and pre.get("use_regex", True)
+            and not pre.get("add_prefix_space", False))
+
+
 def pre_tokenizer_name(tokenizer: Any) -> str:
-    """llama.cpp's name for this tokenizer's pre-tokenizer, or ``default`` when the probe's hash is not a known one."""
+    """llama.cpp's name for this tokenizer's pre-tokenizer: known by the probe's hash, ``gpt-2`` for a plain GPT-2 byte-level
+    split, else ``default``."""
     digest = sha256(str(tokenizer.encode(PROBE_TEXT)).encode()).hexdigest()
-    return KNOWN_PRE_TOKENIZERS.get(digest, DEFAULT_PRE)
+    if digest in KNOWN_PRE_TOKENIZERS:
+        return KNOWN_PRE_TOKENIZERS[digest]
+    return "gpt-2" if splits_like_gpt2(tokenizer) else DEFAULT_PRE
+
+
+def tokenizer_refusal(state: dict[str, Any], name: str) -> str | None:
+    """Why the tokenizer whose ``tokenizer.json`` content is ``state`` cannot be written as GGUF metadata, or None."""
+    model = state.get("model") or {}
+    if model.get("type") != "BPE" or "ByteLevel" not in json.dumps(state.get("pre_tokenizer") or {}):
+        return (f"the tokenizer of {name} is {model.get('type') or 'unknown'} without byte-level pre-tokenization; GGUF export supports "
+                "byte-level BPE tokenizers (Llama 3, Qwen2/3, SmolLM, Phi-4 and GPT-2 style) only, not SentencePiece ones (Gemma, "
+                "Mistral 7B, Phi-3-mini)")
+    return None
 
 
 def _bpe_model(tokenizer: Any, folder: Path) -> dict[str, Any]:
-    backend = getattr(tokenizer, "backend_tokenizer", None)
-    state = json.loads(backend.to_str()) if backend is not None else {}
-    model = state.get("model") or {}
-    pre = json.dumps(state.get("pre_tokenizer") or {})
-    if model.get("type") != "BPE" or "ByteLevel" not in pre:
-        kind = model.get("type") or type(tokenizer).__name__
-        raise AdaptaError(f"the tokenizer of {folder.name} is {kind} without byte-level pre-tokenization; GGUF export supports "
-                          "byte-level BPE tokenizers (Llama 3, Qwen2, SmolLM and GPT-2 style) only")
-    return model
+    state = _backend_state(tokenizer)
+    reason = tokenizer_refusal(state, folder.name)
+    if reason:
+        raise AdaptaError(reason)
+    return state["model"]
+
+
+PHI3_NAMES = ("phi-3", "phi3")
+PHI3_TOKENS = ("</s>", "<unk>", "<s>", "<|endoftext|>")
+
+
+def model_name(name: str, tokenizer: Any) -> str:
+    """``general.name`` as written: llama.cpp gives the tokens of :data:`PHI3_TOKENS` Phi-3's attributes in any model whose
+    name contains "phi3" and refuses the file when one is missing, so such a name loses that spelling ("Phi 3")."""
+    vocabulary = tokenizer.get_vocab()
+    if any(part in name.lower() for part in PHI3_NAMES) and not all(token in vocabulary for token in PHI3_TOKENS):
+        for spelling in ("-3", "3"):
+            name = re.sub(f"phi{spelling}", "Phi 3", name, flags=re.IGNORECASE)
+    return name
 
 
 def vocabulary(tokenizer: Any, folder: Path, vocab_size: int) -> tuple[list[str], list[int], list[str]]:
@@ -93,10 +133,9 @@ def adds_bos(tokenizer: Any) -> bool:
     return bos is not None and tokenizer("a")["input_ids"][:1] == [bos]
 
 
-def add_tokenizer(writer: Any, folder: str | Path, vocab_size: int) -> str:
-    """Write the tokenizer saved in ``folder`` into ``writer``; returns the pre-tokenizer name written."""
+def add_tokenizer(writer: Any, tokenizer: Any, folder: str | Path, vocab_size: int) -> str:
+    """Write ``tokenizer`` (saved in ``folder``) into ``writer``; returns the pre-tokenizer name written."""
     folder = Path(folder)
-    tokenizer = load_tokenizer(folder)
     tokens, types, merges = vocabulary(tokenizer, folder, vocab_size)
     pre = pre_tokenizer_name(tokenizer)
     writer.add_tokenizer_model("gpt2")

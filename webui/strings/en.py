@@ -120,6 +120,8 @@ EN_UI: dict[str, str] = {
     "train.steps": "Optimizer steps: {steps}",
     "train.time": "Estimated time: {minutes} min (from an earlier job on this model)",
     "train.time_unknown": "Time estimate: known after a first job on this model",
+    "train.gguf_yes": "GGUF: the result exports to GGUF for llama.cpp, Ollama and LM Studio ({family})",
+    "train.gguf_no": "GGUF: the result will not export to GGUF ({reason})",
     "train.refused": "Not submitted: this job cannot run here (see the pre-flight check)",
     "train.submitted": "Job {id} queued",
     "jobs.intro": "Every job, live. Select one to follow its progress; this page refreshes by itself.",

@@ -120,6 +120,8 @@ PT_UI: dict[str, str] = {
     "train.steps": "Passos do otimizador: {steps}",
     "train.time": "Tempo estimado: {minutes} min (de uma tarefa anterior com este modelo)",
     "train.time_unknown": "Estimativa de tempo: disponível após uma primeira tarefa com este modelo",
+    "train.gguf_yes": "GGUF: o resultado exporta para GGUF do llama.cpp, Ollama e LM Studio ({family})",
+    "train.gguf_no": "GGUF: o resultado não exportará para GGUF ({reason})",
     "train.refused": "Não enviada: esta tarefa não pode rodar aqui (veja a verificação prévia)",
     "train.submitted": "Tarefa {id} na fila",
     "jobs.intro": "Todas as tarefas, ao vivo. Selecione uma para acompanhar; a página se atualiza sozinha.",

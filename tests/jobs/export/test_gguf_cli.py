@@ -27,4 +27,5 @@ def test_export_command_writes_verified_gguf_and_explains_bad_types(tiny_llama: 
 
     assert launch.main(["export", str(job_id), "--gguf", "q4_k_m"]) == 2
     error = capsys.readouterr().err.strip().splitlines()
-    assert error[-1] == "error: GGUF type 'q4_k_m' is not offered; choose one of f16, bf16, q8_0, q4_0"
+    assert error[-1] == ("error: GGUF type 'q4_k_m' is not offered; choose one of f16, bf16, q8_0, q5_1, q5_0, q4_1, q4_0 (K-quants such "
+                         "as Q4_K_M need llama.cpp's own quantize tool)")
