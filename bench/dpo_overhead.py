@@ -70,7 +70,7 @@ def run_adapta(model_dir: str, data: Path, config: dict[str, Any], work: Path, e
         "training": {"epochs": 1, "max_steps": config["warmup"] + config["steps"], "learning_rate": config["learning_rate"],
                      "batch_size": config["batch_size"], "max_length": config["max_length"], "warmup_ratio": 0.0, "scheduler": "linear",
                      "logging_steps": 1, "save_steps": 1_000_000, "seed": config["seed"], "precision": "fp32"},
-        "lora": {"r": 8, "alpha": 16, "dropout": 0.05, "target_modules": "auto"},
+        "lora": {"r": 8, "alpha": 16, "dropout": 0.05, "target_modules": ["q_proj", "v_proj"]},  # the plain script's
         "preference": {"beta": 0.1, "loss_type": "sigmoid"},
         "evaluation": {"enabled": False},
     }

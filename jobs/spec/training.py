@@ -75,7 +75,8 @@ class LoraSpec(SpecModel):
     dropout: float = Field(default=0.05, ge=0, lt=1, description="Dropout on the LoRA input.")
     target_modules: Union[Literal["auto", "all-linear"], list[str]] = Field(
         default="auto",
-        description="auto (attention projections), all-linear, or a list of module names such as [q_proj, v_proj].",
+        description="auto: every linear layer but the model's heads (text tasks; measured better than attention only) and the attention "
+                    "projections of a text-to-image UNet; all-linear: every linear layer; or a list of module names such as [q_proj, v_proj].",
     )
     use_dora: bool = Field(default=False, description="Weight-decomposed LoRA (DoRA).")
 

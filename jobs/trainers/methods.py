@@ -2,6 +2,13 @@
 
 A registry maps each :class:`Method` to a function ``(model, spec, tokenizer_path) -> model``; the
 trainer never branches on the method itself.
+
+LoRA's default (``lora.target_modules: auto``, also ``all-linear``) is every linear layer of the model but its heads, for
+every text task: on held-out data it beat PEFT's per-architecture mapping (the 2021 query/value default) on SFT and
+retrieval and tied on classification (docs/benchmarks.md, "Default LoRA targets"; ``bench/default_targets.py``). :func:`all_linear_modules`
+lists those layers itself rather than passing PEFT's ``"all-linear"``, which leaves LoRA inside a classification head that
+is trained whole (RoBERTa's ``classifier.dense``, DistilBERT's ``pre_classifier``: PEFT then refuses the head) and on a
+pooler that sentence-transformers never calls.
 """
 
 from __future__ import annotations
@@ -10,8 +17,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from peft import LoraConfig, PromptTuningConfig, PromptTuningInit, TaskType, get_peft_model, prepare_model_for_kbit_training
-from peft.utils.constants import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING
+from peft.utils.constants import SEQ_CLS_HEAD_NAMES
+from torch import nn
 from transformers import PreTrainedModel
+from transformers.pytorch_utils import Conv1D
 
 from jobs.errors import SpecError
 from jobs.spec import JobSpec, Method, Task
@@ -20,17 +29,42 @@ PEFT_TASK = {Task.CAUSAL_LM: TaskType.CAUSAL_LM, Task.TEXT_CLASSIFICATION: TaskT
 MethodApplier = Callable[[PreTrainedModel, JobSpec, Path], PreTrainedModel]
 
 
-def lora_target_modules(model: PreTrainedModel, spec: JobSpec) -> list[str] | str:
-    """Resolve ``lora.target_modules``: auto → PEFT's per-architecture default (else all-linear)."""
+LINEAR_LAYERS = (nn.Linear, Conv1D)
+"""What counts as a linear layer (GPT-2's Conv1D is one; bitsandbytes' 4-bit and 8-bit layers subclass nn.Linear)."""
+UNUSED_BY_EMBEDDINGS = ("pooler",)
+"""Layers of an encoder that sentence-transformers never calls (its own Pooling module reads the token states)."""
+
+
+def _is_head(name: str, task: Task) -> bool:
+    """A classification head, matched as PEFT matches ``modules_to_save`` (by name suffix): it trains whole, without LoRA."""
+    return task is Task.TEXT_CLASSIFICATION and any(part.endswith(head) for part in name.split(".") for head in SEQ_CLS_HEAD_NAMES)
+
+
+def all_linear_modules(model: PreTrainedModel, task: Task) -> list[str]:
+    """The full names of every linear layer LoRA adapts by default: all of them except the output head (``lm_head``), a
+    classification head and anything inside it (``classifier``, ``score``, ``pre_classifier``), and, for embeddings, the pooler."""
+    output = model.get_output_embeddings() if isinstance(model, PreTrainedModel) else None
+    names = []
+    for name, module in model.named_modules():
+        if not isinstance(module, LINEAR_LAYERS) or module is output or _is_head(name, task):
+            continue
+        if task is Task.SENTENCE_EMBEDDING and any(part in UNUSED_BY_EMBEDDINGS for part in name.split(".")):
+            continue
+        names.append(name)
+    if not names:
+        raise SpecError([f"{model.config.model_type} has no linear layers for LoRA to adapt; use method: full or prompt-tuning"])
+    return names
+
+
+def lora_target_modules(model: PreTrainedModel, spec: JobSpec) -> list[str]:
+    """Resolve ``lora.target_modules``: auto and all-linear → :func:`all_linear_modules`; a list → checked against the model."""
     wanted = spec.lora.target_modules
-    if wanted == "auto":
-        return TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING.get(model.config.model_type) or "all-linear"
-    if wanted == "all-linear":
-        return "all-linear"
+    if wanted in ("auto", "all-linear"):
+        return all_linear_modules(model, spec.task)
     names = {name.rsplit(".", 1)[-1] for name, _ in model.named_modules()}
     missing = [name for name in wanted if name not in names]
     if missing:
-        linear = sorted({name.rsplit(".", 1)[-1] for name, module in model.named_modules() if module.__class__.__name__ == "Linear"})
+        linear = sorted({name.rsplit(".", 1)[-1] for name, module in model.named_modules() if isinstance(module, LINEAR_LAYERS)})
         raise SpecError([f"lora.target_modules {missing} are not modules of {model.config.model_type}; choose from {linear} or use auto / all-linear"])
     return list(wanted)
 
