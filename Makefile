@@ -10,7 +10,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 TORCH_CONSTRAINTS ?= -c constraints-cpu.txt
-# Two test processes on the 2-core machine: many tests wait on a browser, a served app or a training child.
+# Two test processes on the 2-core machine (many tests wait on a browser, a served app or a training child), each with one
+# torch/OpenMP thread so two trainings never fight over the same cores.
 TEST_WORKERS ?= 2
 OFFLINE := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 
@@ -53,7 +54,7 @@ lint: install-dev
 
 test: install-dev
 	$(VENV)/bin/ruff check .
-	$(OFFLINE) $(PY) -m pytest -q -p no:cacheprovider --durations=10 -n $(TEST_WORKERS) --dist worksteal tests
+	$(OFFLINE) OMP_NUM_THREADS=1 $(PY) -m pytest -q -p no:cacheprovider --durations=10 -n $(TEST_WORKERS) --dist worksteal tests
 
 bench: install-dev
 	$(OFFLINE) $(PY) bench/train_overhead.py

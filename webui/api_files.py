@@ -38,6 +38,8 @@ def succeeded_run(job_id: int | str | None, caller: Caller) -> tuple[int, Path]:
 EXPORT_KEEP_SECONDS = 3600
 EXPORT_FOLDER_MODE = 0o700
 EXPORT_FILE_MODE = 0o600
+ANONYMOUS_EXPORTS = "anonymous"
+"""The exports folder of callers without a name (a demo server's visitors); a reserved word, never an account's name."""
 
 
 def export_folder(caller: Caller | None = None) -> Path:
@@ -46,7 +48,7 @@ def export_folder(caller: Caller | None = None) -> Path:
     hour removed whenever another is made, so repeated exports stay bounded. It lives in the data home, so two Adapta servers
     on one machine never share it, and one owner's folder never holds another owner's zip."""
     caller = caller or current_caller()
-    folder = data_home().export_dir(caller.owner_filter or caller.owner)
+    folder = data_home().export_dir(caller.owner_filter or caller.owner or ANONYMOUS_EXPORTS)
     folder.mkdir(mode=EXPORT_FOLDER_MODE, parents=True, exist_ok=True)
     folder.chmod(EXPORT_FOLDER_MODE)
     cutoff = time.time() - EXPORT_KEEP_SECONDS

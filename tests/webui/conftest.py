@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -66,14 +67,18 @@ def page(browser: object) -> Iterator[object]:
     context.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def worker() -> Iterator[object]:
-    """A real worker thread (training still runs in child processes), fast heartbeats for tests."""
+    """A real worker thread (training still runs in child processes), fast heartbeats for tests; one per test, stopped after it,
+    so it never runs the jobs of a later test's data home (the worker reads the data home current when it polls)."""
     from jobs.queue.worker import WorkerConfig, start_background_worker
 
     running = start_background_worker(WorkerConfig(heartbeat_seconds=1, lease_seconds=10, poll_seconds=0.2, cancel_grace_seconds=2))
     yield running
     running.stop()
+    for thread in threading.enumerate():
+        if thread.name == "adapta-worker":
+            thread.join(timeout=30)
 
 
 @pytest.fixture
