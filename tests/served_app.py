@@ -46,6 +46,13 @@ def run_launch(*args: str, home: Path, stdin: str | None = None, env: dict[str, 
                           timeout=300)
 
 
+def add_accounts(home: Path, passwords: dict[str, str]) -> None:
+    """``launch.py adduser`` for each name and password, into ``home``'s users.json."""
+    for name, password in passwords.items():
+        done = run_launch("adduser", name, home=home, stdin=password + "\n")
+        assert done.returncode == 0, done.stderr
+
+
 @contextmanager
 def served_app(args: list[str], home: Path, env: dict[str, str] | None = None, start_timeout: float = 120,
                cwd: Path | None = None) -> Iterator[ServedApp]:

@@ -19,7 +19,7 @@ from gradio_client.exceptions import AppError
 
 from tests.fake_hub import FakeHub, ModelRepo
 from tests.hub_repos import tiny_causal_lm_repo
-from tests.served_app import ServedApp, run_launch, served_app
+from tests.served_app import ServedApp, add_accounts, served_app
 from webui.upload_quota import UPLOADS_PER_WINDOW
 
 PASSWORDS = {"alice": "alice-password-1", "bob": "bob-password-2", "carol": "carol-password-3"}
@@ -63,9 +63,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     root = tmp_path_factory.mktemp("fair")
     home = root / "home"
     home.mkdir()
-    for name, password in PASSWORDS.items():
-        done = run_launch("adduser", name, home=home, stdin=password + "\n")
-        assert done.returncode == 0, done.stderr
+    add_accounts(home, PASSWORDS)
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("ADAPTA_HOME", str(home))
         job_id = succeeded_job(home, "alice")

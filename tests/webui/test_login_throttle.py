@@ -15,7 +15,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.served_app import ServedApp, run_launch, served_app
+from tests.served_app import ServedApp, add_accounts, served_app
 from webui.front_door import FREE_FAILURES, LoginThrottle, delay_after, wait_words
 
 PASSWORDS = {"alice": "alice-password-1", "bob": "bob-password-2", "carol": "carol-password-3"}
@@ -25,9 +25,7 @@ PASSWORDS = {"alice": "alice-password-1", "bob": "bob-password-2", "carol": "car
 def auth_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedApp]:
     home = tmp_path_factory.mktemp("throttle") / "home"
     home.mkdir()
-    for name, password in PASSWORDS.items():
-        done = run_launch("adduser", name, home=home, stdin=password + "\n")
-        assert done.returncode == 0, done.stderr
+    add_accounts(home, PASSWORDS)
     with served_app(["--auth", "--no-worker"], home=home) as app:
         yield app
 

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.served_app import ServedApp, run_launch, served_app
+from tests.served_app import ServedApp, add_accounts, served_app
 from webui import known_devices
 from webui.front_door import FIRST_DELAY_S, FREE_FAILURES, LoginThrottle
 
@@ -24,9 +24,7 @@ ROUNDS = 12
 def auth_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedApp]:
     home = tmp_path_factory.mktemp("devices") / "home"
     home.mkdir()
-    for name, password in PASSWORDS.items():
-        done = run_launch("adduser", name, home=home, stdin=password + "\n")
-        assert done.returncode == 0, done.stderr
+    add_accounts(home, PASSWORDS)
     with served_app(["--auth", "--no-worker"], home=home) as app:
         yield app
 

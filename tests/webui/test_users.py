@@ -16,7 +16,7 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
 from tests.fake_hub import FakeHub
-from tests.served_app import run_launch, served_app
+from tests.served_app import add_accounts, run_launch, served_app
 from tests.webui.conftest import tiny_spec_yaml
 
 PASSWORDS = {"alice": "alice-password-1", "bob": "bob-password-2"}
@@ -34,9 +34,7 @@ def offered_model(home: Path, model: Path) -> Path:
 
 
 def add_users(home: Path) -> None:
-    for name, password in PASSWORDS.items():
-        done = run_launch("adduser", name, home=home, stdin=password + "\n")
-        assert done.returncode == 0, done.stderr
+    add_accounts(home, PASSWORDS)
 
 
 def test_adduser_keeps_only_a_salted_hash_readable_by_the_owner(adapta_home: Path) -> None:

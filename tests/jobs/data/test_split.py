@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-from transformers import AutoTokenizer
 
 from jobs.data.examples import load_training_data
 from jobs.data.images import load_image_dataset, split_image_dataset
@@ -31,23 +30,11 @@ from jobs.data.split import (
 )
 from jobs.errors import DataError, SpecError
 from jobs.spec import parse_spec
-from tests.tiny import build_tokenizer
+from tests.jobs.data.test_validation_overlap import write
 
 ROWS = [{"question": f"What is {n} plus {n}?", "answer": f"{n} plus {n} is {2 * n}."} for n in range(30)]
 LONG_PROMPT = {"question": "Please read all of this first. " * 12 + "What is 100 plus 100?", "answer": "200."}
 """A prompt longer than max_length 48: its answer is cut away entirely, so only train_on_prompt: true keeps the row."""
-
-
-@pytest.fixture(scope="module")
-def tokenizer(tmp_path_factory: pytest.TempPathFactory):
-    folder = tmp_path_factory.mktemp("tokenizer")
-    build_tokenizer(folder)
-    return AutoTokenizer.from_pretrained(folder)
-
-
-def write(path: Path, rows: list[dict]) -> Path:
-    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
-    return path
 
 
 def write_images(folder: Path, count: int) -> Path:

@@ -7,21 +7,12 @@ import json
 from pathlib import Path
 
 import pytest
-from transformers import AutoTokenizer
 
 from jobs.data.examples import load_training_data
 from jobs.errors import DataError
 from jobs.spec import parse_spec
-from tests.tiny import build_tokenizer
 
 ROWS = [{"question": f"What comes after {n}?", "answer": f"{n + 1} comes after {n}."} for n in range(8)]
-
-
-@pytest.fixture(scope="module")
-def tokenizer(tmp_path_factory: pytest.TempPathFactory):
-    folder = tmp_path_factory.mktemp("tokenizer")
-    build_tokenizer(folder)
-    return AutoTokenizer.from_pretrained(folder)
 
 
 def write(path: Path, rows: list[dict]) -> Path:
