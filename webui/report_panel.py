@@ -90,7 +90,8 @@ def report_view(job_id: str | None, shown: str, lang: str, request: gr.Request) 
 
 
 def wire(panel: ReportPanel, selected: gr.Dropdown, timer: gr.Timer, lang: gr.State) -> None:
-    """Refresh on every poll (cheap when unchanged) and at once when another job is picked."""
+    """Refresh on every poll (cheap when unchanged), and at once when another job is picked or the language changes."""
     io = ([selected, panel.shown, lang], [panel.box, panel.headline, panel.metrics, panel.wins, panel.losses, panel.shown])
     timer.tick(report_view, *io, api_visibility="private", show_progress="hidden", concurrency_limit=None)
     selected.change(report_view, *io, api_visibility="private", show_progress="hidden")
+    lang.change(report_view, *io, api_visibility="private", show_progress="hidden")

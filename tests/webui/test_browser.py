@@ -33,6 +33,21 @@ def wait_text(page: object, selector: str, text: str, timeout_s: float = 120) ->
     page.locator(selector).filter(has_text=text).first.wait_for(timeout=timeout_s * 1000)
 
 
+def choose_language(page: object, name: str) -> None:
+    """Pick the page language and wait until the radio shows it chosen (an open dropdown list may swallow the first click)."""
+    page.keyboard.press("Escape")
+    choice = page.locator("#language label").filter(has_text=name)
+    for _ in range(3):
+        choice.click()
+        try:
+            choice.locator("input").wait_for(state="attached", timeout=2_000)
+            if choice.locator("input").is_checked():
+                return
+        except Exception:  # noqa: BLE001 - the click went to a closing popup; click again
+            pass
+    assert choice.locator("input").is_checked(), f"the language radio did not switch to {name}"
+
+
 def test_newcomer_path_from_model_to_playground(page: object, app_url: str, worker: object, tiny_llama: Path, qa_jsonl: Path) -> None:
     page.goto(app_url)
     wait_text(page, "#hub-notice", "offline")
@@ -73,7 +88,7 @@ def test_newcomer_path_from_model_to_playground(page: object, app_url: str, work
     adapted = page.locator("#play-adapted textarea").input_value()
     shot(page, "05-playground")
     assert base and adapted and base != adapted
-    page.locator("#language label").filter(has_text="Português").click()
+    choose_language(page, "Português")
     page.get_by_role("tab", name="5 · Testar").wait_for()
     shot(page, "06-portuguese")
 

@@ -13,7 +13,7 @@ from jobs.spec import parse_spec
 from tests.jobs.evaluation.test_eval_report import PARAPHRASES
 from tests.jobs.trainers.test_train_text import make_spec, write_jsonl
 from tests.webui.conftest import needs_chromium
-from tests.webui.test_browser import open_tab, shot, wait_text
+from tests.webui.test_browser import choose_language, open_tab, shot, wait_text
 
 pytestmark = needs_chromium
 
@@ -44,5 +44,5 @@ def test_report_panel_shows_metrics_and_flips_of_the_selected_job(page: object, 
     page.get_by_role("option", name=f"#{small_id} · no-holdout · succeeded").click()
     wait_text(page, "#job-report", "No before/after report", timeout_s=30)
     wait_text(page, "#job-report", "fewer than the 50 needed to hold some out automatically")
-    page.locator("#language label").filter(has_text="Português").click()
+    choose_language(page, "Português")
     wait_text(page, "#job-report", "Sem relatório antes/depois", timeout_s=30)

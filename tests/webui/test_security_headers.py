@@ -13,6 +13,7 @@ import pytest
 
 from tests.served_app import served_app
 from tests.webui.conftest import CHROMIUM
+from tests.webui.test_browser import choose_language
 
 NEEDED = ["default-src 'self'", "script-src 'self' 'unsafe-inline' 'unsafe-eval'", "style-src 'self' 'unsafe-inline'",
           "img-src 'self' data: blob:", "connect-src 'self'", "object-src 'none'", "base-uri 'self'"]
@@ -91,7 +92,7 @@ def test_the_page_renders_and_works_under_the_policy(chromium_required: None, pa
         page.locator("#job-loss-plot canvas, #job-loss-plot svg").first.wait_for(timeout=20_000)
     except Exception as error:
         raise AssertionError(f"the loss plot did not draw; the console said: {messages}") from error
-    page.locator("#language label").filter(has_text="Português").click()
+    choose_language(page, "Português")
     page.get_by_role("tab", name="5 · Testar").wait_for()
     violations = [text for text in messages if "Content Security Policy" in text or text.startswith("pageerror")]
     assert not violations, violations
