@@ -396,8 +396,8 @@ def build_parser() -> argparse.ArgumentParser:
     worker = commands.add_parser("worker", help="run queued jobs")
     worker.add_argument("--gpus", help="comma-separated GPU ids: one worker process per GPU")
     worker.add_argument("--worker-id", help="name of this worker (default: host:pid)")
-    worker.add_argument("--heartbeat", type=float, default=10.0, help="seconds between lease renewals")
-    worker.add_argument("--lease", type=float, default=60.0, help="seconds a lease lasts without a heartbeat")
+    worker.add_argument("--heartbeat", type=float, default=WorkerConfig.heartbeat_seconds, help="seconds between lease renewals")
+    worker.add_argument("--lease", type=float, default=WorkerConfig.lease_seconds, help="seconds a lease lasts without a heartbeat")
     worker.add_argument("--share-hub-token", action="store_true",
                         help="give jobs this machine's Hugging Face token (HF_TOKEN); off by default, since jobs may be other people's")
     worker.set_defaults(handler=_command_worker)

@@ -102,8 +102,21 @@ class _Config:
         self.id2label = raw.get("id2label") or {}
 
 
+def leave_a_core_free() -> None:
+    """Generate with one core fewer than this process may use (never more threads than torch already has): the cached models
+    answer in the web server's process (Playground, reward preview), whose event loop must keep a core for other users."""
+    import os
+
+    import torch
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    torch.set_num_threads(max(1, min(torch.get_num_threads(), cores - 1)))
+
+
 def _cached(key: str, loader: Callable[[], LoadedModel]) -> LoadedModel:
-    """The cached model under ``key``, loading it (and evicting the least recently used) when absent."""
+    """The cached model under ``key``, loading it (and evicting the least recently used) when absent. Cached models serve the web
+    server, so generating with them leaves a core free (:func:`leave_a_core_free`)."""
+    leave_a_core_free()
     with _lock:
         if key in _cache:
             _cache.move_to_end(key)

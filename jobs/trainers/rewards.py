@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import unicodedata
@@ -236,7 +237,7 @@ def score_in_worker(terms: Sequence[RewardTerm], items: Sequence[tuple[str, str 
     ``limit_s`` seconds: user patterns never run in the calling process. AdaptaError in one sentence when it runs out of time."""
     request = json.dumps({"terms": [term.model_dump(mode="json") for term in terms], "items": [list(item) for item in items]})
     try:
-        done = subprocess.run([sys.executable, "-m", "jobs.trainers.rewards"], input=request, capture_output=True, text=True,
+        done = subprocess.run([*_lower_priority(), sys.executable, "-m", "jobs.trainers.rewards"], input=request, capture_output=True, text=True,
                               timeout=limit_s, check=False, cwd=PROJECT_ROOT, env=_scoring_environment())
     except subprocess.TimeoutExpired:
         raise AdaptaError(f"scoring the answers took more than {limit_s:.0f} seconds and was stopped; a regex or json_schema pattern "
@@ -247,6 +248,13 @@ def score_in_worker(terms: Sequence[RewardTerm], items: Sequence[tuple[str, str 
     return [{name: float(value) for name, value in scores.items()} for scores in json.loads(done.stdout)]
 
 
+def _lower_priority() -> list[str]:
+    """``nice -n 10`` where the system has it, so the scoring process runs below the web server from its first instruction (its own
+    ``os.nice`` comes only after the interpreter and its imports have started)."""
+    nice = shutil.which("nice")
+    return [nice, "-n", str(SCORING_NICENESS)] if nice else []
+
+
 def _scoring_environment() -> dict[str, str]:
     """This process's environment without Hub credentials (scoring reads nothing from the Hub)."""
     return {name: value for name, value in os.environ.items() if name not in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")}
@@ -255,7 +263,7 @@ def _scoring_environment() -> dict[str, str]:
 def _serve_one_request() -> None:
     """``python -m jobs.trainers.rewards``: read {"terms": [...], "items": [[completion, answer], ...]} on stdin, write the scores."""
     try:
-        os.nice(SCORING_NICENESS)
+        os.nice(max(0, SCORING_NICENESS - os.nice(0)))  # started under `nice` already: nothing more
     except OSError:
         pass
     request = json.loads(sys.stdin.read())
