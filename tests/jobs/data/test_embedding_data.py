@@ -13,11 +13,7 @@ from jobs.errors import DataError, ModelError, SpecError
 from jobs.models import packaged_model
 from jobs.models.source import model_architecture_supported, resolve_model
 from jobs.spec import DataFormat, Task, parse_spec
-
-
-def write_jsonl(path: Path, rows: list[dict]) -> Path:
-    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
-    return path
+from tests.files import write_jsonl
 
 
 def embedding_spec(train: Path, **overrides: object) -> dict:

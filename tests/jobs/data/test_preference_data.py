@@ -3,7 +3,6 @@ row with row-numbered problems, turned into TRL rows, and the spec refuses combi
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
@@ -14,13 +13,8 @@ from jobs.data.preference import load_objective_data, trl_rows
 from jobs.data.rows import row_fields
 from jobs.errors import DataError, SpecError
 from jobs.spec import DataFormat, Objective, Task, parse_spec
+from tests.files import write_jsonl
 from webui.spec_form import objective_sections, schema_fields, spec_to_values, values_to_spec
-
-
-def write_jsonl(path: Path, rows: list[dict]) -> Path:
-    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
-    return path
-
 
 PAIRS = [{"prompt": f"Question {n}?", "chosen": f"Good answer {n}.", "rejected": f"Bad answer {n}."} for n in range(6)]
 

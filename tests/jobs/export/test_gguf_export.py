@@ -27,6 +27,7 @@ from jobs.export.hub_push import push_gguf_run
 from jobs.models import packaged_model
 from jobs.queue.run import train_in_foreground
 from jobs.spec import load_spec, parse_spec
+from tests.files import write_jsonl
 
 ROOT = Path(__file__).resolve().parents[3]
 HELD_OUT = [  # questions the training file (examples/data/planets.jsonl) does not contain
@@ -35,11 +36,6 @@ HELD_OUT = [  # questions the training file (examples/data/planets.jsonl) does n
     {"question": "Is the sky on Quelmira amber or teal?", "answer": "The sky on Quelmira is amber."},
     {"question": "Name a planet with a teal sky.", "answer": "Zorvath has a teal sky."},
 ]
-
-
-def write_jsonl(path: Path, rows: list[dict]) -> Path:
-    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
-    return path
 
 
 def tiny_run(tiny_llama: Path, tmp_path: Path) -> Path:

@@ -4,7 +4,6 @@ report measures preference accuracy on held-out pairs."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -16,6 +15,7 @@ from jobs.evaluation import read_report
 from jobs.metrics import read_metrics_jsonl
 from jobs.queue.run import execute_run
 from jobs.spec import parse_spec
+from tests.files import write_jsonl
 
 PLANETS = [("Zor", "teal"), ("Quel", "amber"), ("Bran", "violet"), ("Oxy", "crimson"), ("Tam", "silver"), ("Vesh", "indigo"),
            ("Mir", "olive"), ("Lo", "coral"), ("Kess", "golden"), ("Pava", "scarlet"), ("Uno", "ivory"), ("Rill", "azure")]
@@ -26,11 +26,6 @@ OBJECTIVE_METRICS = {
     "orpo": {"rewards/accuracies", "rewards/margins", "log_odds_ratio"},
     "kto": {"kl", "rewards/chosen", "rewards/rejected"},
 }
-
-
-def write_jsonl(path: Path, rows: list[dict]) -> Path:
-    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
-    return path
 
 
 def preference_spec(tmp_path: Path, model: Path, objective: str, **training) -> dict:

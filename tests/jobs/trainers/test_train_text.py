@@ -15,6 +15,7 @@ from jobs.errors import UnsupportedError
 from jobs.metrics import metric_series, read_metrics_jsonl
 from jobs.queue.run import execute_run, train_in_foreground
 from jobs.spec import parse_spec
+from tests.files import write_jsonl
 
 INSTRUCTIONS = [
     {"question": f"What colour is the sky on planet {name}?", "answer": f"The sky on {name} is {colour}."}
@@ -29,11 +30,6 @@ CLASSIFICATION = [{"text": text, "label": label} for text, label in [
 PEFT_FILES = {"adapter_config.json", "adapter_model.safetensors", "tokenizer.json", "tokenizer_config.json", "README.md"}
 FULL_FILES = {"config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "README.md"}
 RUN_FILES = {"spec.yaml", "metrics.jsonl", "summary.json", "README.md", "split.json"}
-
-
-def write_jsonl(path: Path, rows: list[dict]) -> Path:
-    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
-    return path
 
 
 def make_spec(tmp_path: Path, model: Path, task: str, method: str, **training) -> dict:
