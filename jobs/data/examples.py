@@ -5,8 +5,9 @@ user turns, the instruction) unless ``train_on_prompt``; the model shifts them i
 whole, with EOS appended. Instruction rows go through the tokenizer's chat template when it has one
 (``[system?, user=prompt(+input), assistant=response]``), else through the plain
 ``### Instruction: / ### Response:`` layout. Chat rows are rendered with the chat template and only the
-assistant turns are graded: each turn's characters run from ``len(render(msgs[:i], add_generation_prompt=True))``
-to ``len(render(msgs[:i+1]))`` (trailing whitespace trimmed), and tokens are matched to them by offsets.
+assistant turns are graded: the characters each turn must write, its end-of-turn token included and its header
+excluded (:func:`jobs.data.chat.render_chat`, with the ``data.thinking`` setting), and tokens are matched to them by
+offsets. :func:`trained_token_spans` shows one row's tokens and whether each is trained (the Data tab's preview).
 
 Text classification: ``labels`` is the index of the row's label in ``label_names``.
 
@@ -22,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from jobs.data.chat import PLAIN_CHAT_TEMPLATE, render_chat, template_options, warn_once
 from jobs.data.formats import FormatChoice, resolve_format
 from jobs.data.hub_datasets import resolve_data_files
 from jobs.data.readers import read_table
@@ -34,12 +36,8 @@ IGNORE_INDEX = -100
 """Label value that the loss ignores."""
 PLAIN_INSTRUCTION = "### Instruction:\n{prompt}\n\n### Response:\n"
 """Layout of instruction rows for tokenizers without a chat template; the response and EOS follow."""
-PLAIN_CHAT_TEMPLATE = (
-    "{% for message in messages %}{{ '### ' + message['role'] | capitalize + ':\\n' + message['content'] }}"
-    "{% if message['role'] == 'assistant' %}{{ eos_token }}{% endif %}{{ '\\n\\n' }}{% endfor %}"
-    "{% if add_generation_prompt %}{{ '### Assistant:\\n' }}{% endif %}"
-)
-"""Chat layout for tokenizers without a chat template."""
+__all__ = ["IGNORE_INDEX", "PLAIN_CHAT_TEMPLATE", "PLAIN_INSTRUCTION", "BuiltExamples", "TrainingData", "build_examples",
+           "build_label_map", "load_training_data", "pack_examples", "readable_input", "trained_token_spans"]
 
 
 @dataclass
@@ -123,10 +121,12 @@ def build_examples(
     train_on_prompt: bool = False,
     label_names: list[str] | None = None,
     row_numbers: Sequence[int] | None = None,
+    thinking: str = "auto",
 ) -> BuiltExamples:
     """Tokenize rows into features, skipping (and reporting) the rows that cannot be used.
 
-    ``row_numbers`` gives each record's row number in the file for messages (default: 1, 2, 3 ...).
+    ``row_numbers`` gives each record's row number in the file for messages (default: 1, 2, 3 ...); ``thinking`` is
+    ``data.thinking`` (auto, on, off: :func:`jobs.data.chat.template_options`).
     """
     numbers = list(row_numbers) if row_numbers is not None else list(range(1, len(records) + 1))
     built = BuiltExamples(examples=[])
@@ -141,7 +141,7 @@ def build_examples(
             if classify:
                 example = _classification_example(fields, tokenizer, max_length, index, choice.mapping["label"])
             else:
-                example = _causal_example(fields, choice.format, tokenizer, max_length, train_on_prompt, built.warnings)
+                example = _causal_example(fields, choice.format, tokenizer, max_length, train_on_prompt, built.warnings, thinking)
         except RowError as error:
             built.skipped.append(error.problem(row))
             if isinstance(error, TooLongError):
@@ -176,13 +176,31 @@ def _classification_example(fields: dict[str, Any], tokenizer: Any, max_length: 
     return example
 
 
-def _warn(warnings: list[str], message: str) -> None:
-    if message not in warnings:
-        warnings.append(message)
+def trained_token_spans(fields: dict[str, Any], fmt: DataFormat, tokenizer: Any, max_length: int, train_on_prompt: bool = False,
+                        thinking: str = "auto") -> list[tuple[str, bool]]:
+    """One causal-LM row as training sees it: its text in runs of consecutive tokens, each with True where the loss grades
+    those tokens, after truncation to ``max_length``. ``fields`` are the row's fields (:func:`jobs.data.rows.row_fields`),
+    ``fmt`` its format (text, instruction or chat), ``thinking`` the ``data.thinking`` setting.
+
+        trained_token_spans({"prompt": "Hi", "response": "Hello"}, DataFormat.INSTRUCTION, tokenizer, 512)
+        # [("<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n", False), ("Hello<|im_end|>", True), ("\n", False)]
+
+    Raises :class:`jobs.data.rows.RowError` for a row training would skip (too long, refused by the template).
+    """
+    example = _causal_example(fields, DataFormat(fmt), tokenizer, max_length, train_on_prompt, [], thinking)
+    runs: list[tuple[list[int], bool]] = []
+    for token, label in zip(example["input_ids"], example["labels"], strict=True):
+        trained = label != IGNORE_INDEX
+        if runs and runs[-1][1] == trained:
+            runs[-1][0].append(token)
+        else:
+            runs.append(([token], trained))
+    return [(tokenizer.decode(ids, skip_special_tokens=False), trained) for ids, trained in runs]
 
 
 def _causal_example(
-    fields: dict[str, Any], fmt: DataFormat, tokenizer: Any, max_length: int, train_on_prompt: bool, warnings: list[str]
+    fields: dict[str, Any], fmt: DataFormat, tokenizer: Any, max_length: int, train_on_prompt: bool, warnings: list[str],
+    thinking: str = "auto",
 ) -> dict[str, Any]:
     eos = tokenizer.eos_token_id
     if fmt is DataFormat.TEXT:
@@ -201,12 +219,15 @@ def _causal_example(
     else:
         if fmt is DataFormat.INSTRUCTION:
             messages = [{"role": "system", "content": fields["system"]}] if fields.get("system") else []
-            messages += [{"role": "user", "content": fields["prompt"]}, {"role": "assistant", "content": fields["response"]}]
+            answer = {"role": "assistant", "content": fields["response"]}
+            if fields.get("reasoning"):
+                answer["reasoning_content"] = fields["reasoning"]
+            messages += [{"role": "user", "content": fields["prompt"]}, answer]
         else:
             messages = fields["messages"]
-        text, spans, add_special = _render_chat(tokenizer, messages, warnings)
+        text, spans, add_special = render_chat(tokenizer, messages, warnings, thinking)
         if spans is None:
-            _warn(warnings, "the chat template does not render conversations turn by turn, so the loss covers whole conversations")
+            warn_once(warnings, "the chat template does not render conversations turn by turn, so the loss covers whole conversations")
             spans, train_on_prompt = [(0, len(text))], True
         ids, labels = _tokenize_spans(tokenizer, text, spans, add_special, train_on_prompt)
     full_length = len(ids)
@@ -218,75 +239,6 @@ def _causal_example(
             "raise max_length or shorten the prompt",
         )
     return {"input_ids": ids, "attention_mask": [1] * len(ids), "labels": labels}
-
-
-def _render_chat(tokenizer: Any, messages: list[dict[str, str]], warnings: list[str]) -> tuple[str, list[tuple[int, int]] | None, bool]:
-    """The rendered conversation, the character spans of its assistant turns (None if unknown), add_special_tokens."""
-    template = None
-    if not getattr(tokenizer, "chat_template", None):
-        template = PLAIN_CHAT_TEMPLATE
-        _warn(warnings, "the tokenizer has no chat template, so conversations use a plain '### User: / ### Assistant:' layout")
-
-    def render(turns: list[dict[str, str]], generation_prompt: bool = False) -> str:
-        return tokenizer.apply_chat_template(turns, chat_template=template, tokenize=False, add_generation_prompt=generation_prompt)
-
-    try:
-        full = render(messages)
-    except Exception as error:  # jinja2 TemplateError, ValueError from templates that refuse a role order
-        merged = _merge_system(messages)
-        try:
-            full = render(merged) if merged else None
-        except Exception:
-            full = None
-        if full is None:
-            raise RowError(
-                None, f"the model's chat template refuses this conversation ({error}); check its roles and their order"
-            ) from None
-        messages = merged
-        _warn(warnings, "the chat template does not accept system messages, so each one was put at the start of the first user message")
-    add_special = template is not None
-    spans: list[tuple[int, int]] = []
-    for position, message in enumerate(messages):
-        if message["role"] != "assistant":
-            continue
-        try:
-            prefix = render(messages[:position], True) if position else ""
-            upto = render(messages[: position + 1])
-        except Exception:
-            return full, _find_contents(full, messages, tokenizer), add_special
-        end = len(upto.rstrip())
-        if not position or not full.startswith(upto) or not upto.startswith(prefix) or end <= len(prefix):
-            return full, _find_contents(full, messages, tokenizer), add_special
-        spans.append((len(prefix), end))
-    return full, spans, add_special
-
-
-def _merge_system(messages: list[dict[str, str]]) -> list[dict[str, str]] | None:
-    """For templates without a system role (Gemma): the system text joined to the first user turn, or None."""
-    if len(messages) < 2 or messages[0]["role"] != "system" or messages[1]["role"] != "user":
-        return None
-    first = {"role": "user", "content": f"{messages[0]['content']}\n\n{messages[1]['content']}"}
-    return [first, *messages[2:]]
-
-
-def _find_contents(full: str, messages: list[dict[str, str]], tokenizer: Any) -> list[tuple[int, int]] | None:
-    """Fallback for templates that are not prefix-consistent: find each assistant text in order (plus a following EOS)."""
-    spans: list[tuple[int, int]] = []
-    cursor = 0
-    eos_text = tokenizer.eos_token or ""
-    for message in messages:
-        if message["role"] != "assistant":
-            continue
-        content = message["content"].strip()
-        start = full.find(content, cursor)
-        if start < 0:
-            return None
-        end = start + len(content)
-        if eos_text and full.startswith(eos_text, end):
-            end += len(eos_text)
-        spans.append((start, end))
-        cursor = end
-    return spans
 
 
 def _tokenize_spans(
@@ -372,7 +324,9 @@ def load_training_data(spec: JobSpec, tokenizer: Any, label_names: list[str] | N
     max_length = _usable_max_length(tokenizer, training.max_length, task, warnings)
     label_names = _label_names(table.records, table.name, choice, task, label_names)
 
-    build = _builder(choice, tokenizer, task, max_length, training.train_on_prompt, label_names)
+    thinking = spec.data.thinking if task is Task.CAUSAL_LM else "auto"
+    template_options(tokenizer, thinking)  # refuses on/off for a template without the switch, before any row is built
+    build = _builder(choice, tokenizer, task, max_length, training.train_on_prompt, label_names, thinking)
     rows = usable_rows(table.records, table.row_numbers, choice)
     if not rows.candidates:
         reasons = "; ".join(str(problem) for problem in rows.problems[:3])
@@ -400,7 +354,7 @@ def load_training_data(spec: JobSpec, tokenizer: Any, label_names: list[str] | N
     eval_dropped = _record_drops(split if recorded is None else None, held, "held", skipped,
                                  prefix=held_name if held_rows is not rows else "")
     for message in held.warnings:
-        _warn(warnings, message)
+        warn_once(warnings, message)
     evaluation, eval_source = _describe_held_out(split, held, table.name, held_name, warnings)
 
     train = built.examples
@@ -468,10 +422,11 @@ def _describe_held_out(split: RecordedSplit, held: BuiltExamples, train_name: st
 
 
 def _builder(
-    choice: FormatChoice, tokenizer: Any, task: Task, max_length: int, train_on_prompt: bool, label_names: list[str] | None
+    choice: FormatChoice, tokenizer: Any, task: Task, max_length: int, train_on_prompt: bool, label_names: list[str] | None,
+    thinking: str,
 ) -> Callable[[list[dict[str, Any]], list[int]], BuiltExamples]:
     def build(records: list[dict[str, Any]], rows: list[int]) -> BuiltExamples:
-        return build_examples(records, choice, tokenizer, task, max_length, train_on_prompt, label_names, rows)
+        return build_examples(records, choice, tokenizer, task, max_length, train_on_prompt, label_names, rows, thinking)
 
     return build
 

@@ -45,7 +45,7 @@ REQUIRED_ROLES: dict[DataFormat, tuple[str, ...]] = {
 }
 OPTIONAL_ROLES: dict[DataFormat, tuple[str, ...]] = {
     DataFormat.TEXT: (),
-    DataFormat.INSTRUCTION: ("system", "input"),
+    DataFormat.INSTRUCTION: ("system", "input", "reasoning"),
     DataFormat.CHAT: ("system",),
     DataFormat.CLASSIFICATION: ("text_pair",),
     DataFormat.PAIRS: (),
@@ -56,7 +56,7 @@ OPTIONAL_ROLES: dict[DataFormat, tuple[str, ...]] = {
     DataFormat.PROMPTS: ("reference", "system"),
 }
 ALL_ROLES = ("text", "prompt", "response", "system", "input", "messages", "label", "text_pair", "anchor", "positive", "negative",
-             "sentence1", "sentence2", "score", "chosen", "rejected", "completion", "reference")
+             "sentence1", "sentence2", "score", "chosen", "rejected", "completion", "reference", "reasoning")
 
 COLUMN_NAMES: dict[str, tuple[str, ...]] = {
     "prompt": ("prompt", "instruction", "question", "query", "input", "user", "human"),
@@ -66,6 +66,7 @@ COLUMN_NAMES: dict[str, tuple[str, ...]] = {
     "messages": ("messages", "conversations", "conversation", "chat", "dialog", "dialogue"),
     "system": ("system", "system_prompt"),
     "input": ("input", "context"),
+    "reasoning": ("reasoning", "reasoning_content", "thinking"),
     "text_pair": ("text_pair", "sentence2", "text2", "hypothesis"),
     "anchor": ("anchor", "query", "question", "sentence1", "text1", "sentence_a"),
     "positive": ("positive", "passage", "pos", "document", "answer", "sentence2", "text2", "context", "sentence_b"),

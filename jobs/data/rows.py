@@ -115,6 +115,10 @@ def _optional_text(record: dict[str, Any], column: str | None) -> str | None:
     return str(record[column])
 
 
+REASONING_KEYS = ("reasoning_content", "reasoning", "thinking")
+"""Keys of an assistant message that hold its reasoning (kept as ``reasoning_content``)."""
+
+
 def normalize_messages(value: Any, column: str) -> list[dict[str, str]]:
     """A conversation as ``[{role, content}]`` with roles system/user/assistant/tool; raises :class:`RowError`."""
     if isinstance(value, str):
@@ -142,6 +146,9 @@ def normalize_messages(value: Any, column: str) -> list[dict[str, str]]:
         if isinstance(content, list):  # [{"type": "text", "text": ...}] parts
             content = "".join(str(part.get("text", "")) for part in content if isinstance(part, dict))
         messages.append({"role": canonical, "content": str(content)})
+        reasoning = next((message[key] for key in REASONING_KEYS if message.get(key)), None)
+        if reasoning is not None and canonical == "assistant":  # a thinking model's reasoning (jobs.data.chat)
+            messages[-1]["reasoning_content"] = str(reasoning)
     if not any(message["role"] == "assistant" for message in messages):
         raise RowError(column, f"{column} has no assistant turn, so there is nothing to learn from")
     for position, message in enumerate(messages, start=1):
@@ -179,7 +186,9 @@ def row_fields(record: dict[str, Any], choice: FormatChoice) -> dict[str, Any]:
         extra = _optional_text(record, mapping.get("input"))
         if extra:
             prompt = f"{prompt}\n\n{extra}"
-        return {"prompt": prompt, "response": response, "system": _optional_text(record, mapping.get("system"))}
+        fields = {"prompt": prompt, "response": response, "system": _optional_text(record, mapping.get("system"))}
+        reasoning = _optional_text(record, mapping.get("reasoning"))
+        return {**fields, "reasoning": reasoning} if reasoning else fields
     if fmt is DataFormat.CHAT:
         column = mapping["messages"]
         if column not in record or record[column] is None:

@@ -7,8 +7,9 @@ that file, or whose data changed since, is not scored:
 - **causal LM**: loss and perplexity on the answer tokens (the tokens training grades); then greedy answers to each
   prompt compared with the reference answer: exact match (case, spaces and punctuation ignored), ROUGE-L F1
   (``rouge-score`` over words in any script, characters in Chinese, Japanese, Korean and Thai:
-  :mod:`jobs.evaluation.rouge`) and chrF (``sacrebleu``). An example's score is its ROUGE-L F1, so "better" means
-  closer to the reference. A PEFT adapter gives the base model's answers with ``disable_adapter()`` (no second copy in memory).
+  :mod:`jobs.evaluation.rouge`) and chrF (``sacrebleu``), each without a leading ``<think>`` block. An example's score is
+  its ROUGE-L F1, so "better" means closer to the reference. A PEFT adapter gives the base model's answers with
+  ``disable_adapter()`` (no second copy in memory).
 - **classification**: accuracy, macro-F1 and the confusion matrix; "before" is the majority-class baseline of the
   training labels, since a new classification head has no meaningful base.
 
@@ -29,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from jobs.data.chat import split_thinking
 from jobs.data.examples import IGNORE_INDEX, TrainingData, load_training_data
 from jobs.data.split import AUTO_HOLDOUT_MIN_ROWS, RecordedSplit, measured_on_text, scored_summary, split_for_report
 from jobs.evaluation.report import EvalReport, ExampleScore, MetricRow, change_of
@@ -162,6 +164,11 @@ def greedy_answers(loaded: LoadedModel, prompts: Sequence[list[int]], max_new_to
     return answers
 
 
+def visible_answer(text: str) -> str:
+    """An answer without its leading ``<think>…</think>`` block (Qwen3, SmolLM3): what is compared with the reference."""
+    return split_thinking(text)[1].strip()
+
+
 def normalize_answer(text: str) -> str:
     """Lower case, punctuation and repeated spaces removed: what exact match compares."""
     text = text.lower().translate(str.maketrans("", "", string.punctuation))
@@ -221,12 +228,12 @@ def _evaluate_causal(spec: JobSpec, adapted: LoadedModel, base: LoadedModel | No
     main_metric, score_name = "answer_loss", "negative answer loss per token"
     if generative:
         prompts = [pairs[index][0] for index in generative]
-        references = [tokenizer.decode(pairs[index][1], skip_special_tokens=True).strip() for index in generative]
+        references = [visible_answer(tokenizer.decode(pairs[index][1], skip_special_tokens=True)) for index in generative]
         longest_reference = max(len(pairs[index][1]) for index in generative)
         budget = min(settings.max_new_tokens, longest_reference + ANSWER_SLACK_TOKENS)
         with _as_base(adapted, base) as before:
-            base_answers = greedy_answers(before, prompts, budget, settings.batch_size, progress)
-        adapted_answers = greedy_answers(adapted, prompts, budget, settings.batch_size, progress)
+            base_answers = [visible_answer(text) for text in greedy_answers(before, prompts, budget, settings.batch_size, progress)]
+        adapted_answers = [visible_answer(text) for text in greedy_answers(adapted, prompts, budget, settings.batch_size, progress)]
         base_exact, base_rouge, base_chrf = text_similarity(base_answers, references)
         adapted_exact, adapted_rouge, adapted_chrf = text_similarity(adapted_answers, references)
         count = len(generative)

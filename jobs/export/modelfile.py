@@ -11,6 +11,10 @@ template (:func:`go_template`) whose subset :func:`render_go_template` renders e
 checked against the tokenizer's own rendering before it is written. A template that is not
 "prefix + content + suffix" per message gets a Modelfile without ``TEMPLATE`` (Ollama then falls back to the
 template it detects from the GGUF's ``tokenizer.chat_template``) and the reason is returned.
+
+An assistant message is measured with a user turn after it, as a conversation's history has it (Qwen3 gives the last
+answer an empty think block, Phi-3 ends the last one with EOS). The stop tokens always include the template's end-of-turn
+token (:func:`jobs.data.chat.end_of_turn`: ``<end_of_turn>`` for Gemma, whose EOS is another token; ``<|end|>`` for Phi-3).
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from jobs.data.chat import end_of_turn
 
 MARK = {"system": "\x01SYS\x01", "user": "\x01USR\x01", "assistant": "\x01AST\x01"}
 ROLES = ("system", "user", "assistant")
@@ -64,6 +70,7 @@ def measure_template(tokenizer: Any) -> ChatPieces | None:
         return None
     try:
         full = _render(tokenizer, _chat("system", "user", "assistant"))
+        answered = _render(tokenizer, [*_chat("system", "user", "assistant"), {"role": "user", "content": "\x01NEXT\x01"}])
         user_last = _render(tokenizer, _chat("system", "user"))
         no_system = _render(tokenizer, _chat("user", "assistant"))
         generation = _render(tokenizer, _chat("system", "user"), generation=True)
@@ -72,9 +79,9 @@ def measure_template(tokenizer: Any) -> ChatPieces | None:
     try:
         before_system = full[: full.index(MARK["system"])]
         system_to_user = _between(full, MARK["system"], MARK["user"])
-        user_to_assistant = _between(full, MARK["user"], MARK["assistant"])
-        suffix_assistant = _between(full, MARK["assistant"], None)
+        user_to_assistant = _between(answered, MARK["user"], MARK["assistant"])
         suffix_user = _between(user_last, MARK["user"], None)
+        suffix_assistant = _answer_suffix(_between(full, MARK["assistant"], None), _between(answered, MARK["assistant"], "\x01NEXT\x01"))
         before_user = no_system[: no_system.index(MARK["user"])]
     except ValueError:
         return None
@@ -90,11 +97,23 @@ def measure_template(tokenizer: Any) -> ChatPieces | None:
                       {"system": suffix_system, "user": suffix_user, "assistant": suffix_assistant}, generation[len(user_last):])
 
 
+def _answer_suffix(last: str, followed: str) -> str:
+    """What closes an assistant message: the text after it when it ends the chat, cut to what it shares with the text after
+    it when a user turn follows (Phi-3 writes EOS only after the last answer)."""
+    common = 0
+    while common < min(len(last), len(followed)) and last[common] == followed[common]:
+        common += 1
+    shared = last[:common]
+    return shared if shared.strip() and shared != last and last[common:].strip() else last
+
+
 def _split_junction(junction: str, *known_suffixes: str) -> tuple[str, str]:
-    """Split the text between a system message and a user message into (system suffix, user prefix)."""
+    """Split the text between a system message and a user message into (system suffix, user prefix); the system suffix may
+    start with whitespace the template writes after the system text (SmolLM3)."""
     for suffix in known_suffixes:
-        if suffix and junction.startswith(suffix):
-            return suffix, junction[len(suffix):]
+        at = junction.find(suffix) if suffix else -1
+        if at >= 0 and not junction[:at].strip():
+            return junction[: at + len(suffix)], junction[at + len(suffix):]
     return "", junction
 
 
@@ -284,7 +303,8 @@ def stop_tokens(tokenizer: Any, pieces: ChatPieces | None) -> list[str]:
     text = "" if pieces is None else "".join([*pieces.prefix.values(), *pieces.suffix.values(), pieces.generation])
     found = [token for token in dict.fromkeys(special) if token and token in text]
     eos = tokenizer.eos_token
-    return list(dict.fromkeys([*([str(eos)] if eos else []), *found]))
+    turn_end = end_of_turn(tokenizer) if getattr(tokenizer, "chat_template", None) else ""
+    return list(dict.fromkeys([*([str(eos)] if eos else []), *([turn_end] if turn_end and '"' not in turn_end else []), *found]))
 
 
 def translate_template(tokenizer: Any) -> tuple[str | None, str | None]:

@@ -5,6 +5,9 @@ the base model's answer with the same weights, so a side-by-side comparison cost
 Loaded models are kept in a small LRU cache keyed by run folder (or base model), so switching
 between runs in the UI does not reload from disk each time.
 
+Prompts are built as training built them: with the tokenizer saved beside the adapter (the base model's when a run has
+none), its chat template's generation prompt and the job's ``data.thinking`` setting (:func:`jobs.data.chat.generation_prompt`).
+
     from jobs.inference.text import load_run, generate, compare_generate
     loaded = load_run("data/runs/3")
     print(compare_generate(loaded, "What colour is the sky on Zorvath?"))
@@ -17,10 +20,11 @@ import json
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from jobs.data.chat import generation_prompt
 from jobs.errors import AdaptaError
 from jobs.models import load_base_model, load_tokenizer, resolve_model
 from jobs.spec import JobSpec, Method, Task, load_spec
@@ -42,6 +46,8 @@ class LoadedModel:
     label_names: list[str] | None
     is_adapter: bool
     source: str
+    thinking: str = "auto"
+    """The job's ``data.thinking``: prompts use the same thinking setting as training."""
 
 
 @dataclass(frozen=True)
@@ -82,16 +88,18 @@ def _load_run(run_dir: Path) -> LoadedModel:
         cls = AutoModelForCausalLM if spec.task is Task.CAUSAL_LM else AutoModelForSequenceClassification
         model = cls.from_pretrained(folder, use_safetensors=True, trust_remote_code=False)
         tokenizer = load_tokenizer(resolve_model(str(folder)))
-        return LoadedModel(model.eval(), tokenizer, spec.task, _label_names_from_config(model.config), False, str(folder))
+        return LoadedModel(model.eval(), tokenizer, spec.task, _label_names_from_config(model.config), False, str(folder),
+                           spec.data.thinking)
     folder = run_dir / "adapter"
     if not (folder / "adapter_config.json").is_file():
         raise AdaptaError(f"{run_dir} has no trained adapter yet (adapter/ is missing); wait for the job to finish")
     label_names = _label_names_from_config(_Config(folder)) if (folder / "config.json").is_file() else None
     resolved = resolve_model(spec.base_model)
-    tokenizer = load_tokenizer(resolved)
+    saved = (folder / "tokenizer_config.json").is_file()  # the tokenizer (and chat template) training used, saved with the adapter
+    tokenizer = load_tokenizer(replace(resolved, path=folder) if saved else resolved)
     base = load_base_model(resolved, spec.task, label_names=label_names, dtype=torch.float32)
     model = PeftModel.from_pretrained(base, folder, is_trainable=False)
-    return LoadedModel(model.eval(), tokenizer, spec.task, label_names, True, str(folder))
+    return LoadedModel(model.eval(), tokenizer, spec.task, label_names, True, str(folder), spec.data.thinking)
 
 
 class _Config:
@@ -175,7 +183,7 @@ def _prompt_ids(loaded: LoadedModel, prompt: str | list[dict[str, str]]) -> torc
     tokenizer = loaded.tokenizer
     messages = prompt if isinstance(prompt, list) else [{"role": "user", "content": prompt}]
     if getattr(tokenizer, "chat_template", None):
-        text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        text = generation_prompt(tokenizer, messages, loaded.thinking)
     else:
         text = "\n".join(message["content"] for message in messages)
     return tokenizer(text, return_tensors="pt", add_special_tokens=not getattr(tokenizer, "chat_template", None))["input_ids"]

@@ -10,7 +10,7 @@ The checks of a Hub dataset reference that need no network live here too (:func:
 from __future__ import annotations
 
 import re
-from typing import Union
+from typing import Literal, Union
 
 from pydantic import Field, field_validator, model_validator
 
@@ -70,6 +70,13 @@ class DataSpec(SpecModel):
     columns: dict[str, str] = Field(
         default_factory=dict,
         description="Map roles to your column names, e.g. {prompt: question, response: answer} or {text: review, label: stars}.",
+    )
+    thinking: Literal["auto", "on", "off"] = Field(
+        default="auto",
+        description="Causal LM with a chat template that has a thinking switch (Qwen3, SmolLM3): on trains and answers with the "
+                    "thinking block (a reasoning field, or <think>...</think> at the start of the answer), off with the empty "
+                    "think block (the model answers directly), auto keeps the template's default. Passed as enable_thinking "
+                    "to the chat template at training, in the Playground and in the report; other templates accept only auto.",
     )
 
     @field_validator("validation")

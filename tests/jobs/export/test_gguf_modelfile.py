@@ -96,3 +96,29 @@ def test_the_go_renderer_follows_go_semantics_for_the_subset() -> None:
     messages = ollama_messages([{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}, {"role": "tool", "content": "c"}])
     assert render_go_template(template, messages) == "U:a;A:b;?GO"
     assert render_go_template('{{ if ne (index .Messages 0).Role "system" }}S{{ end }}', messages) == "S"
+
+
+FAMILY_TURN_ENDS = {"llama3": "<|eot_id|>", "qwen2": "<|im_end|>", "qwen3": "<|im_end|>", "gemma3": "<end_of_turn>",
+                    "phi3": "<|end|>", "mistral": "</s>", "smollm3": "<|im_end|>"}
+"""Each family's end-of-turn token, where Ollama must stop."""
+PER_MESSAGE = {"llama3", "qwen2", "qwen3", "smollm3"}
+"""The families whose real template renders each message as prefix + content + suffix, so the Modelfile carries a TEMPLATE;
+Gemma 3 (system text inside the first user turn), Mistral (system text inside the last user turn) and Phi-3 (EOS only
+without a generation prompt) are left to the template Ollama reads from the GGUF."""
+
+
+@pytest.mark.parametrize("family", list(FAMILY_TURN_ENDS))
+def test_each_family_modelfile_renders_like_its_real_template_and_stops_at_its_turn_end(family: str, tmp_path: Path) -> None:
+    from tests.jobs.data.chat_families import family_tokenizer
+
+    tokenizer = family_tokenizer(family, tmp_path / family)
+    report = write_modelfile(tokenizer, tmp_path / "Modelfile", "m.gguf")
+    modelfile = (tmp_path / "Modelfile").read_text()
+    assert f'PARAMETER stop "{FAMILY_TURN_ENDS[family]}"' in modelfile
+    assert report["template_translated"] is (family in PER_MESSAGE), report
+    if family not in PER_MESSAGE:
+        assert report["reason"] and "TEMPLATE" not in modelfile
+        return
+    go = template_of(modelfile)
+    for chat in [TWO_TURNS, [{"role": "system", "content": "Be brief."}, *TWO_TURNS], *SAMPLE_CHATS]:
+        assert render_go_template(go, ollama_messages(chat)) == tokenizer.apply_chat_template(chat, tokenize=False, add_generation_prompt=True)
