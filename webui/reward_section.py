@@ -4,7 +4,7 @@ A person without code picks a kind, a weight and the kind's own settings (only t
 term", and sees the terms in a table with a remove control. The builder writes the form's ``grpo.rewards`` widget (the
 YAML list that :func:`webui.spec_form.values_to_spec` reads), so the spec, the YAML round trip and Submit keep coming
 from one place; it reads that widget back whenever it changes (a loaded or duplicated spec included). "Preview rewards"
-runs :func:`jobs.evaluation.reward_preview.preview_rewards` on the form's spec: the base model's greedy answers to the first data
+runs :func:`jobs.evaluation.reward_preview.preview_in_worker` on the form's spec: the base model's greedy answers to the first data
 rows, each term's score and the weighted total.
 
     section = reward_section.build(registry)            # inside the Train tab, after the form
@@ -22,7 +22,7 @@ import pandas as pd
 from pydantic import ValidationError
 
 from jobs.errors import AdaptaError, SpecError
-from jobs.evaluation.reward_preview import PREVIEW_ROWS, preview_rewards
+from jobs.evaluation.reward_preview import PREVIEW_ROWS, preview_in_worker
 from jobs.spec import JobSpec, Objective, RewardKind, RewardTerm, Task, format_validation_error
 from jobs.trainers.rewards import term_names
 from webui.access import caller_of
@@ -273,7 +273,7 @@ def wire(section: RewardSection, train: Any, lang: gr.State) -> None:
                 return [f"❌ {t(language, 'rewards.not_grpo')}", gr.update(value=None)]
             spec = checked_for(caller_of(request))(spec)
             progress(0.1, desc=t(language, "rewards.previewing", rows=PREVIEW_ROWS))
-            items = preview_rewards(spec, PREVIEW_ROWS)
+            items = preview_in_worker(spec, PREVIEW_ROWS)
         except (SpecError, AdaptaError) as error:
             return [_sentence(error), gr.update(value=None)]
         except Exception as error:  # a model that fails to load or generate: one sentence with an error id

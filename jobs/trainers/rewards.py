@@ -237,8 +237,7 @@ def score_in_worker(terms: Sequence[RewardTerm], items: Sequence[tuple[str, str 
     ``limit_s`` seconds: user patterns never run in the calling process. AdaptaError in one sentence when it runs out of time."""
     request = json.dumps({"terms": [term.model_dump(mode="json") for term in terms], "items": [list(item) for item in items]})
     try:
-        done = subprocess.run([*_lower_priority(), sys.executable, "-m", "jobs.trainers.rewards"], input=request, capture_output=True, text=True,
-                              timeout=limit_s, check=False, cwd=PROJECT_ROOT, env=_scoring_environment())
+        done = run_module_in_worker("jobs.trainers.rewards", request, limit_s)
     except subprocess.TimeoutExpired:
         raise AdaptaError(f"scoring the answers took more than {limit_s:.0f} seconds and was stopped; a regex or json_schema pattern "
                           "is too slow on these answers: simplify it (no nested repetition such as (a+)+)") from None
@@ -246,6 +245,13 @@ def score_in_worker(terms: Sequence[RewardTerm], items: Sequence[tuple[str, str 
         last = (done.stderr.strip().splitlines() or ["no message"])[-1][:300]
         raise AdaptaError(f"scoring the answers failed ({last})")
     return [{name: float(value) for name, value in scores.items()} for scores in json.loads(done.stdout)]
+
+
+def run_module_in_worker(module: str, request: str, limit_s: float) -> subprocess.CompletedProcess[str]:
+    """``python -m module`` with ``request`` on stdin, below this process's priority, without Hub credentials, killed after
+    ``limit_s`` seconds (:class:`subprocess.TimeoutExpired`): how work a user's input drives leaves the web server's process."""
+    return subprocess.run([*_lower_priority(), sys.executable, "-m", module], input=request, capture_output=True, text=True,
+                          timeout=limit_s, check=False, cwd=PROJECT_ROOT, env=_scoring_environment())
 
 
 def _lower_priority() -> list[str]:

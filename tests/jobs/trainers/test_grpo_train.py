@@ -11,6 +11,7 @@ import pytest
 from peft import PeftModel
 from transformers import AutoModelForCausalLM
 
+from jobs.errors import AdaptaError
 from jobs.evaluation import read_report
 from jobs.metrics import read_metrics_jsonl
 from jobs.queue.run import execute_run
@@ -53,7 +54,7 @@ def test_grpo_reward_rises_and_is_reported_per_term(tmp_path: Path, tiny_llama: 
 
 
 def test_reward_preview_scores_the_base_models_answers(tmp_path: Path, tiny_llama: Path) -> None:
-    from jobs.evaluation.reward_preview import preview_rewards
+    from jobs.evaluation.reward_preview import preview_in_worker, preview_rewards
 
     data = tmp_path / "prompts.jsonl"
     rows = [{"prompt": "", "answer": "x"}] + [{"prompt": f"Say the colour of planet {name}.", "answer": colour} for name, colour in PLANETS]
@@ -62,12 +63,17 @@ def test_reward_preview_scores_the_base_models_answers(tmp_path: Path, tiny_llam
                        "grpo": {"max_completion_length": 6, "rewards": [{"kind": "length", "target_length": 10},
                                                                          {"kind": "exact_match", "weight": 2}]}})
     preview = preview_rewards(spec)
+    assert preview_in_worker(spec) == preview  # the web server's way: the same preview, from a process of its own
     assert [item.row for item in preview] == [2, 3, 4, 5, 6]  # row 1 has an empty prompt
     assert [item.answer for item in preview] == [colour for _, colour in PLANETS[:5]]
     for item in preview:
         assert set(item.scores) == {"length", "exact_match", "reward"}
         assert item.scores["length"] == max(0.0, 1 - abs(len(item.completion.strip()) - 10) / 10)
         assert item.scores["reward"] == item.scores["length"] + 2 * item.scores["exact_match"]
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text(json.dumps({"prompt": "", "answer": "x"}) + "\n")
+    with pytest.raises(AdaptaError, match="prompt"):  # an error the user can fix comes back as its sentence
+        preview_in_worker(spec.model_copy(update={"data": spec.data.model_copy(update={"train": str(empty)})}))
 
 
 def test_grpo_sampled_completions_reach_the_jobs_log_through_the_worker(tmp_path: Path, tiny_llama: Path) -> None:
