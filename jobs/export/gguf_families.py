@@ -68,6 +68,8 @@ class GgufSupport:
     exportable: bool
     reason: str
     family: Family | None = None
+    checked: bool = True
+    """False when only the architecture was judged (the model's config.json and tokenizer are not on this machine yet)."""
 
 
 # ---- the rotary settings, from either config layout ----------------------------------------------------------------------
@@ -254,13 +256,22 @@ def _config_refusal(family: Family, config: dict[str, Any]) -> str | None:
     return family.check(config) if family.check else None
 
 
+MODEL_TYPES = {"llama": "LlamaForCausalLM", "mistral": "MistralForCausalLM", "qwen2": "Qwen2ForCausalLM", "qwen3": "Qwen3ForCausalLM",
+               "gemma3_text": "Gemma3ForCausalLM", "phi3": "Phi3ForCausalLM", "smollm3": "SmolLM3ForCausalLM"}
+"""``config.json``'s ``model_type`` → the transformers class of :data:`FAMILIES` (for a model known only by its type, a GGUF file)."""
+
+
+def unsupported_architecture(name: str) -> str:
+    return (f"GGUF export does not support the {name} architecture yet; it supports {supported_families()} models (export the merged "
+            "model as safetensors instead)")
+
+
 def family_of(config: dict[str, Any]) -> tuple[str, Family]:
     """The model's transformers class and how to write it; one sentence (AdaptaError) saying why when it cannot be written."""
     names = config.get("architectures") or [str(config.get("model_type", "unknown"))]
     name = next((candidate for candidate in names if candidate in FAMILIES), None)
     if name is None:
-        raise AdaptaError(f"GGUF export does not support the {names[0]} architecture yet; it supports {supported_families()} models "
-                          "(export the merged model as safetensors instead)")
+        raise AdaptaError(unsupported_architecture(names[0]))
     family = FAMILIES[name]
     reason = _config_refusal(family, config)
     if reason:
@@ -277,7 +288,8 @@ def _tokenizer_refusal(folder: Path) -> str | None:
         except (OSError, ValueError) as error:
             return f"its tokenizer.json cannot be read ({error})"
     if (folder / "tokenizer.model").is_file():
-        return tokenizer_refusal({"model": {"type": "SentencePiece"}}, folder.name)
+        return (f"the tokenizer of {folder.name} is only a SentencePiece tokenizer.model, without the tokenizer.json GGUF export reads; "
+                "load it with transformers' AutoTokenizer and save_pretrained it into the model folder to write one")
     return None
 
 
@@ -294,3 +306,26 @@ def gguf_support(config: dict[str, Any], folder: Path | None = None) -> GgufSupp
     if reason:
         return GgufSupport(False, f"this {family.label} model cannot be exported to GGUF: {reason}", family)
     return GgufSupport(True, f"exports to GGUF as llama.cpp's {family.gguf_arch.lower()} architecture", family)
+
+
+def architecture_support(architecture: str) -> GgufSupport:
+    """Whether models of ``architecture`` (a transformers class such as ``Qwen3ForCausalLM``, or a ``model_type`` such as
+    ``qwen3``) export to GGUF, for a model whose config.json and tokenizer are not on this machine yet (``checked`` False)."""
+    name = architecture if architecture in FAMILIES else MODEL_TYPES.get(architecture.split(" ")[0])
+    if name is None:
+        return GgufSupport(False, unsupported_architecture(architecture), checked=False)
+    family = FAMILIES[name]
+    return GgufSupport(True, f"{family.label} models export to GGUF as llama.cpp's {family.gguf_arch.lower()} architecture", family,
+                       checked=False)
+
+
+def model_gguf_support(source: Path | None, architecture: str) -> GgufSupport:
+    """Whether a model exports to GGUF: from its ``config.json`` and tokenizer when ``source`` is its folder on this machine, else
+    from its ``architecture`` alone (a Hub model not downloaded, a .gguf file)."""
+    if source is not None and source.is_dir() and (source / "config.json").is_file():
+        try:
+            config = json.loads((source / "config.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError) as error:
+            return GgufSupport(False, f"its config.json cannot be read ({error})")
+        return gguf_support(config, source)
+    return architecture_support(architecture)

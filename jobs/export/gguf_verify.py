@@ -180,7 +180,7 @@ def verify_tokenizer(reference: Reference, path: Path) -> dict[str, Any]:
     from transformers import AutoTokenizer
 
     rebuilt = AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
-    texts = [reference.tokenizer.decode(sequence) for sequence in reference.sequences] + [PROBE_TEXT]
+    texts = tokenizer_texts(reference)
     same = sum(rebuilt(text, add_special_tokens=False)["input_ids"] == reference.tokenizer(text, add_special_tokens=False)["input_ids"]
                for text in texts)
     return {"texts": len(texts), "identical": same, "passed": same == len(texts)}
@@ -194,9 +194,25 @@ def until_end(tokens: list[int], end_ids: set[int]) -> list[int]:
     return tokens
 
 
+def text_of(tokenizer: Any, sequence: list[int]) -> str:
+    """``sequence`` as the text it was made from: special tokens written as they are, the text between them decoded run by run
+    (decoded whole, a SentencePiece tokenizer puts a space after each special token that the original text did not have)."""
+    special = {index for index, token in tokenizer.added_tokens_decoder.items() if token.special}
+    parts: list[str] = []
+    run: list[int] = []
+    for token in [*sequence, None]:
+        if token is None or token in special:
+            parts.append(tokenizer.decode(run) if run else "")
+            parts.append(tokenizer.convert_ids_to_tokens(token) if token is not None else "")
+            run = []
+        else:
+            run.append(token)
+    return "".join(parts)
+
+
 def tokenizer_texts(reference: Reference) -> list[str]:
     """The job's own examples as text, and llama.cpp's pre-tokenizer probe: what a file's tokenizer must split identically."""
-    return [reference.tokenizer.decode(sequence) for sequence in reference.sequences] + [PROBE_TEXT]
+    return [text_of(reference.tokenizer, sequence) for sequence in reference.sequences] + [PROBE_TEXT]
 
 
 def _side_by_side(reference: Reference, prompt: list[int], merged: list[int], gguf: list[int]) -> dict[str, Any]:

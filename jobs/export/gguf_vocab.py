@@ -1,21 +1,31 @@
-"""A transformers byte-level BPE tokenizer written as GGUF tokenizer metadata (``tokenizer.ggml.*``), the way llama.cpp does.
+"""A transformers tokenizer written as GGUF tokenizer metadata (``tokenizer.ggml.*``), the way llama.cpp's converter does.
 
     from jobs.export.gguf_vocab import add_tokenizer, load_tokenizer
     folder = "data/models/job-7-merged"
     add_tokenizer(writer, load_tokenizer(folder), folder, vocab_size=49152)
 
-Tokens are written in id order with their types (special added tokens as CONTROL, other added tokens as
-USER_DEFINED, padding up to the model's vocabulary as UNUSED), the merges as ``"a b"`` strings, the special
-token ids, whether a BOS token is prepended, and the chat template. ``tokenizer.ggml.pre`` names the
-pre-tokenizer llama.cpp must apply; like llama.cpp's converter it is recognised by hashing how the tokenizer
-splits a fixed probe text (:data:`KNOWN_PRE_TOKENIZERS`); a tokenizer whose only pre-tokenizer is GPT-2's byte-level
-split (no normalizer) is ``gpt-2`` whatever its vocabulary; any other is written as ``default`` and reported.
+Two kinds are written, read from the folder's ``tokenizer.json`` (:func:`tokenizer_kind`):
+
+- **byte-level BPE** (Llama 3, Qwen2/3, SmolLM, Phi-4, GPT-2; llama.cpp's ``gpt2`` model): tokens in id order with their
+  types, the merges as ``"a b"`` strings. ``tokenizer.ggml.pre`` names the pre-tokenizer llama.cpp must apply; like
+  llama.cpp's converter it is recognised by hashing how the tokenizer splits a fixed probe text
+  (:data:`KNOWN_PRE_TOKENIZERS`); a tokenizer whose only pre-tokenizer is GPT-2's byte-level split (no normalizer) is
+  ``gpt-2`` whatever its vocabulary; any other is written as ``default`` and reported.
+- **SentencePiece BPE with byte fallback** (Gemma 3, Llama 2, Mistral 7B v0.3, Phi-3; llama.cpp's ``llama`` model, as its
+  ``_set_vocab_sentencepiece`` writes it): tokens with scores and types (``<0x..>`` byte tokens as BYTE, the unknown
+  token as UNKNOWN), and whether a ``▁`` is put before the text (``add_space_prefix``: Llama and Mistral yes, Gemma
+  no). llama.cpp merges the adjacent pair whose joined token scores highest, so each token's score is minus the rank of
+  the first merge that makes it: the order in which transformers' BPE merges.
+
+Both kinds write the padding up to the model's vocabulary as UNUSED, special added tokens as CONTROL and other added
+tokens as USER_DEFINED, the special token ids, whether a BOS token is prepended, and the chat template.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from hashlib import sha256
 from pathlib import Path
 from typing import Any
@@ -71,22 +81,48 @@ def pre_tokenizer_name(tokenizer: Any) -> str:
     return "gpt-2" if splits_like_gpt2(tokenizer) else DEFAULT_PRE
 
 
-def tokenizer_refusal(state: dict[str, Any], name: str) -> str | None:
-    """Why the tokenizer whose ``tokenizer.json`` content is ``state`` cannot be written as GGUF metadata, or None."""
+SPIECE_UNDERLINE = "\u2581"
+BYTE_TOKEN = re.compile(r"<0x[0-9A-Fa-f]{2}>")
+SUPPORTED_TOKENIZERS = ("byte-level BPE tokenizers (Llama 3, Qwen2/3, SmolLM, Phi-4 and GPT-2 style) and SentencePiece BPE tokenizers "
+                        "with byte fallback (Gemma, Llama 2, Mistral 7B, Phi-3)")
+
+
+def _uses_metaspace(state: dict[str, Any]) -> bool:
+    """Whether spaces become ``▁`` (a Metaspace pre-tokenizer, or a normalizer replacing " " by "▁"): SentencePiece's layout."""
+    text = json.dumps([state.get("normalizer"), state.get("pre_tokenizer")], ensure_ascii=False)
+    return '"Metaspace"' in text or f'"content": "{SPIECE_UNDERLINE}"' in text
+
+
+def tokenizer_kind(state: dict[str, Any]) -> str | None:
+    """llama.cpp's tokenizer model for the tokenizer whose ``tokenizer.json`` content is ``state``: ``gpt2`` (byte-level BPE),
+    ``llama`` (SentencePiece BPE with byte fallback), or None when it is neither."""
     model = state.get("model") or {}
-    if model.get("type") != "BPE" or "ByteLevel" not in json.dumps(state.get("pre_tokenizer") or {}):
-        return (f"the tokenizer of {name} is {model.get('type') or 'unknown'} without byte-level pre-tokenization; GGUF export supports "
-                "byte-level BPE tokenizers (Llama 3, Qwen2/3, SmolLM, Phi-4 and GPT-2 style) only, not SentencePiece ones (Gemma, "
-                "Mistral 7B, Phi-3-mini)")
+    if model.get("type") != "BPE":
+        return None
+    if "ByteLevel" in json.dumps(state.get("pre_tokenizer") or {}):
+        return "gpt2"
+    if model.get("byte_fallback") and _uses_metaspace(state):
+        return "llama"
     return None
 
 
-def _bpe_model(tokenizer: Any, folder: Path) -> dict[str, Any]:
+def tokenizer_refusal(state: dict[str, Any], name: str) -> str | None:
+    """Why the tokenizer whose ``tokenizer.json`` content is ``state`` cannot be written as GGUF metadata, or None."""
+    if tokenizer_kind(state) is None:
+        model = state.get("model") or {}
+        detail = "without byte fallback" if model.get("type") == "BPE" else "not BPE"
+        return (f"the tokenizer of {name} is {model.get('type') or 'unknown'} ({detail}); GGUF export supports {SUPPORTED_TOKENIZERS} "
+                "only")
+    return None
+
+
+def _bpe_model(tokenizer: Any, folder: Path) -> tuple[str, dict[str, Any]]:
+    """(llama.cpp's tokenizer model, the ``tokenizer.json`` state) of a tokenizer that can be written; AdaptaError otherwise."""
     state = _backend_state(tokenizer)
     reason = tokenizer_refusal(state, folder.name)
     if reason:
         raise AdaptaError(reason)
-    return state["model"]
+    return str(tokenizer_kind(state)), state
 
 
 PHI3_NAMES = ("phi-3", "phi3")
@@ -103,28 +139,69 @@ def model_name(name: str, tokenizer: Any) -> str:
     return name
 
 
-def vocabulary(tokenizer: Any, folder: Path, vocab_size: int) -> tuple[list[str], list[int], list[str]]:
-    """(tokens in id order, their ``gguf.TokenType`` values, merges as ``"a b"``), padded to ``vocab_size``."""
+@dataclass
+class Vocabulary:
+    """What llama.cpp reads of a tokenizer: its kind, the tokens in id order with their types, and merges or scores."""
+
+    kind: str
+    """``gpt2`` or ``llama``."""
+    tokens: list[str]
+    types: list[int]
+    merges: list[str]
+    """Byte-level BPE only: the merges as ``"a b"``."""
+    scores: list[float]
+    """SentencePiece only: what llama.cpp ranks merges by."""
+    add_space_prefix: bool = False
+    """SentencePiece only: whether llama.cpp puts a ``▁`` before the text (and after each special token)."""
+
+
+def merge_scores(merges: list[str]) -> dict[str, float]:
+    """Each token a merge makes → minus the rank of the first merge that makes it (llama.cpp merges the highest score first)."""
+    scores: dict[str, float] = {}
+    for rank, merge in enumerate(merges):
+        scores.setdefault(merge.replace(" ", ""), -float(rank))
+    return scores
+
+
+def adds_space_prefix(state: dict[str, Any]) -> bool:
+    """Whether a ``▁`` is put before the text: a ``Prepend`` normalizer, or a Metaspace pre-tokenizer that prepends."""
+    normalizer = json.dumps(state.get("normalizer") or {})
+    pre = state.get("pre_tokenizer") or {}
+    metaspaces = [pre] if pre.get("type") == "Metaspace" else [item for item in pre.get("pretokenizers") or [] if item.get("type") == "Metaspace"]
+    return '"Prepend"' in normalizer or any(item.get("prepend_scheme", "always") != "never" and item.get("add_prefix_space", True)
+                                            for item in metaspaces)
+
+
+def vocabulary(tokenizer: Any, folder: Path, vocab_size: int) -> Vocabulary:
+    """The tokenizer as llama.cpp reads it, padded to ``vocab_size``."""
     import gguf
 
-    model = _bpe_model(tokenizer, folder)
+    kind, state = _bpe_model(tokenizer, folder)
+    merges = [merge if isinstance(merge, str) else " ".join(merge) for merge in state["model"].get("merges", [])]
     by_id = {index: token for token, index in tokenizer.get_vocab().items()}
     added = tokenizer.added_tokens_decoder
+    scores_by_token = merge_scores(merges) if kind == "llama" else {}
     size = max(vocab_size, max(by_id) + 1)
-    tokens: list[str] = []
-    types: list[int] = []
+    vocab = Vocabulary(kind, [], [], merges if kind == "gpt2" else [], [], kind == "llama" and adds_space_prefix(state))
     for index in range(size):
+        token = by_id.get(index, f"[PAD{index}]")
+        score = scores_by_token.get(token, 0.0)
         if index not in by_id:
-            tokens.append(f"[PAD{index}]")
-            types.append(int(gguf.TokenType.UNUSED))
+            token_type, score = gguf.TokenType.UNUSED, -1000.0
+        elif kind == "llama" and index == tokenizer.unk_token_id:
+            token_type = gguf.TokenType.UNKNOWN
         elif index in added:
-            tokens.append(by_id[index])
-            types.append(int(gguf.TokenType.CONTROL if added[index].special else gguf.TokenType.USER_DEFINED))
+            token_type, score = (gguf.TokenType.CONTROL if added[index].special else gguf.TokenType.USER_DEFINED), -1000.0
+        elif kind == "llama" and BYTE_TOKEN.fullmatch(token):
+            token_type = gguf.TokenType.BYTE
         else:
-            tokens.append(by_id[index])
-            types.append(int(gguf.TokenType.NORMAL))
-    merges = [merge if isinstance(merge, str) else " ".join(merge) for merge in model.get("merges", [])]
-    return tokens, types, merges
+            token_type = gguf.TokenType.NORMAL
+        vocab.tokens.append(token)
+        vocab.types.append(int(token_type))
+        vocab.scores.append(score)
+    if kind == "gpt2":
+        vocab.scores = []
+    return vocab
 
 
 def adds_bos(tokenizer: Any) -> bool:
@@ -136,13 +213,18 @@ def adds_bos(tokenizer: Any) -> bool:
 def add_tokenizer(writer: Any, tokenizer: Any, folder: str | Path, vocab_size: int) -> str:
     """Write ``tokenizer`` (saved in ``folder``) into ``writer``; returns the pre-tokenizer name written."""
     folder = Path(folder)
-    tokens, types, merges = vocabulary(tokenizer, folder, vocab_size)
-    pre = pre_tokenizer_name(tokenizer)
-    writer.add_tokenizer_model("gpt2")
+    vocab = vocabulary(tokenizer, folder, vocab_size)
+    pre = pre_tokenizer_name(tokenizer) if vocab.kind == "gpt2" else DEFAULT_PRE
+    writer.add_tokenizer_model(vocab.kind)
     writer.add_tokenizer_pre(pre)
-    writer.add_token_list(tokens)
-    writer.add_token_types(types)
-    writer.add_token_merges(merges)
+    writer.add_token_list(vocab.tokens)
+    if vocab.kind == "llama":
+        writer.add_token_scores(vocab.scores)
+    writer.add_token_types(vocab.types)
+    if vocab.kind == "gpt2":
+        writer.add_token_merges(vocab.merges)
+    else:
+        writer.add_add_space_prefix(vocab.add_space_prefix)
     for token_id, add in ((tokenizer.bos_token_id, writer.add_bos_token_id), (tokenizer.eos_token_id, writer.add_eos_token_id),
                           (tokenizer.unk_token_id, writer.add_unk_token_id), (tokenizer.pad_token_id, writer.add_pad_token_id)):
         if token_id is not None:

@@ -27,6 +27,7 @@ from jobs.inference.embedding_search import open_embedding_run
 from jobs.inference.text import open_run
 from jobs.models import resolve_model
 from jobs.models.loading import load_sentence_transformer
+from jobs.models.tokenizer_files import save_tokenizer
 from jobs.spec import Method, Task, load_spec
 
 MERGE_COMPLETE = "merge_complete.json"
@@ -48,7 +49,7 @@ def merge_run(run_dir: str | Path, output_dir: str | Path) -> Path:
 
     def save(folder: Path) -> None:
         merged.save_pretrained(folder)
-        loaded.tokenizer.save_pretrained(folder)
+        save_tokenizer(loaded.tokenizer, folder)
 
     return _write_merged(run_dir, output_dir, save)
 

@@ -32,6 +32,7 @@ from typing import Any, Literal
 from jobs.errors import ModelError
 from jobs.models.catalog import packaged_for_hub_id
 from jobs.models.hub_cache import cached_snapshot
+from jobs.models.tokenizer_files import save_tokenizer
 from jobs.spec import Task
 from storage.paths import DataHome, data_home
 
@@ -268,4 +269,4 @@ def _dequantise_into(gguf: Path, folder: Path) -> None:
     model.generation_config = loaded.generation_config
     del loaded
     model.save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
+    save_tokenizer(tokenizer, folder)

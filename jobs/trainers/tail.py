@@ -29,6 +29,7 @@ from transformers import PrinterCallback
 from jobs.data.split import write_split
 from jobs.metrics import MetricsSink
 from jobs.models import ResolvedModel, count_parameters
+from jobs.models.tokenizer_files import save_tokenizer
 from jobs.spec import JobSpec, Method
 from jobs.trainers.arguments import CHECKPOINTS
 
@@ -116,7 +117,7 @@ def save_adapter(model: Any, folder: Path, hub_ref: str | None, *, tokenizer: An
     ``adapter_config.json`` so the adapter loads anywhere."""
     model.save_pretrained(str(folder))
     if tokenizer is not None:
-        tokenizer.save_pretrained(folder)
+        save_tokenizer(tokenizer, folder)
     config_path = folder / "adapter_config.json"
     if hub_ref and config_path.is_file():
         config = json.loads(config_path.read_text())
@@ -146,7 +147,7 @@ def _save_full_model(trainer: Any, folder: Path, is_main: bool, tokenizer: Any) 
     trainer.save_model(str(folder))  # collective under FSDP/DeepSpeed: every rank calls it
     if is_main:
         if tokenizer is not None:
-            tokenizer.save_pretrained(folder)
+            save_tokenizer(tokenizer, folder)
         (folder / "training_args.bin").unlink(missing_ok=True)  # a pickle; the settings are in spec.yaml
 
 

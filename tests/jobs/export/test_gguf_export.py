@@ -172,7 +172,7 @@ def test_what_llamacpp_would_not_run_is_refused_with_the_reason(case: str) -> No
     assert gguf_support(LLAMA).exportable
 
 
-def test_a_sentencepiece_tokenizer_is_refused_before_the_merge(tiny_llama: Path, tmp_path: Path) -> None:
+def test_a_tokenizer_model_without_tokenizer_json_is_refused_before_the_merge(tiny_llama: Path, tmp_path: Path) -> None:
     base = tmp_path / "spm-base"
     base.mkdir()
     for item in tiny_llama.iterdir():
@@ -180,12 +180,12 @@ def test_a_sentencepiece_tokenizer_is_refused_before_the_merge(tiny_llama: Path,
             (base / item.name).write_bytes(item.read_bytes())
     (base / "tokenizer.model").write_bytes(b"sentencepiece")
     support = gguf_support(json.loads((base / "config.json").read_text()), base)
-    assert not support.exportable and "not SentencePiece ones" in support.reason
+    assert not support.exportable and "only a SentencePiece tokenizer.model, without the tokenizer.json" in support.reason
     run_dir = tiny_run(tiny_llama, tmp_path)
     spec = load_spec(run_dir / "spec.yaml")
     spec.base_model = str(base)
     (run_dir / "spec.yaml").write_text(yaml.safe_dump(spec.model_dump(mode="json")))
-    with pytest.raises(AdaptaError, match="is SentencePiece without byte-level pre-tokenization"):
+    with pytest.raises(AdaptaError, match="only a SentencePiece tokenizer.model, without the tokenizer.json"):
         export_gguf(run_dir, ["q8_0"], merged_dir=tmp_path / "merged")
     assert not (tmp_path / "merged").exists()  # refused before any work
 
