@@ -8,7 +8,9 @@ it, then switches the LoRA off for the base model and on for the adapted one, so
   training by :func:`jobs.data.images.split_image_dataset` and read back from ``runs/<job>/split.json``) is center-cropped at the training resolution, encoded
   once (the latent mean), noised at :data:`TIMESTEPS_PER_IMAGE` timesteps spread evenly over the schedule with noise
   from a generator seeded by (training seed, image number), and scored by the MSE between the UNet's prediction and
-  its target (noise, or velocity for v-prediction models). One :class:`ExampleScore` per image (score = -loss).
+  its target (noise, or velocity for v-prediction models). FLUX.1 and SD 3.x are scored by the flow-matching loss instead:
+  the latent mixed with the same fixed noise at sigma = timestep / 1000 and the transformer's velocity against
+  ``noise - latent``. One :class:`ExampleScore` per image (score = -loss).
 - **a grid**: each sample prompt (``samples.prompts``, else the first held-out captions) rendered at ``samples.seed``
   with at most :data:`GRID_MAX_STEPS` denoising steps, base and adapted, saved as ``runs/<job>/eval/grid-*.png`` and
   listed in ``report.extra["grid"]``.
@@ -29,8 +31,10 @@ from jobs.data.images import HeldOutImages, ImageItem, image_count, load_image_d
 from jobs.data.split import SPLIT_FILE, scored_summary, split_for_report
 from jobs.evaluation.report import EvalReport, ExampleScore, MetricRow, change_of
 from jobs.models import resolve_precision
+from jobs.models.pipelines import FLOW_FAMILIES, resolve_pipeline
 from jobs.spec import JobSpec
 from jobs.trainers.images.batches import crop_and_flip, prepare_images, sdxl_time_ids
+from jobs.trainers.images.flow import FlowParts, load_flow_parts, noisy_latents, predict_flow, vae_latents, with_negative
 from jobs.trainers.images.lora_files import DIFFUSERS_FILE
 from jobs.trainers.images.model import DiffusionParts, diffusion_target, load_parts, predict
 from jobs.trainers.images.samples import render_prompt
@@ -62,7 +66,7 @@ def image_noise(seed: int, image_number: int, count: int, latent_shape: tuple[in
     return torch.randn((count, *latent_shape), generator=generator)
 
 
-def _use_lora(parts: DiffusionParts, enabled: bool) -> None:
+def _use_lora(parts: DiffusionParts | FlowParts, enabled: bool) -> None:
     if enabled:
         parts.pipe.enable_lora()
     else:
@@ -70,7 +74,7 @@ def _use_lora(parts: DiffusionParts, enabled: bool) -> None:
 
 
 @torch.no_grad()
-def validation_losses(parts: DiffusionParts, items: list[ImageItem], *, resolution: int, dtype: torch.dtype, seed: int,
+def validation_losses(parts: DiffusionParts | FlowParts, items: list[ImageItem], *, resolution: int, dtype: torch.dtype, seed: int,
                       timesteps: list[int], images_per_batch: int, on_batch: Any = None) -> dict[str, torch.Tensor]:
     """{"base": (images, timesteps) losses, "adapted": the same} for ``items``, the LoRA switched off and on in turn."""
     losses: dict[str, list[torch.Tensor]] = {"base": [], "adapted": []}
@@ -78,6 +82,12 @@ def validation_losses(parts: DiffusionParts, items: list[ImageItem], *, resoluti
     for start in range(0, len(items), images_per_batch):
         prepared = prepare_images(items[start:start + images_per_batch], resolution)
         crops = [crop_and_flip(item, resolution, False, False, random.Random(0)) for item in prepared]
+        if isinstance(parts, FlowParts):
+            for mode, rows in _flow_losses(parts, prepared, crops, dtype, seed, start, timesteps).items():
+                losses[mode].append(rows)
+            if on_batch is not None:
+                on_batch()
+            continue
         pixels = torch.stack([pixels for pixels, _ in crops]).to(device, parts.vae.dtype)
         latents = parts.vae.encode(pixels).latent_dist.mean * parts.vae.config.scaling_factor
         latents = latents.to(parts.unet.dtype).repeat_interleave(count, dim=0)
@@ -102,7 +112,26 @@ def validation_losses(parts: DiffusionParts, items: list[ImageItem], *, resoluti
     return {mode: torch.cat(rows) for mode, rows in losses.items()}
 
 
-def render_grid(parts: DiffusionParts, prompts: list[str], run_dir: Path, *, seed: int, num_inference_steps: int, guidance_scale: float,
+def _flow_losses(parts: FlowParts, prepared: list[Any], crops: list[Any], dtype: torch.dtype, seed: int, start: int,
+                 timesteps: list[int]) -> dict[str, torch.Tensor]:
+    """Flow-matching losses of one batch of held-out images, (images, timesteps) per model, at sigma = timestep / 1000."""
+    count, device = len(timesteps), parts.device
+    latents = vae_latents(parts, torch.stack([pixels for pixels, _ in crops])).repeat_interleave(count, dim=0)
+    noise = torch.cat([image_noise(seed, start + number, count, tuple(latents.shape[1:])) for number in range(len(prepared))])
+    noise = noise.to(device, latents.dtype)
+    steps = torch.tensor(timesteps * len(prepared), device=device, dtype=torch.float32)
+    noisy = noisy_latents(latents, noise, steps / parts.noise_scheduler.config.num_train_timesteps)
+    target = (noise - latents).float()
+    captions = [item.caption for item in prepared for _ in range(count)]
+    losses = {}
+    for mode in ("base", "adapted"):
+        _use_lora(parts, mode == "adapted")
+        prediction = predict_flow(parts, noisy, steps, captions, dtype).float()
+        losses[mode] = ((prediction - target) ** 2).mean(dim=list(range(1, prediction.ndim))).view(len(prepared), count).cpu()
+    return losses
+
+
+def render_grid(parts: DiffusionParts | FlowParts, prompts: list[str], run_dir: Path, *, seed: int, num_inference_steps: int, guidance_scale: float,
                 resolution: int, on_image: Any = None) -> list[dict[str, str]]:
     """Render each prompt with the LoRA off and on at the same seed into ``run_dir/eval/``; the rows of ``extra["grid"]``."""
     folder = Path(run_dir) / EVAL_FOLDER
@@ -112,7 +141,7 @@ def render_grid(parts: DiffusionParts, prompts: list[str], run_dir: Path, *, see
         _use_lora(parts, mode == "adapted")
         for number, row in enumerate(rows):
             image = render_prompt(parts.pipe, row["prompt"], seed=seed, num_inference_steps=num_inference_steps,
-                                  guidance_scale=guidance_scale, resolution=resolution)
+                                  guidance_scale=guidance_scale, resolution=resolution, flow=parts if isinstance(parts, FlowParts) else None)
             name = f"grid-{number:02d}-{mode}.png"
             image.save(folder / name)
             row[mode] = f"{EVAL_FOLDER}/{name}"
@@ -159,7 +188,12 @@ def evaluate_text_to_image(spec: JobSpec, run_dir: Path, outcome: Any, sink: Any
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
     dtype, _ = resolve_precision(spec.training.precision)
-    parts = load_parts(str(outcome.base_model_path), dtype)
+    if resolve_pipeline(str(outcome.base_model_path)).family in FLOW_FAMILIES:
+        to_cache = [item.caption for item in items] + with_negative(prompts, spec.samples.guidance_scale)
+        parts = load_flow_parts(str(outcome.base_model_path), dtype, to_cache, quantize=spec.images.quantize_base.value,
+                                flux_guidance=spec.images.flux_guidance)
+    else:
+        parts = load_parts(str(outcome.base_model_path), dtype)
     parts.pipe.load_lora_weights(str(outcome.output_folder), weight_name=DIFFUSERS_FILE, adapter_name=ADAPTER_NAME)
     resolution, seed = spec.images.resolution, spec.training.seed
     timesteps = fixed_timesteps(parts.noise_scheduler.config.num_train_timesteps)

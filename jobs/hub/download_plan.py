@@ -125,10 +125,12 @@ def _check_task(repo_id: str, config: dict[str, Any], kind: RepoKind, task: Task
     task = Task(task)
     if task is Task.TEXT_TO_IMAGE:
         if kind != "diffusers":
-            raise ModelError(f"model {repo_id} is not a diffusers pipeline, so it cannot be a text-to-image base; pick a Stable Diffusion 1.x/2.x or SDXL repo")
+            raise ModelError(f"model {repo_id} is not a diffusers pipeline, so it cannot be a text-to-image base; "
+                             "pick a Stable Diffusion 1.x/2.x, SDXL, SD 3.x or FLUX.1 repo")
         class_name = (config.get("diffusers") or {}).get("_class_name") if isinstance(config.get("diffusers"), dict) else None
         if class_name and class_name not in SUPPORTED_PIPELINES:
-            raise ModelError(f"model {repo_id} is a {class_name}; Adapta trains LoRA for {' and '.join(SUPPORTED_PIPELINES)} only")
+            *others, last = SUPPORTED_PIPELINES
+            raise ModelError(f"model {repo_id} is a {class_name}; Adapta trains LoRA for {', '.join(others)} and {last} only")
         return
     if kind == "diffusers":
         raise ModelError(f"model {repo_id} is a diffusers pipeline; use task text-to-image with it, or pick a text model")

@@ -27,6 +27,23 @@ class Crop(str, Enum):
     RANDOM = "random"
 
 
+class TimestepSampling(str, Enum):
+    """text-to-image, flow-matching pipelines (FLUX.1, SD 3.x): how training timesteps are drawn (diffusers'
+    ``compute_density_for_timestep_sampling``)."""
+
+    LOGIT_NORMAL = "logit_normal"
+    MODE = "mode"
+    UNIFORM = "uniform"
+
+
+class BaseQuantization(str, Enum):
+    """text-to-image, FLUX.1 and SD 3.x: how the frozen base transformer is stored while its LoRA trains (bitsandbytes, CUDA only)."""
+
+    NONE = "none"
+    INT8 = "8bit"
+    NF4 = "nf4"
+
+
 class ImagesSpec(SpecModel):
     """text-to-image: how images and captions are read and how the diffusion LoRA trains (see :mod:`jobs.trainers.images.train`).
     These settings lived in data:, training: and lora: before; specs that still have them there load with a warning
@@ -47,6 +64,13 @@ class ImagesSpec(SpecModel):
     use_8bit_adam: bool = Field(default=False, description="8-bit AdamW from bitsandbytes (needs CUDA and bitsandbytes).")
     train_text_encoder: bool = Field(default=False, description="Also put LoRA on the text encoder(s) attention (lora.r, alpha and "
                                      "dropout apply to both).")
+    timestep_sampling: TimestepSampling = Field(default=TimestepSampling.LOGIT_NORMAL, description="FLUX.1 and SD 3.x: how training "
+                                                "timesteps are drawn: logit_normal (mean 0, std 1), mode (scale 1.29) or uniform; "
+                                                "the scheduler's shift applies on top.")
+    flux_guidance: float = Field(default=3.5, ge=0, le=30, description="FLUX.1-dev: the guidance value fed to the guidance "
+                                 "embedding while training (ignored by FLUX.1-schnell and SD 3.x).")
+    quantize_base: BaseQuantization = Field(default=BaseQuantization.NONE, description="FLUX.1 and SD 3.x: store the frozen "
+                                            "transformer in 8bit or nf4 (bitsandbytes, CUDA only) so the job fits a 24 GB card.")
 
 
 class SamplesSpec(SpecModel):

@@ -1,9 +1,11 @@
-"""Write a trained SD/SDXL LoRA in the diffusers format and in the kohya/A1111 format, side by side.
+"""Write a trained text-to-image LoRA in the diffusers format and in the kohya/A1111/ComfyUI format, side by side.
 
 ``adapter/pytorch_lora_weights.safetensors`` loads with ``pipe.load_lora_weights(folder)`` (the LoRA config,
 alpha included, travels in the safetensors metadata). ``adapter/pytorch_lora_weights_kohya.safetensors``
 holds the same weights with ``lora_unet_*`` / ``lora_te1_*`` / ``lora_te2_*`` keys and per-module ``.alpha``
-tensors, the layout A1111, ComfyUI, Forge and diffusers' own kohya loader read.
+tensors, the layout A1111, ComfyUI, Forge and diffusers' own kohya loader read. A FLUX.1 LoRA's kohya file has the BFL
+``lora_unet_double_blocks_*`` / ``lora_unet_single_blocks_*`` keys (:mod:`jobs.trainers.images.flux_kohya`); an SD 3.x LoRA
+is written in the diffusers format only.
 
     from jobs.trainers.images.lora_files import save_lora
     files = save_lora(run_dir / "adapter", "sd", unet, {"text_encoder": None}, alpha=16)
@@ -14,12 +16,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from jobs.trainers.images.flux_kohya import flux_kohya_state_dict, linear_shapes
+
 if TYPE_CHECKING:  # torch loads in save_lora, so the file names can be imported cheaply (the Playground's image inference)
     import torch
 
 DIFFUSERS_FILE = "pytorch_lora_weights.safetensors"
 KOHYA_FILE = "pytorch_lora_weights_kohya.safetensors"
-KOHYA_BASE_VERSION = {"sd": "sd_v1", "sdxl": "sdxl_base_v1-0"}
+KOHYA_BASE_VERSION = {"sd": "sd_v1", "sdxl": "sdxl_base_v1-0", "flux": "flux1"}
+TRANSFORMER_FAMILIES = {"flux": "FluxPipeline", "sd3": "StableDiffusion3Pipeline"}
 
 
 def lora_layers(module: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -38,14 +43,37 @@ def _metadata(module: torch.nn.Module) -> dict[str, Any]:
     return {key: sorted(value) if isinstance(value, set) else value for key, value in config.items()}
 
 
-def save_lora(folder: Path, family: str, unet: torch.nn.Module, text_encoders: dict[str, torch.nn.Module | None], alpha: float) -> dict[str, Path]:
-    """Save the diffusers-format and kohya-format files into ``folder``; returns {"diffusers": path, "kohya": path}."""
+def _kohya_metadata(family: str, rank: int, alpha: float) -> dict[str, str]:
+    return {"ss_network_module": "networks.lora_flux" if family == "flux" else "networks.lora", "ss_network_dim": str(rank),
+            "ss_network_alpha": str(alpha), "ss_base_model_version": KOHYA_BASE_VERSION.get(family, family), "ss_training_tool": "adapta"}
+
+
+def _save_transformer_lora(folder: Path, family: str, transformer: torch.nn.Module, alpha: float) -> dict[str, Path | None]:
+    import diffusers
+    from safetensors.torch import save_file
+
+    weights = lora_layers(transformer)
+    cls = getattr(diffusers, TRANSFORMER_FAMILIES[family])
+    cls.save_lora_weights(str(folder), safe_serialization=True, transformer_lora_layers=weights, transformer_lora_adapter_metadata=_metadata(transformer))
+    if family != "flux":
+        return {"diffusers": folder / DIFFUSERS_FILE, "kohya": None}
+    kohya = flux_kohya_state_dict({key: value.detach().float().cpu() for key, value in weights.items()}, linear_shapes(transformer), alpha)
+    rank = next(int(value.shape[0]) for key, value in weights.items() if key.endswith("lora_A.weight"))
+    save_file(kohya, str(folder / KOHYA_FILE), metadata=_kohya_metadata(family, rank, alpha))
+    return {"diffusers": folder / DIFFUSERS_FILE, "kohya": folder / KOHYA_FILE}
+
+
+def save_lora(folder: Path, family: str, unet: torch.nn.Module, text_encoders: dict[str, torch.nn.Module | None], alpha: float) -> dict[str, Path | None]:
+    """Save the diffusers-format and kohya-format files into ``folder``; returns {"diffusers": path, "kohya": path or None}.
+    For FLUX.1 and SD 3.x ``unet`` is the transformer (their text encoders are not trained)."""
     import torch
     from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
     from diffusers.utils import convert_all_state_dict_to_peft, convert_state_dict_to_kohya
     from safetensors.torch import load_file, save_file
 
     folder.mkdir(parents=True, exist_ok=True)
+    if family in TRANSFORMER_FAMILIES:
+        return _save_transformer_lora(folder, family, unet, alpha)
     kwargs: dict[str, Any] = {"unet_lora_layers": lora_layers(unet), "unet_lora_adapter_metadata": _metadata(unet)}
     for name, encoder in text_encoders.items():
         if encoder is not None:
@@ -60,8 +88,7 @@ def save_lora(folder: Path, family: str, unet: torch.nn.Module, text_encoders: d
         if key.endswith(".alpha"):  # diffusers writes alpha = rank; the trained alpha is what scales the update
             kohya[key] = torch.tensor(float(alpha))
     rank = next(int(value.shape[0]) for key, value in kohya.items() if key.endswith("lora_down.weight"))
-    metadata = {"ss_network_module": "networks.lora", "ss_network_dim": str(rank), "ss_network_alpha": str(alpha),
-                "ss_base_model_version": KOHYA_BASE_VERSION.get(family, family), "ss_training_tool": "adapta"}
+    metadata = _kohya_metadata(family, rank, alpha)
     kohya_file = folder / KOHYA_FILE
     save_file({key: value.contiguous() for key, value in kohya.items()}, str(kohya_file), metadata=metadata)
     return {"diffusers": diffusers_file, "kohya": kohya_file}

@@ -1,7 +1,7 @@
-"""The Models tab's verdict on text-to-image models: Stable Diffusion 1.x/2.x and SDXL are trainable, other pipelines say why not.
+"""The Models tab's verdict on text-to-image models: Stable Diffusion 1.x/2.x, SDXL, FLUX.1 and SD 3 are trainable, other pipelines say why not.
 
 Adapta trains LoRA on Stable Diffusion pipelines (jobs/trainers/images/), so a Hub or local SD/SDXL pipeline gets
-task text-to-image and an OK verdict; a pipeline Adapta does not train (FLUX, SD3, ...) names itself and what to pick.
+task text-to-image and an OK verdict; a pipeline Adapta does not train (Qwen-Image, ...) names itself and what to pick.
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ def fake_hub(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[FakeHu
         "acme/tiny-sd": ModelRepo(files=pipeline_files("StableDiffusionPipeline", SD_COMPONENTS), pipeline_tag="text-to-image"),
         "acme/tiny-sdxl": ModelRepo(files=pipeline_files("StableDiffusionXLPipeline", SDXL_COMPONENTS), pipeline_tag="text-to-image"),
         "acme/tiny-flux": ModelRepo(files=pipeline_files("FluxPipeline", FLUX_COMPONENTS), pipeline_tag="text-to-image"),
+        "acme/tiny-qwen": ModelRepo(files=pipeline_files("QwenImagePipeline", FLUX_COMPONENTS), pipeline_tag="text-to-image"),
     }
     with FakeHub(repos=repos) as server:
         use_fake_hub(monkeypatch, server, tmp_path / "hf-cache")
@@ -53,17 +54,17 @@ def fake_hub(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[FakeHu
         yield server
 
 
-@pytest.mark.parametrize("repo_id", ["acme/tiny-sd", "acme/tiny-sdxl"])
-def test_stable_diffusion_models_on_the_hub_are_trainable(fake_hub: FakeHub, repo_id: str) -> None:
+@pytest.mark.parametrize("repo_id", ["acme/tiny-sd", "acme/tiny-sdxl", "acme/tiny-flux"])
+def test_stable_diffusion_and_flux_models_on_the_hub_are_trainable(fake_hub: FakeHub, repo_id: str) -> None:
     info = hub.model_info(repo_id, token=False)
     assert info["verdict"] == {"ok": True, "reasons": []}
-    assert info["task"] == "text-to-image" and info["architecture"].startswith("StableDiffusion")
+    assert info["task"] == "text-to-image" and info["architecture"].startswith(("StableDiffusion", "Flux"))
 
 
 def test_a_pipeline_adapta_does_not_train_says_which_and_what_to_pick(fake_hub: FakeHub) -> None:
-    info = hub.model_info("acme/tiny-flux", token=False)
+    info = hub.model_info("acme/tiny-qwen", token=False)
     reasons = " ".join(info["verdict"]["reasons"])
-    assert not info["verdict"]["ok"] and "FluxPipeline" in reasons and "Stable Diffusion" in reasons and "SDXL" in reasons
+    assert not info["verdict"]["ok"] and "QwenImagePipeline" in reasons and "SDXL" in reasons and "FLUX.1" in reasons
 
 
 def test_a_local_stable_diffusion_folder_is_described_and_trainable(tmp_path: Path) -> None:

@@ -99,8 +99,16 @@ def test_pickle_only_weights_custom_code_and_unknown_pipelines_are_refused(tmp_p
         check_pipeline_safety(pickled)
     with pytest.raises(ModelError, match="comes from 'my_repo', custom code"):
         check_pipeline_safety(write_index(tmp_path / "custom", unet_library="my_repo"))
-    with pytest.raises(ModelError, match="is a FluxPipeline; Adapta trains LoRA for StableDiffusionPipeline and StableDiffusionXLPipeline"):
-        check_pipeline_safety(write_index(tmp_path / "flux", class_name="FluxPipeline"))
+    with pytest.raises(ModelError, match="is a QwenImagePipeline; Adapta trains LoRA for StableDiffusionPipeline, StableDiffusionXLPipeline, "
+                                         "FluxPipeline, StableDiffusion3Pipeline only"):
+        check_pipeline_safety(write_index(tmp_path / "qwen", class_name="QwenImagePipeline"))
+    flux = tmp_path / "flux"
+    flux.mkdir()
+    (flux / "model_index.json").write_text(json.dumps({"_class_name": "FluxPipeline", "transformer": ["diffusers", "FluxTransformer2DModel"]}))
+    (flux / "transformer").mkdir()
+    (flux / "transformer" / "diffusion_pytorch_model.bin").write_bytes(b"x")
+    with pytest.raises(ModelError, match="component transformer has only pickle weights"):
+        check_pipeline_safety(flux)
     with pytest.raises(ModelError, match=r"\.ckpt and other pickle files can run code"):
         (tmp_path / "model.ckpt").write_bytes(b"x")
         resolve_pipeline(str(tmp_path / "model.ckpt"))
