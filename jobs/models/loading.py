@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from jobs.errors import ModelError, UnsupportedError
+from jobs.models.hardware import default_dtype, hardware_from_torch
 from jobs.models.source import ResolvedModel, check_model_safety, model_architecture_supported
 from jobs.spec import Method, Precision, Task
 
@@ -68,6 +69,7 @@ def load_base_model(
     quantize_4bit: bool = False,
     device_map: Any = None,
     pad_token_id: int | None = None,
+    attention: str | None = None,
 ) -> PreTrainedModel:
     """Load the base model for ``task``.
 
@@ -75,6 +77,8 @@ def load_base_model(
     ``config.id2label``/``label2id`` and size the new head. ``dtype`` defaults to float32 (see
     :func:`resolve_precision`). ``quantize_4bit`` loads NF4 weights for QLoRA (CUDA and bitsandbytes only).
     ``pad_token_id`` should be the tokenizer's; without it the config keeps its own or falls back to eos.
+    ``attention`` is the attention implementation (:func:`jobs.models.hardware.choose_attention`); a model without support for
+    ``flash_attention_2`` loads with transformers' default (SDPA, else eager) instead.
     """
     import torch
     from transformers import AutoModel, AutoModelForCausalLM, AutoModelForSequenceClassification
@@ -111,8 +115,17 @@ def load_base_model(
         auto_class = AutoModel  # the bare backbone; pooling lives in the sentence-transformers modules (load_sentence_transformer)
     else:
         auto_class = AutoModelForCausalLM
+    if attention and attention != "sdpa":  # sdpa is transformers' own default (with eager where a model lacks it)
+        kwargs["attn_implementation"] = attention
     try:
-        model = auto_class.from_pretrained(resolved.path, **kwargs)
+        try:
+            model = auto_class.from_pretrained(resolved.path, **kwargs)
+        except (ImportError, ValueError) as error:
+            if "attn_implementation" not in kwargs:
+                raise
+            print(f"adapta: {attention} unavailable for {resolved.ref} ({str(error).splitlines()[0]}); using the default attention", flush=True)
+            kwargs.pop("attn_implementation")
+            model = auto_class.from_pretrained(resolved.path, **kwargs)
     except OSError as error:
         raise ModelError(f"cannot load model {resolved.ref} from {resolved.path} ({error}); re-download or re-convert it") from None
     _set_pad_token_id(model, pad_token_id)
@@ -162,7 +175,7 @@ def resolve_precision(precision: Precision, method: Method | None = None) -> tup
     precision = Precision(precision)
     cuda = torch.cuda.is_available()
     if precision is Precision.AUTO:
-        precision = (Precision.BF16 if torch.cuda.is_bf16_supported() else Precision.FP16) if cuda else Precision.FP32
+        precision = Precision(default_dtype(hardware_from_torch()))
     if precision is Precision.FP32:
         return torch.float32, {"bf16": False, "fp16": False}
     if not cuda:

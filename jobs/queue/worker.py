@@ -61,6 +61,7 @@ from jobs.queue.leases import (
 from jobs.queue.submit import get_job
 from jobs.queue.sweep import advance_sweeps
 from jobs.spec import Strategy
+from jobs.trainers.accelerators import fsdp_launch_arguments
 from storage.db import DEFAULT_LEASE_SECONDS
 from storage.tables import JobStatus
 
@@ -119,9 +120,7 @@ def child_command(claimed: ClaimedJob) -> list[str]:
     if resources.gpus == 0:  # `--cpu` would start a single process; torch's launcher starts the ranks, on the CPU (no GPU is visible)
         launch.append("--multi_gpu")
     elif resources.strategy is Strategy.FSDP:
-        launch.append("--use_fsdp")
-    elif resources.strategy is Strategy.DEEPSPEED:
-        launch.append("--use_deepspeed")
+        launch.extend(fsdp_launch_arguments())
     else:
         launch.append("--multi_gpu")
     return [*launch, *child_args]

@@ -7,7 +7,7 @@ from __future__ import annotations
 from enum import Enum
 from typing import Literal, Union
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from jobs.spec.base import SpecModel
 
@@ -31,11 +31,19 @@ class Precision(str, Enum):
 
 
 class Strategy(str, Enum):
-    """How several processes share one training job (used when more than one process runs)."""
+    """How several processes share one training job (used when more than one process runs). DeepSpeed is not offered:
+    FSDP (through accelerate's FSDP2) shards what does not fit one GPU, with nothing more to install."""
 
     DDP = "ddp"
     FSDP = "fsdp"
-    DEEPSPEED = "deepspeed"
+
+
+class KernelSwitch(str, Enum):
+    """A kernel option: ``auto`` lets Adapta decide per configuration (see :mod:`jobs.trainers.accelerators`)."""
+
+    AUTO = "auto"
+    ON = "on"
+    OFF = "off"
 
 
 class TrainingSpec(SpecModel):
@@ -59,7 +67,11 @@ class TrainingSpec(SpecModel):
     logging_steps: int = Field(default=1, ge=1, le=10_000, description="Record metrics every N steps.")
     seed: int = Field(default=42, ge=0, le=2**32 - 1, description="Random seed for data order and initialisation.")
     precision: Precision = Field(default=Precision.AUTO, description="auto, fp32, bf16 or fp16 (bf16/fp16 need CUDA).")
-    gradient_checkpointing: bool = Field(default=False, description="Trade compute for memory on long sequences.")
+    gradient_checkpointing: bool = Field(default=False, description="Trade compute for memory on long sequences (on a GPU it is also "
+                                                                     "turned on by itself when the memory estimate does not fit without it).")
+    liger_kernel: KernelSwitch = Field(default=KernelSwitch.AUTO, description="Liger Kernel's fused GPU kernels (RMSNorm, SwiGLU, RoPE, "
+                                       "fused linear cross-entropy): less memory, more tokens/s. auto: on a CUDA GPU with liger-kernel "
+                                       "installed, for causal-LM models it supports; on: require them; off: never.")
     packing: bool = Field(default=False, description="Causal LM only: pack whole examples into each max_length sequence; each example "
                                                      "attends only to itself. Not with prompt tuning.")
     group_by_length: bool = Field(default=True, description="Batch examples of similar length together to waste less padding.")
@@ -114,4 +126,20 @@ class ResourcesSpec(SpecModel):
 
     gpus: int = Field(default=1, ge=0, le=64, description="GPUs for this job; more than 1 launches data-parallel training with accelerate.")
     processes: int = Field(default=1, ge=1, le=64, description="Training processes when running on CPU (data parallel with gloo); GPUs count otherwise.")
-    strategy: Strategy = Field(default=Strategy.DDP, description="ddp (data parallel), fsdp (sharded) or deepspeed, for multi-process jobs.")
+    strategy: Strategy = Field(default=Strategy.DDP, description="ddp (data parallel) or fsdp (the model sharded across 2 or more GPUs), "
+                                                                 "for multi-process jobs.")
+
+    @field_validator("strategy", mode="before")
+    @classmethod
+    def _deepspeed_not_offered(cls, value: object) -> object:
+        if str(getattr(value, "value", value)).lower() == "deepspeed":
+            raise ValueError("deepspeed is not offered; use fsdp to shard a model across GPUs (accelerate's FSDP2, nothing to install) or ddp")
+        return value
+
+    @model_validator(mode="after")
+    def _fsdp_shards_across_gpus(self) -> ResourcesSpec:
+        if self.strategy is Strategy.FSDP and self.gpus < 2:
+            raise ValueError(f"resources.strategy fsdp shards the model across GPUs and needs resources.gpus of 2 or more (it is {self.gpus}; "
+                             "accelerate cannot shard over CPU processes and would train them as plain ddp); set strategy to ddp, "
+                             "or ask for more GPUs")
+        return self

@@ -5,6 +5,8 @@ transformers' ``TrainingArguments``, sentence-transformers' ``SentenceTransforme
 only what is its own (length grouping, the batch sampler, the objective's settings, checkpointing flags).
 
     TrainingArguments(**shared_arguments(spec, run_dir, has_eval=True, precision_flags=flags), remove_unused_columns=False)
+
+On a GPU it adds the fused AdamW and the Liger kernel switch that :func:`jobs.trainers.accelerators.gpu_settings` chose.
 """
 
 from __future__ import annotations
@@ -14,16 +16,21 @@ from typing import Any
 
 import torch
 
+from jobs.models.hardware import hardware_from_torch
 from jobs.spec import JobSpec
+from jobs.trainers.accelerators import GpuSettings, gpu_settings
 
 CHECKPOINTS = "checkpoints"
 """The run folder's subfolder of resumable checkpoints."""
 
 
-def shared_arguments(spec: JobSpec, run_dir: Path, has_eval: bool, precision_flags: dict[str, Any]) -> dict[str, Any]:
+def shared_arguments(spec: JobSpec, run_dir: Path, has_eval: bool, precision_flags: dict[str, Any],
+                     fast: GpuSettings | None = None) -> dict[str, Any]:
     """Epochs, steps, learning rate and schedule, batch sizes, logging, evaluation and checkpoint cadence, seed, device
-    and precision, from ``spec.training``. Evaluation runs each epoch (or every ``eval_steps``) only when ``has_eval``."""
+    and precision, from ``spec.training``. Evaluation runs each epoch (or every ``eval_steps``) only when ``has_eval``.
+    ``fast`` is what the trainer decided for this machine (default: :func:`gpu_settings` without the model's family)."""
     settings = spec.training
+    fast = fast or gpu_settings(spec, hardware_from_torch())
     eval_strategy, eval_steps = (("steps", settings.eval_steps) if settings.eval_steps else ("epoch", None)) if has_eval else ("no", None)
     save_strategy, save_steps = ("steps", settings.save_steps) if settings.save_steps else ("epoch", None)
     return {
@@ -51,5 +58,6 @@ def shared_arguments(spec: JobSpec, run_dir: Path, has_eval: bool, precision_fla
         "dataloader_num_workers": 0,
         "disable_tqdm": True,
         "report_to": "none",
+        **fast.trainer_arguments(),
         **precision_flags,
     }

@@ -290,6 +290,17 @@ def recommend(task: str, method: str, objective: str | None, profile: DataProfil
     return Recommendation(method_advice, epochs, _time_budget(minutes), strength, quality, validation, profile)
 
 
+LIGER_MODEL_TYPES = frozenset({"llama", "mistral", "mixtral", "qwen2", "qwen3", "qwen3_moe", "gemma", "gemma2", "gemma3_text", "phi3",
+                               "granite", "olmo2", "glm4", "smollm3"})
+"""Decoder families Liger Kernel patches (liger_kernel.transformers' MODEL_TYPE_TO_APPLY_LIGER_FN, text models)."""
+
+
+def liger_helps(task: str, model_type: str | None, on_gpu: bool) -> bool:
+    """Whether Liger's fused kernels help this job (``training.liger_kernel: auto`` turns them on): a causal LM of a family they
+    patch, on a CUDA GPU, where the fused linear cross-entropy never materialises the (tokens × vocabulary) logits."""
+    return on_gpu and task == Task.CAUSAL_LM.value and (model_type or "") in LIGER_MODEL_TYPES
+
+
 def steps_for_budget(minutes: float, seconds_per_step: float) -> int:
     """Optimizer steps that fit in a time budget of ``minutes`` at ``seconds_per_step`` (at least 1)."""
     return max(1, int(minutes * 60 / seconds_per_step))

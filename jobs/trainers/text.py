@@ -22,6 +22,7 @@ from jobs.data import TrainingData, load_training_data
 from jobs.metrics import MetricsSink
 from jobs.models import ResolvedModel, load_base_model, load_tokenizer, resolve_model, resolve_precision
 from jobs.spec import JobSpec, Method, Task
+from jobs.trainers.accelerators import GpuSettings, settings_for_model
 from jobs.trainers.arguments import shared_arguments
 from jobs.trainers.checkpoint_timer import CheckpointTimer
 from jobs.trainers.collate import check_packing_supported, make_collator
@@ -31,13 +32,13 @@ from jobs.trainers.progress import ProgressCallback
 from jobs.trainers.tail import TrainOutcome, finish_training
 
 
-def _training_arguments(spec: JobSpec, run_dir: Path, has_eval: bool, precision_flags: dict[str, Any]) -> TrainingArguments:
+def _training_arguments(spec: JobSpec, run_dir: Path, has_eval: bool, precision_flags: dict[str, Any], fast: GpuSettings) -> TrainingArguments:
     settings = spec.training
     use_length_grouping = settings.group_by_length and not settings.packing
     return TrainingArguments(
-        **shared_arguments(spec, run_dir, has_eval, precision_flags),
-        activation_checkpointing=settings.gradient_checkpointing,
-        activation_checkpointing_kwargs={"use_reentrant": False} if settings.gradient_checkpointing else None,
+        **shared_arguments(spec, run_dir, has_eval, precision_flags, fast),
+        activation_checkpointing=fast.gradient_checkpointing,
+        activation_checkpointing_kwargs={"use_reentrant": False} if fast.gradient_checkpointing else None,
         train_sampling_strategy="group_by_length" if use_length_grouping else "random",
         include_num_input_tokens_seen="non_padding",
         remove_unused_columns=False,
@@ -69,6 +70,7 @@ def build_text_trainer(
     set_seed(spec.training.seed)
     resolved = resolve_model(spec.base_model, task=spec.task, revision=spec.base_model_revision)
     dtype, precision_flags = resolve_precision(spec.training.precision)
+    fast = settings_for_model(spec, resolved.path)  # attention, kernels, optimizer, checkpointing for this machine
     tokenizer = load_tokenizer(resolved)
     data = load_training_data(spec, tokenizer)
     model = load_base_model(
@@ -77,6 +79,7 @@ def build_text_trainer(
         label_names=data.label_names,
         dtype=dtype,
         quantize_4bit=spec.method is Method.QLORA,
+        attention=fast.attention,
     )
     model = apply_method(model, spec, resolved.path)
     packing = spec.training.packing and spec.task is Task.CAUSAL_LM
@@ -84,7 +87,7 @@ def build_text_trainer(
         check_packing_supported(model)
 
     has_eval = bool(data.eval)
-    args = _training_arguments(spec, run_dir, has_eval, precision_flags)
+    args = _training_arguments(spec, run_dir, has_eval, precision_flags, fast)
     progress = ProgressCallback(sink, show_progress=show_progress, stop_file=stop_file)
     trainer = Trainer(
         model=model,

@@ -21,8 +21,8 @@ def test_child_command_uses_accelerate_for_several_processes(tmp_path: Path) -> 
     assert cpu[1:4] == ["-m", "jobs.queue.child", "launch"] and "--multi_gpu" in cpu and cpu[cpu.index("--num_processes") + 1] == "2"
     gpu = child_command(claimed({"gpus": 4}))
     assert "--multi_gpu" in gpu and gpu[gpu.index("--num_processes") + 1] == "4"
-    assert "--use_fsdp" in child_command(claimed({"gpus": 2, "strategy": "fsdp"}))
-    assert "--use_deepspeed" in child_command(claimed({"gpus": 2, "strategy": "deepspeed"}))
+    fsdp = child_command(claimed({"gpus": 2, "strategy": "fsdp"}))
+    assert "--use_fsdp" in fsdp and fsdp[fsdp.index("--fsdp_version") + 1] == "2"
 
 
 def test_two_cpu_processes_train_one_job_through_the_worker(tmp_path: Path, tiny_llama: Path) -> None:
