@@ -7,7 +7,10 @@
     python launch.py adduser NAME         create an account (or reset its password); the password is read from stdin
     python launch.py train SPEC.yaml      run one job spec in the foreground (progress bar, exit 0 on success)
     python launch.py inspect DATA_FILE    preview a data file (or hub:OWNER/NAME): format, columns, problems with row numbers
+    python launch.py data-check TRAIN [--validation FILE] [--model M] [--max-length N] [--json] [--fix]
+                                          duplicates, personal data, secrets, lengths: exit 0 clean, 1 findings, 2 blocked
     python launch.py models               list the models usable offline (packaged, HF cache, data home)
+    python launch.py doctor [--json]      this machine: GPUs, memory, bf16, GPU kernels, attention, which methods run here
     python launch.py download ORG/NAME    check a Hub model and download what a job needs into the HF cache (progress bar)
     python launch.py submit SPEC.yaml     validate a spec and queue it (prints the job id; a sweep spec: its children's ids)
     python launch.py submit SPEC.yaml --hf-jobs a10g-small --push-to OWNER/NAME   run it on Hugging Face Jobs instead
@@ -33,6 +36,7 @@ import sys
 from pathlib import Path
 
 from jobs.data import inspect_dataset
+from jobs.data.doctor.cli import run_data_check
 from jobs.data.hub_datasets import hub_preview_file
 from jobs.errors import AdaptaError
 from jobs.evaluation import read_report, report_markdown
@@ -43,7 +47,8 @@ from jobs.hub.download import DownloadBar, download_model
 from jobs.hub.download_plan import plan_download
 from jobs.hub.repo_access import check_access_per_caller
 from jobs.hub.tokens import share_token_with_jobs, token_shared_with_jobs, withhold_from_jobs, withhold_operator_credentials
-from jobs.models import local_catalog
+from jobs.models import load_tokenizer, local_catalog, resolve_model
+from jobs.models.hardware import detect_hardware, doctor_json, doctor_report
 from jobs.models.memory import format_bytes
 from jobs.queue import check_job_id, get_job, job_summary, list_jobs, phase_text, reap_expired_leases, request_cancel, retry_job, submit_job
 from jobs.queue.hf_jobs import RemoteTracker, submit_remote_job
@@ -136,12 +141,26 @@ def _command_train(args: argparse.Namespace) -> int:
     return run_main(argv)
 
 
+def _command_data_check(args: argparse.Namespace) -> int:
+    task = Task(args.task)
+    tokenizer = load_tokenizer(resolve_model(args.model, task=task)) if args.model else None
+    return run_data_check(Path(args.train), Path(args.validation) if args.validation else None, tokenizer=tokenizer,
+                          max_length=args.max_length, as_json=args.json, fix=args.fix, out_dir=args.out,
+                          fmt=None if args.format == "auto" else DataFormat(args.format), task=task)
+
+
 def _command_inspect(args: argparse.Namespace) -> int:
     path = args.path
     if path.startswith("hub:"):
         path = hub_preview_file(path, args.config, args.split)
     report = inspect_dataset(path, format=DataFormat(args.format), task=Task(args.task))
     print(json.dumps(report.to_dict(), indent=2, default=str))
+    return 0
+
+
+def _command_doctor(args: argparse.Namespace) -> int:
+    found = detect_hardware()
+    print(json.dumps(doctor_json(found), indent=2) if args.json else doctor_report(found))
     return 0
 
 
@@ -343,9 +362,25 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("--format", default="auto", choices=["auto", "text", "instruction", "chat", "classification"])
     inspect.add_argument("--task", default="causal-lm", choices=["causal-lm", "text-classification"])
     inspect.set_defaults(handler=_command_inspect)
+    data_check = commands.add_parser("data-check", help="check a data file for duplicates, personal data, secrets and lengths; --fix "
+                                                        "writes a cleaned copy")
+    data_check.add_argument("train", help="data file (.csv .tsv .jsonl .json .parquet .txt), or an image folder or .zip")
+    data_check.add_argument("--validation", help="validation file: its copies of training rows are reported too")
+    data_check.add_argument("--model", help="model whose tokenizer and chat template measure the lengths (folder or cached Hub id)")
+    data_check.add_argument("--max-length", type=int, help="max length in tokens to check against (default 1024 with --model)")
+    data_check.add_argument("--format", default="auto", choices=[f.value for f in DataFormat])
+    data_check.add_argument("--task", default="causal-lm", choices=[t.value for t in Task if t is not Task.TEXT_TO_IMAGE])
+    data_check.add_argument("--json", action="store_true", help="print the findings as JSON")
+    data_check.add_argument("--fix", action="store_true", help="write <name>.fixed.<ext>: duplicates removed, personal data and "
+                                                                "secrets masked; the input is left untouched")
+    data_check.add_argument("--out", type=Path, help="folder for the fixed copy (default: the input's folder)")
+    data_check.set_defaults(handler=_command_data_check)
     models = commands.add_parser("models", help="list models usable offline")
     models.add_argument("--json", action="store_true")
     models.set_defaults(handler=_command_models)
+    doctor = commands.add_parser("doctor", help="what this machine offers training: GPUs, bf16, kernels, attention, methods")
+    doctor.add_argument("--json", action="store_true")
+    doctor.set_defaults(handler=_command_doctor)
     download = commands.add_parser("download", help="check a Hub model and download the files a job needs into the Hugging Face cache")
     download.add_argument("model", help="Hub model id (org/name)")
     download.add_argument("--revision", help="branch, tag or commit (default: main)")

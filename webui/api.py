@@ -1,7 +1,7 @@
 """The actions behind the UI and the ``gradio_client`` API, as plain typed functions over ``jobs/`` and ``storage/``: the jobs'
 own (submit, list, status, report, cancel, Hugging Face Jobs) here, and :func:`register_api`, which exposes them with those of
 ``api_models`` (Models tab), ``api_data`` (Data tab), ``api_playground`` (Playground) and ``api_files`` (zips, pushes, GGUF)
-under stable names (``/search_models``, ``/model_info``, ``/inspect_dataset``, ``/inspect_hub_dataset``, ``/list_datasets``,
+under stable names (``/search_models``, ``/model_info``, ``/inspect_dataset``, ``/inspect_hub_dataset``, ``/list_datasets``, ``/check_data``,
 ``/submit_job``, ``/submit_hf_job``, ``/list_jobs``, ``/job_status``, ``/job_report``, ``/cancel_job``, ``/download_job``,
 ``/push_to_hub``, ``/generate``, ``/generate_image``, ``/download_model``, ``/download_status``, ``/export_gguf``).
 Every action takes the :class:`webui.access.Caller` of its request and sees only that caller's jobs and datasets on a
@@ -34,7 +34,7 @@ from jobs.spec import JobSpec, parse_spec_yaml
 from storage.tables import JobStatus
 from webui.access import Caller, caller_of, require_writer
 from webui.api_caller import public_paths, user_errors
-from webui.api_data import api_inspect_dataset, api_inspect_hub_dataset, api_list_datasets
+from webui.api_data import api_check_data, api_inspect_dataset, api_inspect_hub_dataset, api_list_datasets
 from webui.api_files import api_download_job, api_export_gguf, api_push_to_hub
 from webui.api_models import api_download_model, api_download_status, api_model_info, api_search_models
 from webui.api_playground import api_generate, api_generate_image
@@ -170,6 +170,7 @@ def register_api() -> None:
         quick = ("list_jobs", "job_status", "search_models", "list_datasets", "download_status")
         gr.api(fn, api_name=name, concurrency_limit=None if name in quick else 2)
     gr.api(api_job_report, api_name="job_report", concurrency_limit=None)
+    gr.api(api_check_data, api_name="check_data", concurrency_limit=2, concurrency_id="data_check")  # shares the Data tab's limit
     gr.api(api_export_gguf, api_name="export_gguf", concurrency_limit=1, concurrency_id="inference")
     with gr.Row(visible=False):
         file_in = gr.File(type="filepath")

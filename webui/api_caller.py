@@ -74,16 +74,18 @@ def home_paths(spec: JobSpec) -> JobSpec:
     path field of the spec (:data:`jobs.queue.local_files.PATH_FIELDS`) and a base model under ``models/``."""
     if access_mode() is AccessMode.OPEN:
         return spec
-    root = data_home().root.absolute()
-
-    def inside(_field: str, value: str) -> str:
-        if value and not Path(value).is_absolute() and (root / value).exists():
-            return str(root / value)
-        return value
-
-    spec = with_paths(spec, inside)
-    model = inside("base_model", spec.base_model)
+    spec = with_paths(spec, lambda _field, value: home_path(value))
+    model = home_path(spec.base_model)
     return spec if model == spec.base_model else spec.model_copy(update={"base_model": model})
+
+
+def home_path(value: str) -> str:
+    """On a shared server, a path relative to the data home (as :func:`public_paths` shows it) made absolute again when it exists
+    there; any other value as it is."""
+    root = data_home().root.absolute()
+    if access_mode() is not AccessMode.OPEN and value and not Path(value).is_absolute() and (root / value).exists():
+        return str(root / value)
+    return value
 
 
 def report_unexpected(error: BaseException, where: str) -> str:

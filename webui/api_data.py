@@ -1,7 +1,11 @@
 """The Data tab's actions and their ``gradio_client`` endpoints: uploads stored per user (size-limited, checked, registered),
 a file or a Hub dataset inspected, and which uploads a caller owns.
 
-    /inspect_dataset, /inspect_hub_dataset, /list_datasets
+    /inspect_dataset, /inspect_hub_dataset, /list_datasets, /check_data
+
+The data check (the Data tab's "Check data" step and ``/check_data``) runs in a process of its own with a time limit
+(:mod:`jobs.trainers.data_check_process`); its result is kept beside the upload for the Submit pre-flight
+(:mod:`jobs.data.doctor_notes`), and "Fix" stores the cleaned copy as a new upload of the caller's, with a note of what it removed.
 """
 
 from __future__ import annotations
@@ -10,6 +14,8 @@ import hashlib
 import json
 import os
 import shutil
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,16 +23,20 @@ import gradio as gr
 from sqlmodel import col, select
 
 from jobs.data import SUPPORTED_EXTENSIONS, inspect_dataset
+from jobs.data.doctor import DataCheck
+from jobs.data.doctor_notes import write_check_note, write_fix_note
 from jobs.data.hub_datasets import check_hub_id_not_local, hub_preview_file
 from jobs.data.images import inspect_image_dataset
 from jobs.errors import AdaptaError, DataError
 from jobs.queue.local_files import local_paths
 from jobs.spec import HUB_DATA_PREFIX, DataFormat, JobSpec, Task
+from jobs.trainers.data_check_process import CheckRequest, check_in_process
 from storage.db import session_scope
 from storage.paths import data_home, safe_name
 from storage.tables import Dataset
 from webui.access import Caller, caller_of, require_writer
-from webui.api_caller import public_paths, user_errors
+from webui.api_caller import home_path, public_paths, user_errors
+from webui.api_models import check_model_allowed
 from webui.upload_quota import upload_slot
 
 DEFAULT_MAX_UPLOAD_MB = 200
@@ -141,6 +151,52 @@ def inspect_action(path: str, format: str = "auto", task: str = "causal-lm", col
     return report.to_dict()
 
 
+def _is_upload(path: Path) -> bool:
+    uploads = data_home().uploads.absolute()
+    return path.absolute().is_relative_to(uploads) and ".." not in path.parts
+
+
+def check_data_action(path: str, caller: Caller, *, validation: str | None = None, format: str = "auto", task: str = "causal-lm",
+                      columns: dict[str, str] | None = None, model: str | None = None, max_length: int | None = None, fix: bool = False,
+                      on_progress: Callable[[float, str], None] | None = None, earlier: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Check one of the caller's uploads (and a validation file) with the data doctor, in a process of its own; with ``fix``,
+    store the cleaned copy as a new upload of the caller's (the original stays as it was). ``earlier``: what this function
+    returned for the same file a moment ago (the Data tab's last check): "Fix" then fixes from it instead of checking again.
+    Returns the check as a dict, with ``checked_path``, ``no_lengths`` (why token lengths were not checked, or "") and, after a
+    fix, ``fixed_path`` and ``fix``."""
+    require_writer(caller, "fix data" if fix else "check data")  # a demo visitor sees every owner's rows: no checks, no excerpts
+    path = home_path(str(path or "").strip())
+    validation = home_path(str(validation or "").strip()) or None
+    if not path:
+        raise DataError("no data file given; upload one in the Data tab (or with /inspect_dataset) and check its stored_path")
+    if path.startswith(HUB_DATA_PREFIX):
+        raise DataError(f"{path} is a Hub dataset; the data check reads uploaded files: download a sample, upload it and check that")
+    for field_name, value in (("the data file", path), ("the validation file", validation)):
+        if value:
+            check_own_upload(value, caller, field_name)
+            if not Path(value).exists():
+                raise DataError(f"{field_name} {value} does not exist; upload it again in the Data tab")
+    model_ref = check_model_allowed(model, caller) if (model or "").strip() else None
+    request = CheckRequest(train=path, validation=validation, format=format or "auto", task=task or Task.CAUSAL_LM.value,
+                           mapping=dict(columns or {}), model=model_ref, max_length=int(max_length) if max_length else None)
+    same = bool(earlier) and earlier.get("checked_path") == path and earlier.get("checked_validation") == validation
+    with tempfile.TemporaryDirectory(prefix="adapta-fix-") as scratch:
+        check, fixed, no_lengths = check_in_process(request, on_progress=on_progress, fix_dir=Path(scratch) if fix else None,
+                                                    earlier=DataCheck.from_dict(earlier) if fix and same and earlier else None)
+        if _is_upload(Path(path)):
+            write_check_note(path, check)  # for the Submit pre-flight (jobs.data.doctor_notes.refuse_known_secrets)
+        result = {**check.to_dict(), "checked_path": path, "checked_validation": validation, "no_lengths": no_lengths}
+        if fixed is not None and Path(fixed.train) != Path(path):  # nothing to fix: fix_data hands the file back as it was
+            stored = store_upload(str(fixed.train), caller, fixed.train.name)
+            write_fix_note(stored, fixed, check, path)
+            result["fixed_path"] = str(stored)
+            if fixed.validation is not None:
+                result["fixed_validation_path"] = str(store_upload(str(fixed.validation), caller, Path(fixed.validation).name))
+        if fixed is not None:
+            result["fix"] = {"removed": fixed.removed, "masked": fixed.masked, "summary": fixed.summary}
+    return result
+
+
 # ---- the gradio_client endpoints ---------------------------------------------------------------------------
 
 def api_inspect_dataset(file: str | None, format: str, task: str, request: gr.Request) -> dict:
@@ -191,5 +247,19 @@ def api_inspect_hub_dataset(dataset: str, config: str = "", split: str = "train"
         report = inspect_action(preview_hub_action(ref, config, split), format, task)
         report.pop("path")
         return {**report, "dataset": ref, "config": config or None, "split": split or "train"}
+
+    return user_errors(run)()
+
+
+def api_check_data(path: str, request: gr.Request, validation: str = "", format: str = "auto", task: str = "causal-lm", model: str = "",
+                   max_length: int = 0, fix: bool = False) -> dict:
+    """Check one of your uploads (its stored_path) for duplicates, personal data, secrets, lengths and balance: the findings, each
+    with its kind, severity, rows (1-based), three examples and what "Fix" does. ``model`` and ``max_length`` add the token-length
+    check. ``fix: true`` also writes a cleaned copy as a new upload of yours and returns its ``fixed_path`` (use it as data.train);
+    the file you checked stays as it was."""
+
+    def run() -> dict[str, Any]:
+        return public_paths(check_data_action(path, caller_of(request), validation=validation or None, format=format, task=task,
+                                              model=model or None, max_length=max_length or None, fix=bool(fix)))
 
     return user_errors(run)()

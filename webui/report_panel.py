@@ -1,7 +1,8 @@
 """The Jobs tab's report panel: the selected job's before/after evaluation (``runs/<job>/eval_report.json``).
 
 It shows what the report was measured on (the rows recorded in ``split.json``; "split not recorded" for a report from before it),
-the metric table (before → after, with the change and a ✓ where the
+what the data check before training found and fixed (``data_check.json``), the metric table (before → after, with the change
+and a ✓ where the
 adapted model is better), how many examples got better, worse or stayed the same, and the 5 biggest wins and the 5
 biggest losses side by side (input, reference, before, after). Like the sample gallery, it is rebuilt only when the
 selected job or its report changes, so the 2-second poll costs one small file read.
@@ -55,8 +56,9 @@ def _examples_frame(examples: list[ExampleScore]) -> pd.DataFrame:
 
 def headline_text(report: EvalReport, lang: str) -> str:
     """What the report measured and the per-example flips, as Markdown."""
+    data = f"\n\n{t(lang, 'report.data_check', line=report.data_check)}" if report.data_check else ""
     if report.skipped:
-        return f"### {t(lang, 'report.title')}\n\n{t(lang, 'report.skipped', reason=report.skipped)}"
+        return f"### {t(lang, 'report.title')}\n\n{t(lang, 'report.skipped', reason=report.skipped)}{data}"
     lines = [f"### {t(lang, 'report.title')}", t(lang, "report.measured_on", where=public_paths(report.measured_on), before=report.base_label,
                                                  seconds=f"{report.seconds:.0f}")]
     if not report.split:
@@ -68,7 +70,7 @@ def headline_text(report: EvalReport, lang: str) -> str:
         flips = report.flips
         lines.append(t(lang, "report.flips", better=flips["better"], worse=flips["worse"], same=flips["same"], score=report.score_name))
     lines += [f"_{note}_" for note in report.notes]
-    return "\n\n".join(lines)
+    return "\n\n".join(lines) + data
 
 
 def report_view(job_id: str | None, shown: str, lang: str, request: gr.Request) -> list[Any]:

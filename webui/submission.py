@@ -1,6 +1,6 @@
 """What a caller's job spec passes before it is queued, the same for the Train tab, the API's ``/submit_job`` and every child of
 a sweep: the caller may train, the model is one they may use (a cached private or gated Hub model: their token may read it),
-every local path is one of their own uploads, and the job asks for no more GPUs or CPU processes than this server has.
+every local path is one of their own uploads, no file the data check found secrets in, and the job asks for no more GPUs or CPU processes than this server has.
 
 The Train tab's pre-flight (memory estimate, download check, steps: :func:`webui.train_tab.preflight_report`) runs before these
 in the tab and in :func:`webui.api.submit_action`.
@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
+from jobs.data.doctor_notes import refuse_known_secrets
 from jobs.errors import AdaptaError
 from jobs.queue import submit_job
 from jobs.queue.worker import visible_gpu_count
@@ -57,6 +58,7 @@ def checked_for(caller: Caller, hub_token: str | None = None) -> Callable[[JobSp
         spec = home_paths(spec)
         check_model_allowed(spec.base_model, caller, hub_token)
         check_data_owned(spec, caller)
+        refuse_known_secrets(spec)  # a file the Data tab's check found secrets in: refused here, with the rows named
         check_resources(spec)
         return spec
 

@@ -25,6 +25,7 @@ from typing import Any
 
 import gradio as gr
 
+from jobs.data.doctor_notes import refuse_known_secrets
 from jobs.errors import AdaptaError, SpecError
 from jobs.export import job_gguf_support
 from jobs.hub import search as hub
@@ -253,6 +254,7 @@ def preflight_report(spec: JobSpec, lang: str, caller: Caller | None = None, hub
         check_model_allowed(spec.base_model, caller, hub_token)
         if caller.can_write:
             check_data_owned(spec, caller)
+            refuse_known_secrets(spec)  # the Data tab's check found secrets in the file: named by row, "Fix" removes them
         download = download_preflight(spec, token)
     except AdaptaError as error:
         return False, f"❌ {error}"

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from jobs.data.doctor_notes import data_check_line, read_data_check
 from jobs.data.split import SplitUnusable
 from jobs.evaluation.images import evaluate_text_to_image
 from jobs.evaluation.preference import evaluate_objective_job
@@ -65,5 +66,6 @@ def evaluate_run(spec: JobSpec, run_dir: Path, outcome: Any, sink: Any) -> EvalR
                 report = EvalReport(task=spec.task.value, skipped=f"the evaluation failed ({type(error).__name__}: {error}); "
                                                                   f"details in eval_error.txt of the run folder.")
     report.seconds = report.seconds or time.perf_counter() - started
+    report.data_check = data_check_line(read_data_check(run_dir))  # what the data check before training found and fixed
     write_report(report, run_dir)
     return report

@@ -75,8 +75,22 @@ def _metrics_table(summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+IMAGE_PIPELINE_CLASSES = {"sd": "StableDiffusionPipeline", "sdxl": "StableDiffusionXLPipeline", "flux": "FluxPipeline",
+                          "sd3": "StableDiffusion3Pipeline"}
+IMAGE_FAMILY_TAGS = {"sd": "stable-diffusion", "sdxl": "stable-diffusion-xl", "flux": "flux", "sd3": "sd3"}
+
+
+def _kohya_line(summary: dict[str, Any]) -> str:
+    """The Files line of the kohya-layout file (FLUX: BFL ``lora_unet_double_blocks_*`` keys), or nothing when there is none (SD 3.x)."""
+    kohya = summary.get("kohya_file", "pytorch_lora_weights_kohya.safetensors")
+    if not kohya:
+        return ""
+    where = "ComfyUI and Forge (kohya FLUX layout)" if summary.get("pipeline_family") == "flux" else "AUTOMATIC1111, ComfyUI and Forge"
+    return f"- `{kohya}`: kohya format for {where}\n"
+
+
 def _image_usage_snippet(spec: JobSpec, summary: dict[str, Any], folder_name: str) -> str:
-    cls = "StableDiffusionXLPipeline" if summary.get("pipeline_family") == "sdxl" else "StableDiffusionPipeline"
+    cls = IMAGE_PIPELINE_CLASSES.get(summary.get("pipeline_family") or "sd", "StableDiffusionPipeline")
     prompt = spec.samples.prompts[0] if spec.samples.prompts else f"a photo of {spec.images.trigger_word or 'your subject'}"
     return (
         f"import torch\nfrom diffusers import {cls}\n\n"
@@ -100,7 +114,7 @@ def _image_grid_section(report: EvalReport | None) -> str:
 def render_image_model_card(spec: JobSpec, summary: dict[str, Any], folder_name: str, report: EvalReport | None = None) -> str:
     """The README.md of a text-to-image LoRA: trigger word, sample images, both file formats, diffusers usage."""
     front = {"base_model": spec.base_model, "library_name": "diffusers", "pipeline_tag": "text-to-image",
-             "tags": ["adapta", "lora", "text-to-image", "stable-diffusion-xl" if summary.get("pipeline_family") == "sdxl" else "stable-diffusion"]}
+             "tags": ["adapta", "lora", "text-to-image", IMAGE_FAMILY_TAGS.get(summary.get("pipeline_family") or "sd", "stable-diffusion")]}
     if spec.images.trigger_word:
         front["instance_prompt"] = spec.images.trigger_word
     samples = summary.get("samples") or []
@@ -116,11 +130,12 @@ def render_image_model_card(spec: JobSpec, summary: dict[str, Any], folder_name:
         f"# {spec.display_name}\n\n"
         f"A LoRA for {base_model_text(spec)} (text-to-image, {summary.get('pipeline_family', 'sd')}), trained with Adapta.\n\n{trigger}"
         f"## Files\n\n- `pytorch_lora_weights.safetensors`: diffusers format (`pipe.load_lora_weights`)\n"
-        f"- `{summary.get('kohya_file', 'pytorch_lora_weights_kohya.safetensors')}`: kohya format for AUTOMATIC1111, ComfyUI and Forge\n\n"
+        f"{_kohya_line(summary)}\n"
         f"## Samples (prompts: {', '.join(spec.samples.prompts) or 'none'}; seed {spec.samples.seed})\n\n{gallery}\n\n"
         f"## Training data\n\n- images: `{spec.data.train}` ({summary.get('train_examples')} used, {len(skipped)} unreadable skipped"
         f"{': ' + ', '.join(sorted(skipped)) if skipped else ''}; {summary.get('eval_examples') or 0} held out for the report)\n"
-        f"- captions: {summary.get('data', {}).get('columns', {}).get('caption_source', 'auto')}\n\n"
+        f"- captions: {summary.get('data', {}).get('columns', {}).get('caption_source', 'auto')}\n"
+        f"{_data_check_item(summary)}\n"
         f"{results_section(summary, report)}{_image_grid_section(report)}"
         f"## Hyperparameters\n\n| setting | value |\n|---|---|\n{hyper_lines}\n\n"
         f"## Usage\n\n```python\n{_image_usage_snippet(spec, summary, folder_name)}```\n\n"
@@ -154,6 +169,13 @@ def _data_source(spec: JobSpec) -> str:
     dataset_id = spec.data.train.removeprefix(HUB_DATA_PREFIX)
     config = f", config `{spec.data.config}`" if spec.data.config else ""
     return f"- dataset: [{dataset_id}](https://huggingface.co/datasets/{dataset_id}){config}, split `{spec.data.split}`"
+
+
+def _data_check_item(summary: dict[str, Any]) -> str:
+    """The data check before training, as a list item of Training data ("trained on 1,204 rows; before training 37 duplicates
+    were removed ..."), or nothing for a run from before the check."""
+    line = summary.get("data_check") or ""
+    return f"- data check: {line}\n" if line else ""
 
 
 def _what_it_is(spec: JobSpec, is_peft: bool, merged: bool) -> str:
@@ -234,7 +256,8 @@ def render_model_card(spec: JobSpec, summary: dict[str, Any], folder_name: str, 
         f"## Training data\n\n"
         f"{_data_source(spec)} ({data.get('format', spec.data.format.value)} format)\n"
         f"- training examples: {summary.get('train_examples')}, validation examples: {summary.get('eval_examples')}\n"
-        f"- rows skipped as unusable: {summary.get('skipped_rows', 0)}\n\n"
+        f"- rows skipped as unusable: {summary.get('skipped_rows', 0)}\n"
+        f"{_data_check_item(summary)}\n"
         f"{results_section(summary, report)}"
         f"## Hyperparameters\n\n| setting | value |\n|---|---|\n{hyper_lines}\n\n"
         f"## Usage\n\n```python\n{_usage_snippet(spec, folder_name, merged)}```\n\n"

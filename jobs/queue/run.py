@@ -1,6 +1,7 @@
 """Run one JobSpec to completion: the code path shared by ``launch.py train`` and the worker's child.
 
-``execute_run(spec, run_dir, job_id=...)`` first makes the base model present (a Hub model not yet cached is
+``execute_run(spec, run_dir, job_id=...)`` first checks the data (``data_check.json``: data holding secrets is refused here,
+see :mod:`jobs.data.doctor_notes`), then makes the base model present (a Hub model not yet cached is
 downloaded, its progress recorded as the job's ``downloading`` phase), writes ``spec.yaml`` pinned to the model's
 commit, streams metrics, trains through the trainer registry, scores the base and the adapted model on held-out
 rows (the ``evaluating`` phase, ``eval_report.json``), then writes ``summary.json`` and the model card (with the
@@ -23,6 +24,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from jobs.data.doctor_notes import check_job_data, data_check_line, read_data_check
 from jobs.errors import AdaptaError
 from jobs.evaluation.registry import evaluate_run
 from jobs.evaluation.report import report_headline
@@ -35,6 +37,7 @@ from jobs.queue.local_files import with_absolute_paths
 from jobs.queue.submit import job_from_spec
 from jobs.spec import HUB_DATA_PREFIX, JobSpec, load_spec
 from jobs.spec.compat import collect_spec_warnings
+from jobs.trainers.accelerators import check_process_count
 from jobs.trainers.registry import get_trainer
 from storage.db import database_now, session_scope
 from storage.paths import data_home
@@ -84,9 +87,12 @@ def execute_run(
     show_progress: bool = False,
 ) -> dict[str, Any]:
     """Train ``spec`` into ``run_dir`` and write its outputs; returns the summary dict."""
+    check_process_count(spec)  # launch.py train runs one process: a spec asking for more is refused, not trained as one
     run_dir.mkdir(parents=True, exist_ok=True)
     is_rank_zero = int(os.environ.get("RANK", "0")) == 0
     sink = MetricsSink(run_dir / "metrics.jsonl", job_id=job_id, attempt=attempt, worker_id=worker_id)
+    if is_rank_zero:  # runs/<job>/data_check.json; data with secrets is refused here, before a download or a step
+        check_job_data(spec, run_dir)
     spec = fetch_base_model(spec, on_progress=DownloadReporter(sink, show_progress) if is_rank_zero else None, job_id=job_id)
     if is_rank_zero:
         (run_dir / "spec.yaml").write_text(spec.to_yaml(), encoding="utf-8")
@@ -96,6 +102,7 @@ def execute_run(
     summary = _summary(spec, outcome)
     if not outcome.is_main_process:
         return summary
+    summary["data_check"] = data_check_line(read_data_check(run_dir))
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
     report = evaluate_run(spec, run_dir, outcome, sink)
     summary["report"] = report_headline(report)

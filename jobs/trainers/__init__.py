@@ -9,8 +9,9 @@
   full), :mod:`jobs.trainers.collate`, :mod:`jobs.trainers.progress` and :mod:`jobs.trainers.checkpoint_timer` (callbacks;
   :mod:`jobs.trainers.metric_writer` writes metric rows off the training loop),
   :mod:`jobs.trainers.evaluation` (classification scores).
-- Light, for the web UI: :mod:`jobs.trainers.recommend` (the Train tab's recommended values) and
-  :mod:`jobs.trainers.rewards` (GRPO reward terms).
+- Light, for the web UI: :mod:`jobs.trainers.recommend` (the Train tab's recommended values),
+  :mod:`jobs.trainers.rewards` (GRPO reward terms) and :mod:`jobs.trainers.data_check_process` (the data check before
+  training, with the chosen model's tokenizer, in a process of its own).
 
 This ``__init__`` imports nothing, so importing a light module of the package never loads torch.
 """
