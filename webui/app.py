@@ -88,7 +88,8 @@ def build_app(mode: AccessMode | str | None = None) -> gr.Blocks:
         task_widget = train.widget("task")
         models_tab.wire(models, lang)
         task_widget.change(models_tab.filter_for_task, task_widget, models.task, api_visibility="private")  # the filter follows the task
-        data_tab.wire(data, lang, task_widget, train.base_model)
+        data_tab.wire(data, lang, task_widget, train.base_model, train.widget("training.max_length"),
+                      train.widget("training.train_on_prompt"), train.widget("data.thinking"))
 
         def after_submit(job_id: int, caller: Caller) -> list[Any]:
             return [gr.update(selected="jobs"), gr.update(choices=jobs_tab.jobs_table(caller)[1], value=str(job_id)), gr.update(visible=True)]
@@ -97,6 +98,7 @@ def build_app(mode: AccessMode | str | None = None) -> gr.Blocks:
         remote_section.wire(remote, train, lang, [tabs, jobs.selected, jobs.body], after_submit)
         reward_section.wire(rewards, train, lang)
         jobs_tab.wire(jobs, lang)
+        jobs_tab.wire_opened(jobs, jobs_tab_block)
         playground_tab.wire(play, lang)
         export_tab.wire(export, lang)
 
@@ -154,7 +156,7 @@ def build_app(mode: AccessMode | str | None = None) -> gr.Blocks:
 
         tab_blocks = {"models": models_tab_block, "data": data_tab_block, "train": train_tab_block, "jobs": jobs_tab_block,
                       "playground": play_tab_block, "export": export_tab_block}
-        guide.wire(guided, demo, tabs, tab_blocks, lang, [train.base_model, train.train_file, data.path, jobs.selected, play.adapted_text],
+        guide.wire(guided, tabs, tab_blocks, lang, [train.base_model, train.train_file, data.path, jobs.selected, play.adapted_text],
                    jobs.timer, try_job, [play.source, play.body], share_job, [export.job, export.body], jobs.selected, train.submit)
 
         def switch(name: str) -> list[Any]:
@@ -163,10 +165,6 @@ def build_app(mode: AccessMode | str | None = None) -> gr.Blocks:
 
         language.change(switch, language, [lang, *registry.components], api_visibility="private").then(
             who_line, lang, who, api_visibility="private")
-
-        # Independent loads, so the jobs table does not wait for the model search (which may wait on the Hub).
-        def first_jobs(language: str, request: gr.Request) -> list[Any]:
-            return jobs_tab.refresh(None, language, request)
 
         if access_mode() is not AccessMode.OPEN:  # open mode has nobody to name: one load event fewer per page
             demo.load(who_line, None, who, api_visibility="private")
@@ -180,7 +178,9 @@ def build_app(mode: AccessMode | str | None = None) -> gr.Blocks:
 
         if access_mode() is not AccessMode.OPEN:
             demo.load(writable, None, write_controls, api_visibility="private")
-        demo.load(first_jobs, lang, jobs.refresh_outputs, api_visibility="private")
+        # Independent loads, so the jobs table does not wait for the model search (which may wait on the Hub); the Jobs plots are
+        # drawn when that tab opens, after its table (jobs_tab.first_view).
+        demo.load(jobs_tab.first_view, lang, jobs.first_outputs, api_visibility="private")
         demo.load(models_tab.first_results, lang, [models.notice, models.results, models.result_rows],
                   api_visibility="private")
         # Read when they are looked at, not on every page load: earlier uploads when the Data tab opens, the Hugging Face cache when

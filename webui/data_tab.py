@@ -7,6 +7,9 @@ Dataset table so they can be picked again later. They are never served back by t
 For task text-to-image the upload is a .zip of images with captions (same size limit; the engine extracts it
 safely): the tab shows a gallery of the images with their captions and the problems found, by file name.
 
+The report ends with "What is trained" (:mod:`webui.trained_tokens_panel`: the first rows with the trained tokens coloured) and
+the "Check data" step (:mod:`webui.data_check_panel`: duplicates, personal data, secrets, lengths, and "Fix").
+
 Nothing empty is shown: the report (format, preview, statistics, token histogram, problems, "Use this data") appears once a
 file is loaded, each table and the histogram only when it has rows, and the earlier-uploads picker only when there are some.
 """
@@ -27,6 +30,7 @@ from jobs.data.pairs import text_token_lengths
 from jobs.errors import AdaptaError
 from jobs.models import load_tokenizer, resolve_model
 from jobs.spec import EMBEDDING_FORMATS, HUB_DATA_PREFIX, DataFormat, Task
+from webui import data_check_panel, trained_tokens_panel
 from webui.access import Caller, caller_of
 from webui.api_data import (
     IMAGE_ARCHIVE,
@@ -70,6 +74,10 @@ class DataTab:
     """The report of the loaded file, "Use this data" included: hidden until a file is loaded."""
     previous_box: gr.Column | None = None
     """The earlier-uploads picker and its button: hidden while there are none."""
+    check: data_check_panel.DataCheckPanel | None = None
+    """The "Check data" step (:mod:`webui.data_check_panel`), inside the report."""
+    trained: trained_tokens_panel.TrainedTokensPanel | None = None
+    """The "What is trained" preview (:mod:`webui.trained_tokens_panel`), inside the report."""
 
     @property
     def role_list(self) -> list[gr.Dropdown]:
@@ -101,9 +109,11 @@ def build(r: Registry) -> DataTab:
             stats = gr.Markdown(elem_id="data-stats")
             histogram = r.make(gr.BarPlot, "data.histogram", x="tokens", y="rows", elem_id="data-histogram", sort=None, visible=False)
         problems = gr.Dataframe(headers=PROBLEM_COLUMNS, interactive=False, wrap=True, visible=False, elem_id="data-problems")
+        trained = trained_tokens_panel.build(r)
+        check = data_check_panel.build(r)
         use = r.button("data.use", variant="primary", elem_id="data-use")
     return DataTab(upload, previous, reuse, status, path, fmt, roles, preview, stats, histogram, problems, use, gallery, hub_ref, hub_config,
-                   hub_split, hub_load, report, previous_box)
+                   hub_split, hub_load, report, previous_box, check, trained)
 
 
 def hub_reference(text: str) -> str:
@@ -305,7 +315,8 @@ def current_mapping(fmt: str, *role_values: str) -> dict[str, str]:
     return {role: value for role, value in zip(ALL_ROLES, role_values, strict=True) if value and role in shown}
 
 
-def wire(tab: DataTab, lang: gr.State, task: gr.Component, model_ref: gr.Component) -> None:
+def wire(tab: DataTab, lang: gr.State, task: gr.Component, model_ref: gr.Component, max_length: gr.Component | None = None,
+         train_on_prompt: gr.Component | None = None, thinking: gr.Component | None = None) -> None:
     report_outputs = [tab.status, tab.path, tab.format, tab.preview, tab.stats, tab.histogram, tab.problems, *tab.role_list, tab.gallery]
     shown_outputs = [*report_outputs, tab.report]  # every handler below goes through revealed(): empty parts hidden
 
@@ -331,6 +342,19 @@ def wire(tab: DataTab, lang: gr.State, task: gr.Component, model_ref: gr.Compone
         return revealed(own_report(path, "auto", None, task_value, ref, language, request))
 
     tab.reuse.click(reuse, [tab.previous, task, model_ref, lang], shown_outputs, api_visibility="private")
+    if tab.trained is not None:  # follows the report, the model and the Train tab's settings
+        trained_tokens_panel.wire(tab.trained, lang, tab.path, tab.format, tab.role_list, task, model_ref, tab.stats, tokenizer_for,
+                                  current_mapping, max_length=max_length, train_on_prompt=train_on_prompt, thinking=thinking)
+    if tab.check is not None:  # after "Fix", the fixed copy is the data file: its report is shown, and it is among the earlier uploads
+        fixed = data_check_panel.wire(tab.check, lang, tab.path, tab.format, tab.role_list, task, model_ref, max_length, tab.previous,
+                                      current_mapping)
+
+        def show_fixed(checked: dict[str, Any], task_value: str, ref: str, language: str, request: gr.Request) -> list[Any]:
+            fixed_path = (checked or {}).get("fixed_path")
+            box = gr.update(visible=True) if fixed_path else gr.update()
+            return [*reuse(fixed_path or "", task_value, ref, language, request), box]
+
+        fixed.then(show_fixed, [tab.check.result, task, model_ref, lang], [*shown_outputs, tab.previous_box], api_visibility="private")
 
     def remap(path: str, fmt: str, task_value: str, ref: str, language: str, config: str, split: str, request: gr.Request,
               *roles: str) -> list[Any]:

@@ -335,7 +335,7 @@ def view_outputs(parts: GuideParts) -> list[Any]:
     return outputs
 
 
-def wire(parts: GuideParts, demo: gr.Blocks, tabs: gr.Tabs, tab_blocks: dict[str, gr.Tab], lang: gr.State, fact_inputs: list[Any],
+def wire(parts: GuideParts, tabs: gr.Tabs, tab_blocks: dict[str, gr.Tab], lang: gr.State, fact_inputs: list[Any],
          timer: gr.Timer, on_try: Callable[..., Any], try_outputs: list[Any], on_share: Callable[..., Any], share_outputs: list[Any],
          selected: gr.Component, ask_permission: gr.Button) -> None:
     """Keep the guide in sync and make its buttons move the person along.
@@ -344,6 +344,7 @@ def wire(parts: GuideParts, demo: gr.Blocks, tabs: gr.Tabs, tab_blocks: dict[str
     switch (ours or the app's own: "Use this model", Submit ...) fires the tab's select, which re-renders; the Jobs ``timer``
     re-renders too and drives the title and the end-of-job notices. ``on_try(selected, request)`` / ``on_share`` fill the
     Playground / Export picker before their tab opens. ``ask_permission``: the button whose click asks for notifications.
+    The first render needs no load event: Gradio fires the first tab's select as that tab mounts, on every page load.
     The tab headers are the steps: every re-render marks them (and translates them on a language switch)."""
     parts.tabs = dict(tab_blocks)
     inputs = [parts.current, *fact_inputs, lang]
@@ -378,7 +379,6 @@ def wire(parts: GuideParts, demo: gr.Blocks, tabs: gr.Tabs, tab_blocks: dict[str
     for tab, block in tab_blocks.items():
         block.select(arrival(tab), fact_inputs + [lang], [parts.current, *outputs], **quiet)
     lang.change(render, inputs, outputs, **quiet)
-    demo.load(render, inputs, outputs, **quiet)
     timer.tick(tick, [*inputs, parts.seen], [*outputs, parts.seen, parts.signal], **quiet).then(
         None, parts.signal, None, js=SIGNAL_JS, api_visibility="private")
     ask_permission.click(None, None, None, js=ASK_PERMISSION_JS, api_visibility="private")

@@ -11,7 +11,8 @@ Nothing empty is shown: with no job the tab's body stays hidden (the guide's emp
 plots and the log appear once the selected job has them, and each action button only where it applies to the selected job's
 status (cancel while queued or running, retry after a failure, up/down while queued, the sweep buttons for a sweep's job).
 The plots read at most about 120 points per curve, evenly spaced over the run (:func:`jobs.metrics.metric_series` with a limit), so a poll costs the
-same at step 100 and at step 100,000.
+same at step 100 and at step 100,000. The page load fills the table but not the plots (:func:`first_view`): they are drawn when the
+tab opens, after its table is on the page, since drawing them is the costliest part of opening the tab (bench/page_load.py).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import pandas as pd
 
 from jobs.errors import AdaptaError
 from jobs.metrics import PLOT_POINTS, last_metric, metric_series
-from jobs.queue import delete_job, download_view, list_jobs, move_job, request_cancel, retry_job
+from jobs.queue import delete_job, download_view, get_job, list_jobs, move_job, request_cancel, retry_job
 from jobs.queue.sweep import cancel_group, delete_group, group_of
 from jobs.queue.sweep_ranking import group_labels
 from storage.tables import LOCAL_BACKEND, Job, JobStatus
@@ -79,9 +80,19 @@ class JobsTab:
         return [self.progress, self.detail, self.loss_plot, self.lr_plot, self.log, *self.actions]
 
     @property
+    def plot_outputs(self) -> list[Any]:
+        """What :func:`plot_view` updates: the loss plot, the learning-rate plot."""
+        return [self.loss_plot, self.lr_plot]
+
+    @property
     def refresh_outputs(self) -> list[Any]:
         """What :func:`refresh` updates: table, picker, body, then :attr:`detail_outputs`."""
         return [self.table, self.selected, self.body, *self.detail_outputs]
+
+    @property
+    def first_outputs(self) -> list[Any]:
+        """What :func:`first_view` updates: :attr:`refresh_outputs` but the two plots."""
+        return [self.table, self.selected, self.body, self.progress, self.detail, self.log, *self.actions]
 
 
 def build(r: Registry) -> JobsTab:
@@ -212,9 +223,29 @@ def _nothing_to_show(text: str) -> list[Any]:
             *[gr.update(visible=False) for _ in ACTIONS]]
 
 
-def job_detail(job_id: str | None, lang: str, request: gr.Request) -> list[Any]:
+def plot_updates(job_id: int) -> list[Any]:
+    """The loss and learning-rate plots' updates for one job: each shown once it has a point."""
+    losses, rates = series_frame(job_id, ["loss", "eval_loss"]), series_frame(job_id, ["learning_rate"])
+    return [_shown(losses, losses is not None), _shown(rates, rates is not None)]
+
+
+def job_plots(job_id: str | None, caller: Caller) -> list[Any]:
+    """The loss and learning-rate plots of one of the caller's jobs; hidden for no job, or a job that is not theirs."""
+    try:
+        owned = get_job(int(job_id), owner=caller.owner_filter) if job_id else None
+    except (AdaptaError, ValueError):
+        owned = None
+    return plot_updates(int(owned.id)) if owned is not None else [_shown(None, False), _shown(None, False)]
+
+
+def plot_view(job_id: str | None, request: gr.Request) -> list[Any]:
+    """Outputs: loss plot, lr plot of the selected job (:func:`job_plots`)."""
+    return job_plots(job_id, caller_of(request))
+
+
+def job_detail(job_id: str | None, lang: str, request: gr.Request, plots: bool = True) -> list[Any]:
     """Outputs: progress, detail, loss plot, lr plot, log, then the action buttons (:data:`ACTIONS`), each shown only when it has
-    something to show or do."""
+    something to show or do. ``plots=False`` leaves the two plots as they are (:func:`plot_view` fills them later)."""
     if not job_id:
         return _nothing_to_show(t(lang, "jobs.none_selected"))
     caller = caller_of(request)
@@ -244,19 +275,27 @@ def job_detail(job_id: str | None, lang: str, request: gr.Request) -> list[Any]:
         in_sweep = bool(group_of(job, caller.owner_filter))
     except AdaptaError:  # a job of its own
         in_sweep = False
-    losses, rates = series_frame(job, ["loss", "eval_loss"]), series_frame(job, ["learning_rate"])
-    return [_shown(progress_html(status["progress"], status["status"]), True), "\n\n".join(lines), _shown(losses, losses is not None),
-            _shown(rates, rates is not None), _shown(status["log_tail"], bool(status["log_tail"])),
+    plotted = plot_updates(job) if plots else [gr.update(), gr.update()]
+    return [_shown(progress_html(status["progress"], status["status"]), True), "\n\n".join(lines), *plotted,
+            _shown(status["log_tail"], bool(status["log_tail"])),
             *[gr.update(visible=shown) for shown in action_visibility(status["status"], in_sweep)]]
 
 
-def refresh(selected: str | None, lang: str, request: gr.Request) -> list[Any]:
-    """Outputs: table, selected (choices), body (shown once there is a job), then :func:`job_detail`'s."""
+def refresh(selected: str | None, lang: str, request: gr.Request, plots: bool = True) -> list[Any]:
+    """Outputs: table, selected (choices), body (shown once there is a job), then :func:`job_detail`'s (``plots``: see there)."""
     frame, choices = jobs_table(caller_of(request))
     ids = [value for _, value in choices]
     if selected not in ids:
         selected = ids[0] if ids else None
-    return [frame, gr.update(choices=choices, value=selected), gr.update(visible=bool(ids)), *job_detail(selected, lang, request)]
+    return [frame, gr.update(choices=choices, value=selected), gr.update(visible=bool(ids)), *job_detail(selected, lang, request, plots)]
+
+
+def first_view(lang: str, request: gr.Request) -> list[Any]:
+    """Outputs: :attr:`JobsTab.first_outputs`, the page load's fill of the (not yet opened) tab: :func:`refresh`'s but the plots.
+    Drawing two plots is the costliest part of opening the tab (a few hundred ms of the browser's time), so they come after the
+    table, when the tab opens (:func:`wire_opened`)."""
+    table, picker, body, progress, detail, _loss, _rate, *rest = refresh(None, lang, request, plots=False)
+    return [table, picker, body, progress, detail, *rest]
 
 
 def act(action: str, job_id: str | None, lang: str, caller: Caller) -> str:
@@ -288,6 +327,11 @@ def pick_row(frame: pd.DataFrame, evt: gr.SelectData) -> Any:
         return str(int(frame.iloc[int(row)]["id"]))
     except (IndexError, KeyError, ValueError):
         return gr.update()
+
+
+def wire_opened(tab: JobsTab, opened: gr.Tab) -> None:
+    """Draw the plots when the tab opens (its ``select`` fires once its table is on the page): see :func:`first_view`."""
+    opened.select(plot_view, tab.selected, tab.plot_outputs, api_visibility="private", show_progress="hidden", concurrency_limit=None)
 
 
 def wire(tab: JobsTab, lang: gr.State) -> None:

@@ -23,6 +23,7 @@ import gradio as gr
 import pandas as pd
 
 from jobs.errors import AdaptaError
+from jobs.export.gguf_families import model_gguf_support
 from jobs.hub import search as hub
 from jobs.hub.model_rows import (
     WHERE_DOWNLOADED,
@@ -36,6 +37,7 @@ from jobs.hub.model_rows import (
     split_hub_id,
 )
 from jobs.hub.prefetch import cancel_prefetch, downloaded_models
+from jobs.models.hardware import detect_hardware, doctor_line
 from jobs.models.memory import format_bytes
 from jobs.spec import JobSpec, Task
 from webui.access import Caller, caller_hub_token, caller_of
@@ -92,6 +94,7 @@ class ModelsTab:
 
 def build(r: Registry) -> ModelsTab:
     r.markdown("models.intro")
+    gr.Markdown(f"🖥️ {doctor_line(detect_hardware())}", elem_id="machine-line")  # launch.py doctor's one-line form (no torch)
     token = r.make(gr.Textbox, "models.token", info="models.token.info", type="password", elem_id="hub-token")
     notice = gr.Markdown(elem_id="hub-notice")
     with gr.Row():
@@ -213,7 +216,22 @@ def describe(info: dict[str, Any], lang: str) -> str:
         lines.append(f"\n✅ **{t(lang, 'models.compatible')}**")
     else:
         lines.append(f"\n❌ **{t(lang, 'models.incompatible')}**: " + "; ".join(verdict["reasons"]))
+    gguf = gguf_line(info, lang)
+    if gguf:
+        lines.append(f"\n{gguf}")
     return "\n".join(lines)
+
+
+def gguf_line(info: dict[str, Any], lang: str) -> str | None:
+    """Whether a fine-tune of this text-generation model exports to GGUF for llama.cpp (the Train pre-flight's sentence), judged
+    from its config.json and tokenizer when it is on this machine, else from its architecture; None for other tasks."""
+    if info.get("task") != Task.CAUSAL_LM.value:
+        return None
+    source = info.get("local_source")
+    support = model_gguf_support(Path(source) if source else None, str(info.get("architecture") or info.get("model_type") or "unknown"))
+    if not support.exportable or support.family is None:
+        return t(lang, "train.gguf_no", reason=support.reason)
+    return t(lang, "train.gguf_yes" if support.checked else "models.gguf_unchecked", family=support.family.label)
 
 
 def run_check(ref: str, lang: str, token: str | None = None, oauth_token: gr.OAuthToken | None = None) -> tuple[str, str, pd.DataFrame]:

@@ -16,6 +16,11 @@ _PT_FIELDS: dict[str, tuple[str, str]] = {
                                               "automática); independente de training.seed, então a semente de treino, max_length e "
                                               "train_on_prompt nunca mudam uma linha de lado. Nunca varrida: todas as tarefas de uma "
                                               "varredura são medidas nas mesmas linhas."),
+    "data.thinking": ("Raciocínio (thinking)", "Modelos causais cujo modelo de chat tem a chave de raciocínio (Qwen3, SmolLM3): on treina e "
+                                               "responde com o bloco de raciocínio (um campo reasoning, ou <think>...</think> no início "
+                                               "da resposta), off com o bloco vazio (o modelo responde direto), auto mantém o padrão do "
+                                               "modelo de chat. Vai como enable_thinking ao modelo de chat no treino, no Playground e no "
+                                               "relatório; outros modelos de chat aceitam só auto."),
     "data.config": ("Configuração", "Só para dataset do Hub: a configuração (subconjunto) a carregar, se houver várias."),
     "data.split": ("Divisão", "Só para dataset do Hub: a divisão usada no treino, ex.: train ou train[:1000]."),
     "data.format": ("Formato dos dados", "auto detecta pelas colunas; text, instruction, chat ou classification forçam o formato."),
@@ -33,7 +38,11 @@ _PT_FIELDS: dict[str, tuple[str, str]] = {
     "training.logging_steps": ("Registrar a cada", "Registra métricas a cada N passos."),
     "training.seed": ("Semente", "Semente aleatória para a ordem dos dados e a inicialização."),
     "training.precision": ("Precisão", "auto, fp32, bf16 ou fp16 (bf16/fp16 precisam de CUDA)."),
-    "training.gradient_checkpointing": ("Checkpoint de gradiente", "Troca computação por memória em sequências longas."),
+    "training.gradient_checkpointing": ("Checkpoint de gradiente", "Troca computação por memória em sequências longas (na GPU também liga "
+                                                                 "sozinho quando a estimativa de memória não cabe sem ele)."),
+    "training.liger_kernel": ("Kernels Liger", "Kernels de GPU fundidos do Liger Kernel (RMSNorm, SwiGLU, RoPE, entropia cruzada linear fundida): "
+                                               "menos memória, mais tokens/s. auto: em GPU CUDA com liger-kernel instalado, para os modelos "
+                                               "causais que ele suporta; on: exigir; off: nunca."),
     "training.packing": ("Empacotamento", "Só causal LM: junta exemplos inteiros em cada sequência de max_length; cada exemplo só "
                                           "atende a si mesmo. Não com prompt tuning."),
     "training.group_by_length": ("Agrupar por tamanho", "Agrupa exemplos de tamanho parecido para desperdiçar menos preenchimento."),
@@ -48,7 +57,7 @@ _PT_FIELDS: dict[str, tuple[str, str]] = {
     "prompt_tuning.num_virtual_tokens": ("Tokens virtuais", "Número de tokens virtuais treináveis."),
     "prompt_tuning.init_text": ("Texto inicial", "Inicializa os tokens virtuais a partir deste texto (vazio: aleatório)."),
     "resources.gpus": ("GPUs", "GPUs para esta tarefa; mais de 1 usa treino paralelo com accelerate."),
-    "resources.strategy": ("Estratégia", "ddp (paralelismo de dados), fsdp (fragmentado) ou deepspeed, para tarefas com vários processos."),
+    "resources.strategy": ("Estratégia", "ddp (paralelismo de dados) ou fsdp (o modelo fragmentado entre 2 ou mais GPUs), para tarefas com vários processos."),
     "resources.processes": ("Processos", "Processos de treino em CPU (paralelismo de dados com gloo); com GPU conta o número de GPUs."),
     # issue 5 (text-to-image): paste into _PT_FIELDS in webui/strings/pt_br_fields.py
     "images.caption": ("Legendas", "De onde vêm as legendas: auto (metadata.jsonl/csv, senão .txt de mesmo nome, senão o prompt de instância), "
@@ -59,6 +68,13 @@ _PT_FIELDS: dict[str, tuple[str, str]] = {
     "images.crop": ("Recorte", "Recorte central ou aleatório depois de redimensionar o lado menor para a resolução."),
     "images.random_flip": ("Espelhar ao acaso", "Espelha imagens na horizontal ao acaso (não para assuntos com texto ou assimetria)."),
     "images.noise_offset": ("Deslocamento de ruído", "Intensidade do offset noise (0,05-0,1 ajuda imagens muito escuras ou claras)."),
+    "images.timestep_sampling": ("Sorteio dos passos de tempo", "FLUX.1 e SD 3.x: como os passos de tempo do treino são sorteados: "
+                                                                "logit_normal (média 0, desvio 1), mode (escala 1,29) ou uniform; o "
+                                                                "deslocamento (shift) do agendador se aplica por cima."),
+    "images.flux_guidance": ("Guidance do FLUX", "FLUX.1-dev: o valor de guidance dado ao embedding de guidance no treino (ignorado "
+                                                 "pelo FLUX.1-schnell e pelo SD 3.x)."),
+    "images.quantize_base": ("Quantizar a base", "FLUX.1 e SD 3.x: guarda o transformer congelado em 8bit ou nf4 (bitsandbytes, só CUDA) "
+                                                 "para o job caber numa placa de 24 GB."),
     "images.snr_gamma": ("Gama do SNR", "Gama da ponderação Min-SNR da perda (5 é comum; vazio: MSE simples)."),
     "images.use_8bit_adam": ("Adam de 8 bits", "AdamW de 8 bits do bitsandbytes (precisa de CUDA e bitsandbytes)."),
     "images.cache_latents": ("Guardar latentes", "Codifica as imagens com o VAE uma vez (mais rápido; sem recorte aleatório nem espelho)."),
