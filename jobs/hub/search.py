@@ -29,7 +29,7 @@ from jobs.models.hub_cache import hub_cache_dir
 from jobs.models.memory import estimate_for_config, format_bytes
 from jobs.models.memory_budget import budget_memory, cpu_training_budget
 from jobs.models.memory_job import workload_for
-from jobs.models.pipelines import SUPPORTED_PIPELINES
+from jobs.models.pipelines import SUPPORTED_PIPELINES, SUPPORTED_TEXT
 from jobs.models.source import PICKLE_SUFFIXES, model_architecture_supported
 from jobs.spec import JobSpec, Method, Task
 
@@ -273,6 +273,7 @@ def model_info(ref: str, batch_size: int = 8, seq_len: int = 512, token: str | b
     source = _local_source(ref)
     if source is not None:
         info = _describe_local(ref, source)
+        info["local_source"] = str(source)  # the folder or .gguf described (what the Models tab reads the GGUF verdict from)
     else:
         if hub_offline():
             raise ModelError(f"model {ref} is not on this machine and the Hub is unreachable (offline); pick a local model or a folder")
@@ -314,8 +315,8 @@ def _describe(ref: str, where: str, config: dict[str, Any], files: list[str], pa
         task = Task.TEXT_TO_IMAGE
         if pipeline not in SUPPORTED_PIPELINES:
             what = f"a {pipeline}" if pipeline else "not a diffusers pipeline"
-            reasons.append(f"Adapta trains text-to-image LoRA on Stable Diffusion 1.x/2.x and SDXL pipelines and this model is {what}; "
-                           "pick a Stable Diffusion or SDXL model in the diffusers layout")
+            reasons.append(f"Adapta trains text-to-image LoRA on {SUPPORTED_TEXT} pipelines and this model is {what}; "
+                           "pick one of those in the diffusers layout")
     if needs_remote_code:
         reasons.append("it needs trust_remote_code, which Adapta keeps off for safety")
     if pickle_only:

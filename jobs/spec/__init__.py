@@ -16,15 +16,16 @@ from jobs.spec.base import SpecModel, check_model_reference, refuse_url
 from jobs.spec.data import HUB_DATA_PREFIX, DataSpec
 from jobs.spec.embedding import EmbeddingLoss, EmbeddingSpec
 from jobs.spec.enums import EMBEDDING_FORMATS, OBJECTIVE_FORMATS, PREFERENCE_OBJECTIVES, DataFormat, Method, Objective, Task
-from jobs.spec.images import CaptionSource, Crop, ImagesSpec, SamplesSpec
+from jobs.spec.images import BaseQuantization, CaptionSource, Crop, ImagesSpec, SamplesSpec, TimestepSampling
 from jobs.spec.job import JobSpec
 from jobs.spec.parse import format_validation_error, load_spec, parse_spec, parse_spec_yaml
 from jobs.spec.preference import DPO_LOSSES, KTO_LOSSES, PreferenceLoss, PreferenceSpec, ReferenceModel
 from jobs.spec.rewards import GrpoSpec, RewardKind, RewardTerm
-from jobs.spec.training import EvaluationSpec, LoraSpec, Precision, PromptTuningSpec, ResourcesSpec, Scheduler, Strategy, TrainingSpec
+from jobs.spec.training import EvaluationSpec, KernelSwitch, LoraSpec, Precision, PromptTuningSpec, ResourcesSpec, Scheduler, Strategy, TrainingSpec
 
 __all__ = [
     "CaptionSource",
+    "BaseQuantization",
     "Crop",
     "DPO_LOSSES",
     "DataFormat",
@@ -43,6 +44,7 @@ __all__ = [
     "OBJECTIVE_FORMATS",
     "Objective",
     "PREFERENCE_OBJECTIVES",
+    "KernelSwitch",
     "Precision",
     "PreferenceLoss",
     "PreferenceSpec",
@@ -56,6 +58,7 @@ __all__ = [
     "SpecModel",
     "Strategy",
     "Task",
+    "TimestepSampling",
     "TrainingSpec",
     "check_model_reference",
     "format_validation_error",
