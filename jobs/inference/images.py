@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from jobs.errors import AdaptaError
-from jobs.models.pipelines import load_pipeline, resolve_pipeline
+from jobs.models.pipelines import DEFAULT_GUIDANCE, SUPPORTED_PIPELINES, load_pipeline, resolve_pipeline
 from jobs.spec import Task, load_spec
 from jobs.trainers.images.lora_files import DIFFUSERS_FILE
 
@@ -78,14 +78,17 @@ def generate_image(
     seed: int = 0,
     lora_scale: float = 1.0,
     num_inference_steps: int = 25,
-    guidance_scale: float = 7.5,
+    guidance_scale: float | None = None,
     negative_prompt: str | None = None,
 ) -> Any:
-    """One PIL image at ``seed``; ``lora_scale`` 0 gives the base pipeline's image."""
+    """One PIL image at ``seed``; ``lora_scale`` 0 gives the base pipeline's image; ``guidance_scale`` None: the family's
+    default (:data:`jobs.models.pipelines.DEFAULT_GUIDANCE`)."""
     import torch
 
     with loaded.lock, torch.no_grad():
         pipe = loaded.pipe
+        if guidance_scale is None:
+            guidance_scale = DEFAULT_GUIDANCE[SUPPORTED_PIPELINES.get(type(pipe).__name__, "sd")]
         if lora_scale == 0:
             pipe.disable_lora()
         else:

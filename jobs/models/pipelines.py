@@ -29,6 +29,9 @@ SUPPORTED_PIPELINES = {
     "FluxPipeline": "flux",
     "StableDiffusion3Pipeline": "sd3",
 }
+DEFAULT_GUIDANCE = {"sd": 7.5, "sdxl": 7.5, "flux": 3.5, "sd3": 7.0}
+"""The guidance scale each family renders best at by default (the model cards': FLUX.1-dev 3.5, SD 3.x 7.0; FLUX.1-schnell
+has no guidance input and ignores it)."""
 FLOW_FAMILIES = ("flux", "sd3")
 """Families whose denoiser is a transformer trained with flow matching (not a UNet with DDPM noise)."""
 FAMILY_NAMES = {"sd": "Stable Diffusion 1.x/2.x", "sdxl": "SDXL", "flux": "FLUX.1", "sd3": "Stable Diffusion 3.x"}

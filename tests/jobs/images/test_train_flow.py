@@ -16,10 +16,10 @@ import torch
 from jobs.errors import ModelError
 from jobs.evaluation.images import evaluate_text_to_image
 from jobs.export.model_card import render_image_model_card
-from jobs.inference.images import compare_images, load_pipeline_with_lora
+from jobs.inference.images import compare_images, generate_image, load_pipeline_with_lora
 from jobs.metrics import MetricsSink, read_metrics_jsonl
 from jobs.models.memory_images import check_flow_fits
-from jobs.models.pipelines import load_pipeline, load_transformer, resolve_pipeline
+from jobs.models.pipelines import DEFAULT_GUIDANCE, SUPPORTED_PIPELINES, load_pipeline, load_transformer, resolve_pipeline
 from jobs.spec import BaseQuantization, parse_spec
 from jobs.trainers.images.flow import estimate_for_spec
 from jobs.trainers.images.flux_kohya import flux_kohya_state_dict
@@ -199,3 +199,7 @@ def test_playground_renders_base_and_adapted_from_the_same_pipeline(flow_run) ->
     _, zero = compare_images(loaded, PROMPT, seed=5, lora_scale=0.0, num_inference_steps=2, guidance_scale=2.0)
     assert np.asarray(base).tolist() == np.asarray(zero).tolist()
     assert np.abs(np.asarray(adapted, dtype=float) - np.asarray(base, dtype=float)).mean() > 0.05
+    family = SUPPORTED_PIPELINES[type(loaded.pipe).__name__]
+    default = generate_image(loaded, PROMPT, seed=5, num_inference_steps=2)  # the family's own guidance, not SD's 7.5
+    assert np.asarray(default).tolist() == np.asarray(generate_image(loaded, PROMPT, seed=5, num_inference_steps=2,
+                                                                     guidance_scale=DEFAULT_GUIDANCE[family])).tolist()
