@@ -24,30 +24,6 @@ warnings.filterwarnings("ignore", message=".*Pandas4Warning.*")
 
 pytest_plugins = ["tests.postgres", "tests.finished_jobs"]
 
-SLOWEST_MODULES = (  # longest first, from `pytest --durations` (docs/testing.md): started first, so no long test runs alone at the end
-    "tests/jobs/trainers/test_default_targets.py",
-    "tests/jobs/trainers/test_real_models.py",
-    "tests/webui/test_browser_guided.py",
-    "tests/webui/test_browser.py",
-    "tests/jobs/trainers/test_embedding_train.py",
-    "tests/webui/test_browser_grpo.py",
-    "tests/webui/test_isolation_submit.py",
-    "tests/webui/test_browser_hub_download.py",
-    "tests/webui/test_browser_data_check.py",
-    "tests/jobs/export/test_gguf_export.py",
-)
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Run the slowest modules first, each kept whole and in its own order (module fixtures are set up once): with two test
-    processes (pytest-xdist worksteal), the short tests then fill in around them instead of a long one finishing last."""
-    rank = {name: place for place, name in enumerate(SLOWEST_MODULES)}
-
-    def order(item: pytest.Item) -> int:
-        return rank.get(Path(str(item.path)).relative_to(Path(__file__).resolve().parents[1]).as_posix(), len(rank))
-
-    items.sort(key=order)  # stable: every other test keeps its collection order
-
 
 @pytest.fixture(scope="session")
 def tiny_llama(tmp_path_factory: pytest.TempPathFactory):
