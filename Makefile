@@ -66,7 +66,8 @@ lint: install-dev
 
 test: install-dev
 	$(VENV)/bin/ruff check .
-	$(OFFLINE) OMP_NUM_THREADS=1 $(PY) -m pytest -q -p no:cacheprovider --durations=10 -n $(TEST_WORKERS) --dist worksteal tests
+	$(OFFLINE) OMP_NUM_THREADS=1 $(PY) -m pytest -q -p no:cacheprovider --durations=10 -n $(TEST_WORKERS) --dist worksteal -m "not quiet_machine" tests
+	$(OFFLINE) OMP_NUM_THREADS=1 $(PY) -m pytest -q -p no:cacheprovider -m quiet_machine tests
 
 bench: install-dev
 	$(OFFLINE) $(PY) bench/train_overhead.py

@@ -16,6 +16,7 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 from gradio_client import Client, handle_file
 
 from tests.scripted_llama import build_scripted_llama
@@ -25,7 +26,7 @@ from tests.webui.test_browser import fill, open_tab, wait_text
 from tests.webui.test_browser_grpo import choose
 from tests.webui.test_users import PASSWORDS, add_users
 
-pytestmark = needs_chromium
+pytestmark = [needs_chromium, pytest.mark.quiet_machine]  # `make test` runs it alone: a latency, not the other test process
 
 SCRIPT = ['"aaaaaa', "bbbbbb", "cccccc", "dddddd", '!"']
 HARMLESS = "- kind: json\n  weight: 1.0\n"
