@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import subprocess
 import sys
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -69,15 +68,9 @@ def preview_in_worker(spec: JobSpec, rows: int = PREVIEW_ROWS, limit_s: float = 
     """:func:`preview_rewards` in a process of its own (never the web server's); its errors come back as one sentence
     (:class:`jobs.errors.AdaptaError`), a run past ``limit_s`` seconds is stopped."""
     request = json.dumps({"spec": spec.model_dump(mode="json"), "rows": rows})
-    try:
-        done = run_module_in_worker("jobs.evaluation.reward_preview", request, limit_s)
-    except subprocess.TimeoutExpired:
-        raise AdaptaError(f"the reward preview took more than {limit_s:.0f} seconds and was stopped; try a smaller model, fewer "
-                          "rows or a shorter grpo.max_completion_length") from None
-    if done.returncode != 0:
-        last = (done.stderr.strip().splitlines() or ["no message"])[-1][:300]
-        raise AdaptaError(f"the reward preview failed ({last})")
-    answer = json.loads(done.stdout)
+    output = run_module_in_worker("jobs.evaluation.reward_preview", request, limit_s, what="the reward preview",
+                                  too_slow="try a smaller model, fewer rows or a shorter grpo.max_completion_length")
+    answer = json.loads(output)
     if "error" in answer:
         raise AdaptaError(answer["error"])
     return [RewardPreview(**item) for item in answer["items"]]

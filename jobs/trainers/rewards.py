@@ -236,22 +236,25 @@ def score_in_worker(terms: Sequence[RewardTerm], items: Sequence[tuple[str, str 
     """:func:`score_completions` in a process of its own (``python -m jobs.trainers.rewards``, at a lower priority), killed after
     ``limit_s`` seconds: user patterns never run in the calling process. AdaptaError in one sentence when it runs out of time."""
     request = json.dumps({"terms": [term.model_dump(mode="json") for term in terms], "items": [list(item) for item in items]})
+    answer = run_module_in_worker("jobs.trainers.rewards", request, limit_s, what="scoring the answers",
+                                  too_slow="a regex or json_schema pattern is too slow on these answers: simplify it (no nested "
+                                           "repetition such as (a+)+)")
+    return [{name: float(value) for name, value in scores.items()} for scores in json.loads(answer)]
+
+
+def run_module_in_worker(module: str, request: str, limit_s: float, *, what: str, too_slow: str) -> str:
+    """The standard output of ``python -m module`` given ``request`` on stdin, run below this process's priority, without Hub
+    credentials: how work a user's input drives leaves the web server's process. One sentence (:class:`AdaptaError`) when it
+    fails ("<what> failed (its last error line)") or runs past ``limit_s`` seconds ("<what> took more than …; <too_slow>")."""
     try:
-        done = run_module_in_worker("jobs.trainers.rewards", request, limit_s)
+        done = subprocess.run([*_lower_priority(), sys.executable, "-m", module], input=request, capture_output=True, text=True,
+                              timeout=limit_s, check=False, cwd=PROJECT_ROOT, env=_scoring_environment())
     except subprocess.TimeoutExpired:
-        raise AdaptaError(f"scoring the answers took more than {limit_s:.0f} seconds and was stopped; a regex or json_schema pattern "
-                          "is too slow on these answers: simplify it (no nested repetition such as (a+)+)") from None
+        raise AdaptaError(f"{what} took more than {limit_s:.0f} seconds and was stopped; {too_slow}") from None
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or ["no message"])[-1][:300]
-        raise AdaptaError(f"scoring the answers failed ({last})")
-    return [{name: float(value) for name, value in scores.items()} for scores in json.loads(done.stdout)]
-
-
-def run_module_in_worker(module: str, request: str, limit_s: float) -> subprocess.CompletedProcess[str]:
-    """``python -m module`` with ``request`` on stdin, below this process's priority, without Hub credentials, killed after
-    ``limit_s`` seconds (:class:`subprocess.TimeoutExpired`): how work a user's input drives leaves the web server's process."""
-    return subprocess.run([*_lower_priority(), sys.executable, "-m", module], input=request, capture_output=True, text=True,
-                          timeout=limit_s, check=False, cwd=PROJECT_ROOT, env=_scoring_environment())
+        raise AdaptaError(f"{what} failed ({last})")
+    return done.stdout
 
 
 def _lower_priority() -> list[str]:
