@@ -24,7 +24,8 @@ from jobs.errors import AdaptaError
 from jobs.evaluation.text import greedy_answers
 from jobs.inference.text import load_base
 from jobs.spec import JobSpec, parse_spec
-from jobs.trainers.rewards import SCORING_PROCESS_SECONDS, run_module_in_worker, score_in_worker
+from jobs.trainers.rewards import SCORING_PROCESS_SECONDS, score_in_worker
+from jobs.trainers.worker_process import run_module_in_worker
 
 PREVIEW_ROWS = 5
 """Rows answered and scored by default."""

@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextvars
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -29,12 +28,11 @@ from jobs.data.doctor import DataCheck, FixResult, check_data, fix_data
 from jobs.errors import AdaptaError
 from jobs.models import load_tokenizer, resolve_model
 from jobs.spec import DataFormat, Task
+from jobs.trainers.worker_process import PROJECT_ROOT, environment_without_hub_tokens, module_command
 
 DATA_CHECK_SECONDS_ENV = "ADAPTA_DATA_CHECK_SECONDS"
 DEFAULT_DATA_CHECK_SECONDS = 180.0
-NICENESS = 10
 PROGRESS_PREFIX = "PROGRESS\t"
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass
@@ -72,10 +70,8 @@ def check_in_process(request: CheckRequest, *, on_progress: Callable[[float, str
         result_file = Path(scratch) / "result.json"
         order = {"request": asdict(request), "fix_dir": str(fix_dir) if fix_dir else None, "result": str(result_file),
                  "earlier": earlier.to_dict() if earlier is not None and fix_dir is not None else None}
-        nice = shutil.which("nice")
-        command = [*([nice, "-n", str(NICENESS)] if nice else []), sys.executable, "-m", "jobs.trainers.data_check_process"]
-        process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                                   cwd=PROJECT_ROOT, env=_check_environment())
+        process = subprocess.Popen(module_command("jobs.trainers.data_check_process"), stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.PIPE, text=True, cwd=PROJECT_ROOT, env=environment_without_hub_tokens())
         messages: list[str] = []
         # the reader runs in a copy of this context, so a progress callback that reads context variables (a web request's) works
         reader = threading.Thread(target=contextvars.copy_context().run, args=(_read_progress, process, on_progress, messages), daemon=True)
@@ -118,10 +114,6 @@ def _read_progress(process: subprocess.Popen, on_progress: Callable[[float, str]
         elif line.strip():
             messages.append(line.strip())
 
-
-def _check_environment() -> dict[str, str]:
-    """This process's environment without Hub credentials (a check reads nothing from the Hub)."""
-    return {name: value for name, value in os.environ.items() if name not in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")}
 
 
 def run_check(request: CheckRequest, fix_dir: Path | None = None, on_progress: Callable[[float, str], None] | None = None,

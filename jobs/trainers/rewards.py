@@ -30,28 +30,21 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import subprocess
 import sys
 import unicodedata
 from collections.abc import Callable, Iterator, Sequence
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 import regex
 
-from jobs.errors import AdaptaError
 from jobs.spec.rewards import RewardKind, RewardTerm, compile_pattern, schema_validator
+from jobs.trainers.worker_process import NICENESS, run_module_in_worker
 
 REGEX_TIMEOUT_SECONDS = 0.05
 """The longest one regular-expression match may run; a match that takes longer scores 0."""
 SCORING_PROCESS_SECONDS = 20.0
 """The longest :func:`score_in_worker` may run (the process's start included); past it the process is killed."""
-SCORING_NICENESS = 10
-"""The scoring process runs at a lower CPU priority than the web server that started it."""
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-"""Where ``python -m jobs.trainers.rewards`` finds the ``jobs`` package, whatever the server's working directory."""
 
 
 def bounded_search(pattern: str | Any, text: str, flags: int = 0) -> bool:
@@ -242,37 +235,10 @@ def score_in_worker(terms: Sequence[RewardTerm], items: Sequence[tuple[str, str 
     return [{name: float(value) for name, value in scores.items()} for scores in json.loads(answer)]
 
 
-def run_module_in_worker(module: str, request: str, limit_s: float, *, what: str, too_slow: str) -> str:
-    """The standard output of ``python -m module`` given ``request`` on stdin, run below this process's priority, without Hub
-    credentials: how work a user's input drives leaves the web server's process. One sentence (:class:`AdaptaError`) when it
-    fails ("<what> failed (its last error line)") or runs past ``limit_s`` seconds ("<what> took more than …; <too_slow>")."""
-    try:
-        done = subprocess.run([*_lower_priority(), sys.executable, "-m", module], input=request, capture_output=True, text=True,
-                              timeout=limit_s, check=False, cwd=PROJECT_ROOT, env=_scoring_environment())
-    except subprocess.TimeoutExpired:
-        raise AdaptaError(f"{what} took more than {limit_s:.0f} seconds and was stopped; {too_slow}") from None
-    if done.returncode != 0:
-        last = (done.stderr.strip().splitlines() or ["no message"])[-1][:300]
-        raise AdaptaError(f"{what} failed ({last})")
-    return done.stdout
-
-
-def _lower_priority() -> list[str]:
-    """``nice -n 10`` where the system has it, so the scoring process runs below the web server from its first instruction (its own
-    ``os.nice`` comes only after the interpreter and its imports have started)."""
-    nice = shutil.which("nice")
-    return [nice, "-n", str(SCORING_NICENESS)] if nice else []
-
-
-def _scoring_environment() -> dict[str, str]:
-    """This process's environment without Hub credentials (scoring reads nothing from the Hub)."""
-    return {name: value for name, value in os.environ.items() if name not in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")}
-
-
 def _serve_one_request() -> None:
     """``python -m jobs.trainers.rewards``: read {"terms": [...], "items": [[completion, answer], ...]} on stdin, write the scores."""
     try:
-        os.nice(max(0, SCORING_NICENESS - os.nice(0)))  # started under `nice` already: nothing more
+        os.nice(max(0, NICENESS - os.nice(0)))  # started under `nice` already: nothing more
     except OSError:
         pass
     request = json.loads(sys.stdin.read())
