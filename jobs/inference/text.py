@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
@@ -112,9 +113,7 @@ class _Config:
 
 def leave_a_core_free() -> None:
     """Generate with one core fewer than this process may use (never more threads than torch already has): the cached models
-    answer in the web server's process (Playground, reward preview), whose event loop must keep a core for other users."""
-    import os
-
+    answer in the web server's process (the Playground), whose event loop must keep a core for other users."""
     import torch
 
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
@@ -123,12 +122,12 @@ def leave_a_core_free() -> None:
 
 def _cached(key: str, loader: Callable[[], LoadedModel]) -> LoadedModel:
     """The cached model under ``key``, loading it (and evicting the least recently used) when absent. Cached models serve the web
-    server, so generating with them leaves a core free (:func:`leave_a_core_free`)."""
-    leave_a_core_free()
+    server, so loading one leaves a core free for generating (:func:`leave_a_core_free`; torch's thread count is per process)."""
     with _lock:
         if key in _cache:
             _cache.move_to_end(key)
             return _cache[key]
+        leave_a_core_free()
         loaded = loader()
         _cache[key] = loaded
         while len(_cache) > CACHE_SIZE:
