@@ -37,6 +37,7 @@ from tests.hub_repos import (
     tiny_classifier_repo,
     tiny_diffusers_repo,
 )
+from tests.jobs.hub.test_model_verdict import FLUX_COMPONENTS, pipeline_files
 from tests.jobs.queue.test_worker import ROOT, qa_file, stop, wait_for
 
 LLAMA = "acme/tiny-llama"
@@ -125,18 +126,21 @@ def test_plan_reads_sizes_commit_and_parameters_from_metadata(monkeypatch: pytes
     assert plan.bytes_to_fetch == plan.total_bytes and not blob_files(cache)
 
 
-@pytest.mark.parametrize("kind", ["pickle-only", "remote-code", "too-big", "wrong-task", "missing"])
+@pytest.mark.parametrize("kind", ["pickle-only", "remote-code", "too-big", "wrong-task", "unknown-pipeline", "missing"])
 def test_refusals_come_before_any_byte_is_written(kind: str, monkeypatch: pytest.MonkeyPatch, cache: Path, tmp_path: Path,
                                                   llama_files: dict[str, bytes]) -> None:
     repos = {"acme/pickles": ModelRepo(files=pickle_only_repo(tmp_path / "pickles")),
              "acme/custom": ModelRepo(files=remote_code_repo(tmp_path / "custom")),
              "acme/huge": ModelRepo(files=llama_files, claimed_sizes={"model.safetensors": 10**15}),
-             LLAMA: ModelRepo(files=llama_files)}
+             LLAMA: ModelRepo(files=llama_files),
+             "acme/tiny-qwen": ModelRepo(files=pipeline_files("QwenImagePipeline", FLUX_COMPONENTS), pipeline_tag="text-to-image")}
     repo_id, task, expected = {
         "pickle-only": ("acme/pickles", Task.CAUSAL_LM, r"ships only pickle weights \(pytorch_model\.bin\)"),
         "remote-code": ("acme/custom", Task.CAUSAL_LM, "needs trust_remote_code"),
         "too-big": ("acme/huge", Task.CAUSAL_LM, r"needs 1000\.0 TB to download but the disk holding the Hugging Face cache .* has only"),
         "wrong-task": (LLAMA, Task.TEXT_TO_IMAGE, "is not a diffusers pipeline"),
+        "unknown-pipeline": ("acme/tiny-qwen", Task.TEXT_TO_IMAGE, "is a QwenImagePipeline; Adapta trains LoRA for StableDiffusionPipeline, "
+                             "StableDiffusionXLPipeline, FluxPipeline and StableDiffusion3Pipeline only"),
         "missing": ("acme/nothing-here", Task.CAUSAL_LM, "there is no model acme/nothing-here on the Hub"),
     }[kind]
     with FakeHub(repos=repos) as hub:
