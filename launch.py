@@ -37,6 +37,7 @@ from pathlib import Path
 
 from jobs.data import inspect_dataset
 from jobs.data.doctor.cli import run_data_check
+from jobs.data.doctor_notes import refuse_known_secrets
 from jobs.data.hub_datasets import hub_preview_file
 from jobs.errors import AdaptaError
 from jobs.evaluation import read_report, report_markdown
@@ -52,10 +53,11 @@ from jobs.models.hardware import detect_hardware, doctor_json, doctor_report
 from jobs.models.memory import format_bytes
 from jobs.queue import check_job_id, get_job, job_summary, list_jobs, phase_text, reap_expired_leases, request_cancel, retry_job, submit_job
 from jobs.queue.hf_jobs import RemoteTracker, submit_remote_job
+from jobs.queue.resources import check_resources
 from jobs.queue.sweep import submit_sweep
 from jobs.queue.sweep_plan import load_sweep
 from jobs.queue.worker import WorkerConfig, run_gpu_workers, run_worker, start_background_worker
-from jobs.spec import DataFormat, Task, load_spec
+from jobs.spec import DataFormat, JobSpec, Task, load_spec
 from storage.paths import data_home
 from storage.space import space_settings
 from storage.tables import JobStatus
@@ -210,13 +212,21 @@ def _command_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _checked_here(spec: JobSpec) -> JobSpec:
+    """What the web Submit also refuses before queueing: resources no worker here has, a data file the data check found
+    secrets in."""
+    check_resources(spec)
+    refuse_known_secrets(spec)
+    return spec
+
+
 def _command_submit(args: argparse.Namespace) -> int:
     plan = load_sweep(args.spec)
     if plan is not None:  # a sweep: one job per combination, in one group
         if args.hf_jobs:
             print("error: --hf-jobs takes a spec of one job; a sweep runs on this queue's workers", file=sys.stderr)
             return 2
-        job_ids = submit_sweep(plan, priority=args.priority)
+        job_ids = submit_sweep(plan, priority=args.priority, check=_checked_here)
         print(f"{plan.kind} sweep '{plan.name}': queued {len(job_ids)} jobs", file=sys.stderr)
         print("\n".join(str(job_id) for job_id in job_ids))
         return 0
@@ -229,7 +239,7 @@ def _command_submit(args: argparse.Namespace) -> int:
         job_id = submit_remote_job(spec, token=token, push_repo=args.push_to, image_space=args.space, flavor=args.hf_jobs, timeout=args.timeout)
         print(job_id)
         return 0
-    print(submit_job(spec, priority=args.priority))
+    print(submit_job(_checked_here(spec), priority=args.priority))
     return 0
 
 

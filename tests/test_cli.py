@@ -68,6 +68,18 @@ def test_missing_model_and_remote_code_are_explained(tmp_path: Path, adapta_home
     assert "some-org/not-downloaded is not in the local Hugging Face cache" in result.stderr and "hf download" in result.stderr
 
 
+def test_submit_refuses_a_job_no_worker_here_could_start_and_queues_nothing(tmp_path: Path, tiny_llama: Path, adapta_home: Path) -> None:
+    """launch.py submit checks resources as the web Submit does: 64 GPUs on a machine with none would wait in the queue forever."""
+    data = tmp_path / "qa.jsonl"
+    data.write_text(json.dumps({"question": "Q?", "answer": "A."}) + "\n")
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(f"base_model: {tiny_llama}\ndata: {{train: {data}}}\nresources: {{gpus: 64}}\n")
+    result = run_launch("submit", str(spec), home=adapta_home, env={"HF_HUB_OFFLINE": "1", "CUDA_VISIBLE_DEVICES": ""})
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert "resources.gpus is 64 but this server has 0 GPUs, so the job would never start; ask for at most 1" in result.stderr
+    assert json.loads(run_cli("jobs", "--json", home=adapta_home).stdout) == []
+
+
 def test_inspect_prints_format_and_problems(tmp_path: Path, adapta_home: Path) -> None:
     data = tmp_path / "qa.csv"
     data.write_text("question,answer\nWhat is 2+2?,4\nEmpty answer?,\n")
