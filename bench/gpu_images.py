@@ -1,8 +1,9 @@
-"""GPU benchmark: a FLUX.1-dev-shaped transformer LoRA with an NF4 or 8-bit base at 512 px, measured peak memory and
+"""GPU benchmark: a FLUX.1-dev-shaped transformer LoRA with an NF4, 8-bit or fp8 base at 512 px, measured peak memory and
 s/step beside Adapta's estimate (:mod:`jobs.models.memory_images`). Needs a CUDA GPU and bitsandbytes; nothing is downloaded.
 
     .venv/bin/python bench/gpu_images.py                       # nf4 then 8bit, 512 px, r=16, batch 1, 6 timed steps
     .venv/bin/python bench/gpu_images.py --quantize nf4 --steps 3 --quick-shape   # 4 double + 8 single blocks (smoke test)
+    .venv/bin/python bench/gpu_images.py --quantize fp8       # float8 storage (diffusers' layerwise casting, no bitsandbytes)
 
 What it does, in order:
 
@@ -62,19 +63,21 @@ def measure(folder: Path, quantize: str, *, resolution: int, rank: int, steps: i
 
     from jobs.models.memory_images import estimate_flow_memory, lora_params
     from jobs.spec import parse_spec
-    from jobs.trainers.images.flow import FlowParts, flow_target_modules
+    from jobs.trainers.images.flow import FlowParts, flow_target_modules, store_in_fp8
     from jobs.trainers.images.flow_train import flow_step_loss
 
     torch.cuda.empty_cache()
     torch.cuda.reset_peak_memory_stats()
     settings = ({"load_in_4bit": True, "bnb_4bit_quant_type": "nf4", "bnb_4bit_compute_dtype": torch.bfloat16} if quantize == "nf4"
                 else {"load_in_8bit": True})
-    transformer = FluxTransformer2DModel.from_pretrained(folder / "transformer", quantization_config=BitsAndBytesConfig(**settings),
-                                                         torch_dtype=torch.bfloat16)
+    quantization = {} if quantize == "fp8" else {"quantization_config": BitsAndBytesConfig(**settings)}  # fp8: bf16 on the CPU first
+    transformer = FluxTransformer2DModel.from_pretrained(folder / "transformer", torch_dtype=torch.bfloat16, **quantization)
     transformer.requires_grad_(False)
     targets = flow_target_modules("flux", "auto")
     transformer.add_adapter(LoraConfig(r=rank, lora_alpha=rank, init_lora_weights="gaussian", target_modules=targets))
     transformer.enable_gradient_checkpointing()
+    if quantize == "fp8":  # Adapta's own path: stored in float8 once the LoRA is in place, then moved to the GPU
+        store_in_fp8(SimpleNamespace(transformer=transformer, device=torch.device("cuda"), fp8_pending=True))
     trainable = [p for p in transformer.parameters() if p.requires_grad]
     for parameter in trainable:
         parameter.data = parameter.data.float()
@@ -118,7 +121,7 @@ def measure(folder: Path, quantize: str, *, resolution: int, rank: int, steps: i
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quantize", nargs="+", default=["nf4", "8bit"], choices=["nf4", "8bit"])
+    parser.add_argument("--quantize", nargs="+", default=["nf4", "8bit"], choices=["nf4", "8bit", "fp8"])
     parser.add_argument("--resolution", type=int, default=512)
     parser.add_argument("--rank", type=int, default=16)
     parser.add_argument("--steps", type=int, default=6)

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import argparse
 import gc
-import importlib.util
+import importlib
 import json
 import subprocess
 import sys
@@ -68,15 +68,17 @@ TINY_SHAPE: dict[str, Any] = {
 
 
 def load_memory_module() -> ModuleType:
-    """``jobs/models/memory.py`` loaded by path: importing the ``jobs.models`` package would pull in pydantic and more."""
-    path = ROOT / "jobs" / "models" / "memory.py"
-    spec = importlib.util.spec_from_file_location("adapta_memory", path)
-    if spec is None or spec.loader is None:
-        raise SystemExit(f"cannot load {path}: run this script from an Adapta checkout")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses resolve their module by name
-    spec.loader.exec_module(module)
-    return module
+    """``jobs/models/memory.py`` (and ``memory_layers.py``, which it imports) without the ``jobs.models`` package's ``__init__``,
+    which would pull in pydantic and more: bare ``jobs`` and ``jobs.models`` packages pointing at the folders stand in for them."""
+    folder = ROOT / "jobs" / "models"
+    if not (folder / "memory.py").is_file():
+        raise SystemExit(f"cannot load {folder / 'memory.py'}: run this script from an Adapta checkout")
+    for name, path in (("jobs", folder.parent), ("jobs.models", folder)):
+        if name not in sys.modules:
+            package = ModuleType(name)
+            package.__path__ = [str(path)]
+            sys.modules[name] = package
+    return importlib.import_module("jobs.models.memory")
 
 
 def parameter_count(shape: dict[str, Any]) -> int:

@@ -92,6 +92,13 @@ def generate_image_action(job_id: int | str, prompt: str, caller: Caller, seed: 
                           num_inference_steps=max(1, min(int(steps), MAX_IMAGE_STEPS)))
 
 
+def image_placement_reason(job_id: int | str, caller: Caller) -> str:
+    """Where a text-to-image job's cached Playground pipeline runs and why (GPU or CPU, precision, offload), for the status line."""
+    job = get_job(int(str(job_id).strip()), owner=caller.owner_filter)
+    placement = load_image_run(job.run_dir).placement if job.run_dir else None
+    return placement.reason if placement else ""
+
+
 def png_base64(image: Any) -> str:
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")

@@ -4,6 +4,7 @@ which untouched controls take it, and the one line before Submit (steps, time on
     state = advise(state, caller, token, inputs)   # inputs: RecommendInputs; state: the tab's gr.State (plain JSON)
     updates = fill_untouched(state, current)       # control -> new value, only for controls the user has not changed
     summary_line(spec, state, "en", caller)        # "≈ 25 steps · ≈ 0.4 min on this machine (estimate) · ..."
+    image_memory_line(spec, "en")                  # (ok, "✅ Memory: 9.8 GB (transformer ...), fits on GPU ...") for text-to-image
 
 A control counts as untouched while it still holds the value last filled in (at first: the schema's default), so a
 value the user typed, or a duplicated job's value, is never overwritten. The state holds plain JSON only.
@@ -21,7 +22,9 @@ from jobs.data import read_records
 from jobs.errors import AdaptaError
 from jobs.hub import search as hub
 from jobs.models.memory import format_bytes
+from jobs.models.memory_images import FlowMemoryEstimate, UnetMemoryFloor, estimate_image_job, fp8_problem
 from jobs.models.memory_job import UNCALIBRATED_ERROR, memory_verdict
+from jobs.models.pipelines import resolve_pipeline
 from jobs.queue import list_jobs
 from jobs.spec import DataSpec, JobSpec, Method, Task
 from jobs.trainers.recommend import (
@@ -44,6 +47,8 @@ from webui.i18n import t
 
 ADVICE_NAMES = ("method", "epochs", "time_budget", "strength", "quality", "validation")
 """The reasons shown next to the decisions, in order."""
+PRECISION_BYTES = {"fp32": 4, "bf16": 2, "fp16": 2}
+"""Bytes per value of ``training.precision`` (auto: 16-bit on a GPU, fp32 on CPU, decided where it is read)."""
 FILLED_CONTROLS: dict[str, Any] = {
     "method": Method.LORA.value, "training.epochs": 1.0, "data.validation": 0.0, "training.learning_rate": 2e-4,
     "training.max_length": 512, "lora.r": 8, "lora.alpha": 16.0, "strength": None, "preset": None, "time_budget": 0,
@@ -245,8 +250,16 @@ def summary_line(spec: JobSpec, state: dict[str, Any] | None, lang: str, caller:
         parts.append(t(lang, "train.summary.time_estimated", time=duration(rate * steps)))
     else:
         parts.append(t(lang, "train.summary.time_unknown"))
-    if facts and facts.get("parameters"):
-        precision = {"fp32": 4, "bf16": 2, "fp16": 2}.get(spec.training.precision.value)
+    image_estimate = None
+    if spec.task.value == Task.TEXT_TO_IMAGE.value:
+        device, free = hub.available_memory()
+        image_estimate = image_memory_estimate(spec, gpu=not device.startswith("CPU"))
+    if image_estimate is not None:
+        floor = isinstance(image_estimate, UnetMemoryFloor)
+        key = "train.summary.memory_floor" if floor else ("train.summary.memory_fits" if image_estimate.total <= free else "train.summary.memory_no_fit")
+        parts.append(t(lang, key, estimate=format_bytes(image_estimate.total), free=format_bytes(free), device=device.split(" (")[0]))
+    elif facts and facts.get("parameters"):
+        precision = PRECISION_BYTES.get(spec.training.precision.value)
         row = hub.memory_table(facts, batch_size=spec.training.batch_size, seq_len=spec.training.max_length, precision_bytes=precision,
                                gradient_checkpointing=spec.training.gradient_checkpointing, lora_r=spec.lora.r,
                                lora_targets=spec.lora.target_modules, job=spec)[spec.method.value]
@@ -260,6 +273,40 @@ def summary_line(spec: JobSpec, state: dict[str, Any] | None, lang: str, caller:
     return "📋 " + " · ".join(parts)
 
 
+def image_memory_estimate(spec: JobSpec, gpu: bool) -> FlowMemoryEstimate | UnetMemoryFloor | None:
+    """The memory estimate of a text-to-image ``spec`` (:func:`jobs.models.memory_images.estimate_image_job`: FLUX.1 / SD 3.x in full,
+    SD 1.x/2.x and SDXL their weights' floor) at the precision it will train in here; None when its pipeline is not a folder on
+    this machine yet (a Hub pipeline before its download, a single-file checkpoint)."""
+    precision = PRECISION_BYTES.get(spec.training.precision.value) or (2 if gpu else 4)  # auto: 16-bit on a GPU, fp32 on CPU
+    try:
+        resolved = resolve_pipeline(spec.base_model, spec.base_model_revision, half_precision=precision == 2)
+        return estimate_image_job(spec, resolved, precision)
+    except (AdaptaError, OSError, ValueError, KeyError):  # not here yet, or headers that cannot be read: no estimate
+        return None
+
+
+def image_memory_line(spec: JobSpec, lang: str) -> tuple[bool, str]:
+    """(ok, line) of the pre-flight's memory check for a text-to-image job: fp8 storage without gradient checkpointing is refused;
+    on a CUDA GPU an estimate over the budget is refused, as the trainer would refuse it before loading
+    (:func:`jobs.trainers.images.flow.refuse_if_too_big`); on CPU it is a warning (the trainer does not refuse there). SD 1.x/2.x and
+    SDXL are refused only when their weights alone are over."""
+    problem = fp8_problem(spec.images.quantize_base.value, spec.training.gradient_checkpointing)
+    if problem:
+        return False, f"❌ {problem}"
+    device, budget = hub.available_memory()
+    gpu = not device.startswith("CPU")
+    estimate = image_memory_estimate(spec, gpu)
+    if estimate is None:
+        return True, t(lang, "train.image_memory_unknown")
+    values = {"estimate": estimate.human(), "device": device}
+    if estimate.total <= budget:
+        key = "train.image_floor_fits" if isinstance(estimate, UnetMemoryFloor) else "train.fits"
+        return True, f"✅ {t(lang, key, **values)}"
+    if gpu:
+        return False, f"❌ {t(lang, 'train.image_no_fit', **values)}"
+    return True, f"⚠️ {t(lang, 'train.image_over_on_cpu', **values)}"
+
+
 def memory_line(row: dict[str, Any], spec: JobSpec, lang: str) -> tuple[bool, str]:
     """(ok, line) of the pre-flight's memory check for ``row`` (one method of :func:`jobs.hub.search.memory_table`).
 
@@ -270,7 +317,7 @@ def memory_line(row: dict[str, Any], spec: JobSpec, lang: str) -> tuple[bool, st
         return True, f"✅ {t(lang, 'train.fits', estimate=estimate, device=device_text)}"
     device, budget = hub.available_memory()
     verdict = memory_verdict(int(row["bytes"]), budget, "cpu" if device.startswith("CPU") else "cuda", spec)
-    if verdict.refuse or (row["fits"] is False and not verdict.over_budget):  # the latter: not memory (QLoRA needs a CUDA GPU)
+    if verdict.refuse or (row["fits"] is False and not verdict.over_budget):  # the latter: not memory (QLoRA without bitsandbytes)
         return False, f"❌ {t(lang, 'train.no_fit', estimate=estimate, device=device_text)}"
     if verdict.over_budget and verdict.uncalibrated:
         error = f"{UNCALIBRATED_ERROR:g}×"

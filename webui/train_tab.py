@@ -64,6 +64,7 @@ from webui.train_advice import (
     chosen_line,
     count_steps,
     fill_untouched,
+    image_memory_line,
     memory_line,
     reason_lines,
     seconds_per_step,
@@ -292,7 +293,8 @@ def preflight_report(spec: JobSpec, lang: str, caller: Caller | None = None, hub
 
 def image_preflight(spec: JobSpec, lang: str, owner: str | None = None, download: str | None = None, read_data: bool = True) -> tuple[bool, str]:
     """text-to-image: the base pipeline is checked (diffusers layout or .safetensors, no pickles; a Hub pipeline not yet
-    downloaded was checked from its metadata: ``download`` says what the job fetches); no memory estimate yet."""
+    downloaded was checked from its metadata: ``download`` says what the job fetches); the memory estimate of
+    :func:`webui.train_advice.image_memory_line`, which refuses a job that would not fit on this GPU."""
     if download:
         lines = [f"⬇️ {download}"]
     else:
@@ -301,11 +303,13 @@ def image_preflight(spec: JobSpec, lang: str, owner: str | None = None, download
         except AdaptaError as error:
             return False, f"- ❌ {error}"
         lines = [f"✅ {t(lang, 'train.pipeline_ok', family=resolved.family.upper())}"]
+    memory_ok, memory = image_memory_line(spec, lang)
+    lines.append(memory)
     steps = count_steps(spec, read_data)
     lines.append(t(lang, "train.steps", steps=steps or "?"))
     per_step = seconds_per_step(spec.base_model, owner)
     lines.append(t(lang, "train.time", minutes=f"{per_step * steps / 60:.1f}") if per_step and steps else t(lang, "train.time_unknown"))
-    return True, "\n\n".join(f"- {line}" for line in lines)
+    return memory_ok, "\n\n".join(f"- {line}" for line in lines)
 
 
 def fill_from_spec(tab: TrainTab, spec: JobSpec) -> list[Any]:

@@ -5,7 +5,8 @@
 it, then switches the LoRA off for the base model and on for the adapted one, so both see exactly the same inputs:
 
 - **validation loss**: each held-out image (at most ``evaluation.max_rows``; which ones and why is decided before
-  training by :func:`jobs.data.images.split_image_dataset` and read back from ``runs/<job>/split.json``) is center-cropped at the training resolution, encoded
+  training by :func:`jobs.data.images.split_image_dataset` and read back from ``runs/<job>/split.json``) is resized to its
+  aspect-ratio bucket as in training (``images.aspect_buckets``; else to the square resolution) and center-cropped, encoded
   once (the latent mean), noised at :data:`TIMESTEPS_PER_IMAGE` timesteps spread evenly over the schedule with noise
   from a generator seeded by (training seed, image number), and scored by the MSE between the UNet's prediction and
   its target (noise, or velocity for v-prediction models). FLUX.1 and SD 3.x are scored by the flow-matching loss instead:
@@ -33,7 +34,8 @@ from jobs.evaluation.report import EvalReport, ExampleScore, MetricRow, change_o
 from jobs.models import resolve_precision
 from jobs.models.pipelines import FLOW_FAMILIES, resolve_pipeline
 from jobs.spec import JobSpec
-from jobs.trainers.images.batches import crop_and_flip, prepare_images, sdxl_time_ids
+from jobs.trainers.images.batches import PreparedImage, crop_and_flip, image_training_sizes, prepare_images, sdxl_time_ids
+from jobs.trainers.images.buckets import Size, pipeline_buckets
 from jobs.trainers.images.flow import FlowParts, load_flow_parts, noisy_latents, predict_flow, vae_latents, with_negative
 from jobs.trainers.images.lora_files import DIFFUSERS_FILE
 from jobs.trainers.images.model import DiffusionParts, diffusion_target, load_parts, predict
@@ -73,52 +75,73 @@ def _use_lora(parts: DiffusionParts | FlowParts, enabled: bool) -> None:
         parts.pipe.disable_lora()
 
 
+def bucket_chunks(sizes: list[Size], images_per_batch: int) -> list[list[int]]:
+    """The held-out images (their numbers) in batches of at most ``images_per_batch``, each of one training size (bucket), in
+    the order each size first appears."""
+    groups: dict[Size, list[int]] = {}
+    for number, size in enumerate(sizes):
+        groups.setdefault(size, []).append(number)
+    return [members[start:start + images_per_batch] for members in groups.values() for start in range(0, len(members), images_per_batch)]
+
+
 @torch.no_grad()
 def validation_losses(parts: DiffusionParts | FlowParts, items: list[ImageItem], *, resolution: int, dtype: torch.dtype, seed: int,
-                      timesteps: list[int], images_per_batch: int, on_batch: Any = None) -> dict[str, torch.Tensor]:
-    """{"base": (images, timesteps) losses, "adapted": the same} for ``items``, the LoRA switched off and on in turn."""
-    losses: dict[str, list[torch.Tensor]] = {"base": [], "adapted": []}
-    count, device = len(timesteps), parts.device
-    for start in range(0, len(items), images_per_batch):
-        prepared = prepare_images(items[start:start + images_per_batch], resolution)
-        crops = [crop_and_flip(item, resolution, False, False, random.Random(0)) for item in prepared]
-        if isinstance(parts, FlowParts):
-            for mode, rows in _flow_losses(parts, prepared, crops, dtype, seed, start, timesteps).items():
-                losses[mode].append(rows)
-            if on_batch is not None:
-                on_batch()
-            continue
-        pixels = torch.stack([pixels for pixels, _ in crops]).to(device, parts.vae.dtype)
-        latents = parts.vae.encode(pixels).latent_dist.mean * parts.vae.config.scaling_factor
-        latents = latents.to(parts.unet.dtype).repeat_interleave(count, dim=0)
-        noise = torch.cat([image_noise(seed, start + number, count, tuple(latents.shape[1:])) for number in range(len(prepared))])
-        noise = noise.to(device, latents.dtype)
-        steps = torch.tensor(timesteps * len(prepared), device=device, dtype=torch.long)
-        noisy = parts.noise_scheduler.add_noise(latents, noise, steps)
-        target = diffusion_target(parts, latents, noise, steps).float()
-        captions = [item.caption for item in prepared for _ in range(count)]
-        time_ids = None
-        if parts.family == "sdxl":
-            time_ids = torch.stack([sdxl_time_ids(item.original_size, corner, resolution) for item, (_, corner) in zip(prepared, crops, strict=True)
-                                    for _ in range(count)])
-        for mode in ("base", "adapted"):
-            _use_lora(parts, mode == "adapted")
-            prediction = predict(parts, noisy, steps, captions, dtype, time_ids).float()
-            per_row = ((prediction - target) ** 2).mean(dim=list(range(1, prediction.ndim)))
-            losses[mode].append(per_row.view(len(prepared), count).cpu())
+                      timesteps: list[int], images_per_batch: int, buckets: list[Size] | None = None,
+                      on_batch: Any = None) -> dict[str, torch.Tensor]:
+    """{"base": (images, timesteps) losses, "adapted": the same} for ``items``, the LoRA switched off and on in turn; with
+    ``buckets`` each image is scored at its aspect-ratio bucket, as it would have trained (batches of one bucket)."""
+    rows: dict[str, list[torch.Tensor]] = {"base": [], "adapted": []}
+    numbers: list[int] = []
+    for chunk in bucket_chunks(image_training_sizes(items, resolution, buckets), images_per_batch):
+        prepared = prepare_images([items[number] for number in chunk], resolution, buckets=buckets)
+        crops = [crop_and_flip(item, False, False, random.Random(0)) for item in prepared]
+        score = _flow_losses if isinstance(parts, FlowParts) else _unet_losses
+        for mode, losses in score(parts, prepared, crops, dtype, seed, chunk, timesteps).items():
+            rows[mode].append(losses)
+        numbers += chunk
         if on_batch is not None:
             on_batch()
     _use_lora(parts, True)
-    return {mode: torch.cat(rows) for mode, rows in losses.items()}
+    in_item_order = torch.argsort(torch.tensor(numbers))
+    return {mode: torch.cat(losses)[in_item_order] for mode, losses in rows.items()}
 
 
-def _flow_losses(parts: FlowParts, prepared: list[Any], crops: list[Any], dtype: torch.dtype, seed: int, start: int,
+def _fixed_noise(seed: int, numbers: list[int], count: int, latents: torch.Tensor) -> torch.Tensor:
+    """The fixed noise of images ``numbers`` (``count`` rows each) in the layout of ``latents``, on its device."""
+    noise = torch.cat([image_noise(seed, number, count, tuple(latents.shape[1:])) for number in numbers])
+    return noise.to(latents.device, latents.dtype)
+
+
+def _unet_losses(parts: DiffusionParts, prepared: list[PreparedImage], crops: list[Any], dtype: torch.dtype, seed: int, numbers: list[int],
                  timesteps: list[int]) -> dict[str, torch.Tensor]:
-    """Flow-matching losses of one batch of held-out images, (images, timesteps) per model, at sigma = timestep / 1000."""
+    """SD/SDXL losses of one batch of held-out images (of one size), (images, timesteps) per model: epsilon or velocity MSE."""
+    count, device = len(timesteps), parts.device
+    pixels = torch.stack([pixels for pixels, _ in crops]).to(device, parts.vae.dtype)
+    latents = parts.vae.encode(pixels).latent_dist.mean * parts.vae.config.scaling_factor
+    latents = latents.to(parts.unet.dtype).repeat_interleave(count, dim=0)
+    noise = _fixed_noise(seed, numbers, count, latents)
+    steps = torch.tensor(timesteps * len(prepared), device=device, dtype=torch.long)
+    noisy = parts.noise_scheduler.add_noise(latents, noise, steps)
+    target = diffusion_target(parts, latents, noise, steps).float()
+    captions = [item.caption for item in prepared for _ in range(count)]
+    time_ids = None
+    if parts.family == "sdxl":
+        time_ids = torch.stack([sdxl_time_ids(item.original_size, corner, item.target_hw) for item, (_, corner) in zip(prepared, crops, strict=True)
+                                for _ in range(count)])
+    losses = {}
+    for mode in ("base", "adapted"):
+        _use_lora(parts, mode == "adapted")
+        prediction = predict(parts, noisy, steps, captions, dtype, time_ids).float()
+        losses[mode] = ((prediction - target) ** 2).mean(dim=list(range(1, prediction.ndim))).view(len(prepared), count).cpu()
+    return losses
+
+
+def _flow_losses(parts: FlowParts, prepared: list[PreparedImage], crops: list[Any], dtype: torch.dtype, seed: int, numbers: list[int],
+                 timesteps: list[int]) -> dict[str, torch.Tensor]:
+    """Flow-matching losses of one batch of held-out images (of one size), (images, timesteps) per model, at sigma = timestep / 1000."""
     count, device = len(timesteps), parts.device
     latents = vae_latents(parts, torch.stack([pixels for pixels, _ in crops])).repeat_interleave(count, dim=0)
-    noise = torch.cat([image_noise(seed, start + number, count, tuple(latents.shape[1:])) for number in range(len(prepared))])
-    noise = noise.to(device, latents.dtype)
+    noise = _fixed_noise(seed, numbers, count, latents)
     steps = torch.tensor(timesteps * len(prepared), device=device, dtype=torch.float32)
     noisy = noisy_latents(latents, noise, steps / parts.noise_scheduler.config.num_train_timesteps)
     target = (noise - latents).float()
@@ -191,15 +214,17 @@ def evaluate_text_to_image(spec: JobSpec, run_dir: Path, outcome: Any, sink: Any
     if resolve_pipeline(str(outcome.base_model_path)).family in FLOW_FAMILIES:
         to_cache = [item.caption for item in items] + with_negative(prompts, spec.samples.guidance_scale)
         parts = load_flow_parts(str(outcome.base_model_path), dtype, to_cache, quantize=spec.images.quantize_base.value,
-                                flux_guidance=spec.images.flux_guidance)
+                                flux_guidance=spec.images.flux_guidance, adapter_file=Path(outcome.output_folder) / DIFFUSERS_FILE,
+                                adapter_name=ADAPTER_NAME)  # loaded before an fp8 base is stored, so the LoRA keeps its precision
     else:
         parts = load_parts(str(outcome.base_model_path), dtype)
-    parts.pipe.load_lora_weights(str(outcome.output_folder), weight_name=DIFFUSERS_FILE, adapter_name=ADAPTER_NAME)
+        parts.pipe.load_lora_weights(str(outcome.output_folder), weight_name=DIFFUSERS_FILE, adapter_name=ADAPTER_NAME)
     resolution, seed = spec.images.resolution, spec.training.seed
     timesteps = fixed_timesteps(parts.noise_scheduler.config.num_train_timesteps)
     # UNet passes are far heavier than a text model's rows: at most 8 (2 images × 4 timesteps) go through at once
     images_per_batch = max(1, min(spec.evaluation.batch_size, MAX_UNET_BATCH) // len(timesteps))
-    batches = -(-len(items) // images_per_batch)
+    buckets = pipeline_buckets(parts, resolution) if spec.images.aspect_buckets else None
+    batches = len(bucket_chunks(image_training_sizes(items, resolution, buckets), images_per_batch))
     total, done = batches + 2 * len(prompts), 0
 
     def advance() -> None:
@@ -209,12 +234,14 @@ def evaluate_text_to_image(spec: JobSpec, run_dir: Path, outcome: Any, sink: Any
 
     if items:
         losses = validation_losses(parts, items, resolution=resolution, dtype=dtype, seed=seed, timesteps=timesteps,
-                                   images_per_batch=images_per_batch, on_batch=advance)
+                                   images_per_batch=images_per_batch, buckets=buckets, on_batch=advance)
         _loss_report(report, items, losses, timesteps)
+        shaped = (f"resized to its aspect-ratio bucket (about {resolution}² px, as in training) and center-cropped" if buckets
+                  else f"center-cropped to {resolution} px")
         capped = f", the first {len(items)} of {len(held_out.items)} (evaluation.max_rows)" if len(items) < len(held_out.items) else ""
         report.split = scored_summary(held_out.split, held_out.ids[: len(items)])
         report.measured_on = (f"{image_count(len(items))} held out from training, recorded in {SPLIT_FILE}: {held_out.source}{capped}; "
-                              f"each center-cropped to {resolution} px and scored at timesteps {', '.join(map(str, timesteps))} "
+                              f"each {shaped} and scored at timesteps {', '.join(map(str, timesteps))} "
                               f"with the same noise (seed {seed}) for both models")
     else:
         report.measured_on = "sample prompts only (no held-out images, so no validation loss)"

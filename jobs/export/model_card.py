@@ -80,13 +80,19 @@ IMAGE_PIPELINE_CLASSES = {"sd": "StableDiffusionPipeline", "sdxl": "StableDiffus
 IMAGE_FAMILY_TAGS = {"sd": "stable-diffusion", "sdxl": "stable-diffusion-xl", "flux": "flux", "sd3": "sd3"}
 
 
+KOHYA_WHERE = {"flux": "ComfyUI and Forge (kohya FLUX layout, BFL names; diffusers reads it too)",
+               "sd3": "ComfyUI and Forge (kohya SD 3 layout, `lora_unet_joint_blocks_*`, with the trained alpha: ComfyUI applies the "
+                      "diffusers file at scale 1 instead of alpha/r)"}
+
+
 def _kohya_line(summary: dict[str, Any]) -> str:
-    """The Files line of the kohya-layout file (FLUX: BFL ``lora_unet_double_blocks_*`` keys), or nothing when there is none (SD 3.x)."""
+    """The Files line of the kohya-layout file (FLUX: BFL ``lora_unet_double_blocks_*`` keys; SD 3.x: ``lora_unet_joint_blocks_*``),
+    or nothing when the run wrote none (a LoRA outside the transformer blocks)."""
     kohya = summary.get("kohya_file", "pytorch_lora_weights_kohya.safetensors")
     if not kohya:
         return ""
-    where = "ComfyUI and Forge (kohya FLUX layout)" if summary.get("pipeline_family") == "flux" else "AUTOMATIC1111, ComfyUI and Forge"
-    return f"- `{kohya}`: kohya format for {where}\n"
+    where = KOHYA_WHERE.get(summary.get("pipeline_family") or "sd", "AUTOMATIC1111, ComfyUI and Forge")
+    return f"- `{kohya}`: kohya format for {where} (in ComfyUI: `models/loras/`, a LoraLoader node)\n"
 
 
 def _image_usage_snippet(spec: JobSpec, summary: dict[str, Any], folder_name: str) -> str:

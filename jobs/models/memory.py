@@ -1,4 +1,5 @@
-"""The memory one training job needs at its peak, estimated before it is submitted (the budget it must fit: :mod:`.memory_budget`).
+"""The memory one training job needs at its peak, estimated before it is submitted (the budget it must fit: :mod:`.memory_budget`;
+a model's shape and the bytes per token of one layer: :mod:`.memory_layers`; text-to-image jobs: :mod:`.memory_images`).
 
 The estimate counts what is alive at the peak of a training step of a Llama-style decoder (RMSNorm, RoPE,
 SDPA attention, gated MLP) or a BERT-style encoder, trained the way Adapta trains it (fused AdamW, the
@@ -78,6 +79,19 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
 
+from jobs.models.memory_layers import (
+    ENCODER_MODEL_TYPES,
+    FP32_BYTES,
+    FUSED_QKV_MODEL_TYPES,
+    config_float,
+    config_int,
+    decoder_layer_bytes,
+    encoder_layer_bytes,
+    layer_shape,
+    lora_target_roles,
+    lora_trainable_params,
+)
+
 if TYPE_CHECKING:  # jobs.spec imports pydantic; this module stays importable with the standard library alone
     from jobs.spec import Method
 
@@ -85,7 +99,6 @@ Device = Literal["cpu", "cuda"]
 
 METHODS = ("lora", "qlora", "prompt-tuning", "full")
 """The values of :class:`jobs.spec.Method` (a ``str`` enum, so its members compare equal to these)."""
-FP32_BYTES = 4
 ADAM_BYTES_PER_PARAM = 8
 """Two fp32 moments (exp_avg, exp_avg_sq) per trainable parameter."""
 QLORA_BYTES_PER_PARAM = 4.127 / 8
@@ -99,24 +112,6 @@ CPU_HEAP_SLACK = 0.4
 """On CPU, the share of a step's transient bytes that glibc's heap keeps resident after they are freed (measured 0.2-0.75)."""
 DEFAULT_TRAINABLE_FRACTION: dict[str, float] = {"lora": 0.01, "qlora": 0.01, "prompt-tuning": 0.0001, "full": 1.0}
 """Share of parameters that train when neither the count nor the model's shape is known."""
-GUESSED_VOCAB_SIZE = 32_000
-"""Vocabulary assumed when the caller does not know it (Llama/Mistral's)."""
-
-_ROLES = ("q", "k", "v", "o", "gate", "up", "down", "qkv")
-_ROLE_NAMES = {
-    "q": ("q_proj", "q", "query", "query_proj", "q_lin"),
-    "k": ("k_proj", "k", "key", "key_proj", "k_lin"),
-    "v": ("v_proj", "v", "value", "value_proj", "v_lin"),
-    "o": ("o_proj", "o", "out_proj", "dense", "c_proj", "out_lin"),
-    "gate": ("gate_proj", "w1"),
-    "up": ("up_proj", "w3", "fc1", "c_fc"),
-    "down": ("down_proj", "w2", "fc2"),
-    "qkv": ("c_attn", "query_key_value", "qkv_proj", "wqkv", "in_proj"),
-}
-_FUSED_QKV_MODEL_TYPES = {"gpt2", "gpt_bigcode", "bloom", "gpt_neox", "falcon", "codegen", "mpt", "chatglm"}
-ENCODER_MODEL_TYPES = frozenset({"bert", "roberta", "xlm-roberta", "camembert", "distilbert", "mpnet", "electra", "albert", "deberta",
-                                 "deberta-v2", "ernie", "xlm", "nomic_bert", "modernbert", "new"})
-"""Model types built of BERT-style encoder layers (LayerNorm, a GELU MLP of two matrices, dropout everywhere)."""
 CHUNKED_HEAD_TILE = (4096, 32768)
 """TRL's fused LM head (DPO, KTO, GRPO) projects (tokens, vocabulary) tiles of at most this size, never the whole logits."""
 CHUNKED_HEAD_COPIES = 2
@@ -215,31 +210,6 @@ def format_bytes(count: int) -> str:
     return f"{value:.1f} TB"
 
 
-@dataclass(frozen=True)
-class _Shape:
-    hidden: int
-    layers: int
-    intermediate: int
-    q_dim: int
-    kv_dim: int
-    vocab: int
-    tied: bool
-    heads: int = 0
-
-    def module_dims(self, role: str) -> tuple[int, int]:
-        """(in_features, out_features) of one projection of a decoder layer."""
-        return {
-            "q": (self.hidden, self.q_dim),
-            "k": (self.hidden, self.kv_dim),
-            "v": (self.hidden, self.kv_dim),
-            "o": (self.q_dim, self.hidden),
-            "gate": (self.hidden, self.intermediate),
-            "up": (self.hidden, self.intermediate),
-            "down": (self.intermediate, self.hidden),
-            "qkv": (self.hidden, self.q_dim + 2 * self.kv_dim),
-        }[role]
-
-
 def estimate_training_memory(
     num_params: int,
     method: Method | str,
@@ -277,7 +247,7 @@ def estimate_training_memory(
     fine-tuning keeps fp32 weights and autocasts). ``trainable_params`` is the exact count when known; else
     LoRA counts rank ``lora_r`` on ``lora_targets`` (module names; default q_proj and v_proj) when the shape
     is known, and ``trainable_fraction`` (default :data:`DEFAULT_TRAINABLE_FRACTION`) of P otherwise.
-    Unknown shape values are guessed (see :func:`guess_shape`). ``device`` ("cpu" or "cuda") sets the
+    Unknown shape values are guessed (see :func:`jobs.models.memory_layers.guess_shape`). ``device`` ("cpu" or "cuda") sets the
     dropout-mask size, the overhead and the heap slack; pass it, since the default (``cuda`` when
     ``dtype_bytes < 4``, else ``cpu``) is wrong for fp32 training on a GPU. ``heap_slack`` overrides
     :data:`CPU_HEAP_SLACK` (0 when the training process runs with ``MALLOC_MMAP_THRESHOLD_`` set).
@@ -295,9 +265,9 @@ def estimate_training_memory(
         raise ValueError("batch_size and seq_len must be positive")
     device = device or ("cuda" if dtype_bytes < 4 else "cpu")
     shape_known = hidden_size is not None and num_layers is not None
-    shape = _shape(num_params, hidden_size, num_layers, intermediate_size, num_attention_heads, num_key_value_heads, head_dim, vocab_size,
+    shape = layer_shape(num_params, hidden_size, num_layers, intermediate_size, num_attention_heads, num_key_value_heads, head_dim, vocab_size,
                    tie_word_embeddings)
-    targets = _lora_roles(lora_targets)
+    targets = lora_target_roles(lora_targets)
 
     if name == "full":
         trainable = num_params
@@ -323,8 +293,8 @@ def estimate_training_memory(
     rows = min(batch_size * workload.sequences_per_row, workload.rows_with_gradients or batch_size * workload.sequences_per_row)
     tokens = rows * seq_len
     mask_bytes = 1 if device == "cuda" else dtype_bytes  # CUDA's fused dropout keeps a bool mask, CPU a float one
-    per_token = (_encoder_layer_activation_bytes(shape, name, dtype_bytes, mask_bytes, targets, lora_r) if encoder
-                 else _layer_activation_bytes(shape, name, dtype_bytes, mask_bytes, targets, lora_r))
+    per_token = (encoder_layer_bytes(shape, name, dtype_bytes, mask_bytes, targets, lora_r) if encoder
+                 else decoder_layer_bytes(shape, name, dtype_bytes, mask_bytes, targets, lora_r))
     if attention_dropout and device == "cpu":  # the math attention path: softmax output, its dropout mask and dropped-out copy
         per_token += shape.heads * seq_len * (2 * dtype_bytes + mask_bytes)
     layer = tokens * per_token
@@ -389,24 +359,24 @@ def estimate_for_config(
     """
     text = config.get("text_config") if isinstance(config.get("text_config"), Mapping) else None
     source: Mapping[str, Any] = text or config
-    hidden = _config_int(source, "hidden_size", "n_embd", "d_model", "dim")
-    layers = _config_int(source, "num_hidden_layers", "n_layer", "num_layers", "n_layers")
-    heads = _config_int(source, "num_attention_heads", "n_head", "n_heads")
-    kv_heads = _config_int(source, "num_key_value_heads", "num_kv_heads") or heads
-    intermediate = _config_int(source, "intermediate_size", "n_inner", "ffn_dim", "hidden_dim")
-    vocab = _config_int(source, "vocab_size") or _config_int(config, "vocab_size")
-    head_dim = _config_int(source, "head_dim")
+    hidden = config_int(source, "hidden_size", "n_embd", "d_model", "dim")
+    layers = config_int(source, "num_hidden_layers", "n_layer", "num_layers", "n_layers")
+    heads = config_int(source, "num_attention_heads", "n_head", "n_heads")
+    kv_heads = config_int(source, "num_key_value_heads", "num_kv_heads") or heads
+    intermediate = config_int(source, "intermediate_size", "n_inner", "ffn_dim", "hidden_dim")
+    vocab = config_int(source, "vocab_size") or config_int(config, "vocab_size")
+    head_dim = config_int(source, "head_dim")
     tied = source.get("tie_word_embeddings", config.get("tie_word_embeddings", True))
     model_type = str(source.get("model_type") or config.get("model_type") or "")
     encoder = model_type in ENCODER_MODEL_TYPES
     if lora_targets in ("auto", "all-linear"):  # auto: every linear layer but the heads, as jobs.trainers.methods adapts it
-        roles: list[str] = (["qkv", "o", "up", "down"] if model_type in _FUSED_QKV_MODEL_TYPES
+        roles: list[str] = (["qkv", "o", "up", "down"] if model_type in FUSED_QKV_MODEL_TYPES
                  else ["q", "k", "v", "o", "up", "down"] if encoder else ["q", "k", "v", "o", "gate", "up", "down"])
     else:
         roles = [lora_targets] if isinstance(lora_targets, str) else list(lora_targets)
     trainable = None
     if _method_name(method) in ("lora", "qlora") and hidden and layers:
-        shape = _shape(num_params, hidden, layers, intermediate, heads, kv_heads, head_dim, vocab, bool(tied))
+        shape = layer_shape(num_params, hidden, layers, intermediate, heads, kv_heads, head_dim, vocab, bool(tied))
         trainable = lora_trainable_params(shape.hidden, shape.layers, lora_r, roles, intermediate_size=shape.intermediate,
                                           q_dim=shape.q_dim, kv_dim=shape.kv_dim)
     return estimate_training_memory(
@@ -414,30 +384,8 @@ def estimate_for_config(
         vocab_size=vocab, intermediate_size=intermediate, num_attention_heads=heads, num_key_value_heads=kv_heads, head_dim=head_dim,
         tie_word_embeddings=bool(tied), trainable_params=trainable, lora_targets=roles, lora_r=lora_r, gradient_checkpointing=gradient_checkpointing,
         device=device, heap_slack=heap_slack, workload=workload, encoder=encoder,
-        attention_dropout=_config_float(source, "attention_probs_dropout_prob", "attention_dropout") > 0,
+        attention_dropout=config_float(source, "attention_probs_dropout_prob", "attention_dropout") > 0,
     )
-
-
-def lora_trainable_params(
-    hidden_size: int,
-    num_layers: int,
-    r: int,
-    targets: Sequence[str] | None = None,
-    *,
-    intermediate_size: int | None = None,
-    q_dim: int | None = None,
-    kv_dim: int | None = None,
-) -> int:
-    """LoRA's trainable parameters: r·(in_features + out_features) per adapted module per layer (default: q and v)."""
-    shape = _Shape(hidden_size, num_layers, intermediate_size or 4 * hidden_size, q_dim or hidden_size, kv_dim or hidden_size, 0, True)
-    per_layer = sum(r * sum(shape.module_dims(role)) for role in _lora_roles(targets))
-    return per_layer * num_layers
-
-
-def guess_shape(num_params: int) -> tuple[int, int]:
-    """(hidden_size, num_layers) of a GPT-style model with P ≈ 12·L·h² and h ≈ 64·L."""
-    hidden = max(64, round((64 * num_params / 12) ** (1 / 3)))
-    return hidden, max(1, round(hidden / 64))
 
 
 def _method_name(method: Method | str) -> str:
@@ -445,57 +393,6 @@ def _method_name(method: Method | str) -> str:
     if name not in METHODS:
         raise ValueError(f"unknown method {name!r}; use one of {', '.join(METHODS)}")
     return name
-
-
-def _config_int(config: Mapping[str, Any], *keys: str) -> int | None:
-    for key in keys:
-        value = config.get(key)
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
-            return int(value)
-    return None
-
-
-def _config_float(config: Mapping[str, Any], *keys: str) -> float:
-    """The first of ``keys`` that holds a number (0.0 when none does)."""
-    for key in keys:
-        value = config.get(key)
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-    return 0.0
-
-
-def _lora_roles(targets: Sequence[str] | None) -> list[str]:
-    """Map module names (q_proj, query, c_attn, ...) to the projection roles of a decoder layer; unknown names count as h→h."""
-    if not targets:
-        return ["q", "v"]
-    roles = []
-    for target in targets:
-        lowered = target.lower()
-        role = next((role for role in _ROLES if lowered == role or lowered in _ROLE_NAMES[role]), "o")
-        roles.append(role)
-    return roles
-
-
-def _shape(
-    num_params: int,
-    hidden_size: int | None,
-    num_layers: int | None,
-    intermediate_size: int | None,
-    heads: int | None,
-    kv_heads: int | None,
-    head_dim: int | None,
-    vocab_size: int | None,
-    tied: bool,
-) -> _Shape:
-    guessed_hidden, guessed_layers = guess_shape(num_params)
-    hidden = hidden_size or guessed_hidden
-    layers = num_layers or guessed_layers
-    if heads and not head_dim:
-        head_dim = hidden // heads
-    q_dim = heads * head_dim if heads and head_dim else hidden
-    kv_dim = (kv_heads or heads) * head_dim if heads and head_dim else hidden
-    heads = heads or max(1, hidden // 64)
-    return _Shape(hidden, layers, intermediate_size or 4 * hidden, q_dim, kv_dim, vocab_size or GUESSED_VOCAB_SIZE, tied, heads)
 
 
 def _logits_bytes(head: str, tokens: int, vocab: int, output_head_gradient: int) -> int:
@@ -506,38 +403,3 @@ def _logits_bytes(head: str, tokens: int, vocab: int, output_head_gradient: int)
         tile_tokens, tile_vocab = CHUNKED_HEAD_TILE
         return CHUNKED_HEAD_COPIES * min(tokens, tile_tokens) * min(vocab, tile_vocab) * FP32_BYTES + output_head_gradient
     return max(tokens * vocab * FP32_BYTES * LOGITS_FP32_COPIES, tokens * vocab * FP32_BYTES + output_head_gradient)
-
-
-def _layer_activation_bytes(shape: _Shape, method: str, act_bytes: int, mask_bytes: int, lora_roles: Sequence[str], lora_r: int) -> int:
-    """Bytes per token that one Llama-style decoder layer keeps for the backward pass (see the module docstring)."""
-    h, i, q, kv = shape.hidden, shape.intermediate, shape.q_dim, shape.kv_dim
-    norms = 2 * (h + 1) * FP32_BYTES  # each RMSNorm upcasts its input to fp32 and keeps it (and 1/rms)
-    attention = (2 * q + 2 * kv) * act_bytes + shape.heads * FP32_BYTES  # q and k after RoPE, v, the SDPA output; its fp32 log-sum-exp
-    mlp = 3 * i * act_bytes  # gate and up projections, the SiLU output
-    total = norms + attention + mlp
-    if method in ("lora", "qlora"):
-        total += sum(shape.module_dims(role)[0] * (act_bytes + mask_bytes) + lora_r * act_bytes for role in lora_roles)
-    elif method == "full":
-        total += 2 * h * FP32_BYTES  # the normalised values each norm weight's gradient needs
-        if act_bytes == FP32_BYTES:
-            total += (2 * h + q + i) * FP32_BYTES  # inputs of q/k/v (shared), o, gate/up (shared), down
-        else:
-            total += (5 * h + q + i) * act_bytes  # autocast casts the fp32 norm output once per projection
-    return total
-
-
-def _encoder_layer_activation_bytes(shape: _Shape, method: str, act_bytes: int, mask_bytes: int, lora_roles: Sequence[str],
-                                    lora_r: int) -> int:
-    """Bytes per token that one BERT-style encoder layer keeps for the backward pass, counted with ``saved_tensors_hooks`` on
-    all-MiniLM-L6-v2 (the attention probabilities, which grow with the length, are added by the caller)."""
-    h, i, q = shape.hidden, shape.intermediate, shape.q_dim
-    norms = 2 * (h * act_bytes + 2 * FP32_BYTES)  # two LayerNorms keep their input, mean and 1/std
-    dropouts = 2 * h * mask_bytes  # the hidden dropouts after the attention output and after the MLP
-    attention = 3 * q * act_bytes  # q, k and v for the two attention matmuls
-    mlp = i * act_bytes  # the GELU's input
-    total = norms + dropouts + attention + mlp
-    if method in ("lora", "qlora"):
-        total += sum(shape.module_dims(role)[0] * (act_bytes + mask_bytes) + lora_r * act_bytes for role in lora_roles)
-    elif method == "full":
-        total += (2 * h + q + i) * act_bytes  # the inputs the weight gradients need: q/k/v (shared), output, intermediate, down
-    return total

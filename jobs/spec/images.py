@@ -37,11 +37,13 @@ class TimestepSampling(str, Enum):
 
 
 class BaseQuantization(str, Enum):
-    """text-to-image, FLUX.1 and SD 3.x: how the frozen base transformer is stored while its LoRA trains (bitsandbytes, CUDA only)."""
+    """text-to-image, FLUX.1 and SD 3.x: how the frozen base transformer is stored while its LoRA trains (8bit and nf4: bitsandbytes,
+    CUDA only; fp8: diffusers' layerwise casting, float8 storage computed in the training precision, any device)."""
 
     NONE = "none"
     INT8 = "8bit"
     NF4 = "nf4"
+    FP8 = "fp8"
 
 
 class ImagesSpec(SpecModel):
@@ -55,8 +57,13 @@ class ImagesSpec(SpecModel):
                                         "e.g. 'a photo of sks dog'.")
     trigger_word: str | None = Field(default=None, max_length=100, description="A rare word put in front of every caption that lacks "
                                      "it, e.g. sks.")
-    resolution: int = Field(default=512, ge=32, le=4096, multiple_of=8, description="Square training size in pixels (a multiple of 8).")
-    crop: Crop = Field(default=Crop.CENTER, description="Center or random crop after resizing the short side to the resolution.")
+    resolution: int = Field(default=512, ge=32, le=4096, multiple_of=8, description="Training size in pixels (a multiple of 8): the square's side; "
+                            "aspect-ratio buckets hold about as many pixels.")
+    aspect_buckets: bool = Field(default=True, description="Train each image at the aspect-ratio bucket nearest its own shape "
+                                 "(about resolution² pixels, sides in steps of 64 px), each batch from one bucket, so portraits and "
+                                 "landscapes keep their content; off: every image is cropped square.")
+    crop: Crop = Field(default=Crop.CENTER, description="Center or random crop of what is left after resizing the image to cover "
+                       "its bucket (the square without aspect_buckets).")
     random_flip: bool = Field(default=False, description="Flip images horizontally at random (not for subjects with text or asymmetry).")
     noise_offset: float = Field(default=0.0, ge=0, le=1.0, description="Offset noise strength (0.05-0.1 helps very dark or bright images).")
     snr_gamma: float | None = Field(default=None, gt=0, le=100, description="Min-SNR loss weighting gamma (5 is typical; empty: plain MSE).")
@@ -70,7 +77,8 @@ class ImagesSpec(SpecModel):
     flux_guidance: float = Field(default=3.5, ge=0, le=30, description="FLUX.1-dev: the guidance value fed to the guidance "
                                  "embedding while training (ignored by FLUX.1-schnell and SD 3.x).")
     quantize_base: BaseQuantization = Field(default=BaseQuantization.NONE, description="FLUX.1 and SD 3.x: store the frozen "
-                                            "transformer in 8bit or nf4 (bitsandbytes, CUDA only) so the job fits a 24 GB card.")
+                                            "transformer in 8bit or nf4 (bitsandbytes, CUDA only) or fp8 (float8 storage, any device, "
+                                            "needs training.gradient_checkpointing) so the job fits a 24 GB card.")
 
 
 class SamplesSpec(SpecModel):

@@ -46,6 +46,7 @@ def test_image_job_samples_playground_and_generate_image(client: Client, tiny_sd
     from jobs.queue.run import train_in_foreground
     from jobs.spec import parse_spec
     from webui.access import LOCAL_CALLER
+    from webui.api_playground import image_placement_reason
     from webui.jobs_tab import sample_gallery
     from webui.playground_tab import is_image_source, mode_updates
 
@@ -79,6 +80,7 @@ def test_image_job_samples_playground_and_generate_image(client: Client, tiny_sd
     assert np.abs(base - lora).mean() > 0.5, "the LoRA must change the image"
     same = client.predict(job_id, PROMPT, 1, 0.0, 2, api_name="/generate_image")
     assert np.array_equal(decode(same["base"]), decode(same["lora"])) and np.array_equal(decode(same["base"]), base)
+    assert "GPU" in image_placement_reason(str(job_id), LOCAL_CALLER)  # the status line: where the pipeline runs and why
 
     with pytest.raises(AppError, match="write a prompt"):
         client.predict(job_id, "  ", 1, 1.0, 2, api_name="/generate_image")

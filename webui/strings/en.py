@@ -165,6 +165,12 @@ EN_UI: dict[str, str] = {
                                  "and may be off by up to {error}, so Submit only warns: watch the job's memory",
     "train.memory_within_error": "Memory: {estimate}, more than fits on {device} by less than the estimate's measured error "
                                  "(estimate ÷ measured {ratio}), so Submit only warns: watch the job's memory",
+    "train.image_floor_fits": "Memory: {estimate}; the weights fit on {device}",
+    "train.image_no_fit": "Memory: {estimate}, does not fit on {device}; set images.quantize_base to nf4, 8bit or fp8, turn on "
+                          "training.gradient_checkpointing, or lower images.resolution, training.batch_size or lora.r",
+    "train.image_over_on_cpu": "Memory: {estimate}, more than fits on {device}; training on CPU is not refused, but it may run out "
+                               "of memory: lower images.resolution or training.batch_size",
+    "train.image_memory_unknown": "Memory: estimated once the pipeline is on this machine as a diffusers folder",
     "train.steps": "Optimizer steps: {steps}",
     "train.time": "Estimated time: {minutes} min (from an earlier job on this model)",
     "train.time_unknown": "Time estimate: known after a first job on this model",
@@ -345,6 +351,7 @@ EN_UI: dict[str, str] = {
     "train.summary.memory_fits": "memory ≈ {estimate} of {free} free on this {device}",
     "train.summary.memory_no_fit": "memory ≈ {estimate}: more than the {free} free on this {device}",
     "train.summary.memory_unknown": "memory: not estimated",
+    "train.summary.memory_floor": "memory ≥ {estimate} (the weights; activations not estimated) of {free} free on this {device}",
     "train.summary.output_adapter": "result: an adapter in runs/<job>/adapter/",
     "train.summary.output_model": "result: a whole model in runs/<job>/model/",
     "train.group.model_data": "#### Model, data and name",

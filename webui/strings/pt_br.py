@@ -165,6 +165,12 @@ PT_UI: dict[str, str] = {
                                  "e pode errar em até {error}, então o envio só avisa: acompanhe a memória da tarefa",
     "train.memory_within_error": "Memória: {estimate}, mais do que cabe em {device} por menos que o erro medido da estimativa "
                                  "(estimativa ÷ medido {ratio}), então o envio só avisa: acompanhe a memória da tarefa",
+    "train.image_floor_fits": "Memória: {estimate}; os pesos cabem em {device}",
+    "train.image_no_fit": "Memória: {estimate}, não cabe em {device}; defina images.quantize_base como nf4, 8bit ou fp8, ative "
+                          "training.gradient_checkpointing ou reduza images.resolution, training.batch_size ou lora.r",
+    "train.image_over_on_cpu": "Memória: {estimate}, mais do que cabe em {device}; o treino na CPU não é recusado, mas pode ficar "
+                               "sem memória: reduza images.resolution ou training.batch_size",
+    "train.image_memory_unknown": "Memória: estimada quando o pipeline estiver nesta máquina como pasta do diffusers",
     "train.steps": "Passos do otimizador: {steps}",
     "train.time": "Tempo estimado: {minutes} min (de uma tarefa anterior com este modelo)",
     "train.time_unknown": "Estimativa de tempo: disponível após uma primeira tarefa com este modelo",
@@ -345,6 +351,7 @@ PT_UI: dict[str, str] = {
     "train.summary.memory_fits": "memória ≈ {estimate} de {free} livres nesta {device}",
     "train.summary.memory_no_fit": "memória ≈ {estimate}: mais que os {free} livres nesta {device}",
     "train.summary.memory_unknown": "memória: não estimada",
+    "train.summary.memory_floor": "memória ≥ {estimate} (os pesos; ativações não estimadas) de {free} livres nesta {device}",
     "train.summary.output_adapter": "resultado: um adaptador em runs/<tarefa>/adapter/",
     "train.summary.output_model": "resultado: um modelo inteiro em runs/<tarefa>/model/",
     "train.group.model_data": "#### Modelo, dados e nome",

@@ -64,8 +64,13 @@ _PT_FIELDS: dict[str, tuple[str, str]] = {
                        "txt, metadata ou instance_prompt."),
     "images.instance_prompt": ("Prompt de instância", "Uma legenda para toda imagem sem a sua, por exemplo 'a photo of sks dog'."),
     "images.trigger_word": ("Palavra-gatilho", "Uma palavra rara posta no início de cada legenda que não a tem, por exemplo sks."),
-    "images.resolution": ("Resolução", "Tamanho quadrado de treino em pixels (múltiplo de 8)."),
-    "images.crop": ("Recorte", "Recorte central ou aleatório depois de redimensionar o lado menor para a resolução."),
+    "images.resolution": ("Resolução", "Tamanho de treino em pixels (múltiplo de 8): o lado do quadrado; os baldes de proporção têm "
+                          "quase tantos pixels quanto ele."),
+    "images.aspect_buckets": ("Baldes de proporção", "Treina cada imagem no balde de proporção mais próximo do seu formato (cerca de "
+                              "resolução² pixels, lados em passos de 64 px), cada lote de um só balde, para retratos e paisagens "
+                              "guardarem o conteúdo; desligado: toda imagem é recortada quadrada."),
+    "images.crop": ("Recorte", "Recorte central ou aleatório do que sobra depois de redimensionar a imagem para cobrir o seu balde "
+                    "(o quadrado sem baldes de proporção)."),
     "images.random_flip": ("Espelhar ao acaso", "Espelha imagens na horizontal ao acaso (não para assuntos com texto ou assimetria)."),
     "images.noise_offset": ("Deslocamento de ruído", "Intensidade do offset noise (0,05-0,1 ajuda imagens muito escuras ou claras)."),
     "images.timestep_sampling": ("Sorteio dos passos de tempo", "FLUX.1 e SD 3.x: como os passos de tempo do treino são sorteados: "
@@ -74,7 +79,8 @@ _PT_FIELDS: dict[str, tuple[str, str]] = {
     "images.flux_guidance": ("Guidance do FLUX", "FLUX.1-dev: o valor de guidance dado ao embedding de guidance no treino (ignorado "
                                                  "pelo FLUX.1-schnell e pelo SD 3.x)."),
     "images.quantize_base": ("Quantizar a base", "FLUX.1 e SD 3.x: guarda o transformer congelado em 8bit ou nf4 (bitsandbytes, só CUDA) "
-                                                 "para o job caber numa placa de 24 GB."),
+                                                 "ou fp8 (armazenamento float8, qualquer dispositivo, precisa de "
+                                                 "training.gradient_checkpointing) para o job caber numa placa de 24 GB."),
     "images.snr_gamma": ("Gama do SNR", "Gama da ponderação Min-SNR da perda (5 é comum; vazio: MSE simples)."),
     "images.use_8bit_adam": ("Adam de 8 bits", "AdamW de 8 bits do bitsandbytes (precisa de CUDA e bitsandbytes)."),
     "images.cache_latents": ("Guardar latentes", "Codifica as imagens com o VAE uma vez (mais rápido; sem recorte aleatório nem espelho)."),

@@ -2,10 +2,11 @@
 embeddings and the flow-matching step, the recipe of diffusers' ``train_dreambooth_lora_flux.py`` and ``..._sd3.py``.
 
 :func:`load_flow_parts` loads the pipeline safely (:mod:`jobs.models.pipelines`; the frozen transformer in 8-bit or NF4 on
-CUDA when ``images.quantize_base`` asks) and keeps a copy of its ``FlowMatchEulerDiscreteScheduler`` for training, whose
-sigmas carry the shift of the scheduler config. :func:`add_flow_lora` adds PEFT LoRA to the transformer (the scripts'
-default targets). The T5 + CLIP encoders run once per caption and sample prompt while the transformer is not loaded yet,
-and are freed before it loads (:func:`load_flow_parts`), so the two never share the GPU.
+CUDA when ``images.quantize_base`` asks, or stored in float8 on any device: :func:`store_in_fp8`) and keeps a copy of its
+``FlowMatchEulerDiscreteScheduler`` for training, whose sigmas carry the shift of the scheduler config. :func:`add_flow_lora`
+adds PEFT LoRA to the transformer (the scripts' default targets, :mod:`jobs.models.image_lora_targets`). The T5 + CLIP
+encoders run once per caption and sample prompt while the transformer is not loaded yet, and are freed before it loads
+(:func:`load_flow_parts`), so the two never share the GPU.
 :func:`sample_sigmas` draws the timesteps (logit-normal, mode or uniform), :func:`noisy_latents` mixes latents and noise
 on the straight path, :func:`predict_flow` calls the transformer (latents packed 2×2 for FLUX, the guidance embedding for
 FLUX-dev) and returns the velocity in the latent layout; the target is ``noise - latents``.
@@ -14,22 +15,17 @@ FLUX-dev) and returns the velocity in the latent layout; the target is ``noise -
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
 
 from jobs.errors import UnsupportedError
-from jobs.models.memory_images import FlowMemoryEstimate, check_flow_fits, estimate_flow_memory, lora_params
+from jobs.models.image_lora_targets import flow_target_modules
+from jobs.models.memory_images import FlowMemoryEstimate, check_flow_fits, estimate_image_job, fp8_problem
 from jobs.models.pipelines import ResolvedPipeline, load_pipeline, load_transformer, resolve_pipeline
 from jobs.spec import JobSpec
 
-ATTENTION_TARGETS = ["attn.to_k", "attn.to_q", "attn.to_v", "attn.to_out.0", "attn.add_k_proj", "attn.add_q_proj", "attn.add_v_proj",
-                     "attn.to_add_out"]
-FEED_FORWARD_TARGETS = ["ff.net.0.proj", "ff.net.2", "ff_context.net.0.proj", "ff_context.net.2"]
-DEFAULT_TARGETS = {"flux": ATTENTION_TARGETS + FEED_FORWARD_TARGETS, "sd3": ATTENTION_TARGETS}
-"""``lora.target_modules: auto``, as the diffusers scripts default: FLUX also adapts the feed-forward layers; ``attn.to_q``
-and friends match FLUX's single-stream blocks too."""
-ALL_LINEAR_EXTRA = {"flux": ["proj_mlp"], "sd3": FEED_FORWARD_TARGETS}
 MAX_SEQUENCE_LENGTH = {"flux": 512, "sd3": 256}
 LOGIT_MEAN, LOGIT_STD, MODE_SCALE = 0.0, 1.0, 1.29
 """The scripts' defaults for the timestep density."""
@@ -52,6 +48,9 @@ class FlowParts:
     flux_guidance: float = 3.5
     trains_text_encoder: bool = False
     prompt_cache: dict[str, dict[str, torch.Tensor]] = field(default_factory=dict)
+    fp8_pending: bool = False
+    """fp8 storage asked for and not applied yet: the transformer waits on the CPU in the training precision until its LoRA is in
+    place (:func:`store_in_fp8`)."""
 
     def trained_modules(self) -> dict[str, torch.nn.Module]:
         """The modules that carry LoRA adapters: the transformer."""
@@ -76,10 +75,14 @@ ENCODER_NAMES = ("text_encoder", "text_encoder_2", "text_encoder_3")
 
 
 def load_flow_parts(base_model: str, dtype: torch.dtype, prompts: list[str], revision: str | None = None, *, quantize: str | None = None,
-                    flux_guidance: float = 3.5) -> FlowParts:
+                    flux_guidance: float = 3.5, adapter_file: Path | None = None, adapter_name: str = "default") -> FlowParts:
     """Load a FLUX.1 or SD 3.x pipeline on the best device in two phases, so the text encoders never share the GPU with the
     transformer: first the text encoders and VAE, which encode every one of ``prompts`` into ``prompt_cache`` and are then
-    freed; then the transformer (``quantize``: 8bit or nf4, CUDA only). Everything is frozen."""
+    freed; then the transformer (``quantize``: 8bit or nf4, CUDA only; fp8, see :func:`store_in_fp8`). Everything is frozen.
+
+    ``adapter_file`` (a diffusers LoRA file) is loaded into the transformer as ``adapter_name`` before it is stored in fp8. With fp8
+    and no adapter file the transformer stays on the CPU in ``dtype`` (``fp8_pending``) until :func:`add_flow_lora` has added the
+    LoRA: PEFT creates a LoRA layer in its base layer's dtype, so a LoRA added after the cast would be float8 too."""
     from diffusers import FlowMatchEulerDiscreteScheduler
 
     resolved = resolve_pipeline(base_model, revision, half_precision=dtype != torch.float32)
@@ -98,26 +101,47 @@ def load_flow_parts(base_model: str, dtype: torch.dtype, prompts: list[str], rev
     pipe.register_modules(**dict.fromkeys(ENCODER_NAMES[: 2 if resolved.family == "flux" else 3]))  # freed: only the cache is used now
     if device.type == "cuda":
         torch.cuda.empty_cache()
-    transformer = load_transformer(resolved, dtype, quantize)
-    if quantize in (None, "none"):
-        transformer.to(device)  # a bitsandbytes transformer is on the GPU as it loads
+    storage = quantize or "none"
+    transformer = load_transformer(resolved, dtype, None if storage == "fp8" else storage)
+    if storage == "none":
+        transformer.to(device)  # a bitsandbytes transformer is on the GPU as it loads; an fp8 one moves once stored
     transformer.requires_grad_(False)
     pipe.register_modules(transformer=transformer)
     parts.transformer = transformer
+    parts.fp8_pending = storage == "fp8"
+    if adapter_file is not None:
+        pipe.load_lora_weights(str(adapter_file.parent), weight_name=adapter_file.name, adapter_name=adapter_name)
+        if parts.fp8_pending:
+            store_in_fp8(parts)
     return parts
+
+
+def store_in_fp8(parts: FlowParts) -> None:
+    """Store the frozen transformer in float8 (e4m3) and move it to the device: diffusers' layerwise casting casts each Linear,
+    conv and embedding layer to the training precision for its forward pass and back after it; normalisation and modulation
+    layers, position embeddings and the output projection stay in the training precision, and so do the LoRA layers already
+    added (diffusers skips PEFT's, and stops PEFT from casting their input to float8). The quality trade is that of an 8-bit
+    base (what ai-toolkit and musubi-tuner call fp8_base)."""
+    parts.transformer.enable_layerwise_casting(storage_dtype=torch.float8_e4m3fn, compute_dtype=parts.transformer.dtype)
+    parts.transformer.to(parts.device)
+    parts.fp8_pending = False
 
 
 def estimate_for_spec(spec: JobSpec, resolved: ResolvedPipeline, dtype: torch.dtype) -> FlowMemoryEstimate:
     """The memory estimate of ``spec`` on the resolved FLUX.1 / SD 3.x pipeline (:mod:`jobs.models.memory_images`)."""
-    targets = flow_target_modules(resolved.family, spec.lora.target_modules)
-    return estimate_flow_memory(resolved.path, resolved.family, resolution=spec.images.resolution, batch_size=spec.training.batch_size,
-                                quantize=spec.images.quantize_base.value, precision_bytes=dtype.itemsize,
-                                gradient_checkpointing=spec.training.gradient_checkpointing, lora_params=lora_params(resolved.path, targets, spec.lora.r))
+    estimate = estimate_image_job(spec, resolved, dtype.itemsize)
+    if not isinstance(estimate, FlowMemoryEstimate):
+        raise ValueError(f"{resolved.path} is not a FLUX.1 / SD 3.x pipeline folder")
+    return estimate
 
 
 def refuse_if_too_big(spec: JobSpec, dtype: torch.dtype) -> FlowMemoryEstimate | None:
-    """On a CUDA GPU, raise :class:`jobs.errors.ModelError` with the numbers before loading when the estimate exceeds the free
-    memory; returns the estimate (None without a GPU or for a single-file checkpoint)."""
+    """Before loading: refuse fp8 storage without gradient checkpointing (:func:`jobs.models.memory_images.fp8_problem`, any device),
+    and on a CUDA GPU raise :class:`jobs.errors.ModelError` with the numbers when the estimate exceeds the free memory; returns the
+    estimate (None without a GPU or for a single-file checkpoint)."""
+    problem = fp8_problem(spec.images.quantize_base.value, spec.training.gradient_checkpointing)
+    if problem:
+        raise UnsupportedError(problem)
     if not torch.cuda.is_available():
         return None
     resolved = resolve_pipeline(spec.base_model, spec.base_model_revision, half_precision=dtype != torch.float32)
@@ -129,17 +153,9 @@ def refuse_if_too_big(spec: JobSpec, dtype: torch.dtype) -> FlowMemoryEstimate |
     return estimate
 
 
-def flow_target_modules(family: str, target: str | list[str]) -> list[str]:
-    """``lora.target_modules`` for a FLUX.1/SD 3.x transformer: auto → the scripts' defaults, all-linear → also the rest of the MLPs."""
-    if target == "auto":
-        return list(DEFAULT_TARGETS[family])
-    if target == "all-linear":
-        return DEFAULT_TARGETS[family] + ALL_LINEAR_EXTRA[family]
-    return list(target)
-
-
 def add_flow_lora(parts: FlowParts, spec: JobSpec) -> None:
-    """Add a PEFT LoRA adapter to the transformer; text-encoder LoRA is refused for these families."""
+    """Add a PEFT LoRA adapter to the transformer (then, with fp8 storage pending, store it: :func:`store_in_fp8`); text-encoder
+    LoRA is refused for these families."""
     from peft import LoraConfig
 
     if spec.images.train_text_encoder:
@@ -150,6 +166,8 @@ def add_flow_lora(parts: FlowParts, spec: JobSpec) -> None:
                                              init_lora_weights="gaussian", target_modules=flow_target_modules(parts.family, settings.target_modules)))
     if spec.training.gradient_checkpointing:
         parts.transformer.enable_gradient_checkpointing()
+    if parts.fp8_pending:
+        store_in_fp8(parts)
 
 
 @torch.no_grad()

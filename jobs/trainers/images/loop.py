@@ -3,7 +3,8 @@
 
 :func:`run_steps` trains from the run's start step (a checkpoint's, or 0) to its last: per step a ``random.Random`` and a
 ``torch.Generator`` seeded from the spec's seed and the step (so a resumed run draws what an uninterrupted one would),
-``gradient_accumulation`` micro-batches chosen by :func:`jobs.trainers.images.batches.batch_indices`, their mean loss,
+``gradient_accumulation`` micro-batches drawn from the run's batch order (:func:`jobs.trainers.images.batches.batch_order`: one
+aspect-ratio bucket per batch, a function of seed and micro-step alone), their mean loss,
 one optimizer step, the metric row, samples every ``samples.every_steps`` (and at the last step), a checkpoint when
 :func:`jobs.trainers.images.run_state.checkpoint_due` says so or the stop file appeared (then it stops cleanly).
 """
@@ -21,7 +22,7 @@ import torch
 
 from jobs.metrics import MetricsSink
 from jobs.spec import JobSpec
-from jobs.trainers.images.batches import batch_indices
+from jobs.trainers.images.batches import BatchOrder
 from jobs.trainers.images.run_state import Optimization, checkpoint_due, epoch_ended, optimizer_step, record_step, save_checkpoint
 from jobs.trainers.images.sample_index import SAMPLES
 from jobs.trainers.images.samples import sample_due
@@ -52,10 +53,10 @@ def existing_samples(run_dir: Path) -> list[str]:
     return sorted(p.name for p in folder.glob("*.png")) if folder.is_dir() else []
 
 
-def run_steps(spec: JobSpec, run_dir: Path, sink: MetricsSink, run: Optimization, parts: Any, examples: int, micro_step: MicroStep,
+def run_steps(spec: JobSpec, run_dir: Path, sink: MetricsSink, run: Optimization, parts: Any, order: BatchOrder, micro_step: MicroStep,
               render: RenderSamples, *, show_progress: bool = False, stop_file: Path | None = None) -> StepsDone:
-    """Train ``parts`` (SD ``DiffusionParts`` or ``FlowParts``) from ``run.start_step`` to ``run.max_steps`` over ``examples``
-    training images; stops cleanly (after a checkpoint) when ``stop_file`` appears."""
+    """Train ``parts`` (SD ``DiffusionParts`` or ``FlowParts``) from ``run.start_step`` to ``run.max_steps`` on the micro-batches of
+    ``order``; stops cleanly (after a checkpoint) when ``stop_file`` appears."""
     settings = spec.training
     step, max_steps = run.start_step, run.max_steps
     sink.set_total_steps(max_steps)
@@ -65,7 +66,7 @@ def run_steps(spec: JobSpec, run_dir: Path, sink: MetricsSink, run: Optimization
 
         bar = tqdm(total=max_steps, initial=step, unit="step", dynamic_ncols=True)
     done = StepsDone(step=step, last_loss=None, train_seconds=0.0, stopped=False, samples=existing_samples(run_dir))
-    accumulation, batch_size = settings.gradient_accumulation, settings.batch_size
+    accumulation = settings.gradient_accumulation
     parts.set_train_mode()
     last_save = time.monotonic()
     while step < max_steps:
@@ -74,7 +75,7 @@ def run_steps(spec: JobSpec, run_dir: Path, sink: MetricsSink, run: Optimization
         generator = torch.Generator(device=parts.device).manual_seed(settings.seed * 104_729 + step)
         step_loss = 0.0
         for micro in range(accumulation):
-            indices = batch_indices(examples, batch_size, settings.seed, step * accumulation + micro)
+            indices = order.batch(step * accumulation + micro)
             loss = micro_step(indices, rng, generator)
             (loss / accumulation).backward()
             step_loss += float(loss.detach()) / accumulation
@@ -83,14 +84,14 @@ def run_steps(spec: JobSpec, run_dir: Path, sink: MetricsSink, run: Optimization
         done.step = step
         done.train_seconds += time.perf_counter() - step_started
         done.last_loss = step_loss
-        record_step(sink, spec, run, step, step_loss, grad_norm, done.train_seconds, examples)
+        record_step(sink, spec, run, step, step_loss, grad_norm, done.train_seconds, order)
         if bar is not None:
             bar.update(1)
             bar.set_postfix({"loss": f"{step_loss:.4g}"}, refresh=False)
         done.stopped = stop_file is not None and stop_file.exists() and step < max_steps
         if sample_due(spec.samples, step, max_steps):
             done.samples += [p.name for p in render(step)]
-        if done.stopped or checkpoint_due(settings, step, max_steps, time.monotonic() - last_save, epoch_ended(spec, step, examples)):
+        if done.stopped or checkpoint_due(settings, step, max_steps, time.monotonic() - last_save, epoch_ended(order, step, accumulation)):
             save_checkpoint(run_dir, step, parts, run.optimizer, run.lr_scheduler, run.state)
             last_save = time.monotonic()
         if done.stopped:

@@ -4,8 +4,10 @@
 alpha included, travels in the safetensors metadata). ``adapter/pytorch_lora_weights_kohya.safetensors``
 holds the same weights with ``lora_unet_*`` / ``lora_te1_*`` / ``lora_te2_*`` keys and per-module ``.alpha``
 tensors, the layout A1111, ComfyUI, Forge and diffusers' own kohya loader read. A FLUX.1 LoRA's kohya file has the BFL
-``lora_unet_double_blocks_*`` / ``lora_unet_single_blocks_*`` keys (:mod:`jobs.trainers.images.flux_kohya`); an SD 3.x LoRA
-is written in the diffusers format only.
+``lora_unet_double_blocks_*`` / ``lora_unet_single_blocks_*`` keys (:mod:`jobs.trainers.images.flux_kohya`), an SD 3.x
+LoRA's the original MMDiT's ``lora_unet_joint_blocks_*`` keys (:mod:`jobs.trainers.images.sd3_kohya`; ComfyUI and Forge
+load it, diffusers has no reader for it). A transformer LoRA on a module outside the blocks (``lora.target_modules``
+naming an embedder) has no kohya name: then only the diffusers file is written, and the log says why.
 
     from jobs.trainers.images.lora_files import save_lora
     files = save_lora(run_dir / "adapter", "sd", unet, {"text_encoder": None}, alpha=16)
@@ -13,18 +15,25 @@ is written in the diffusers format only.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from jobs.trainers.images.flux_kohya import flux_kohya_state_dict, linear_shapes
+from jobs.errors import UnsupportedError
+from jobs.trainers.images.flux_kohya import flux_kohya_state_dict
+from jobs.trainers.images.kohya_layout import linear_shapes
+from jobs.trainers.images.sd3_kohya import sd3_kohya_state_dict
 
 if TYPE_CHECKING:  # torch loads in save_lora, so the file names can be imported cheaply (the Playground's image inference)
     import torch
 
 DIFFUSERS_FILE = "pytorch_lora_weights.safetensors"
 KOHYA_FILE = "pytorch_lora_weights_kohya.safetensors"
-KOHYA_BASE_VERSION = {"sd": "sd_v1", "sdxl": "sdxl_base_v1-0", "flux": "flux1"}
+KOHYA_BASE_VERSION = {"sd": "sd_v1", "sdxl": "sdxl_base_v1-0", "flux": "flux1", "sd3": "sd3"}
+KOHYA_NETWORK_MODULE = {"flux": "networks.lora_flux", "sd3": "networks.lora_sd3"}
 TRANSFORMER_FAMILIES = {"flux": "FluxPipeline", "sd3": "StableDiffusion3Pipeline"}
+TRANSFORMER_KOHYA_WRITERS = {"flux": flux_kohya_state_dict, "sd3": sd3_kohya_state_dict}
+_log = logging.getLogger(__name__)
 
 
 def lora_layers(module: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -44,7 +53,7 @@ def _metadata(module: torch.nn.Module) -> dict[str, Any]:
 
 
 def _kohya_metadata(family: str, rank: int, alpha: float) -> dict[str, str]:
-    return {"ss_network_module": "networks.lora_flux" if family == "flux" else "networks.lora", "ss_network_dim": str(rank),
+    return {"ss_network_module": KOHYA_NETWORK_MODULE.get(family, "networks.lora"), "ss_network_dim": str(rank),
             "ss_network_alpha": str(alpha), "ss_base_model_version": KOHYA_BASE_VERSION.get(family, family), "ss_training_tool": "adapta"}
 
 
@@ -55,9 +64,12 @@ def _save_transformer_lora(folder: Path, family: str, transformer: torch.nn.Modu
     weights = lora_layers(transformer)
     cls = getattr(diffusers, TRANSFORMER_FAMILIES[family])
     cls.save_lora_weights(str(folder), safe_serialization=True, transformer_lora_layers=weights, transformer_lora_adapter_metadata=_metadata(transformer))
-    if family != "flux":
+    try:
+        kohya = TRANSFORMER_KOHYA_WRITERS[family]({key: value.detach().float().cpu() for key, value in weights.items()},
+                                                  linear_shapes(transformer), alpha)
+    except UnsupportedError as error:
+        _log.warning("no %s written: %s", KOHYA_FILE, error)
         return {"diffusers": folder / DIFFUSERS_FILE, "kohya": None}
-    kohya = flux_kohya_state_dict({key: value.detach().float().cpu() for key, value in weights.items()}, linear_shapes(transformer), alpha)
     rank = next(int(value.shape[0]) for key, value in weights.items() if key.endswith("lora_A.weight"))
     save_file(kohya, str(folder / KOHYA_FILE), metadata=_kohya_metadata(family, rank, alpha))
     return {"diffusers": folder / DIFFUSERS_FILE, "kohya": folder / KOHYA_FILE}

@@ -16,11 +16,10 @@ from typing import Any
 
 import torch
 
+from jobs.models.image_lora_targets import unet_target_modules
 from jobs.models.pipelines import ResolvedPipeline, load_pipeline, resolve_pipeline
 from jobs.spec import JobSpec
 
-UNET_ATTENTION = ["to_k", "to_q", "to_v", "to_out.0"]
-UNET_ALL_LINEAR = UNET_ATTENTION + ["proj_in", "proj_out", "ff.net.0.proj", "ff.net.2"]
 TEXT_ENCODER_ATTENTION = ["q_proj", "k_proj", "v_proj", "out_proj"]
 ENCODER_NAMES = ("text_encoder", "text_encoder_2")
 
@@ -71,15 +70,6 @@ def load_parts(base_model: str, dtype: torch.dtype, revision: str | None = None)
         pipe=pipe, resolved=resolved, family=resolved.family, unet=pipe.unet, vae=pipe.vae, text_encoders=encoders,
         tokenizers=tokenizers, noise_scheduler=DDPMScheduler.from_config(pipe.scheduler.config), device=device,
     )
-
-
-def unet_target_modules(target: str | list[str]) -> list[str]:
-    """``lora.target_modules`` for a UNet: auto → attention projections, all-linear → also proj and feed-forward."""
-    if target == "auto":
-        return list(UNET_ATTENTION)
-    if target == "all-linear":
-        return list(UNET_ALL_LINEAR)
-    return list(target)
 
 
 def add_lora(parts: DiffusionParts, spec: JobSpec) -> None:

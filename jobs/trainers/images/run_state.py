@@ -22,51 +22,32 @@ from jobs.errors import UnsupportedError
 from jobs.metrics import MetricsSink
 from jobs.spec import JobSpec, TrainingSpec
 from jobs.trainers.arguments import CHECKPOINTS
-from jobs.trainers.tail import TRAINER_STATE, last_complete_checkpoint
+from jobs.trainers.images.batches import BatchOrder
+from jobs.trainers.tail import TRAINER_STATE, TrainOutcome, last_complete_checkpoint
 
 
-@dataclass
-class ImageTrainOutcome:
-    """What a finished (or cleanly stopped) text-to-image run produced and measured (fields shared with text runs first)."""
+@dataclass(kw_only=True)
+class ImageTrainOutcome(TrainOutcome):
+    """What a finished (or cleanly stopped) text-to-image run produced and measured: a text run's
+    :class:`~jobs.trainers.tail.TrainOutcome` and what only image runs have."""
 
-    output_folder: Path
-    global_step: int
-    resumed_from_step: int | None
-    first_loss: float | None
-    last_loss: float | None
-    train_loss: float | None
-    trainable_params: int
-    total_params: int
-    train_examples: int
-    skipped_rows: int
-    runtime_seconds: float
+    data_format: str = "images"
     train_seconds: float
     """Seconds spent in optimizer steps (no loading, sampling or saving): the benchmark's denominator."""
     steps_per_second: float | None
-    peak_memory_bytes: int
-    stopped_early: bool
-    base_model_path: str
     pipeline_family: str
     trigger_word: str | None
     samples: list[str]
     kohya_file: str
     skipped_images: dict[str, str] = field(default_factory=dict)
-    eval_metrics: dict[str, float] = field(default_factory=dict)
-    eval_examples: int = 0
-    label_names: list[str] | None = None
-    data_format: str = "images"
-    data_mapping: dict[str, str] = field(default_factory=dict)
-    warnings: list[str] = field(default_factory=list)
-    is_main_process: bool = True
     held_out: HeldOutImages = field(default_factory=HeldOutImages)
     """The images kept out of training for the before/after report (or why there are none)."""
 
 
-def total_steps(spec: JobSpec, examples: int) -> int:
-    """Optimizer steps of the run: ``max_steps`` or epochs × batches per epoch / accumulation."""
+def total_steps(spec: JobSpec, per_epoch: int) -> int:
+    """Optimizer steps of the run: ``max_steps`` or epochs × ``per_epoch`` batches / accumulation."""
     if spec.training.max_steps:
         return spec.training.max_steps
-    per_epoch = math.ceil(examples / spec.training.batch_size)
     return max(1, math.ceil(spec.training.epochs * per_epoch / spec.training.gradient_accumulation))
 
 
@@ -151,7 +132,7 @@ class Optimization:
         return self.resumed_from or 0
 
 
-def start_optimization(spec: JobSpec, run_dir: Path, parts: Any, train_examples: int) -> Optimization:
+def start_optimization(spec: JobSpec, run_dir: Path, parts: Any, batches_per_epoch: int) -> Optimization:
     """LoRA parameters in fp32 (even on a half-precision base), AdamW (or 8-bit AdamW), the LR schedule, and the state of the newest
     complete checkpoint under ``run_dir/checkpoints`` when there is one."""
     from diffusers.optimization import get_scheduler
@@ -161,7 +142,7 @@ def start_optimization(spec: JobSpec, run_dir: Path, parts: Any, train_examples:
     for parameter in trainable:
         parameter.data = parameter.data.float()
     optimizer = make_optimizer(trainable, spec)
-    max_steps = total_steps(spec, train_examples)
+    max_steps = total_steps(spec, batches_per_epoch)
     lr_scheduler = get_scheduler(settings.scheduler.value, optimizer, num_warmup_steps=int(settings.warmup_ratio * max_steps), num_training_steps=max_steps)
     last = last_complete_checkpoint(run_dir / CHECKPOINTS)
     state: dict[str, Any] = {"first_loss": None, "loss_sum": 0.0, "loss_count": 0}
@@ -182,7 +163,7 @@ def optimizer_step(run: Optimization, max_grad_norm: float) -> float:
 
 
 def record_step(sink: MetricsSink, spec: JobSpec, run: Optimization, step: int, step_loss: float, grad_norm: float, train_seconds: float,
-                examples: int) -> None:
+                order: BatchOrder) -> None:
     """Keep the loss totals and, every ``logging_steps`` (and at the last step), write the step's metric row."""
     state, settings = run.state, spec.training
     if state["first_loss"] is None:
@@ -194,15 +175,15 @@ def record_step(sink: MetricsSink, spec: JobSpec, run: Optimization, step: int, 
     per_step = settings.gradient_accumulation * settings.batch_size
     speed = (step - run.start_step) / train_seconds if train_seconds > 0 else 0.0
     sink.record(step, {
-        "loss": step_loss, "learning_rate": run.lr_scheduler.get_last_lr()[0], "grad_norm": grad_norm, "epoch": step * per_step / examples,
+        "loss": step_loss, "learning_rate": run.lr_scheduler.get_last_lr()[0], "grad_norm": grad_norm,
+        "epoch": order.epochs(step * settings.gradient_accumulation),
         "steps_per_second": speed, "images_per_second": speed * per_step, "eta_seconds": (run.max_steps - step) / speed if speed else 0.0,
     }, total_steps=run.max_steps)
 
 
-def epoch_ended(spec: JobSpec, step: int, examples: int) -> bool:
-    """True when ``step`` finished an epoch over ``examples`` images."""
-    per_step = spec.training.gradient_accumulation * spec.training.batch_size
-    return step * per_step // examples > (step - 1) * per_step // examples
+def epoch_ended(order: BatchOrder, step: int, accumulation: int) -> bool:
+    """True when optimizer step ``step`` (of ``accumulation`` micro-batches of ``order``) finished an epoch."""
+    return order.epoch_of(step * accumulation) > order.epoch_of((step - 1) * accumulation)
 
 
 def make_outcome(spec: JobSpec, run: Optimization, *, output_folder: Path, step: int, last_loss: float | None, total_params: int,
@@ -222,5 +203,5 @@ def make_outcome(spec: JobSpec, run: Optimization, *, output_folder: Path, step:
         steps_per_second=done / train_seconds if train_seconds > 0 else None, peak_memory_bytes=peak_memory, stopped_early=stopped,
         base_model_path=base_model_path, pipeline_family=family, trigger_word=spec.images.trigger_word, samples=samples, kohya_file=kohya_file,
         skipped_images=dict(dataset.unreadable), data_mapping={"caption_source": dataset.caption_source},
-        warnings=[*dataset.problems, *(warnings or [])], eval_examples=len(held_out.items), held_out=held_out,
+        warnings=[*dataset.problems, *(warnings or [])], eval_examples=len(held_out.items), eval_metrics={}, label_names=None, held_out=held_out,
     )

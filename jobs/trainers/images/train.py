@@ -4,7 +4,9 @@ and SD 3.x pipelines go to the flow-matching loop of :mod:`jobs.trainers.images.
 ``train_text_to_image(spec, run_dir, sink)`` loads the pipeline safely, reads the image dataset, adds PEFT
 LoRA adapters, and trains with DDPM noise, epsilon or v-prediction (from the scheduler config) and MSE or
 Min-SNR-weighted loss (:func:`sd_micro_loss`, one micro-batch; the step loop is :func:`jobs.trainers.images.loop.run_steps`,
-shared with FLUX.1 / SD 3.x). Images held out for the before/after report (``data.validation``, or a share of a large
+shared with FLUX.1 / SD 3.x). With ``images.aspect_buckets`` each image trains at its aspect-ratio bucket
+(:mod:`jobs.trainers.images.buckets`), one bucket per batch, SDXL's time ids carrying the bucket's size and the crop corner.
+Images held out for the before/after report (``data.validation``, or a share of a large
 ``data.train``, see :func:`jobs.data.images.split_image_dataset`) are never trained on; the outcome names them.
 Every step writes a metric row; samples are rendered every ``samples.every_steps``;
 ``checkpoints/checkpoint-<step>/`` holds LoRA weights (safetensors), optimizer state and a
@@ -25,11 +27,13 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from jobs.errors import UnsupportedError
 from jobs.metrics import MetricsSink
 from jobs.models import resolve_precision
 from jobs.models.pipelines import FLOW_FAMILIES, resolve_pipeline
-from jobs.spec import Crop, JobSpec
-from jobs.trainers.images.batches import PreparedImage, crop_and_flip, prepare_images, sdxl_time_ids
+from jobs.spec import BaseQuantization, Crop, JobSpec
+from jobs.trainers.images.batches import PreparedImage, batch_order, center_corner, crop_and_flip, prepare_images, sdxl_time_ids
+from jobs.trainers.images.buckets import pipeline_buckets
 from jobs.trainers.images.flow_train import train_flow
 from jobs.trainers.images.loop import run_steps
 from jobs.trainers.images.lora_files import save_lora
@@ -59,14 +63,13 @@ def sd_micro_loss(indices: list[int], rng: random.Random, generator: torch.Gener
     """The loss of one SD/SDXL micro-batch: latents (cached, or cropped and encoded now), DDPM noise at random timesteps, the
     UNet's epsilon or v-prediction against its target (MSE or Min-SNR weighted)."""
     images, device = spec.images, parts.device
-    resolution = images.resolution
     captions = [prepared[i].caption for i in indices]
     with torch.no_grad():
         if images.cache_latents:
             latents = torch.cat([latent_cache[i].sample(generator) for i in indices])
-            corners = [((prepared[i].image.size[1] - resolution) // 2, (prepared[i].image.size[0] - resolution) // 2) for i in indices]
+            corners = [center_corner(prepared[i]) for i in indices]
         else:
-            pairs = [crop_and_flip(prepared[i], resolution, images.crop is Crop.RANDOM, images.random_flip, rng) for i in indices]
+            pairs = [crop_and_flip(prepared[i], images.crop is Crop.RANDOM, images.random_flip, rng) for i in indices]
             pixels = torch.stack([pixel for pixel, _ in pairs]).to(device, parts.vae.dtype)
             corners = [corner for _, corner in pairs]
             latents = parts.vae.encode(pixels).latent_dist.sample(generator)
@@ -80,7 +83,8 @@ def sd_micro_loss(indices: list[int], rng: random.Random, generator: torch.Gener
         target = diffusion_target(parts, latents, noise, timesteps)
     time_ids = None
     if parts.family == "sdxl":
-        time_ids = torch.stack([sdxl_time_ids(prepared[i].original_size, corner, resolution) for i, corner in zip(indices, corners, strict=True)])
+        time_ids = torch.stack([sdxl_time_ids(prepared[i].original_size, corner, prepared[i].target_hw)
+                                for i, corner in zip(indices, corners, strict=True)])
     prediction = predict(parts, noisy, timesteps, captions, dtype, time_ids, embeddings)
     return _loss(spec, parts, prediction, target, timesteps)
 
@@ -98,6 +102,9 @@ def train_text_to_image(
     dtype, _ = resolve_precision(spec.training.precision)
     if resolve_pipeline(spec.base_model, spec.base_model_revision, half_precision=dtype != torch.float32).family in FLOW_FAMILIES:
         return train_flow(spec, run_dir, sink, show_progress=show_progress, stop_file=stop_file)
+    if spec.images.quantize_base is not BaseQuantization.NONE:  # never silently ignored
+        raise UnsupportedError(f"images.quantize_base is {spec.images.quantize_base.value}, but only FLUX.1 and SD 3.x transformers are "
+                               "stored quantized; an SD/SDXL UNet trains in the training precision: set images.quantize_base to none")
     started = time.perf_counter()
     settings = spec.training
     torch.manual_seed(settings.seed)
@@ -106,13 +113,14 @@ def train_text_to_image(
     parts = load_parts(spec.base_model, dtype, spec.base_model_revision)
     add_lora(parts, spec)
     total = sum(p.numel() for module in (parts.unet, parts.vae, *parts.text_encoders) for p in module.parameters())
-    run = start_optimization(spec, run_dir, parts, len(train_items))
-    prepared = prepare_images(train_items, images.resolution)
+    prepared = prepare_images(train_items, images.resolution, buckets=pipeline_buckets(parts, images.resolution) if images.aspect_buckets else None)
+    order = batch_order(prepared, settings.batch_size, settings.seed)
+    run = start_optimization(spec, run_dir, parts, order.batches_per_epoch)
     latent_cache: dict[int, Any] = {}
     if images.cache_latents:
         with torch.no_grad():
             for index, item in enumerate(prepared):
-                pixels, _ = crop_and_flip(item, images.resolution, False, False, random.Random(0))
+                pixels, _ = crop_and_flip(item, False, False, random.Random(0))
                 latent_cache[index] = parts.vae.encode(pixels[None].to(parts.device, parts.vae.dtype)).latent_dist
     micro_step = partial(sd_micro_loss, spec=spec, parts=parts, prepared=prepared, latent_cache=latent_cache, dtype=dtype,
                          embeddings=None if parts.trains_text_encoder else {})
@@ -120,7 +128,7 @@ def train_text_to_image(
     def render(step: int) -> list[Path]:
         return render_samples(parts.pipe, spec.samples, step, run_dir, images.resolution)
 
-    done = run_steps(spec, run_dir, sink, run, parts, len(prepared), micro_step, render, show_progress=show_progress, stop_file=stop_file)
+    done = run_steps(spec, run_dir, sink, run, parts, order, micro_step, render, show_progress=show_progress, stop_file=stop_file)
 
     output_folder = run_dir / "adapter"
     encoders = {name: module for name, module in parts.trained_modules().items() if name != "unet"}

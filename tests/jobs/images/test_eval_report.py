@@ -66,9 +66,9 @@ def evaluated(tiny_sd: Path, tmp_path_factory: pytest.TempPathFactory) -> Simple
     images = write_many_images(root / "photos", 52)
     trained_on: list[Path] = []
 
-    def recording_prepare(items, resolution):
+    def recording_prepare(items, resolution, **options):
         trained_on.extend(item.path for item in items)
-        return prepare(items, resolution)
+        return prepare(items, resolution, **options)
 
     prepare = train_module.prepare_images
     with pytest.MonkeyPatch.context() as patch:

@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from jobs.errors import ModelError, SpecError
-from jobs.metrics import read_metrics_jsonl
+from jobs.errors import ModelError, SpecError, UnsupportedError
+from jobs.metrics import MetricsSink, read_metrics_jsonl
 from jobs.models.pipelines import check_pipeline_safety, resolve_pipeline
 from jobs.spec import Crop, Task, parse_spec, parse_spec_yaml
 from jobs.spec.compat import collect_spec_warnings
+from jobs.trainers.images.train import train_text_to_image
 from jobs.trainers.registry import get_trainer
 from tests.jobs.images.conftest import write_images
 from tests.served_app import run_launch
@@ -127,3 +128,11 @@ def test_a_single_file_checkpoint_that_diffusers_cannot_read_gives_one_sentence(
     assert resolved.single_file and resolved.family == "sd"
     with pytest.raises(ModelError, match="cannot load pipeline my-model.safetensors with diffusers"):
         load_pipeline(resolved)
+
+
+def test_a_quantized_base_is_refused_for_sd_instead_of_silently_ignored(tiny_sd: Path, tmp_path: Path) -> None:
+    """``images.quantize_base`` stores FLUX.1 / SD 3.x transformers quantized; an SD UNet would train in full precision anyway."""
+    spec = parse_spec({"task": "text-to-image", "base_model": str(tiny_sd), "data": {"train": str(write_images(tmp_path / "images"))},
+                       "images": {"quantize_base": "fp8", "resolution": 64}, "training": {"gradient_checkpointing": True}})
+    with pytest.raises(UnsupportedError, match="only FLUX.1 and SD 3.x transformers are stored quantized.*set images.quantize_base to none"):
+        train_text_to_image(spec, tmp_path / "run", MetricsSink(tmp_path / "metrics.jsonl"))

@@ -17,10 +17,9 @@ from jobs.models.memory import (
     RUNTIME_OVERHEAD_BYTES,
     MemoryEstimate,
     estimate_for_config,
-    guess_shape,
-    lora_trainable_params,
 )
 from jobs.models.memory_budget import budget_memory, cpu_training_budget, training_processes_rss
+from jobs.models.memory_layers import guess_shape, lora_trainable_params
 from jobs.spec import Method
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -210,9 +209,9 @@ def test_cpu_training_budget_is_total_ram_minus_running_jobs(monkeypatch: pytest
 
 def test_memory_module_loads_without_torch_or_pydantic() -> None:
     code = (
-        "import importlib.util, sys\n"
-        f"spec = importlib.util.spec_from_file_location('adapta_memory', {str(ROOT / 'jobs' / 'models' / 'memory.py')!r})\n"
-        "module = importlib.util.module_from_spec(spec); sys.modules['adapta_memory'] = module; spec.loader.exec_module(module)\n"
+        f"import sys; sys.path.insert(0, {str(ROOT / 'bench')!r})\n"
+        "from gpu_memory_check import load_memory_module\n"
+        "module = load_memory_module()\n"
         "assert module.estimate_for_config({}, 10**8, 'lora', batch_size=1, seq_len=8).total > 0\n"
         "heavy = [name for name in ('torch', 'transformers', 'pydantic', 'gradio', 'psutil') if name in sys.modules]\n"
         "assert not heavy, heavy\n"
