@@ -11,7 +11,11 @@ Rows are read with the same formats, mappings and row-numbered problems as every
 - prompts (grpo): ``prompt`` and an optional ``reference`` answer that reward terms compare with.
 
 Every row becomes a prompt conversation (``prompt_messages``), rendered by the model's chat template when the tokenizer
-has one (TRL's conversational format), else as the plain ``### User: / ### Assistant:`` layout sft uses. Held-out rows
+has one (TRL's conversational format), else as the plain ``### User: / ### Assistant:`` layout sft uses. ``data.thinking``
+(:func:`jobs.data.chat.template_options`) reaches the template as it does for sft: each conversational row carries
+``chat_template_kwargs`` (``{"enable_thinking": False}`` for off), which TRL passes to the template when it renders the
+prompt, the chosen and the rejected answer, so a Qwen3 or SmolLM3 pair trained with thinking off has the empty think block
+in its prompt, as sft's rendering has. Held-out rows
 follow :func:`jobs.data.split.decide_split`: ``data.validation`` (a share or a file), else ``evaluation.holdout`` when at
 least 50 rows are usable, picked by ``data.split_seed`` with duplicates kept on one side.
 
@@ -25,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from jobs.data.chat import template_options
 from jobs.data.examples import PLAIN_CHAT_TEMPLATE
 from jobs.data.formats import FormatChoice, resolve_format
 from jobs.data.hub_datasets import resolve_data_files
@@ -74,30 +79,37 @@ def _truncate_prompt(messages: list[dict[str, str]], tokenizer: Any, max_prompt_
     return [*messages[:position], shortened, *messages[position + 1:]]
 
 
-def prompt_text(fields: dict[str, Any], tokenizer: Any, max_prompt_length: int | None = None) -> str:
-    """The prompt exactly as the model reads it before its answer: chat template (or the plain layout) with the generation prompt."""
+def prompt_text(fields: dict[str, Any], tokenizer: Any, max_prompt_length: int | None = None, thinking: str = "auto") -> str:
+    """The prompt exactly as the model reads it before its answer: chat template (or the plain layout) with the generation prompt;
+    ``thinking`` is ``data.thinking``."""
     messages = _truncate_prompt(fields["prompt_messages"], tokenizer, max_prompt_length)
-    template = None if getattr(tokenizer, "chat_template", None) else PLAIN_CHAT_TEMPLATE
-    return tokenizer.apply_chat_template(messages, chat_template=template, tokenize=False, add_generation_prompt=True)
+    chat = bool(getattr(tokenizer, "chat_template", None))
+    options = template_options(tokenizer, thinking) if chat else {}
+    return tokenizer.apply_chat_template(messages, chat_template=None if chat else PLAIN_CHAT_TEMPLATE, tokenize=False,
+                                         add_generation_prompt=True, **options)
 
 
-def trl_rows(fields: dict[str, Any], fmt: DataFormat, objective: Objective, tokenizer: Any, max_prompt_length: int | None = None) -> list[dict[str, Any]]:
-    """One row's TRL rows: conversational when the tokenizer has a chat template, else plain text (TRL appends EOS to answers)."""
+def trl_rows(fields: dict[str, Any], fmt: DataFormat, objective: Objective, tokenizer: Any, max_prompt_length: int | None = None,
+             thinking: str = "auto") -> list[dict[str, Any]]:
+    """One row's TRL rows: conversational when the tokenizer has a chat template (dpo, orpo and kto rows with
+    ``chat_template_kwargs`` for a ``thinking`` of on or off), else plain text (TRL appends EOS to answers)."""
     chat = bool(getattr(tokenizer, "chat_template", None))
     prompt: Any = _truncate_prompt(fields["prompt_messages"], tokenizer, max_prompt_length) if chat else prompt_text(
         fields, tokenizer, max_prompt_length)
+    options = template_options(tokenizer, thinking) if chat else {}
+    extra: dict[str, Any] = {"chat_template_kwargs": options} if options else {}
 
     def answer(text: str) -> Any:
         return [{"role": "assistant", "content": text}] if chat else text
 
     if objective is Objective.GRPO:
-        return [{"prompt": prompt, "answer": fields.get("answer")}]
+        return [{"prompt": prompt, "answer": fields.get("answer")}]  # GRPO takes the options once, in GRPOConfig
     if fmt is DataFormat.FEEDBACK:
-        return [{"prompt": prompt, "completion": answer(fields["completion"]), "label": fields["label"]}]
+        return [{"prompt": prompt, "completion": answer(fields["completion"]), "label": fields["label"], **extra}]
     if objective is Objective.KTO:  # a preference pair is two pieces of unpaired feedback
-        return [{"prompt": prompt, "completion": answer(fields["chosen"]), "label": True},
-                {"prompt": prompt, "completion": answer(fields["rejected"]), "label": False}]
-    return [{"prompt": prompt, "chosen": answer(fields["chosen"]), "rejected": answer(fields["rejected"])}]
+        return [{"prompt": prompt, "completion": answer(fields["chosen"]), "label": True, **extra},
+                {"prompt": prompt, "completion": answer(fields["rejected"]), "label": False, **extra}]
+    return [{"prompt": prompt, "chosen": answer(fields["chosen"]), "rejected": answer(fields["rejected"]), **extra}]
 
 
 def _choice(spec: JobSpec, records: list[dict[str, Any]], source: str) -> FormatChoice:
@@ -173,7 +185,7 @@ def load_objective_data(spec: JobSpec, tokenizer: Any, recorded: RecordedSplit |
     limit = spec.preference.max_prompt_length if spec.objective is not Objective.GRPO else None
 
     def convert(items: list[tuple[dict[str, Any], int]]) -> list[dict[str, Any]]:
-        return [row for fields, _ in items for row in trl_rows(fields, choice.format, spec.objective, tokenizer, limit)]
+        return [row for fields, _ in items for row in trl_rows(fields, choice.format, spec.objective, tokenizer, limit, spec.data.thinking)]
 
     return ObjectiveData(train=convert(usable), eval=convert(held), eval_fields=[fields for fields, _ in held],
                          eval_rows=[row for _, row in held], eval_source=eval_source, choice=choice, train_rows=len(usable),

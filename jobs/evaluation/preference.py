@@ -79,7 +79,7 @@ def answer_log_probs(loaded: LoadedModel, prompts: Sequence[str], answers: Seque
 def _pair_margins(spec: JobSpec, loaded: LoadedModel, fields: Sequence[dict[str, Any]]) -> tuple[list[float], list[float]]:
     """Per pair: the summed log-probability margin chosen - rejected, and the same per answer token (length-normalised)."""
     limit = spec.preference.max_prompt_length
-    prompts = [prompt_text(item, loaded.tokenizer, limit) for item in fields]
+    prompts = [prompt_text(item, loaded.tokenizer, limit, spec.data.thinking) for item in fields]
     size = spec.evaluation.batch_size
     chosen = answer_log_probs(loaded, prompts, [item["chosen"] for item in fields], size)
     rejected = answer_log_probs(loaded, prompts, [item["rejected"] for item in fields], size)
@@ -123,7 +123,7 @@ def _evaluate_pairs(spec: JobSpec, adapted: LoadedModel, base: LoadedModel | Non
 def _evaluate_feedback(spec: JobSpec, adapted: LoadedModel, base: LoadedModel | None, fields: Sequence[dict[str, Any]],
                        rows: Sequence[int]) -> EvalReport:
     def per_token(loaded: LoadedModel) -> list[float]:
-        prompts = [prompt_text(item, loaded.tokenizer, spec.preference.max_prompt_length) for item in fields]
+        prompts = [prompt_text(item, loaded.tokenizer, spec.preference.max_prompt_length, spec.data.thinking) for item in fields]
         scores = answer_log_probs(loaded, prompts, [item["completion"] for item in fields], spec.evaluation.batch_size)
         return [total / max(1, count) for total, count in scores]
 
@@ -150,7 +150,8 @@ def _evaluate_feedback(spec: JobSpec, adapted: LoadedModel, base: LoadedModel | 
 
 
 def _completions(spec: JobSpec, loaded: LoadedModel, fields: Sequence[dict[str, Any]]) -> list[str]:
-    prompts = [loaded.tokenizer(prompt_text(item, loaded.tokenizer), add_special_tokens=False)["input_ids"] for item in fields]
+    prompts = [loaded.tokenizer(prompt_text(item, loaded.tokenizer, thinking=spec.data.thinking), add_special_tokens=False)["input_ids"]
+               for item in fields]
     return greedy_answers(loaded, prompts, spec.grpo.max_completion_length, spec.evaluation.batch_size)
 
 

@@ -56,7 +56,8 @@ def preview_rewards(spec: JobSpec, rows: int = PREVIEW_ROWS) -> list[RewardPrevi
     items = first_rows(spec, rows)
     loaded = load_base(spec.base_model, spec.task)
     tokenizer = loaded.tokenizer
-    prompts = [tokenizer(prompt_text(fields, tokenizer), add_special_tokens=False)["input_ids"] for fields, _ in items]
+    prompts = [tokenizer(prompt_text(fields, tokenizer, thinking=spec.data.thinking), add_special_tokens=False)["input_ids"]
+               for fields, _ in items]
     limit = min(spec.grpo.max_completion_length, PREVIEW_MAX_NEW_TOKENS)
     completions = greedy_answers(loaded, prompts, limit, spec.evaluation.batch_size)
     scores = score_in_worker(spec.grpo.rewards, [(completion, fields.get("answer")) for (fields, _), completion in zip(items, completions,

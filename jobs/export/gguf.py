@@ -31,7 +31,7 @@ from jobs.export.gguf_convert import convert_folder, quant_type
 from jobs.export.gguf_families import GgufSupport, family_of, gguf_support
 from jobs.export.gguf_llamacpp import LlamaCppUnavailable, llamacpp_status
 from jobs.export.gguf_verify import Reference, verify_file, verify_files_llamacpp, verify_tokenizer
-from jobs.export.gguf_vocab import load_tokenizer, pre_tokenizer_name
+from jobs.export.gguf_vocab import load_tokenizer, pre_tokenizer_name, space_prefix_note
 from jobs.export.merge import ensure_merged
 from jobs.export.modelfile import write_modelfile
 from jobs.models import read_config, resolve_model
@@ -160,7 +160,7 @@ def export_gguf(run_dir: str | Path, quants: Sequence[str], *, merged_dir: str |
     tokenizer = reference.tokenizer if reference is not None else load_tokenizer(source)
     preferred = next((file for name in PREFERRED_FOR_OLLAMA for file in files if file.type == name), files[0])
     modelfile = folder / MODELFILE
-    modelfile_report = write_modelfile(tokenizer, modelfile, preferred.path.name)
+    modelfile_report = write_modelfile(tokenizer, modelfile, preferred.path.name, load_spec(run_dir / "spec.yaml").data.thinking)
     done += 1
     tokenizer_report = None
     if reference is not None and used_verifier == "llama.cpp":
@@ -182,7 +182,7 @@ def export_gguf(run_dir: str | Path, quants: Sequence[str], *, merged_dir: str |
         "run": str(run_dir), "source": str(source), "architecture": architecture, "verified": verify, "verifier": used_verifier,
         "verifier_note": verifier_note,
         "prompts": reference.source if reference is not None else None, "tokenizer": tokenizer_report, "modelfile": modelfile_report,
-        "pre_tokenizer": pre_tokenizer_name(tokenizer),
+        "pre_tokenizer": pre_tokenizer_name(tokenizer), "tokenizer_note": space_prefix_note(tokenizer),
         "files": [{**(file.verification or {"type": file.type, "file": file.path.name, "size_bytes": file.size_bytes}),
                    "convert_seconds": file.seconds} for file in files],
         "passed": passed,
@@ -202,7 +202,8 @@ def _verify_in_llamacpp(reference: Reference, files: list[GgufFile]) -> dict[str
     if loaded is None:
         return {"texts": 0, "identical": 0, "verifier": "llama.cpp", "passed": False}
     return {"texts": loaded["tokenizer_texts"], "identical": loaded["tokenizer_identical"], "verifier": "llama.cpp",
-            "passed": loaded["tokenizer_identical"] == loaded["tokenizer_texts"]}
+            "chat_prompts": loaded["chat_prompts"], "chat_prompts_identical": loaded["chat_prompts_identical"],
+            "warning": loaded.get("warning"), "passed": loaded["tokenizer_identical"] == loaded["tokenizer_texts"]}
 
 
 def offered_files(result: GgufExport) -> list[Path]:

@@ -180,7 +180,7 @@ def verify_tokenizer(reference: Reference, path: Path) -> dict[str, Any]:
     from transformers import AutoTokenizer
 
     rebuilt = AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
-    texts = tokenizer_texts(reference)
+    texts = tokenizer_texts(reference)[: len(reference.sequences) + 1]  # the job's rows and the probe
     same = sum(rebuilt(text, add_special_tokens=False)["input_ids"] == reference.tokenizer(text, add_special_tokens=False)["input_ids"]
                for text in texts)
     return {"texts": len(texts), "identical": same, "passed": same == len(texts)}
@@ -194,10 +194,7 @@ def until_end(tokens: list[int], end_ids: set[int]) -> list[int]:
     return tokens
 
 
-def text_of(tokenizer: Any, sequence: list[int]) -> str:
-    """``sequence`` as the text it was made from: special tokens written as they are, the text between them decoded run by run
-    (decoded whole, a SentencePiece tokenizer puts a space after each special token that the original text did not have)."""
-    special = {index for index, token in tokenizer.added_tokens_decoder.items() if token.special}
+def _decoded_by_runs(tokenizer: Any, sequence: list[int], special: set[int]) -> str:
     parts: list[str] = []
     run: list[int] = []
     for token in [*sequence, None]:
@@ -210,9 +207,70 @@ def text_of(tokenizer: Any, sequence: list[int]) -> str:
     return "".join(parts)
 
 
+def text_of(tokenizer: Any, sequence: list[int]) -> str:
+    """``sequence`` as a text that the tokenizer splits back into exactly ``sequence``: special tokens written as they are and
+    the text between them decoded run by run (a legacy SentencePiece tokenizer, decoded whole, puts a space after each
+    special token that the text did not have), else the sequence decoded whole (a non-legacy one, decoded by runs, drops the
+    space after a special token that the text had). The check then compares llama.cpp with the very ids training used."""
+    special = {index for index, token in tokenizer.added_tokens_decoder.items() if token.special}
+    candidates = [_decoded_by_runs(tokenizer, sequence, special), tokenizer.decode(sequence, clean_up_tokenization_spaces=False)]
+    return next((text for text in candidates if tokenizer(text, add_special_tokens=False)["input_ids"] == list(sequence)), candidates[0])
+
+
+def probe_text(reference: Reference) -> str:
+    """llama.cpp's pre-tokenizer probe, after the special token the job's texts start with (a chat prompt's first token), so that
+    it is split where the job's prompts put text."""
+    first = reference.sequences[0][:1] if reference.sequences else []
+    special = {index for index, token in reference.tokenizer.added_tokens_decoder.items() if token.special}
+    return (reference.tokenizer.convert_ids_to_tokens(first[0]) if first and first[0] in special else "") + PROBE_TEXT
+
+
+CHAT_PROBES: list[list[dict[str, str]]] = [
+    [{"role": "user", "content": "What is the capital of France?"}],
+    [{"role": "system", "content": "Answer in one line."}, {"role": "user", "content": "Name a planet."}],
+    [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello, how can I help?"}, {"role": "user", "content": "Tell me a joke."}],
+]
+"""Conversations rendered by the chat template with its generation prompt: the text a chat runtime hands llama.cpp."""
+
+
+def chat_prompt_texts(tokenizer: Any) -> list[str]:
+    """:data:`CHAT_PROBES` as the chat template renders them for generation (those it accepts), or [] without a template."""
+    if not getattr(tokenizer, "chat_template", None):
+        return []
+    texts = []
+    for chat in CHAT_PROBES:
+        try:
+            texts.append(tokenizer.apply_chat_template(chat, tokenize=False, add_generation_prompt=True))
+        except Exception:  # noqa: BLE001 - a template that refuses a system message: the other probes remain
+            continue
+    return texts
+
+
 def tokenizer_texts(reference: Reference) -> list[str]:
-    """The job's own examples as text, and llama.cpp's pre-tokenizer probe: what a file's tokenizer must split identically."""
-    return [text_of(reference.tokenizer, sequence) for sequence in reference.sequences] + [PROBE_TEXT]
+    """What a file's tokenizer must split as the original does: the job's own examples as text and llama.cpp's pre-tokenizer
+    probe (which decide the verdict), then the chat prompts of :func:`chat_prompt_texts` (a warning when they differ)."""
+    return ([text_of(reference.tokenizer, sequence) for sequence in reference.sequences] + [probe_text(reference)]
+            + chat_prompt_texts(reference.tokenizer))
+
+
+def tokenization_counts(reference: Reference, tokenized: list[list[int]]) -> dict[str, int]:
+    """How many of :func:`tokenizer_texts` the file's tokenizer split as the original does: ``tokenizer_identical`` of
+    ``tokenizer_texts`` (the job's rows and the probe) and ``chat_prompts_identical`` of ``chat_prompts``."""
+    texts = tokenizer_texts(reference)
+    same = [got == reference.tokenizer(text, add_special_tokens=False)["input_ids"] for got, text in zip(tokenized, texts, strict=True)]
+    rows = len(reference.sequences) + 1
+    return {"tokenizer_identical": sum(same[:rows]), "tokenizer_texts": rows, "chat_prompts_identical": sum(same[rows:]),
+            "chat_prompts": len(same) - rows}
+
+
+def tokenization_warning(counts: dict[str, int]) -> str | None:
+    """The sentence the export shows when llama.cpp splits chat prompts differently from transformers, or None."""
+    differ = counts["chat_prompts"] - counts["chat_prompts_identical"]
+    if not differ:
+        return None
+    return (f"llama.cpp splits {differ} of {counts['chat_prompts']} chat prompts rendered by the model's template into other tokens than "
+            "transformers does (a SentencePiece tokenizer whose template writes a space after a special token, see docs/export.md): "
+            "answers through a chat runtime may differ slightly from the Playground's")
 
 
 def _side_by_side(reference: Reference, prompt: list[int], merged: list[int], gguf: list[int]) -> dict[str, Any]:
@@ -235,13 +293,14 @@ def judge_llamacpp(reference: Reference, path: Path, quant: QuantType, answer: L
     end_ids = reference.end_ids()
     answers = [until_end(tokens, end_ids) for tokens in answer.greedy]
     identical = sum(got == wanted for got, wanted in zip(answers, reference.greedy_answers(), strict=True))
-    wanted_ids = [reference.tokenizer(text, add_special_tokens=False)["input_ids"] for text in tokenizer_texts(reference)]
-    same_tokens = sum(got == want for got, want in zip(answer.tokenized, wanted_ids, strict=True))
+    counts = tokenization_counts(reference, answer.tokenized)
     top1 = agree / max(total, 1)
-    passed = (top1 >= quant.min_top1 and (not quant.exact_greedy or identical == len(answers)) and same_tokens == len(wanted_ids))
+    passed = (top1 >= quant.min_top1 and (not quant.exact_greedy or identical == len(answers))
+              and counts["tokenizer_identical"] == counts["tokenizer_texts"])
+    warning = tokenization_warning(counts)
     return {
         **head, "loaded": True, "top1_agreement": round(top1, 4), "positions": total, "greedy_identical": identical,
-        "greedy_prompts": len(answers), "tokenizer_identical": same_tokens, "tokenizer_texts": len(wanted_ids),
+        "greedy_prompts": len(answers), **counts, **({"warning": warning} if warning else {}),
         "load_seconds": round(answer.load_seconds or 0.0, 2), "passed": passed,
         "answers": [_side_by_side(reference, prompt, merged, got)
                     for prompt, merged, got in zip(reference.prompts, reference.greedy_answers(), answers, strict=True)],

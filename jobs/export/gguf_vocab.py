@@ -13,9 +13,10 @@ Two kinds are written, read from the folder's ``tokenizer.json`` (:func:`tokeniz
   ``gpt-2`` whatever its vocabulary; any other is written as ``default`` and reported.
 - **SentencePiece BPE with byte fallback** (Gemma 3, Llama 2, Mistral 7B v0.3, Phi-3; llama.cpp's ``llama`` model, as its
   ``_set_vocab_sentencepiece`` writes it): tokens with scores and types (``<0x..>`` byte tokens as BYTE, the unknown
-  token as UNKNOWN), and whether a ``▁`` is put before the text (``add_space_prefix``: Llama and Mistral yes, Gemma
-  no). llama.cpp merges the adjacent pair whose joined token scores highest, so each token's score is minus the rank of
-  the first merge that makes it: the order in which transformers' BPE merges.
+  token as UNKNOWN), and whether a ``▁`` is put before the text (``add_space_prefix``: a legacy Llama, Mistral or Phi-3
+  tokenizer yes, Gemma no, a non-legacy one with a chat template no: :func:`adds_space_prefix`). llama.cpp merges the
+  adjacent pair whose joined token scores highest, so each token's score is minus the rank of the first merge that makes
+  it: the order in which transformers' BPE merges.
 
 Both kinds write the padding up to the model's vocabulary as UNUSED, special added tokens as CONTROL and other added
 tokens as USER_DEFINED, the special token ids, whether a BOS token is prepended, and the chat template.
@@ -152,7 +153,8 @@ class Vocabulary:
     scores: list[float]
     """SentencePiece only: what llama.cpp ranks merges by."""
     add_space_prefix: bool = False
-    """SentencePiece only: whether llama.cpp puts a ``▁`` before the text (and after each special token)."""
+    """SentencePiece only: whether llama.cpp puts a ``▁`` before the text (and after each special token):
+    :func:`adds_space_prefix`."""
 
 
 def merge_scores(merges: list[str]) -> dict[str, float]:
@@ -163,13 +165,35 @@ def merge_scores(merges: list[str]) -> dict[str, float]:
     return scores
 
 
-def adds_space_prefix(state: dict[str, Any]) -> bool:
-    """Whether a ``▁`` is put before the text: a ``Prepend`` normalizer, or a Metaspace pre-tokenizer that prepends."""
-    normalizer = json.dumps(state.get("normalizer") or {})
+def prepend_scheme(state: dict[str, Any]) -> str:
+    """Where the tokenizer puts a ``▁`` before text: ``always`` (before the text after every special token too: a ``Prepend``
+    normalizer, or a legacy Metaspace), ``first`` (at the start of the text only: transformers' non-legacy Llama, Mistral and
+    Phi-3 tokenizers) or ``never`` (Gemma)."""
+    if '"Prepend"' in json.dumps(state.get("normalizer") or {}):
+        return "always"
     pre = state.get("pre_tokenizer") or {}
     metaspaces = [pre] if pre.get("type") == "Metaspace" else [item for item in pre.get("pretokenizers") or [] if item.get("type") == "Metaspace"]
-    return '"Prepend"' in normalizer or any(item.get("prepend_scheme", "always") != "never" and item.get("add_prefix_space", True)
-                                            for item in metaspaces)
+    schemes = [item.get("prepend_scheme", "always") if item.get("add_prefix_space", True) else "never" for item in metaspaces]
+    return next((scheme for scheme in schemes if scheme != "never"), "never")
+
+
+def adds_space_prefix(state: dict[str, Any], chat_template: bool = False) -> bool:
+    """Whether llama.cpp must put a ``▁`` before text (``tokenizer.ggml.add_space_prefix``). llama.cpp puts it at the start
+    and after every special token, as a legacy tokenizer does. A non-legacy tokenizer (``first``) puts it only at the start,
+    so for one with a chat template, whose prompts start with a special token, llama.cpp is told not to (measured: then
+    llama.cpp splits every chat prompt as transformers does, otherwise none; docs/export.md)."""
+    scheme = prepend_scheme(state)
+    return scheme == "always" or (scheme == "first" and not chat_template)
+
+
+def space_prefix_note(tokenizer: Any) -> str | None:
+    """What llama.cpp still splits differently from transformers for this tokenizer, in one sentence, or None."""
+    state = _backend_state(tokenizer)
+    if tokenizer_kind(state) != "llama" or prepend_scheme(state) != "first" or not getattr(tokenizer, "chat_template", None):
+        return None
+    return ("this SentencePiece tokenizer is non-legacy (a ▁ only at the start of the text), so the GGUF tells llama.cpp to put no ▁ "
+            "before text: chat prompts, which start with a special token, split exactly as in training, but a raw prompt that starts "
+            "with plain text loses the ▁ of its first word in llama.cpp")
 
 
 def vocabulary(tokenizer: Any, folder: Path, vocab_size: int) -> Vocabulary:
@@ -182,7 +206,8 @@ def vocabulary(tokenizer: Any, folder: Path, vocab_size: int) -> Vocabulary:
     added = tokenizer.added_tokens_decoder
     scores_by_token = merge_scores(merges) if kind == "llama" else {}
     size = max(vocab_size, max(by_id) + 1)
-    vocab = Vocabulary(kind, [], [], merges if kind == "gpt2" else [], [], kind == "llama" and adds_space_prefix(state))
+    vocab = Vocabulary(kind, [], [], merges if kind == "gpt2" else [], [],
+                       kind == "llama" and adds_space_prefix(state, bool(getattr(tokenizer, "chat_template", None))))
     for index in range(size):
         token = by_id.get(index, f"[PAD{index}]")
         score = scores_by_token.get(token, 0.0)

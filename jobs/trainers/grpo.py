@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from jobs.data.chat import template_options
 from jobs.metrics import MetricsSink
 from jobs.spec import JobSpec, RewardTerm
 from jobs.trainers.preference import PreparedRun, callbacks, finish_run, prepare_run, trl_arguments
@@ -73,6 +74,7 @@ def _trainer(spec: JobSpec, run_dir: Path, prepared: PreparedRun, callback_list:
         beta=settings.beta,
         reward_weights=[term.weight for term in terms],
         log_completions=False,
+        chat_template_kwargs=template_options(prepared.tokenizer, spec.data.thinking) or None,  # data.thinking, as sft renders it
     )
     return GRPOTrainer(model=prepared.model, reward_funcs=functions, args=args, train_dataset=Dataset.from_list(prepared.data.train),
                        processing_class=prepared.tokenizer, callbacks=callback_list, peft_config=prepared.peft_config)

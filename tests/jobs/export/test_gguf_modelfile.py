@@ -80,13 +80,26 @@ def test_smollm2_modelfile_keeps_the_default_system_prompt_and_stops_on_im_end(t
     assert {"<|im_end|>", "<|im_start|>"} <= set(report["stop"])
 
 
-def test_a_template_that_is_not_per_message_gets_no_template_and_a_reason(tokenizer, tmp_path: Path) -> None:
-    tokenizer.chat_template = MISTRAL_STYLE
+def test_a_template_that_fits_no_layout_gets_no_template_and_a_reason(tmp_path: Path) -> None:
+    from tests.jobs.data.chat_families import family_tokenizer
+
+    tokenizer = family_tokenizer("gemma2", tmp_path / "gemma2")  # Gemma 2 refuses a system message altogether
     template, reason = translate_template(tokenizer)
-    assert template is None and reason
+    assert template is None and "system prompt" in reason
     report = write_modelfile(tokenizer, tmp_path / "Modelfile", "m.gguf")
     modelfile = (tmp_path / "Modelfile").read_text()
     assert not report["template_translated"] and "TEMPLATE" not in modelfile and "FROM ./m.gguf" in modelfile
+    assert 'PARAMETER stop "<end_of_turn>"' in modelfile
+
+
+def test_a_system_prompt_folded_into_the_first_user_turn_translates(tokenizer) -> None:
+    tokenizer.chat_template = MISTRAL_STYLE
+    template, reason = translate_template(tokenizer)
+    assert template is not None, reason
+    chat = [{"role": "system", "content": "Be brief."}, *TWO_TURNS]
+    rendered = render_go_template(template, ollama_messages(chat))
+    assert rendered == tokenizer.apply_chat_template(chat, tokenize=False, add_generation_prompt=True)
+    assert "[INST] Be brief.\n\nWhat colour" in rendered
 
 
 def test_the_go_renderer_follows_go_semantics_for_the_subset() -> None:
@@ -101,24 +114,38 @@ def test_the_go_renderer_follows_go_semantics_for_the_subset() -> None:
 FAMILY_TURN_ENDS = {"llama3": "<|eot_id|>", "qwen2": "<|im_end|>", "qwen3": "<|im_end|>", "gemma3": "<end_of_turn>",
                     "phi3": "<|end|>", "mistral": "</s>", "smollm3": "<|im_end|>"}
 """Each family's end-of-turn token, where Ollama must stop."""
-PER_MESSAGE = {"llama3", "qwen2", "qwen3", "smollm3"}
-"""The families whose real template renders each message as prefix + content + suffix, so the Modelfile carries a TEMPLATE;
-Gemma 3 (system text inside the first user turn), Mistral (system text inside the last user turn) and Phi-3 (EOS only
-without a generation prompt) are left to the template Ollama reads from the GGUF."""
+CHATS = [TWO_TURNS, [{"role": "system", "content": "Be brief."}, *TWO_TURNS], TWO_TURNS[:1],
+         [{"role": "system", "content": "Be brief."}, TWO_TURNS[0]], *SAMPLE_CHATS]
+"""System or none, one turn or two, each with the generation prompt."""
 
 
 @pytest.mark.parametrize("family", list(FAMILY_TURN_ENDS))
 def test_each_family_modelfile_renders_like_its_real_template_and_stops_at_its_turn_end(family: str, tmp_path: Path) -> None:
+    """Gemma 3 folds the system prompt into the first user turn, Mistral into the last one, Phi-3 writes EOS only without a
+    generation prompt: each family's template still translates, checked against its real Jinja template."""
     from tests.jobs.data.chat_families import family_tokenizer
 
     tokenizer = family_tokenizer(family, tmp_path / family)
     report = write_modelfile(tokenizer, tmp_path / "Modelfile", "m.gguf")
     modelfile = (tmp_path / "Modelfile").read_text()
     assert f'PARAMETER stop "{FAMILY_TURN_ENDS[family]}"' in modelfile
-    assert report["template_translated"] is (family in PER_MESSAGE), report
-    if family not in PER_MESSAGE:
-        assert report["reason"] and "TEMPLATE" not in modelfile
-        return
+    assert report["template_translated"], report
     go = template_of(modelfile)
-    for chat in [TWO_TURNS, [{"role": "system", "content": "Be brief."}, *TWO_TURNS], *SAMPLE_CHATS]:
+    for chat in CHATS:
         assert render_go_template(go, ollama_messages(chat)) == tokenizer.apply_chat_template(chat, tokenize=False, add_generation_prompt=True)
+
+
+@pytest.mark.parametrize("family", ["qwen3", "smollm3"])
+@pytest.mark.parametrize("thinking", ["off", "on"])
+def test_the_modelfile_serves_the_thinking_setting_the_job_trained_with(family: str, thinking: str, tmp_path: Path) -> None:
+    from tests.jobs.data.chat_families import family_tokenizer
+
+    tokenizer = family_tokenizer(family, tmp_path / family)
+    report = write_modelfile(tokenizer, tmp_path / "Modelfile", "m.gguf", thinking=thinking)
+    assert report["template_translated"] and report["thinking"] == thinking, report
+    go = template_of((tmp_path / "Modelfile").read_text())
+    for chat in CHATS:
+        wanted = tokenizer.apply_chat_template(chat, tokenize=False, add_generation_prompt=True, enable_thinking=thinking == "on")
+        assert render_go_template(go, ollama_messages(chat)) == wanted
+    prompt = render_go_template(go, ollama_messages(TWO_TURNS[:1]))
+    assert prompt.endswith("<think>\n\n</think>\n\n" if family == "qwen3" else "<think>\n\n</think>\n") is (thinking == "off")

@@ -36,24 +36,27 @@ def learnt_pieces(vocab_size: int = 300) -> list[str]:
     return sorted(learnt, key=learnt.__getitem__)
 
 
-def build_sentencepiece_tokenizer(folder: Path, style: str = "llama") -> Any:
-    """A SentencePiece-style tokenizer saved to ``folder`` (``style``: ``llama`` or ``gemma``)."""
+def build_sentencepiece_tokenizer(folder: Path, style: str = "llama", *, legacy: bool = True, chat_template: str = CHAT_TEMPLATE,
+                                  chat_tokens: tuple[str, ...] = tuple(CHAT_TOKENS), eos: str = "<|im_end|>") -> Any:
+    """A SentencePiece-style tokenizer saved to ``folder`` (``style``: ``llama`` or ``gemma``); ``legacy=False`` is the
+    non-legacy Llama layout (a ``▁`` at the start of the text only) of today's Llama 2, Mistral 7B and Phi-3 tokenizers,
+    ``chat_template``, ``chat_tokens`` and ``eos`` a family's chat template, its special tokens and its EOS."""
     specials = ["<unk>", "<s>", "</s>"] if style == "llama" else ["<pad>", "<eos>", "<bos>", "<unk>"]
     pieces = specials + BYTE_TOKENS + [piece for piece in learnt_pieces() if piece not in specials]
     vocab = {piece: index for index, piece in enumerate(pieces)}
     merges = generate_merges(vocab, {piece: -float(index) for piece, index in vocab.items() if index >= len(specials) + 256},
                              skip_tokens=specials)
     if style == "llama":
-        tokenizer = LlamaTokenizer(vocab=vocab, merges=merges, legacy=True, add_prefix_space=True, pad_token="<unk>",
-                                   additional_special_tokens=CHAT_TOKENS)
+        tokenizer = LlamaTokenizer(vocab=vocab, merges=merges, legacy=legacy, add_prefix_space=True, pad_token="<unk>",
+                                   additional_special_tokens=[token for token in chat_tokens if token not in specials])
     else:
-        tokenizer = GemmaTokenizer(vocab=vocab, merges=merges, additional_special_tokens=CHAT_TOKENS)
-    tokenizer.chat_template = CHAT_TEMPLATE
-    tokenizer.eos_token = "<|im_end|>"
+        tokenizer = GemmaTokenizer(vocab=vocab, merges=merges, additional_special_tokens=[token for token in chat_tokens if token not in specials])
+    tokenizer.chat_template = chat_template
+    tokenizer.eos_token = eos
     tokenizer.padding_side = "left"
     folder.mkdir(parents=True, exist_ok=True)
     tokenizer.save_pretrained(folder)
     if style == "llama":  # transformers does not save ``legacy``; a model's own tokenizer_config.json may say it
         config_path = folder / "tokenizer_config.json"
-        config_path.write_text(json.dumps({**json.loads(config_path.read_text(encoding="utf-8")), "legacy": True}), encoding="utf-8")
+        config_path.write_text(json.dumps({**json.loads(config_path.read_text(encoding="utf-8")), "legacy": legacy}), encoding="utf-8")
     return AutoTokenizer.from_pretrained(folder)
