@@ -8,10 +8,11 @@ Run it offline (about half a minute on a 2-core CPU)::
 
 The rows are instruction pairs (a 6-14-word prompt and a 8-20-word answer drawn from ~250 English words, seed 0)
 written to a JSONL file in a temporary folder, with problems planted at known rows: exact and normalised duplicates,
-near-duplicates (one word changed in a 30-word row), e-mail addresses, CPFs, card numbers, phone numbers and
-``hf_`` tokens, plus a validation file of 1,000 rows of which 100 copy training rows. The check runs once with a
-progress bar (stderr), as ``launch.py data-check`` runs it; without a tokenizer unless ``--tokenizer`` is given (then
-the length check runs too, against ``--max-length``).
+near-duplicates (one word changed in a 30-word row), e-mail addresses, CPFs, card numbers, phone numbers, ``hf_``
+tokens and conflicting answers (a prompt asked again, in lower case, with another answer), plus a validation file of
+1,000 rows of which 100 copy training rows. The check runs once with a progress bar (stderr), as ``launch.py
+data-check`` runs it; without a tokenizer unless ``--tokenizer`` is given (then the length check runs too, against
+``--max-length``).
 
 It prints the wall time, rows per second, each stage's share, the load average, and whether every planted problem was
 found on its rows, and writes ``bench/results/data_doctor.json`` (``--output``). Goal: 100k rows in under 60 s.
@@ -66,8 +67,8 @@ def generate(rows: int, folder: Path, seed: int = 0) -> tuple[Path, Path, dict[t
     records = [{"prompt": sentence(rng, 6, 14), "response": sentence(rng, 8, 20)} for _ in range(rows)]
     planted: dict[tuple[str, str], set[int]] = {}
     step = max(rows // 500, 4)
-    for index in range(0, rows - 2, step):  # 500 exact, normalised and near duplicates, every kind of personal data
-        kind = (index // step) % 8
+    for index in range(0, rows - 2, step):  # 500 duplicates, personal data, secrets and conflicting answers
+        kind = (index // step) % 9
         if kind == 0:
             records[index + 1] = dict(records[index])
             planted.setdefault(("exact_duplicate", "train"), set()).add(index + 2)
@@ -91,6 +92,9 @@ def generate(rows: int, folder: Path, seed: int = 0) -> tuple[Path, Path, dict[t
         elif kind == 6:
             records[index]["response"] += f" Call (11) 9{rng.randint(6000, 9999)}-{rng.randint(1000, 9999)}."
             planted.setdefault(("phone", "train"), set()).add(index + 1)
+        elif kind == 8:
+            records[index + 1] = {"prompt": records[index]["prompt"].lower(), "response": sentence(rng, 8, 20)}
+            planted.setdefault(("conflicting_answer", "train"), set()).update({index + 1, index + 2})
         else:
             token = "hf_" + "".join(rng.choice("abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789") for _ in range(34))
             records[index]["response"] += f" Token {token}."

@@ -110,13 +110,15 @@ def lengths_text(result: dict[str, Any], lang: str) -> str:
 
 
 def balance_text(result: dict[str, Any], lang: str) -> str:
-    """Label counts and languages, or "" when the check has neither."""
+    """Label counts, languages and images per aspect-ratio bucket, or "" when the check has none of them."""
     lines = []
     if result.get("labels"):
         lines.append(t(lang, "check.labels") + " " + ", ".join(f"{name}: {count:,}" for name, count in result["labels"].items()))
     if result.get("languages"):
         ordered = sorted(result["languages"].items(), key=lambda item: -item[1])
         lines.append(t(lang, "check.languages") + " " + ", ".join(f"{code}: {count:,}" for code, count in ordered))
+    if result.get("buckets"):
+        lines.append(t(lang, "check.buckets") + " " + ", ".join(f"{size}: {count:,}" for size, count in result["buckets"].items()))
     return "\n\n".join(lines)
 
 

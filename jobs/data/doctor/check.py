@@ -18,9 +18,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from jobs.data.doctor.conflicts import conflict_findings
 from jobs.data.doctor.coverage import answer_findings, label_findings, language_check
 from jobs.data.doctor.duplicates import duplicate_findings
-from jobs.data.doctor.findings import DataCheck, Finding
+from jobs.data.doctor.findings import REMOVED_KINDS, DataCheck, Finding
 from jobs.data.doctor.images import image_check
 from jobs.data.doctor.lengths import length_check
 from jobs.data.doctor.personal import personal_findings
@@ -66,16 +67,18 @@ class _Stages:
 
 def check_data(train: Path, validation: Path | None = None, *, fmt: DataFormat | None = None, task: Task = Task.CAUSAL_LM,
                mapping: dict[str, str] | None = None, tokenizer: Any = None, max_length: int | None = None,
-               progress: Progress | None = None, resolution: int = 512, home: DataHome | None = None) -> DataCheck:
+               progress: Progress | None = None, resolution: int = 512, aspect_buckets: bool = True,
+               home: DataHome | None = None) -> DataCheck:
     """Check a training file (and its validation file) before training; never changes them.
 
     ``fmt`` None detects the format (and, when the data fits no causal-lm format, tries classification and embedding
     formats); ``tokenizer`` (the model's) adds the token-length check against ``max_length``; ``progress(fraction,
-    stage)`` is called as the check advances. An image folder or zip is checked against ``resolution``."""
+    stage)`` is called as the check advances. An image folder or zip is checked against ``resolution`` (and, with
+    ``aspect_buckets``, counted per aspect-ratio bucket at it)."""
     started = time.perf_counter()
     train = Path(train)
     if is_image_dataset(train):
-        check = image_check(train, resolution=resolution, home=home, progress=progress)
+        check = image_check(train, resolution=resolution, aspect_buckets=aspect_buckets, home=home, progress=progress)
         check.seconds = time.perf_counter() - started
         if progress:
             progress(1.0, "done")
@@ -104,7 +107,8 @@ def check_data(train: Path, validation: Path | None = None, *, fmt: DataFormat |
     stages.finish("token lengths")
 
     labels, label_problems = label_findings(train_data)
-    findings += label_problems + answer_findings(train_data)
+    removed = {row for finding in findings if finding.file == "train" and finding.kind in REMOVED_KINDS for row in finding.rows}
+    findings += label_problems + answer_findings(train_data) + conflict_findings(train_data, removed)
     stages.finish("labels and answers")
     languages, other_language = language_check(train_data, stages.within("languages"))
     findings += [other_language] if other_language else []

@@ -4,8 +4,10 @@ and between the training and validation files.
 "Normalised" is :func:`jobs.data.split.content_key`, the key the split keeps on one side, so what this reports is
 what the split groups. Near-duplicates are found with MinHash and LSH banding over word trigrams of the normalised
 text (:func:`minhash_signatures`, :func:`band_keys`: numpy over every row at once), and every candidate pair LSH
-proposes is confirmed by the exact Jaccard similarity of the two rows' trigram sets (:data:`NEAR_THRESHOLD`). In every
-group the first row is kept and the later ones are listed (and removed by the fix).
+proposes is confirmed by the exact Jaccard similarity of the two rows' trigram sets (:data:`NEAR_THRESHOLD`). Rows with
+different labels (classification, feedback) are never near-duplicates of each other: the same text with another label is
+a conflict (:mod:`~jobs.data.doctor.conflicts`), which the fix keeps. In every group the first row is kept and the later
+ones are listed (and removed by the fix).
 
 ``datasketch`` was measured for this and left out: it hashes and indexes row by row in Python (20 s for 30k short
 rows on this 2-core machine under load, against about 4 s for 100k rows here; docs/data-doctor.md).
@@ -109,8 +111,8 @@ def near_matches(kept: list[DoctorRow], queries: list[DoctorRow]) -> tuple[list[
         row, items, row_is_query = shingled[position]
         row_keys = [(band, int(key)) for band, key in enumerate(keys[position])]
         candidates = {other for key in row_keys for other in buckets.get(key, ())}
-        match = next((shingled[other][0].row for other in sorted(candidates)
-                      if _jaccard(items, shingled[other][1]) >= NEAR_THRESHOLD), None)
+        match = next((shingled[other][0].row for other in sorted(candidates)  # another label: a conflict, not a copy
+                      if shingled[other][0].label == row.label and _jaccard(items, shingled[other][1]) >= NEAR_THRESHOLD), None)
         if match is not None:
             (near_queries if row_is_query else near).append((row, match))
         elif not row_is_query:

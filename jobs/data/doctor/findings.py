@@ -1,7 +1,8 @@
 """What the data doctor found: findings, the length summary and the whole check, with their JSON round trip.
 
 A :class:`Finding` is one kind of problem in one file with every row it concerns (1-based row numbers, or 1-based item
-numbers for images), up to three short excerpts (secrets masked) and what ``fix_data`` does about it. Severities:
+numbers for images), up to three short excerpts (secrets masked), what ``fix_data`` does about it and, for conflicts, each
+group of rows that belong together (:class:`RowGroup`). Severities:
 
 - ``block``: secrets (API keys, tokens, private keys); training is refused until they are removed;
 - ``fix``: ``fix_data`` removes the rows (duplicates, validation copies) or masks the values (personal data);
@@ -18,6 +19,10 @@ from typing import Any, Literal
 
 Severity = Literal["block", "fix", "warn", "info"]
 SEVERITIES: tuple[str, ...] = ("block", "fix", "warn", "info")
+REMOVED_KINDS = frozenset({"exact_duplicate", "normalised_duplicate", "near_duplicate", "validation_copy"})
+"""Findings whose rows the fix removes (the others it masks, or leaves alone)."""
+CONFLICT_KINDS = frozenset({"conflicting_label", "conflicting_answer", "conflicting_preference"})
+"""Findings of rows that say different things about one input: the fix keeps them and says so."""
 
 # How the summary names each kind: (singular, plural). Kinds that share a name (every duplicate) are counted together.
 KIND_NAMES: dict[str, tuple[str, str]] = {
@@ -42,7 +47,25 @@ KIND_NAMES: dict[str, tuple[str, str]] = {
     "caption_missing": ("missing caption", "missing captions"),
     "caption_identical": ("identical caption", "identical captions"),
     "image_too_small": ("image below training size", "images below training size"),
+    "single_image_bucket": ("image alone in its aspect-ratio bucket", "images alone in their aspect-ratio bucket"),
+    "conflicting_label": ("row with a conflicting label", "rows with conflicting labels"),
+    "conflicting_answer": ("row with a conflicting answer", "rows with conflicting answers"),
+    "conflicting_preference": ("row with chosen and rejected swapped", "rows with chosen and rejected swapped"),
 }
+
+
+@dataclass
+class RowGroup:
+    """Rows that belong together in a finding (conflicts: the rows sharing one input) and what each distinct one says
+    (the labels, or excerpts of the answers, in the order first seen)."""
+
+    rows: list[int]
+    seen: list[str] = field(default_factory=list)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RowGroup:
+        """The group a :func:`dataclasses.asdict` wrote."""
+        return cls(rows=[int(r) for r in data.get("rows", [])], seen=[str(s) for s in data.get("seen", [])])
 
 
 @dataclass
@@ -56,6 +79,7 @@ class Finding:
     examples: list[str] = field(default_factory=list)  # up to three "row 12: …" excerpts, secrets masked
     action: str = "nothing: shown only"
     detail: str = ""  # one sentence on the kind (e.g. "rows 4 and 9 say the same after normalising")
+    groups: list[RowGroup] = field(default_factory=list)  # conflicts: every group of rows sharing an input, with what each says
 
     @property
     def count(self) -> int:
@@ -74,7 +98,8 @@ class Finding:
             raise ValueError(f"unknown finding severity {severity!r}; expected one of {', '.join(SEVERITIES)}")
         return cls(kind=str(data["kind"]), severity=severity, file=str(data.get("file", "train")),
                    rows=[int(r) for r in data.get("rows", [])], examples=[str(e) for e in data.get("examples", [])],
-                   action=str(data.get("action", "nothing: shown only")), detail=str(data.get("detail", "")))
+                   action=str(data.get("action", "nothing: shown only")), detail=str(data.get("detail", "")),
+                   groups=[RowGroup.from_dict(group) for group in data.get("groups", [])])
 
 
 @dataclass
@@ -115,6 +140,7 @@ class DataCheck:
     languages: dict[str, int] | None = None
     seconds: float = 0.0
     format: str = ""  # the data format the rows were read as ("instruction", "chat", "images", ...)
+    buckets: dict[str, int] | None = None  # images: how many fall in each aspect-ratio bucket ("704x384": 3), the fullest first
 
     def blocks_training(self) -> bool:
         """True when a finding (a secret) must be removed before training."""
@@ -132,6 +158,7 @@ class DataCheck:
                 "lengths": self.lengths.to_dict() if self.lengths else None,
                 "labels": dict(self.labels) if self.labels is not None else None,
                 "languages": dict(self.languages) if self.languages is not None else None,
+                "buckets": dict(self.buckets) if self.buckets is not None else None,
                 "seconds": float(self.seconds)}
 
     @classmethod
@@ -140,12 +167,14 @@ class DataCheck:
         lengths = data.get("lengths")
         labels = data.get("labels")
         languages = data.get("languages")
+        buckets = data.get("buckets")
         return cls(train_rows=int(data.get("train_rows", 0)), validation_rows=int(data.get("validation_rows", 0)),
                    findings=[Finding.from_dict(f) for f in data.get("findings", [])],
                    lengths=LengthSummary.from_dict(lengths) if lengths else None,
                    labels={str(k): int(v) for k, v in labels.items()} if labels is not None else None,
                    languages={str(k): int(v) for k, v in languages.items()} if languages is not None else None,
-                   seconds=float(data.get("seconds", 0.0)), format=str(data.get("format", "")))
+                   seconds=float(data.get("seconds", 0.0)), format=str(data.get("format", "")),
+                   buckets={str(k): int(v) for k, v in buckets.items()} if buckets is not None else None)
 
     def summary(self) -> str:
         """One line: "37 duplicates, 4 e-mail addresses, 1 secret in 1,204 rows" (or "no problems found in 1,204 rows")."""

@@ -3,7 +3,9 @@
 Rows the check found duplicated (exact, normalised or near), and validation rows copied from training, are removed
 (the first copy is kept); personal data and secrets are masked in place (``<EMAIL>``, ``<PHONE>``, ``<CARD>``,
 ``<IBAN>``, ``<CPF>``, ``<CNPJ>``, ``<IP>``, ``<SECRET>``) in every text of the rows they were found in. Findings of
-severity warn and info are left alone. The copies keep the input's format (``train.jsonl`` -> ``train.fixed.jsonl``).
+severity warn and info are left alone; rows with conflicting labels, answers or preferences (the same input saying
+different things) are kept as they are, and the summary says so: which of them is right needs a person. The copies keep
+the input's format (``train.jsonl`` -> ``train.fixed.jsonl``).
 
     result = fix_data(check, Path("train.jsonl"), Path("valid.jsonl"), out_dir)
     result.train, result.removed, result.masked, result.summary
@@ -18,13 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from jobs.data.doctor.check import is_image_dataset
-from jobs.data.doctor.findings import KIND_NAMES, DataCheck, Finding, FixResult
+from jobs.data.doctor.findings import CONFLICT_KINDS, KIND_NAMES, REMOVED_KINDS, DataCheck, Finding, FixResult
 from jobs.data.doctor.sensitive import MASKS, mask_sensitive
 from jobs.data.readers import Table, read_table
 from jobs.errors import DataError
 
-REMOVED_KINDS = frozenset({"exact_duplicate", "normalised_duplicate", "near_duplicate", "validation_copy"})
-"""Findings whose rows the fix removes."""
 MASKED_KINDS = frozenset(MASKS)
 """Findings whose values the fix masks."""
 
@@ -94,6 +94,15 @@ def _fix_file(path: Path, file: str, findings: list[Finding], expected_rows: int
     return target
 
 
+def _kept_conflicts(check: DataCheck) -> str:
+    """"kept 4 rows with conflicting answers as they are ..." for the conflicts the fix leaves alone, or ""."""
+    kept = [(KIND_NAMES[f.kind], f.count) for f in check.findings if f.kind in CONFLICT_KINDS]
+    if not kept:
+        return ""
+    rows = ", ".join(f"{n:,} {single if n == 1 else plural}" for (single, plural), n in kept)
+    return f"kept {rows} as they are (which one is right needs a person)"
+
+
 def _summary(check: DataCheck, result: FixResult) -> str:
     removed = Counter()
     masked = Counter()
@@ -107,6 +116,7 @@ def _summary(check: DataCheck, result: FixResult) -> str:
         parts.append("masked " + ", ".join(f"{n:,} {s if n == 1 else p}" for (s, p), n in masked.items()))
     if not parts:
         return "nothing to fix"
+    parts += [kept] if (kept := _kept_conflicts(check)) else []
     written = result.train.name + (f" and {result.validation.name}" if result.validation is not None else "")
     return f"{'; '.join(parts)}; wrote {written}"
 
@@ -116,8 +126,10 @@ def fix_data(check: DataCheck, train: Path, validation: Path | None, out_dir: Pa
     says; the inputs are never changed. An image dataset has nothing the fix changes: its inputs are returned."""
     train = Path(train)
     if is_image_dataset(train) or not check.fixable():
+        kept = _kept_conflicts(check)
         return FixResult(train=train, validation=Path(validation) if validation is not None else None, removed=0, masked=0,
-                         summary="nothing to fix" if not is_image_dataset(train) else "nothing to fix: image findings are shown only")
+                         summary="nothing to fix: image findings are shown only" if is_image_dataset(train)
+                         else "nothing to fix" + (f"; {kept}" if kept else ""))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     counts: Counter[str] = Counter()

@@ -10,7 +10,9 @@ Who finds what (the project's own code only finds candidates; a library decides 
 - IBAN, CPF and CNPJ: their check digits through ``python-stdnum`` (``stdnum.iban``, ``stdnum.br.cpf``,
   ``stdnum.br.cnpj``): a number with wrong check digits is not reported;
 - phone numbers: ``phonenumbers`` (Google's libphonenumber) decides, for Brazil and the United States unless the number
-  has its own ``+country`` prefix;
+  has its own ``+country`` prefix; a bare run of digits (an order id, a unix timestamp) counts only with a phone word
+  among the :data:`PHONE_CONTEXT_WORDS` words before it (Presidio's context rule: phone, tel, call, whatsapp, telefone,
+  celular, contato ...), a formatted one (``+``, parentheses, spaces, dashes or dots between its digits) on its own;
 - IP addresses: Python's ``ipaddress`` (loopback, unspecified and reserved addresses are ignored);
 - e-mail addresses: a pattern (the same shape Presidio's e-mail recognizer uses).
 
@@ -43,6 +45,14 @@ MASKS = {"secret": "<SECRET>", "email": "<EMAIL>", "iban": "<IBAN>", "cnpj": "<C
 PERSONAL_KINDS = tuple(kind for kind in MASKS if kind != "secret")
 PHONE_REGIONS = ("BR", "US")
 """Regions a phone number without ``+country`` is read in (the project's two languages' largest markets)."""
+PHONE_WORDS = frozenset({
+    "phone", "phones", "telephone", "tel", "mobile", "cell", "cellphone", "call", "sms", "whatsapp", "fax", "contact",  # English
+    "telefone", "telefones", "fone", "celular", "cel", "ligue", "ligar", "contato", "contatos", "zap", "ramal",  # Portuguese
+})
+"""Words that make a bare digit run a phone number (Presidio's phone recognizer context, in both project languages);
+"number"/"número" are not among them: "order number 4155550132" is an order."""
+PHONE_CONTEXT_WORDS = 5
+"""How many words before a bare digit run are searched for a phone word (Presidio's default context prefix)."""
 
 OWN_SECRET_PATTERNS: dict[str, re.Pattern[str]] = {
     "Private key block": re.compile(r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----.*?(?:-----END (?:[A-Z0-9]+ )*PRIVATE KEY"
@@ -154,6 +164,23 @@ def _is_phone(value: str) -> bool:
     return False
 
 
+def _is_formatted_phone(value: str) -> bool:
+    """A ``+country`` prefix, parentheses, or separators between the digits: written as a phone number, not a bare id."""
+    return not value.isdigit()
+
+
+def _phone_word_before(text: str, start: int) -> bool:
+    words = re.findall(r"\w+", text[max(start - 80, 0):start].casefold())
+    return any(word in PHONE_WORDS for word in words[-PHONE_CONTEXT_WORDS:])
+
+
+def _phones(text: str) -> Iterator[Match]:
+    for found in PHONE.finditer(text):
+        value = found.group()
+        if (_is_formatted_phone(value) or _phone_word_before(text, found.start())) and _is_phone(value):
+            yield Match("phone", found.start(), found.end(), "phone number")
+
+
 def _candidates(text: str) -> Iterator[Match]:
     if SECRET_MARKERS.search(text) or any(len(run) >= 24 or any(char.isdigit() for char in run) for run in TOKEN_RUN.findall(text)):
         yield from _secrets(text)
@@ -168,7 +195,7 @@ def _candidates(text: str) -> Iterator[Match]:
     yield from _checked(CPF, text, "cpf", "CPF", cpf.is_valid)
     yield from _checked(CARD, text, "card", "card number", _is_card)
     yield from _checked(IPV4, text, "ip_address", "IP address", _is_ip)
-    yield from _checked(PHONE, text, "phone", "phone number", _is_phone)
+    yield from _phones(text)
 
 
 def find_sensitive(text: str) -> list[Match]:

@@ -135,9 +135,9 @@ def test_a_class_with_two_examples_is_reported_with_its_rows(tmp_path: Path) -> 
 
 
 @pytest.mark.parametrize("answer, kind", [("", "empty_answer"), ("n/a", "empty_answer"),
-                                          ("Describe the quiet river for a travel guide.", "repeats_prompt")])
+                                          ("Describe the quiet pier for a travel guide.", "repeats_prompt")])
 def test_empty_answers_and_answers_repeating_the_prompt(tmp_path: Path, answer: str, kind: str) -> None:
     rows = [clean_row(i) for i in range(6)]
-    rows[2] = {"prompt": "Describe the quiet river for a travel guide.", "response": answer}
+    rows[2] = {"prompt": "Describe the quiet pier for a travel guide.", "response": answer}  # a prompt of its own: no conflict
     check = check_data(write_jsonl(tmp_path / "answers.jsonl", rows))
     assert found(check) == {(kind, "train"): [3]}

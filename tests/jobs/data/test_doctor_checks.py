@@ -24,14 +24,19 @@ FOUND = [
     ("card 4111 1111 1111 1111", "card"), ("card 5500-0000-0000-0004", "card"),
     ("IBAN DE89 3704 0044 0532 0130 00 please", "iban"), ("GB82WEST12345698765432", "iban"),
     ("server 192.168.1.20", "ip_address"), ("host 2001:db8:85a3::8a2e:370:7334", "ip_address"),
-    ("ligue (11) 98765-4321", "phone"), ("call +1 415-555-2671", "phone"),
+    ("ligue (11) 98765-4321", "phone"), ("call +1 415-555-2671", "phone"), ("call me at 415 555 0132", "phone"),
+    ("(11) 98765-4321", "phone"), ("tel: 4155550132", "phone"), ("meu whatsapp é 11987654321", "phone"),
+    ("Contato: 1132654321", "phone"),
     ("token hf_aB3dE5fG7hJ9kL1mN2pQ4rS6tU8vW0xYz12", "secret"), ("key AKIAIOSFODNN7EXAMPLE", "secret"),
     ("ghp_abcdefghijklmnopqrstuvwxyz0123456789", "secret"),
     ("-----BEGIN RSA PRIVATE KEY-----\nMIIBOgIBAAJBAKj34GkxFhD90vcNLYLInFEX6Ppy1tPf9Cnzj4p4WGeKLs1Pt8Qu\n-----END RSA PRIVATE KEY-----", "secret"),
 ]
 NOT_FOUND = ["CPF 529.982.247-26", "card 4111 1111 1111 1112", "IBAN DE89 3704 0044 0532 0130 01", "localhost 127.0.0.1",
              "version 1.2.3 released on 2024-01-15", "order 12345", "CNPJ 11.222.333/0001-82",
-             "a long word: internationalization", "https://example.com/how-to-fine-tune-a-model"]
+             "a long word: internationalization", "https://example.com/how-to-fine-tune-a-model",
+             "order 4155550132 shipped", "pedido 11987654321 enviado", "created at 1733529600"]
+"""Bare digit runs that phonenumbers calls valid (an order id, a Brazilian mobile's digits as an order number, a unix
+timestamp) are phones only with a phone word before them or a phone's formatting."""
 
 
 @pytest.mark.parametrize("text, kind", FOUND)
@@ -70,6 +75,25 @@ def test_images_duplicates_missing_captions_and_small_images(tmp_path: Path) -> 
     assert check.format == "images" and check.train_rows == 3
     assert {f.kind: f.rows for f in check.findings} == {"image_duplicate": [2], "caption_missing": [3], "image_too_small": [1, 2]}
     assert "b.png" in check.findings[0].examples[0]
+
+
+def test_images_are_counted_per_aspect_ratio_bucket_and_a_bucket_of_one_is_a_note(tmp_path: Path) -> None:
+    folder = tmp_path / "shapes"
+    folder.mkdir()
+    shapes = [("a", (64, 64)), ("b", (64, 64)), ("c", (128, 64)), ("d", (64, 64)), ("e", (96, 40))]
+    for number, (name, size) in enumerate(shapes):
+        (folder / f"{name}.png").write_bytes(_png(number, size=64))
+        if size != (64, 64):
+            Image.open(folder / f"{name}.png").resize(size).save(folder / f"{name}.png")
+        (folder / f"{name}.txt").write_text(f"a photo of shape {name}", encoding="utf-8")
+    check = check_data(folder, resolution=64, home=DataHome(tmp_path / "home"))
+    assert check.buckets == {"64x64": 3, "88x40": 1, "96x40": 1}  # at 64 px, steps of 8 px (an eighth below 256 px)
+    assert {f.kind: f.rows for f in check.findings} == {"single_image_bucket": [3, 5]}  # e (40 px high) fills its bucket
+    note = check.findings[0]
+    assert note.severity == "info" and "c.png" in note.examples[0] and "88x40" in note.examples[0]
+    assert type(check).from_dict(json.loads(json.dumps(check.to_dict()))).buckets == check.buckets
+    square = check_data(folder, resolution=64, home=DataHome(tmp_path / "home"), aspect_buckets=False)
+    assert square.buckets is None and {f.kind: f.rows for f in square.findings} == {"image_too_small": [5]}  # 40 px < 64 px
 
 
 def test_the_command_line_prints_json_exits_2_on_secrets_and_fixes(tmp_path: Path) -> None:
