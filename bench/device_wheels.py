@@ -26,7 +26,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 FROM_THIS_VENV = ["transformers", "peft", "accelerate", "huggingface_hub", "httpx2", "httpcore2", "truststore", "pydantic",
-                  "pydantic_core", "annotated-types", "typing-inspection", "sqlmodel", "SQLAlchemy"]
+                  "pydantic_core", "annotated-types", "typing-inspection", "sqlmodel", "SQLAlchemy", "bitsandbytes"]
 """Adapta's stack as this venv has it (what the device lacks or has in another version)."""
 PLATFORMS = ["manylinux_2_28_x86_64", "manylinux_2_27_x86_64", "manylinux_2_24_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64", "manylinux1_x86_64"]
 

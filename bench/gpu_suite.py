@@ -76,7 +76,7 @@ def plan_runs(models: list[str], cuda: bool) -> list[Run]:
     """The runs in priority order (a budget that runs out skips the last ones): per model, matched pairs first."""
     runs: list[Run] = []
     for model in models:
-        methods = ["lora", "qlora", "full"] if cuda else ["lora", "full"]  # QLoRA needs CUDA and bitsandbytes
+        methods = ["lora", "qlora", "full"] if cuda else ["lora", "full"]  # QLoRA on the CPU: tests/jobs/trainers/test_families_qlora.py
         for method in methods:
             runs += [Run(model, "plain", method), Run(model, "adapta", method)]
         runs.append(Run(model, "adapta", "lora", "auto", True, "defaults (packing + Liger auto)"))

@@ -2,7 +2,9 @@
 push and the GGUF export start from it).
 
 A text run becomes a transformers folder (safetensors weights and the tokenizer); a sentence-embedding run becomes a complete
-sentence-transformers folder (pooling modules included).
+sentence-transformers folder (pooling modules included). A QLoRA adapter, trained on 4-bit NF4 weights, folds into the base
+model loaded unquantized in fp32 (:func:`jobs.inference.text.open_run`), never into the 4-bit weights: the merged weights are
+the original ones plus the adapter's update, with no 4-bit rounding in them.
 
 A merge is written into a temporary sibling (``<folder>.partial-<pid>``), finished with a completion marker
 (:data:`MERGE_COMPLETE`, written last) and only then renamed into place, so a crash or a kill during the merge never leaves

@@ -25,6 +25,7 @@ from typing import Any
 from jobs.errors import ModelError
 from jobs.hub.model_rows import card_summary, local_card, weights_bytes
 from jobs.models.catalog import fit_tasks, local_catalog, packaged_for_hub_id, safetensors_params, task_hint
+from jobs.models.hardware import QLORA_CPU_NOTE, Hardware, installed_kernels, qlora_blocker
 from jobs.models.hub_cache import hub_cache_dir
 from jobs.models.memory import estimate_for_config, format_bytes
 from jobs.models.memory_budget import budget_memory, cpu_training_budget
@@ -349,6 +350,8 @@ def memory_table(info: dict[str, Any], batch_size: int = 8, seq_len: int = 512, 
     SFT for a decoder)."""
     device, available = available_memory()
     on_cpu = device.startswith("CPU")
+    qlora_blocked = qlora_blocker(Hardware(kernels=installed_kernels())) if on_cpu else None  # on a GPU: launch.py doctor says
+    qlora_note = (f" (QLoRA {qlora_blocked})" if qlora_blocked else f" ({QLORA_CPU_NOTE})") if on_cpu else ""
     params = info.get("parameters")
     shape = info.get("shape") or {}
     table: dict[str, dict[str, Any]] = {}
@@ -356,11 +359,12 @@ def memory_table(info: dict[str, Any], batch_size: int = 8, seq_len: int = 512, 
         if not params:
             table[method.value] = {"bytes": None, "human": "unknown (parameter count not published)", "fits": None, "device": device}
             continue
-        estimate = estimate_for_config(shape, int(params), method, batch_size=batch_size, seq_len=seq_len,
+        estimated = Method.LORA if on_cpu and method is Method.QLORA else method  # no 4-bit saving on the CPU (QLORA_CPU_NOTE)
+        estimate = estimate_for_config(shape, int(params), estimated, batch_size=batch_size, seq_len=seq_len,
                                        precision_bytes=precision_bytes or (4 if on_cpu else 2), gradient_checkpointing=gradient_checkpointing,
                                        lora_r=lora_r, lora_targets=lora_targets, device="cpu" if on_cpu else "cuda",
-                                       workload=workload_for(job, method) if job is not None else None)
-        fits = estimate.total <= available and not (on_cpu and method is Method.QLORA)
-        note = " (QLoRA needs a CUDA GPU)" if on_cpu and method is Method.QLORA else ""
+                                       workload=workload_for(job, estimated) if job is not None else None)
+        fits = estimate.total <= available and not (method is Method.QLORA and qlora_blocked)
+        note = qlora_note if method is Method.QLORA else ""
         table[method.value] = {"bytes": estimate.total, "human": estimate.human() + note, "fits": fits, "device": device}
     return table

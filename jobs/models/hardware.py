@@ -23,7 +23,31 @@ from typing import Any
 from jobs.models.memory import format_bytes
 
 KERNEL_PACKAGES: dict[str, str] = {"bitsandbytes": "bitsandbytes", "liger_kernel": "liger-kernel", "flash_attn": "flash-attn"}
-"""Import name -> distribution name of the optional GPU kernels (installed by ``requirements-gpu.txt``)."""
+"""Import name -> distribution name of the optional kernels (bitsandbytes from ``requirements.txt``, the others from
+``requirements-gpu.txt``)."""
+QLORA_CPU_BITSANDBYTES = (0, 50)
+"""The first bitsandbytes release checked to train QLoRA on the CPU (0.50.2: its CPU backend stores NF4 weights and computes in fp32)."""
+QLORA_CPU_NOTE = ("QLoRA on the CPU: it trains, but measured here it needs as much memory as LoRA (its estimate is LoRA's) and is "
+                  "no faster; prefer LoRA on a CPU")
+"""What the pre-flight and ``launch.py doctor`` say of QLoRA without a GPU. Measured by ``bench/qlora_cpu.py`` (docs/gpu.md, "QLoRA on
+the CPU"): peak memory 1.07-1.16× LoRA's from 28 M to 494 M parameters (bitsandbytes itself takes ~126 MB and quantising at load
+leaves the heap larger than the 4-bit weights), time per step 0.3-1.1× LoRA's under load (7.6× on a 0.1 M-parameter toy)."""
+MACHINE_LINE_EN: dict[str, str] = {
+    "no_gpu": "No CUDA GPU: training runs on the CPU in fp32 (LoRA, DoRA, prompt tuning, full; {qlora}).",
+    "qlora_on_cpu": QLORA_CPU_NOTE,
+    "qlora_blocked": "QLoRA {blocker}",
+    "needs_bitsandbytes": "needs the bitsandbytes package (pip install -r requirements.txt)",
+    "needs_newer_bitsandbytes": "needs a CUDA GPU, or bitsandbytes 0.50 or newer to train on the CPU (this machine has {version}; "
+                                "pip install -r requirements.txt)",
+    "gpus": "{count}× {names} ({memory} each)",
+    "cpu_torch": "{gpus}, but torch is the CPU build: reinstall with `make run GPU=1`.",
+    "gpu_ready": "{gpus}, {dtype}, {attention} attention, {kernels}; {qlora}.",
+    "no_kernels": "no GPU kernels",
+    "qlora_ready": "QLoRA ready",
+    "qlora_needs_bitsandbytes": "QLoRA needs bitsandbytes",
+}
+"""The words of :func:`doctor_line` (and of :func:`qlora_blocker`) in English; the web UI's Models tab has the same keys in each
+language (``machine.<key>``), so its machine line follows the page's language."""
 BF16_CAPABILITY = (8, 0)
 """Ampere and newer compute bf16 natively (and run FlashAttention-2)."""
 NVIDIA_SMI_TIMEOUT_S = 10.0
@@ -170,12 +194,34 @@ def default_dtype(hardware: Hardware) -> str:
     return "bf16" if hardware.bf16 else "fp16"
 
 
+def _release(version: str) -> tuple[int, ...]:
+    """``"0.50.2"`` -> ``(0, 50, 2)``; the numeric prefix of each part, so an unparsable version compares as old."""
+    parts = []
+    for part in version.split("."):
+        digits = "".join(char for char in part if char.isdigit()) if part[:1].isdigit() else ""
+        if not digits:
+            break
+        parts.append(int(digits))
+    return tuple(parts)
+
+
+def qlora_blocker(hardware: Hardware, strings: dict[str, str] = MACHINE_LINE_EN) -> str | None:
+    """None when QLoRA trains here (on a CUDA GPU, or on the CPU with a bitsandbytes that has its CPU backend), else what it needs
+    (worded by ``strings``, :data:`MACHINE_LINE_EN` or the same keys in another language)."""
+    version = hardware.kernels.get("bitsandbytes")
+    if version is None:
+        return strings["needs_bitsandbytes"]
+    if hardware.cuda or _release(version) >= QLORA_CPU_BITSANDBYTES:
+        return None
+    return strings["needs_newer_bitsandbytes"].format(version=version)
+
+
 def method_availability(hardware: Hardware) -> dict[str, str | None]:
     """Each method or option -> None when this machine can run it, else the one sentence saying what it needs."""
     gpu = None if hardware.cuda else "needs a CUDA GPU"
     return {
         "lora, dora, prompt tuning, full": None,
-        "qlora": gpu or (None if hardware.has("bitsandbytes") else "needs the bitsandbytes package (pip install -r requirements-gpu.txt)"),
+        "qlora": qlora_blocker(hardware),
         "bf16": gpu or (None if hardware.bf16 else "needs compute capability 8.0 or newer (fp16 with a loss scaler is used instead)"),
         "fp16": gpu,
         "liger kernels": gpu or (None if hardware.has("liger_kernel") else "needs the liger-kernel package (pip install -r requirements-gpu.txt)"),
@@ -192,25 +238,30 @@ def install_advice(hardware: Hardware) -> list[str]:
     if hardware.cpu_only_torch:
         return [f"torch {hardware.torch_version} is the CPU build on a machine with a GPU: reinstall with `make run GPU=1` "
                 "(the CUDA build of torch and requirements-gpu.txt)"]
-    missing = [KERNEL_PACKAGES[name] for name in ("bitsandbytes", "liger_kernel") if not hardware.has(name)]
-    advice = [f"missing {', '.join(missing)}: `pip install -r requirements-gpu.txt` (or `make run GPU=1`)"] if missing else []
+    advice = [] if hardware.has("bitsandbytes") else ["missing bitsandbytes (QLoRA): `pip install -r requirements.txt`"]
+    if not hardware.has("liger_kernel"):
+        advice.append(f"missing {KERNEL_PACKAGES['liger_kernel']}: `pip install -r requirements-gpu.txt` (or `make run GPU=1`)")
     if not hardware.has("flash_attn") and hardware.bf16:
         advice.append("optional: flash-attn (FlashAttention-2, padding-free packing) where a wheel exists for this torch and CUDA: "
                       "see the last line of requirements-gpu.txt")
     return advice
 
 
-def doctor_line(hardware: Hardware) -> str:
-    """One line: the GPUs (or none), bf16, the kernels found and whether QLoRA runs here."""
+def doctor_line(hardware: Hardware, strings: dict[str, str] = MACHINE_LINE_EN) -> str:
+    """One line: the GPUs (or none), bf16, the kernels found and whether QLoRA runs here, worded by ``strings``
+    (:data:`MACHINE_LINE_EN` for ``launch.py doctor``; the Models tab passes the page's language)."""
     if not hardware.gpus:
-        return "No CUDA GPU: training runs on the CPU in fp32 (LoRA, DoRA, prompt tuning, full; QLoRA needs a CUDA GPU)."
+        blocker = qlora_blocker(hardware, strings)
+        return strings["no_gpu"].format(qlora=strings["qlora_on_cpu"] if blocker is None else strings["qlora_blocked"].format(blocker=blocker))
     names = {gpu.name for gpu in hardware.gpus}
-    gpus = f"{len(hardware.gpus)}× {'/'.join(sorted(names))} ({format_bytes(min(gpu.memory_bytes for gpu in hardware.gpus))} each)"
+    gpus = strings["gpus"].format(count=len(hardware.gpus), names="/".join(sorted(names)),
+                                  memory=format_bytes(min(gpu.memory_bytes for gpu in hardware.gpus)))
     if hardware.cpu_only_torch:
-        return f"{gpus}, but torch is the CPU build: reinstall with `make run GPU=1`."
-    kernels = ", ".join(sorted(hardware.kernels)) or "no GPU kernels"
-    qlora = "QLoRA ready" if method_availability(hardware)["qlora"] is None else "QLoRA needs bitsandbytes"
-    return f"{gpus}, {default_dtype(hardware)}, {choose_attention(hardware, default_dtype(hardware))[0]} attention, {kernels}; {qlora}."
+        return strings["cpu_torch"].format(gpus=gpus)
+    kernels = ", ".join(sorted(hardware.kernels)) or strings["no_kernels"]
+    qlora = strings["qlora_ready"] if qlora_blocker(hardware) is None else strings["qlora_needs_bitsandbytes"]
+    dtype = default_dtype(hardware)
+    return strings["gpu_ready"].format(gpus=gpus, dtype=dtype, attention=choose_attention(hardware, dtype)[0], kernels=kernels, qlora=qlora)
 
 
 def doctor_report(hardware: Hardware) -> str:
@@ -229,6 +280,8 @@ def doctor_report(hardware: Hardware) -> str:
     lines.append(f"precision auto: {dtype}; attention: {attention} ({why})")
     for method, needs in method_availability(hardware).items():
         lines.append(f"  {'yes' if needs is None else 'no '}  {method}{'' if needs is None else ': ' + needs}")
+        if method == "qlora" and needs is None and not hardware.cuda:
+            lines[-1] += f" ({QLORA_CPU_NOTE})"
     lines.extend(f"to do: {advice}" for advice in install_advice(hardware))
     return "\n".join(lines)
 

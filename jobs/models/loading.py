@@ -12,12 +12,11 @@ the label names (``ignore_mismatched_sizes=True`` lets a checkpoint with another
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from jobs.errors import ModelError, UnsupportedError
-from jobs.models.hardware import default_dtype, hardware_from_torch
+from jobs.models.hardware import default_dtype, hardware_from_torch, qlora_blocker
 from jobs.models.source import ResolvedModel, check_model_safety, model_architecture_supported
 from jobs.spec import Method, Precision, Task
 
@@ -75,7 +74,8 @@ def load_base_model(
 
     ``label_names`` (text-classification only, required there) name the classes in order; they become
     ``config.id2label``/``label2id`` and size the new head. ``dtype`` defaults to float32 (see
-    :func:`resolve_precision`). ``quantize_4bit`` loads NF4 weights for QLoRA (CUDA and bitsandbytes only).
+    :func:`resolve_precision`). ``quantize_4bit`` loads NF4 weights for QLoRA (bitsandbytes; on a CUDA GPU
+    computing in bf16, on the CPU in fp32).
     ``pad_token_id`` should be the tokenizer's; without it the config keeps its own or falls back to eos.
     ``attention`` is the attention implementation (:func:`jobs.models.hardware.choose_attention`); a model without support for
     ``flash_attention_2`` loads with transformers' default (SDPA, else eager) instead.
@@ -92,10 +92,12 @@ def load_base_model(
         "dtype": dtype or torch.float32,
     }
     if quantize_4bit:
-        kwargs["quantization_config"] = _four_bit_config()
-        kwargs["dtype"] = torch.bfloat16
+        cuda = torch.cuda.is_available()
+        compute_dtype = torch.bfloat16 if cuda else torch.float32  # the CPU trains in fp32 (resolve_precision)
+        kwargs["quantization_config"] = _four_bit_config(compute_dtype)
+        kwargs["dtype"] = compute_dtype
         if device_map is None:
-            device_map = {"": torch.cuda.current_device()}
+            device_map = {"": torch.cuda.current_device() if cuda else "cpu"}
     if device_map is not None:
         kwargs["device_map"] = device_map
     if task is Task.TEXT_CLASSIFICATION:
@@ -147,19 +149,20 @@ def _set_pad_token_id(model: PreTrainedModel, pad_token_id: int | None) -> None:
         generation_config.pad_token_id = pad_token_id
 
 
-def _four_bit_config() -> Any:
-    """The QLoRA quantisation: NF4 with double quantisation, computing in bf16."""
-    import torch
+def _four_bit_config(compute_dtype: torch.dtype) -> Any:
+    """The QLoRA quantisation: NF4 with double quantisation, computing in ``compute_dtype`` (bf16 on a GPU, fp32 on the CPU).
 
-    if not torch.cuda.is_available() or importlib.util.find_spec("bitsandbytes") is None:
-        raise UnsupportedError("QLoRA needs a CUDA GPU and the bitsandbytes package; this machine has none — use method lora instead")
+    Raises :class:`UnsupportedError` where bitsandbytes is missing, or too old for the CPU (:func:`qlora_blocker`)."""
+    blocker = qlora_blocker(hardware_from_torch())
+    if blocker is not None:
+        raise UnsupportedError(f"QLoRA {blocker}; or use method lora instead")
     from transformers import BitsAndBytesConfig
 
     return BitsAndBytesConfig(
         load_in_4bit=True,
         bnb_4bit_quant_type="nf4",
         bnb_4bit_use_double_quant=True,
-        bnb_4bit_compute_dtype=torch.bfloat16,
+        bnb_4bit_compute_dtype=compute_dtype,
     )
 
 

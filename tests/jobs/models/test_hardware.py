@@ -55,8 +55,13 @@ def test_cuda_visible_devices_limits_the_gpus(fake_cuda: None, monkeypatch: pyte
 
 def test_what_each_machine_enables() -> None:
     cpu = Hardware(torch_version="2.13.0+cpu")
-    assert method_availability(cpu)["qlora"] == "needs a CUDA GPU" and method_availability(cpu)["lora, dora, prompt tuning, full"] is None
-    assert doctor_line(cpu).startswith("No CUDA GPU: training runs on the CPU in fp32")
+    assert method_availability(cpu)["qlora"] == "needs the bitsandbytes package (pip install -r requirements.txt)"
+    assert method_availability(cpu)["lora, dora, prompt tuning, full"] is None
+    assert doctor_line(cpu).startswith("No CUDA GPU: training runs on the CPU in fp32") and "QLoRA needs the bitsandbytes" in doctor_line(cpu)
+    cpu_qlora = Hardware(kernels={"bitsandbytes": "0.50.2"}, torch_version="2.13.0+cpu")
+    assert method_availability(cpu_qlora)["qlora"] is None and "QLoRA on the CPU" in doctor_line(cpu_qlora)
+    assert "yes  qlora (QLoRA on the CPU: it trains, but measured here it needs as much memory as LoRA" in doctor_report(cpu_qlora)
+    assert "0.50 or newer" in method_availability(Hardware(kernels={"bitsandbytes": "0.45.5"}, torch_version="2.13.0+cpu"))["qlora"]
     bare_gpu = Hardware(gpus=(H100,), torch_version="2.13.0")
     assert "bitsandbytes" in method_availability(bare_gpu)["qlora"]
     assert "pip install -r requirements-gpu.txt" in doctor_report(bare_gpu)

@@ -11,7 +11,7 @@ import torch
 from peft import LoraConfig, get_peft_model
 
 from jobs.errors import UnsupportedError
-from jobs.models import count_parameters, load_base_model, load_tokenizer, resolve_model, resolve_precision
+from jobs.models import count_parameters, hardware, load_base_model, load_tokenizer, resolve_model, resolve_precision
 from jobs.spec import Method, Precision, Task
 
 cpu_only = pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU-only refusals")
@@ -50,8 +50,13 @@ def test_causal_lm_and_tokenizer_pad_fallback(tiny_llama: Path, tmp_path: Path) 
 
 
 @cpu_only
-def test_qlora_without_cuda_is_unsupported(tiny_llama: Path) -> None:
-    with pytest.raises(UnsupportedError, match="QLoRA needs a CUDA GPU and the bitsandbytes package; .* use method lora instead"):
+def test_qlora_on_cpu_loads_nf4_weights_computing_in_fp32_and_refuses_an_old_bitsandbytes(tiny_llama: Path,
+                                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    model = load_base_model(resolve_model(str(tiny_llama)), Task.CAUSAL_LM, quantize_4bit=True)
+    layer = model.model.layers[0].self_attn.q_proj
+    assert type(layer).__name__ == "Linear4bit" and layer.weight.quant_state.quant_type == "nf4" and layer.compute_dtype == torch.float32
+    monkeypatch.setattr(hardware, "installed_kernels", lambda: {"bitsandbytes": "0.45.5"})  # before its CPU backend
+    with pytest.raises(UnsupportedError, match=r"QLoRA needs a CUDA GPU, or bitsandbytes 0.50 or newer .* has 0.45.5.*use method lora"):
         load_base_model(resolve_model(str(tiny_llama)), Task.CAUSAL_LM, quantize_4bit=True)
 
 

@@ -1,6 +1,6 @@
 """Each family trains through the real trainer path with its own chat template: LoRA for 2 steps on a tiny model of the
 family's architecture saved with the family's real template (tests/jobs/data/chat_families.py), full fine-tuning for one
-family, QLoRA refused on CPU before any work; the adapter keeps the family's tokenizer, and the Playground answers from the
+family (QLoRA for every family: test_families_qlora.py); the adapter keeps the family's tokenizer, and the Playground answers from the
 same template and thinking setting as training."""
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import pytest
 import torch
 from transformers import AutoTokenizer
 
-from jobs.errors import UnsupportedError
 from jobs.inference.text import GenerationSettings, generate, open_run
 from jobs.queue.run import train_in_foreground
 from jobs.spec import parse_spec
@@ -55,14 +54,6 @@ def test_full_fine_tuning_of_a_family(tmp_path: Path) -> None:
     model = family_model("gemma3", tmp_path / "gemma3")
     _, summary = train_in_foreground(parse_spec(family_spec(tmp_path, model, "full")), show_progress=False)
     assert summary["global_step"] == 2 and (Path(summary["output_folder"]) / "model.safetensors").is_file()
-
-
-def test_qlora_is_refused_on_cpu_before_training(tmp_path: Path) -> None:
-    if torch.cuda.is_available():
-        pytest.skip("this machine has CUDA: QLoRA may run")
-    model = family_model("qwen2", tmp_path / "qwen2")
-    with pytest.raises(UnsupportedError, match="QLoRA needs a CUDA GPU"):
-        train_in_foreground(parse_spec(family_spec(tmp_path, model, "qlora")), show_progress=False)
 
 
 def _losses(run_dir: Path) -> list[float]:

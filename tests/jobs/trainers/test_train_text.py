@@ -11,7 +11,6 @@ import torch
 from peft import PeftModel
 from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
 
-from jobs.errors import UnsupportedError
 from jobs.metrics import metric_series, read_metrics_jsonl
 from jobs.queue.run import execute_run, train_in_foreground
 from jobs.spec import parse_spec
@@ -144,14 +143,6 @@ def test_a_half_written_checkpoint_is_skipped_on_resume(tmp_path: Path, tiny_lla
     second = execute_run(spec, run_dir)
     assert second["resumed_from_step"] == first["global_step"]
     assert second["global_step"] == 8
-
-
-def test_qlora_on_cpu_is_refused_with_a_clear_message(tmp_path: Path, tiny_llama: Path) -> None:
-    if torch.cuda.is_available():
-        pytest.skip("this machine has CUDA")
-    spec = parse_spec(make_spec(tmp_path, tiny_llama, "causal-lm", "qlora"))
-    with pytest.raises(UnsupportedError, match="QLoRA needs a CUDA GPU"):
-        train_in_foreground(spec, show_progress=False)
 
 
 def test_dora_packing_all_linear_and_checkpointing_train(tmp_path: Path, tiny_llama: Path) -> None:
