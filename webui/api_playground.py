@@ -15,7 +15,7 @@ import gradio as gr
 
 from jobs.errors import AdaptaError
 from jobs.hub import search as hub
-from jobs.inference.images import compare_images, load_image_run
+from jobs.inference.images import PLACEMENT_EN, compare_images, load_image_run
 from jobs.inference.text import GenerationSettings, classify, compare_generate, load_base, load_run
 from jobs.queue import get_job
 from jobs.spec import Task
@@ -24,6 +24,7 @@ from storage.tables import JobStatus
 from webui.access import Caller, caller_of
 from webui.api_caller import user_errors
 from webui.api_models import check_model_allowed
+from webui.i18n import DEFAULT_LANGUAGE, string_table
 
 MAX_IMAGE_STEPS = 100
 MAX_PROMPT_CHARS = 8000
@@ -92,11 +93,12 @@ def generate_image_action(job_id: int | str, prompt: str, caller: Caller, seed: 
                           num_inference_steps=max(1, min(int(steps), MAX_IMAGE_STEPS)))
 
 
-def image_placement_reason(job_id: int | str, caller: Caller) -> str:
-    """Where a text-to-image job's cached Playground pipeline runs and why (GPU or CPU, precision, offload), for the status line."""
+def image_placement_reason(job_id: int | str, caller: Caller, lang: str = DEFAULT_LANGUAGE) -> str:
+    """Where a text-to-image job's cached Playground pipeline runs and why (GPU or CPU, precision, offload), for the status line,
+    in ``lang``."""
     job = get_job(int(str(job_id).strip()), owner=caller.owner_filter)
     placement = load_image_run(job.run_dir).placement if job.run_dir else None
-    return placement.reason if placement else ""
+    return placement.reason_in(string_table(lang, "placement.", PLACEMENT_EN)) if placement else ""
 
 
 def png_base64(image: Any) -> str:

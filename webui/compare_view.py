@@ -20,12 +20,12 @@ import pandas as pd
 from jobs.errors import AdaptaError
 from jobs.metrics import metric_series
 from jobs.queue import list_jobs
-from jobs.queue.compare import DIFFERS, Comparison, load_runs
+from jobs.queue.compare import DIFFERS, ROWS_NOTE_EN, Comparison, load_runs
 from jobs.queue.sweep import group_children
-from jobs.queue.sweep_ranking import rank_group
+from jobs.queue.sweep_ranking import SUMMARY_EN, rank_group
 from webui.access import Caller, caller_of
 from webui.api_caller import public_paths
-from webui.i18n import Registry, t
+from webui.i18n import DEFAULT_LANGUAGE, Registry, string_table, t
 
 CURVES = ["loss", "eval_loss"]
 HIGHLIGHT = "background-color: #fef3c7; font-weight: 600"
@@ -107,10 +107,11 @@ def styled_table(comparison: Comparison, only_differing: bool) -> Any:
     return frame.style.apply(highlight, axis=1)
 
 
-def group_summaries(comparison: Comparison, owner: str | None) -> list[str]:
-    """One line per sweep group among the compared jobs (all its children counted, the caller's only)."""
+def group_summaries(comparison: Comparison, owner: str | None, lang: str = DEFAULT_LANGUAGE) -> list[str]:
+    """One line per sweep group among the compared jobs (all its children counted, the caller's only), in ``lang``."""
     seen = dict.fromkeys(run.group_id for run in comparison.runs if run.group_id)
-    return [f"**{rank_group(children).summary()}**" for group_id in seen if (children := group_children(group_id, owner))]
+    strings = string_table(lang, "sweep.", SUMMARY_EN)
+    return [f"**{rank_group(children).summary(strings)}**" for group_id in seen if (children := group_children(group_id, owner))]
 
 
 def write_csv(comparison: Comparison) -> str:
@@ -134,8 +135,8 @@ def compare(job_ids: list[str] | None, only_differing: bool, curve: str, lang: s
         return [f"⚠️ {error}", *nothing]
     differing = comparison.differing
     lines = [t(lang, "compare.differing", count=len(differing), names=", ".join(f"`{key}`" for key in differing) or "–")]
-    lines += [note] if (note := comparison.rows_note()) else []
-    lines += group_summaries(comparison, owner)
+    lines += [note] if (note := comparison.rows_note(string_table(lang, "compare.rows.", ROWS_NOTE_EN))) else []
+    lines += group_summaries(comparison, owner, lang)
     return ["\n\n".join(lines), curves_frame(comparison.runs, curve if curve in CURVES else "loss"), styled_table(comparison, only_differing),
             gr.update(value=write_csv(comparison), visible=True)]
 

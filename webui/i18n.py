@@ -9,6 +9,7 @@ that both languages have exactly the same keys, so a new spec field fails CI unt
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import gradio as gr
@@ -41,24 +42,32 @@ def t(lang: str | None, key: str, **values: Any) -> str:
     return text.format(**values) if values else text
 
 
+def string_table(lang: str | None, prefix: str, english: dict[str, str]) -> dict[str, str]:
+    """``english`` (a sentence's words kept in jobs/, e.g. :data:`jobs.data.doctor_notes.DATA_LINE_EN`) in ``lang``: each key
+    looked up as ``<prefix><key>``, so one function in jobs/ words its sentence in the page's language."""
+    return {key: t(lang, f"{prefix}{key}") for key in english}
+
+
 class Registry:
     """Creates translated widgets and, on a language switch, gives one update per registered widget."""
 
-    def __init__(self) -> None:
-        self._items: list[tuple[Any, dict[str, str]]] = []
+    def __init__(self, language: str = DEFAULT_LANGUAGE) -> None:
+        self._items: list[tuple[Any, dict[str, str | Callable[[str], str]]]] = []
+        self.language = language  # what new widgets show; a part built later (gr.render) is built in the page's language
 
-    def register(self, component: Any, **attrs: str) -> Any:
-        """Remember that ``component``'s attributes (label=..., info=..., value=...) show these keys."""
+    def register(self, component: Any, **attrs: str | Callable[[str], str]) -> Any:
+        """Remember that ``component``'s attributes (label=..., info=..., value=...) show these keys (or the text a function
+        of the language gives: a sentence with numbers, like the Models tab's machine line)."""
         self._items.append((component, attrs))
         return component
 
     def make(self, cls: type, key: str, *, info: str | None = None, attr: str = "label", **kwargs: Any) -> Any:
         """``cls(**kwargs)`` with its ``attr`` (and ``info``) set from keys, registered for switching."""
         attrs = {attr: key}
-        kwargs[attr] = t(DEFAULT_LANGUAGE, key)
+        kwargs[attr] = t(self.language, key)
         if info:
             attrs["info"] = info
-            kwargs["info"] = t(DEFAULT_LANGUAGE, info)
+            kwargs["info"] = t(self.language, info)
         return self.register(cls(**kwargs), **attrs)
 
     def button(self, key: str, **kwargs: Any) -> gr.Button:
@@ -73,4 +82,4 @@ class Registry:
 
     def updates(self, lang: str) -> list[Any]:
         """One ``gr.update`` per registered component, in registration order."""
-        return [gr.update(**{attr: t(lang, key) for attr, key in attrs.items()}) for _, attrs in self._items]
+        return [gr.update(**{attr: key(lang) if callable(key) else t(lang, key) for attr, key in attrs.items()}) for _, attrs in self._items]

@@ -37,7 +37,7 @@ from jobs.hub.model_rows import (
     split_hub_id,
 )
 from jobs.hub.prefetch import cancel_prefetch, downloaded_models
-from jobs.models.hardware import detect_hardware, doctor_line
+from jobs.models.hardware import MACHINE_LINE_EN, Hardware, detect_hardware, doctor_line
 from jobs.models.memory import format_bytes
 from jobs.spec import JobSpec, Task
 from webui.access import Caller, caller_hub_token, caller_of
@@ -48,7 +48,7 @@ from webui.api_models import (
     prefetch_status_action,
     search_models_action,
 )
-from webui.i18n import DEFAULT_LANGUAGE, Registry, t
+from webui.i18n import DEFAULT_LANGUAGE, Registry, string_table, t
 
 RESULT_COLUMNS = ["name", "owner", "parameters", "size", "license", "task", "where", "downloads", "likes"]
 """The results table's columns (``models.col.<name>`` is each header); a row's reference is kept out of the table."""
@@ -94,7 +94,8 @@ class ModelsTab:
 
 def build(r: Registry) -> ModelsTab:
     r.markdown("models.intro")
-    gr.Markdown(f"🖥️ {doctor_line(detect_hardware())}", elem_id="machine-line")  # launch.py doctor's one-line form (no torch)
+    hardware = detect_hardware()  # once per page build (nvidia-smi); a language switch only rewords it
+    r.register(gr.Markdown(machine_line(hardware, r.language), elem_id="machine-line"), value=lambda lang: machine_line(hardware, lang))
     token = r.make(gr.Textbox, "models.token", info="models.token.info", type="password", elem_id="hub-token")
     notice = gr.Markdown(elem_id="hub-notice")
     with gr.Row():
@@ -126,6 +127,11 @@ def build(r: Registry) -> ModelsTab:
             delete = r.button("models.delete", size="sm", variant="stop", elem_id="model-delete")
     return ModelsTab(notice, query, task, sort, search, results, result_rows, model_ref, check, use, info, memory, status, token, download, cancel_download,
                      download_status, download_timer, downloaded, refresh_downloaded, delete, download_row, downloaded_box)
+
+
+def machine_line(hardware: Hardware, lang: str) -> str:
+    """``launch.py doctor``'s one-line form (no torch in the web server) in ``lang``: the GPUs or none, and what QLoRA needs."""
+    return f"🖥️ {doctor_line(hardware, string_table(lang, 'machine.', MACHINE_LINE_EN))}"
 
 
 def default_train_task() -> str:

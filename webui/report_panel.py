@@ -1,7 +1,9 @@
 """The Jobs tab's report panel: the selected job's before/after evaluation (``runs/<job>/eval_report.json``).
 
 It shows what the report was measured on (the rows recorded in ``split.json``; "split not recorded" for a report from before it),
-what the data check before training found and fixed (``data_check.json``), the metric table (before → after, with the change
+what the data check before training found and fixed (worded in the page's language from the numbers in ``data_check.json``, by the
+same :func:`~jobs.data.doctor_notes.data_check_line` that writes the English line of ``summary.json`` and the model card), the
+metric table (before → after, with the change
 and a ✓ where the
 adapted model is better), how many examples got better, worse or stayed the same, and the 5 biggest wins and the 5
 biggest losses side by side (input, reference, before, after). Like the sample gallery, it is rebuilt only when the
@@ -16,12 +18,14 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 
+from jobs.data.doctor_notes import DATA_LINE_EN, data_check_line, read_data_check
 from jobs.errors import AdaptaError
 from jobs.evaluation.report import EvalReport, ExampleScore, metric_table_rows
-from webui.access import caller_of
+from jobs.queue import check_job_id, get_job
+from webui.access import Caller, caller_of
 from webui.api import job_report_action
 from webui.api_caller import public_paths
-from webui.i18n import Registry, t
+from webui.i18n import Registry, string_table, t
 
 METRIC_COLUMNS = ["metric", "before", "after", "change"]
 EXAMPLE_COLUMNS = ["row", "input", "reference", "before", "after"]
@@ -54,9 +58,24 @@ def _examples_frame(examples: list[ExampleScore]) -> pd.DataFrame:
     return pd.DataFrame([[e.row or "", e.input, e.reference, e.base_output, e.adapted_output] for e in examples], columns=EXAMPLE_COLUMNS)
 
 
-def headline_text(report: EvalReport, lang: str) -> str:
-    """What the report measured and the per-example flips, as Markdown."""
-    data = f"\n\n{t(lang, 'report.data_check', line=report.data_check)}" if report.data_check else ""
+def data_line(record: dict[str, Any] | None, lang: str) -> str:
+    """The data check's line in ``lang``, from a run's ``data_check.json`` record ("" without one)."""
+    return data_check_line(record, string_table(lang, "dataline.", DATA_LINE_EN))
+
+
+def job_data_check(job_id: str, caller: Caller) -> dict[str, Any] | None:
+    """The caller's job's ``data_check.json`` record, or None (another's job, a run from before data checks)."""
+    try:
+        return read_data_check(get_job(check_job_id(job_id), owner=caller.owner_filter).run_dir)
+    except (AdaptaError, ValueError):
+        return None
+
+
+def headline_text(report: EvalReport, lang: str, data_check: dict[str, Any] | None = None) -> str:
+    """What the report measured and the per-example flips, as Markdown; the data line is worded in ``lang`` from the run's
+    ``data_check`` record (the English line kept in the report for a run whose record cannot be read)."""
+    line = data_line(data_check, lang) or report.data_check
+    data = f"\n\n{t(lang, 'report.data_check', line=line)}" if line else ""
     if report.skipped:
         return f"### {t(lang, 'report.title')}\n\n{t(lang, 'report.skipped', reason=report.skipped)}{data}"
     lines = [f"### {t(lang, 'report.title')}", t(lang, "report.measured_on", where=public_paths(report.measured_on), before=report.base_label,
@@ -84,11 +103,12 @@ def report_view(job_id: str | None, shown: str, lang: str, request: gr.Request) 
         return [gr.update()] * 5 + [shown]
     if report is None:
         return [gr.update(visible=False), "", None, None, None, key]
+    headline = headline_text(report, lang, job_data_check(str(job_id), caller_of(request)))
     if report.skipped:
-        return [gr.update(visible=True), headline_text(report, lang), None, None, None, key]
+        return [gr.update(visible=True), headline, None, None, None, key]
     wins, losses = report.biggest_changes(5)
     metrics = pd.DataFrame(metric_table_rows(report), columns=METRIC_COLUMNS)
-    return [gr.update(visible=True), headline_text(report, lang), metrics, _examples_frame(wins), _examples_frame(losses), key]
+    return [gr.update(visible=True), headline, metrics, _examples_frame(wins), _examples_frame(losses), key]
 
 
 def wire(panel: ReportPanel, selected: gr.Dropdown, timer: gr.Timer, lang: gr.State) -> None:

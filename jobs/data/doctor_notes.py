@@ -35,6 +35,32 @@ FIX_NOTE_SUFFIX = ".doctor.json"
 """Beside a file "Fix" wrote: what it removed and masked, and the check of the file it was made from."""
 ROWS_NAMED = 10
 """A refusal names at most this many rows (then "and N more")."""
+HUB_DATASET_NOT_CHECKED = "the data is a Hub dataset, read when training starts; check a downloaded copy with launch.py data-check"
+"""Why a job on a Hub dataset has no data check (its record's ``skipped``)."""
+DATA_LINE_EN: dict[str, str] = {
+    "trained_on": "trained on {count} {unit}",
+    "row.one": "row",
+    "row.other": "rows",
+    "image.one": "image",
+    "image.other": "images",
+    "fixed.removed.one": "before training {removed} was removed (the Data tab's Fix)",
+    "fixed.removed.other": "before training {removed} were removed (the Data tab's Fix)",
+    "fixed.masked.one": "before training {masked} was masked (the Data tab's Fix)",
+    "fixed.masked.other": "before training {masked} were masked (the Data tab's Fix)",
+    "fixed.both.one": "before training {removed} was removed and {masked} masked (the Data tab's Fix)",
+    "fixed.both.other": "before training {removed} were removed and {masked} masked (the Data tab's Fix)",
+    "fixed.summary": "before training {summary} (the Data tab's Fix)",
+    "left_in": "left in: {found}",
+    "no_problems": "the data check found no problems",
+    "not_checked": "the data was not checked: {reason}",
+    "hub_dataset": f"the data was not checked: {HUB_DATASET_NOT_CHECKED}",
+    "separator": "; ",
+    "comma": ", ",
+    "and": " and ",
+    "thousands": ",",
+    **{f"kind.{kind}.{number}": name for kind, names in KIND_NAMES.items() for number, name in zip(("one", "other"), names, strict=True)},
+}
+"""The words of :func:`data_check_line` in English; the web UI has the same keys in each language (``dataline.<key>``)."""
 
 
 def _beside(data_file: str | Path, suffix: str) -> Path:
@@ -132,11 +158,11 @@ def check_job_data(spec: JobSpec, run_dir: str | Path) -> dict[str, Any]:
     train, validation = job_data_files(spec)
     if record is None:
         if train is None:
-            record = {"skipped": "the data is a Hub dataset, read when training starts; check a downloaded copy with launch.py data-check"}
+            record = {"skipped": HUB_DATASET_NOT_CHECKED}
         else:
             fmt = None if spec.data.format is DataFormat.AUTO else spec.data.format
             check = check_data(train, validation, fmt=fmt, task=spec.task, mapping=dict(spec.data.columns) or None,
-                               resolution=spec.images.resolution)
+                               resolution=spec.images.resolution, aspect_buckets=spec.images.aspect_buckets)
             record = {"train_file": str(train), "validation_file": str(validation) if validation else None, "check": check.to_dict(),
                       "fixed": read_fix_note(train)}
         record["line"] = data_check_line(record)
@@ -155,47 +181,62 @@ def read_data_check(run_dir: str | Path | None) -> dict[str, Any] | None:
     return _read_json(Path(run_dir) / DATA_CHECK_FILE) if run_dir else None
 
 
-def _counted(findings: list[dict[str, Any]]) -> dict[tuple[str, str], int]:
+def _number(count: int, strings: dict[str, str]) -> str:
+    return f"{count:,}".replace(",", strings["thousands"])
+
+
+def _counted(findings: list[dict[str, Any]], strings: dict[str, str]) -> dict[tuple[str, str], int]:
+    """(singular, plural) name in ``strings`` -> how many rows, kinds that share a name (every duplicate) counted together."""
     counts: dict[tuple[str, str], int] = {}
     for finding in findings:
-        names = KIND_NAMES.get(finding["kind"], (finding["kind"].replace("_", " "),) * 2)
+        kind = finding["kind"]
+        spoken = kind.replace("_", " ")
+        names = (strings.get(f"kind.{kind}.one", spoken), strings.get(f"kind.{kind}.other", spoken))
         counts[names] = counts.get(names, 0) + len(finding.get("rows", []))
     return {names: count for names, count in counts.items() if count}
 
 
-def _listed(counts: dict[tuple[str, str], int]) -> str:
-    parts = [f"{count:,} {single if count == 1 else plural}" for (single, plural), count in counts.items()]
-    return parts[0] if len(parts) == 1 else f"{', '.join(parts[:-1])} and {parts[-1]}"
+def _listed(counts: dict[tuple[str, str], int], strings: dict[str, str]) -> str:
+    parts = [f"{_number(count, strings)} {single if count == 1 else plural}" for (single, plural), count in counts.items()]
+    return parts[0] if len(parts) == 1 else f"{strings['comma'].join(parts[:-1])}{strings['and']}{parts[-1]}"
 
 
-def _fixed_part(fixed: dict[str, Any]) -> str:
-    """"37 duplicates were removed and 4 e-mail addresses masked" from the check the fixed file was made from."""
+def _fixed_part(fixed: dict[str, Any], strings: dict[str, str]) -> str:
+    """"before training 37 duplicates were removed and 4 e-mail addresses masked (the Data tab's Fix)" from the check the fixed
+    file was made from."""
     findings = (fixed.get("before") or {}).get("findings", [])
-    done = {verb: _counted([f for f in findings if f.get("severity") in ("block", "fix") and str(f.get("action", "")).startswith(verb)])
-            for verb in ("removed", "masked")}
-    parts = [f"{_listed(counts)} {'was' if sum(counts.values()) == 1 else 'were'} {verb}" for verb, counts in done.items() if counts]
-    if not parts:
-        return str(fixed.get("summary") or "")
-    return parts[0] if len(parts) == 1 else f"{parts[0]} and {parts[1].replace(' were ', ' ').replace(' was ', ' ')}"
+    done = {verb: _counted([f for f in findings if f.get("severity") in ("block", "fix") and str(f.get("action", "")).startswith(verb)],
+                           strings) for verb in ("removed", "masked")}
+    if not any(done.values()):
+        return strings["fixed.summary"].format(summary=fixed.get("summary") or "")
+    shape = "both" if all(done.values()) else "removed" if done["removed"] else "masked"
+    first = done["removed"] or done["masked"]
+    number = "one" if sum(first.values()) == 1 else "other"
+    listed = {verb: _listed(counts, strings) for verb, counts in done.items() if counts}
+    return strings[f"fixed.{shape}.{number}"].format(**listed)
 
 
-def data_check_line(record: dict[str, Any] | None) -> str:
+def data_check_line(record: dict[str, Any] | None, strings: dict[str, str] = DATA_LINE_EN) -> str:
     """What the report and the model card say about the data: "trained on 1,204 rows; before training 37 duplicates were removed
-    and 4 e-mail addresses masked" (or what was left in, or why it was not checked); empty for a run without a record."""
+    and 4 e-mail addresses masked" (or what was left in, or why it was not checked); empty for a run without a record.
+
+    ``strings`` words it: :data:`DATA_LINE_EN` (the model card, ``summary.json`` and the CLI stay English), or the web UI's
+    table for the page's language (the same keys), so the Jobs tab's report panel says it in Portuguese from the same numbers."""
     if not record:
         return ""
     if record.get("skipped"):
-        return f"the data was not checked: {record['skipped']}"
+        reason = str(record["skipped"])
+        return strings["hub_dataset"] if reason == HUB_DATASET_NOT_CHECKED else strings["not_checked"].format(reason=reason)
     check = record.get("check") or {}
     rows = int(check.get("train_rows", 0))
-    unit = "image" if check.get("format") == "images" else "row"
-    line = f"trained on {rows:,} {unit}{'s' if rows != 1 else ''}"
+    unit = strings[f"{'image' if check.get('format') == 'images' else 'row'}.{'one' if rows == 1 else 'other'}"]
+    parts = [strings["trained_on"].format(count=_number(rows, strings), unit=unit)]
     fixed = record.get("fixed")
     if fixed:
-        line += f"; before training {_fixed_part(fixed)} (the Data tab's Fix)"
-    left = _counted(check.get("findings", []))
+        parts.append(_fixed_part(fixed, strings))
+    left = _counted(check.get("findings", []), strings)
     if left:
-        line += f"; left in: {_listed(left)}"
+        parts.append(strings["left_in"].format(found=_listed(left, strings)))
     elif not fixed:
-        line += "; the data check found no problems"
-    return line
+        parts.append(strings["no_problems"])
+    return strings["separator"].join(parts)

@@ -180,7 +180,7 @@ def _data_source(spec: JobSpec) -> str:
 def _data_check_item(summary: dict[str, Any]) -> str:
     """The data check before training, as a list item of Training data ("trained on 1,204 rows; before training 37 duplicates
     were removed ..."), or nothing for a run from before the check."""
-    line = summary.get("data_check") or ""
+    line = summary.get("data_check") or ""  # English: Hub model cards are English by convention (the web UI words it per language)
     return f"- data check: {line}\n" if line else ""
 
 

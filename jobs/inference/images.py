@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -39,9 +39,22 @@ _cache: OrderedDict[tuple[str, str], LoadedImageRun] = OrderedDict()
 _lock = threading.Lock()
 
 
+PLACEMENT_EN: dict[str, str] = {
+    "cpu_bf16": "no CUDA GPU: bfloat16 on the CPU, which multiplies it natively (AVX-512 BF16 or AMX)",
+    "cpu_fp32": "no CUDA GPU: float32 on the CPU (this CPU has no native bfloat16, which would be slow)",
+    "needs": "the pipeline needs about {needed} in {dtype} and the GPU has {free} free",
+    "all_on_gpu": "all on the GPU in {dtype}: {needs}",
+    "model_offload": "{needs}: each component moves to the GPU while it runs (model CPU offload, slower)",
+    "sequential_offload": ("{needs}, less than its {largest} alone ({largest_size}): the weights stream to the GPU layer by layer "
+                           "(sequential CPU offload, much slower)"),
+}
+"""The words of :meth:`Placement.reason_in` in English; the web UI's Playground has the same keys in each language
+(``placement.<key>``)."""
+
+
 @dataclass(frozen=True)
 class Placement:
-    """Where and in which precision the Playground runs a pipeline, and why (one sentence)."""
+    """Where and in which precision the Playground runs a pipeline, and why (one sentence, :attr:`reason`)."""
 
     device: str
     """cuda or cpu."""
@@ -49,7 +62,20 @@ class Placement:
     """bfloat16, float16 or float32."""
     offload: str
     """none, model (each component on the GPU while it runs) or sequential (layer by layer)."""
-    reason: str
+    why: str
+    """The key of its sentence in :data:`PLACEMENT_EN`."""
+    sizes: dict[str, str] = field(default_factory=dict)
+    """The sentence's numbers, formatted: ``needed`` and ``free`` on a GPU, ``largest`` and ``largest_size`` when it streams."""
+
+    def reason_in(self, strings: dict[str, str] = PLACEMENT_EN) -> str:
+        """Why it runs there, worded by ``strings`` (:data:`PLACEMENT_EN`, or the same keys in the page's language)."""
+        needs = strings["needs"].format(dtype=self.dtype, **self.sizes) if self.device == "cuda" else ""
+        return strings[self.why].format(needs=needs, dtype=self.dtype, **self.sizes)
+
+    @property
+    def reason(self) -> str:
+        """Why it runs there, in English."""
+        return self.reason_in()
 
 
 @dataclass
@@ -77,22 +103,19 @@ def choose_placement(family: str, params: dict[str, int], *, cuda: bool, bf16_su
     with (``cuda``) or without a CUDA GPU with ``free_bytes`` free; ``bf16_supported``: the GPU, or without one the CPU,
     computes in bfloat16 natively. Pure, so it is tested for any machine."""
     if not cuda:
-        if bf16_supported:
-            return Placement("cpu", "bfloat16", "none", "no CUDA GPU: bfloat16 on the CPU, which multiplies it natively (AVX-512 BF16 or AMX)")
-        return Placement("cpu", "float32", "none", "no CUDA GPU: float32 on the CPU (this CPU has no native bfloat16, which would be slow)")
+        return Placement("cpu", "bfloat16", "none", "cpu_bf16") if bf16_supported else Placement("cpu", "float32", "none", "cpu_fp32")
     dtype = "bfloat16" if bf16_supported else ("float32" if family in FLOW_FAMILIES else "float16")
     size = DTYPE_BYTES[dtype]
     working = CUDA_CONTEXT_BYTES + VAE_BYTES_PER_PIXEL * resolution * resolution
     weights = size * sum(params.values())
     budget = int(free_bytes * HEADROOM)
     largest_name, largest = max(params.items(), key=lambda item: item[1], default=("pipeline", 0))
-    needs = f"the pipeline needs about {format_bytes(weights + working)} in {dtype} and the GPU has {format_bytes(free_bytes)} free"
+    sizes = {"needed": format_bytes(weights + working), "free": format_bytes(free_bytes)}
     if weights + working <= budget:
-        return Placement("cuda", dtype, "none", f"all on the GPU in {dtype}: {needs}")
+        return Placement("cuda", dtype, "none", "all_on_gpu", sizes)
     if size * largest + working <= budget:
-        return Placement("cuda", dtype, "model", f"{needs}: each component moves to the GPU while it runs (model CPU offload, slower)")
-    return Placement("cuda", dtype, "sequential", f"{needs}, less than its {largest_name} alone ({format_bytes(size * largest)}): the weights "
-                     "stream to the GPU layer by layer (sequential CPU offload, much slower)")
+        return Placement("cuda", dtype, "model", "model_offload", sizes)
+    return Placement("cuda", dtype, "sequential", "sequential_offload", {**sizes, "largest": largest_name, "largest_size": format_bytes(size * largest)})
 
 
 def placement_here(resolved: ResolvedPipeline, resolution: int) -> Placement:

@@ -32,6 +32,14 @@ DIFFERS = "≠ "
 """The mark in front of a setting that differs between the compared runs."""
 ROWS_LABEL = "held-out rows (split.json)"
 NOT_RECORDED = "not recorded"
+ROWS_NOTE_EN: dict[str, str] = {
+    "same_rows": "All {count} reports were measured on the same held-out rows (split.json fingerprint {fingerprint}).",
+    "other_rows": ("⚠️ These reports were not all measured on the same held-out rows ({shown}), so their before → after metrics are "
+                   "not comparable; compare runs on the same data and data.split_seed."),
+    "not_recorded": NOT_RECORDED,
+}
+"""The words of :meth:`Comparison.rows_note` in English; the web UI's Compare view has the same keys in each language
+(``compare.rows.<key>``)."""
 
 
 def flatten_spec(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -127,17 +135,17 @@ class Comparison:
     def differing(self) -> list[str]:
         return differing_keys([run.settings for run in self.runs])
 
-    def rows_note(self) -> str:
-        """A sentence on whether the reports scored the same held-out rows ("" with fewer than two reports)."""
+    def rows_note(self, strings: dict[str, str] = ROWS_NOTE_EN) -> str:
+        """A sentence on whether the reports scored the same held-out rows ("" with fewer than two reports), worded by ``strings``
+        (:data:`ROWS_NOTE_EN`, or the same keys in the page's language)."""
         measured = [run for run in self.runs if run.metrics]
         if len(measured) < 2:
             return ""
         keys = {run.rows_key for run in measured}
         if len(keys) == 1 and None not in keys:
-            return f"All {len(measured)} reports were measured on the same held-out rows (split.json fingerprint {measured[0].rows_text})."
-        shown = ", ".join(f"#{run.job_id}: {run.rows_text}" for run in measured)
-        return (f"⚠️ These reports were not all measured on the same held-out rows ({shown}), so their before → after metrics are "
-                "not comparable; compare runs on the same data and data.split_seed.")
+            return strings["same_rows"].format(count=len(measured), fingerprint=measured[0].rows_text)
+        shown = ", ".join(f"#{run.job_id}: {run.rows_key[:10] if run.rows_key else strings['not_recorded']}" for run in measured)
+        return strings["other_rows"].format(shown=shown)
 
     @property
     def metric_rows(self) -> list[tuple[str, str]]:

@@ -25,6 +25,17 @@ from jobs.metrics import metric_series
 from storage.paths import data_home, safe_name
 from storage.tables import Job, JobStatus
 
+SUMMARY_EN: dict[str, str] = {
+    "line": "{name}: {count} jobs ({states})",
+    "best": "; best: #{job} with {label} {value} ({direction} is best)",
+    "highest": "highest",
+    "lowest": "lowest",
+    "not_ranked": ("; not ranked: {shown} (measured on other held-out rows than the rest, or rows not recorded, so their scores are "
+                   "not comparable)"),
+    **{f"status.{status.value}": status.value for status in JobStatus},
+}
+"""The words of :meth:`GroupRanking.summary` in English; the web UI's Compare view has the same keys in each language
+(``sweep.<key>``)."""
 SWEEP_FILE = "sweep.json"
 
 
@@ -121,19 +132,18 @@ class GroupRanking:
     unranked: list[int] = field(default_factory=list)
     """Scored children left out of the ranking: measured on other held-out rows than the rest, or rows not recorded."""
 
-    def summary(self) -> str:
-        """One line: how many children in which status, and the best one with its value."""
+    def summary(self, strings: dict[str, str] = SUMMARY_EN) -> str:
+        """One line: how many children in which status, and the best one with its value, worded by ``strings``
+        (:data:`SUMMARY_EN`, or the same keys in the page's language)."""
         counts = Counter(job.status.value for job in self.jobs)
-        states = ", ".join(f"{count} {status}" for status, count in sorted(counts.items()))
-        line = f"{self.group_name}: {len(self.jobs)} jobs ({states})"
+        states = ", ".join(f"{count} {strings.get(f'status.{status}', status)}" for status, count in sorted(counts.items()))
+        line = strings["line"].format(name=self.group_name, count=len(self.jobs), states=states)
         if self.best is not None:
             score = self.scores[self.best]
-            direction = "highest" if score.higher_is_better else "lowest"
-            line += f"; best: #{self.best} with {score.label} {score.value:.4g} ({direction} is best)"
+            line += strings["best"].format(job=self.best, label=score.label, value=f"{score.value:.4g}",
+                                           direction=strings["highest" if score.higher_is_better else "lowest"])
         if self.unranked:
-            shown = ", ".join(f"#{job_id}" for job_id in self.unranked)
-            line += (f"; not ranked: {shown} (measured on other held-out rows than the rest, or rows not recorded, so their "
-                     f"scores are not comparable)")
+            line += strings["not_ranked"].format(shown=", ".join(f"#{job_id}" for job_id in self.unranked))
         return line
 
 

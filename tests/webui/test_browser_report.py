@@ -46,3 +46,4 @@ def test_report_panel_shows_metrics_and_flips_of_the_selected_job(page: object, 
     wait_text(page, "#job-report", "fewer than the 50 needed to hold some out automatically")
     choose_language(page, "Português")
     wait_text(page, "#job-report", "Sem relatório antes/depois", timeout_s=30)
+    wait_text(page, "#job-report", "Dados: treinado com")  # the data check's line, worded in Portuguese from data_check.json

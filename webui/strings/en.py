@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+from jobs.data.doctor_notes import DATA_LINE_EN
+from jobs.inference.images import PLACEMENT_EN
+from jobs.models.hardware import MACHINE_LINE_EN
+from jobs.queue.compare import ROWS_NOTE_EN
+from jobs.queue.sweep_ranking import SUMMARY_EN
+
 EN_UI: dict[str, str] = {
     "app.title": "## Adapta · adapt a model to your data, point and click",
     "access.signed_in": "Signed in as **{name}**: you see only your own jobs and uploads.",
@@ -103,6 +109,7 @@ EN_UI: dict[str, str] = {
                           "in the answer); **{keeps}** tokens keep 95 % whole."),
     "check.labels": "Examples per label:",
     "check.languages": "Languages (rows):",
+    "check.buckets": "Images per aspect-ratio bucket (width x height):",
     "check.clean": "No problems found in {rows} rows ({seconds} s).",
     "check.found": "Found {summary} ({seconds} s). The rows are listed below; Fix saves a cleaned copy.",
     "check.blocked": "Found {summary} ({seconds} s). The file holds secrets, so training on it is refused: Fix removes them.",
@@ -128,6 +135,10 @@ EN_UI: dict[str, str] = {
     "check.kind.caption_missing": "Missing captions",
     "check.kind.caption_identical": "Identical captions",
     "check.kind.image_too_small": "Images below the training size",
+    "check.kind.single_image_bucket": "Images alone in their aspect-ratio bucket",
+    "check.kind.conflicting_label": "Same text, different labels",
+    "check.kind.conflicting_answer": "Same prompt, different answers",
+    "check.kind.conflicting_preference": "Chosen and rejected swapped in another row",
     "data.labels": "Examples per class:",
     "data.gallery": "Images and captions",
     "data.image_stats": "**{images}** usable images · captions from **{source}** · shortest side {min}-{max} px",
@@ -230,6 +241,11 @@ EN_UI: dict[str, str] = {
                                    "(and whether any were trained on) cannot be checked."),
     "report.wins": "Biggest wins",
     "report.losses": "Biggest losses",
+    **{f"dataline.{key}": text for key, text in DATA_LINE_EN.items()},  # the report's data line, worded in jobs/
+    **{f"machine.{key}": text for key, text in MACHINE_LINE_EN.items()},  # the Models tab's machine line, worded in jobs/
+    **{f"placement.{key}": text for key, text in PLACEMENT_EN.items()},  # where the Playground runs an image pipeline, worded in jobs/
+    **{f"compare.rows.{key}": text for key, text in ROWS_NOTE_EN.items()},  # Compare runs: were the reports measured on the same rows
+    **{f"sweep.{key}": text for key, text in SUMMARY_EN.items()},  # Compare runs: a sweep's one-line summary
     "status.queued": "queued",
     "status.running": "running",
     "status.succeeded": "succeeded",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from webui.strings.pt_br_sentences import SENTENCES_PT
+
 PT_UI: dict[str, str] = {
     "app.title": "## Adapta · adapte um modelo aos seus dados, sem código",
     "access.signed_in": "Conectado como **{name}**: você vê só os seus trabalhos e envios.",
@@ -103,6 +105,7 @@ PT_UI: dict[str, str] = {
                           "na resposta); **{keeps}** tokens mantêm 95 % inteiras."),
     "check.labels": "Exemplos por rótulo:",
     "check.languages": "Idiomas (linhas):",
+    "check.buckets": "Imagens por bucket de proporção (largura x altura):",
     "check.clean": "Nenhum problema encontrado em {rows} linhas ({seconds} s).",
     "check.found": "Encontrado: {summary} ({seconds} s). As linhas estão listadas abaixo; Corrigir salva uma cópia limpa.",
     "check.blocked": "Encontrado: {summary} ({seconds} s). O arquivo contém segredos, então o treino com ele é recusado: Corrigir os remove.",
@@ -128,6 +131,10 @@ PT_UI: dict[str, str] = {
     "check.kind.caption_missing": "Legendas ausentes",
     "check.kind.caption_identical": "Legendas idênticas",
     "check.kind.image_too_small": "Imagens abaixo do tamanho de treino",
+    "check.kind.single_image_bucket": "Imagens sozinhas no seu bucket de proporção",
+    "check.kind.conflicting_label": "Mesmo texto, rótulos diferentes",
+    "check.kind.conflicting_answer": "Mesmo prompt, respostas diferentes",
+    "check.kind.conflicting_preference": "Escolhida e rejeitada trocadas em outra linha",
     "data.labels": "Exemplos por classe:",
     "data.gallery": "Imagens e legendas",
     "data.image_stats": "**{images}** imagens utilizáveis · legendas de **{source}** · menor lado {min}-{max} px",
@@ -230,6 +237,7 @@ PT_UI: dict[str, str] = {
                                    "verificar quais linhas ele mediu (nem se alguma foi usada no treino)."),
     "report.wins": "Maiores ganhos",
     "report.losses": "Maiores perdas",
+    **SENTENCES_PT,  # sentences with numbers worded in jobs/: the report's data line, the machine line, the image placement
     "status.queued": "na fila",
     "status.running": "em execução",
     "status.succeeded": "concluída",
