@@ -77,11 +77,11 @@ def build_app(mode: AccessMode | str | None = None) -> gr.Blocks:
                 guided.nav["jobs"] = guide.nav_row(registry, "jobs")
             with guide.step_tab("playground") as play_tab_block:
                 guided.empty["playground"] = guide.empty_state(registry, "playground")
-                play = playground_tab.build(registry)
+                play = playground_tab.build(lang, play_tab_block)  # its body is built when the tab opens
                 guided.nav["playground"] = guide.nav_row(registry, "playground")
             with guide.step_tab("export") as export_tab_block:
                 guided.empty["export"] = guide.empty_state(registry, "export")
-                export = export_tab.build(registry)
+                export = export_tab.build(lang, export_tab_block)  # its body is built when the tab opens
                 guided.nav["export"] = guide.nav_row(registry, "export")
         register_api()
 
@@ -99,8 +99,6 @@ def build_app(mode: AccessMode | str | None = None) -> gr.Blocks:
         reward_section.wire(rewards, train, lang)
         jobs_tab.wire(jobs, lang)
         jobs_tab.wire_opened(jobs, jobs_tab_block)
-        playground_tab.wire(play, lang)
-        export_tab.wire(export, lang)
 
         def use_model(ref: str, language: str, token: str, oauth_token: gr.OAuthToken | None) -> list[Any]:
             ref = (ref or "").strip()
@@ -137,27 +135,16 @@ def build_app(mode: AccessMode | str | None = None) -> gr.Blocks:
             return [t(language, "jobs.duplicated", id=job_id), *train_tab.fill_from_spec(train, spec), gr.update(selected="train")]
 
         jobs.duplicate.click(duplicate, [jobs.selected, lang], [jobs.message, *fill_outputs, tabs], api_visibility="private")
-        # A tab opened with a job already picked ("Try it", "Share it") keeps it; otherwise the newest finished job is offered.
-        # Each picker's body shows only when it has something to offer (the guide's empty state says why it is empty).
-        def play_sources(current: str | None, request: gr.Request) -> list[Any]:
-            return playground_tab.with_body(guide.keep_selection(playground_tab.source_choices(request), current))
+        # The Playground's and Export's bodies are built as their tab opens, with the job the guide's "Try it" / "Share it" asked
+        # for, else the one picked before, else the newest (the guide's empty state says why a tab has no body).
 
-        def export_jobs(current: str | None, request: gr.Request) -> list[Any]:
-            return export_tab.with_body(guide.keep_selection(export_tab.finished_jobs(request), current))
-
-        play_tab_block.select(play_sources, play.source, [play.source, play.body], api_visibility="private")
-        export_tab_block.select(export_jobs, export.job, [export.job, export.body], api_visibility="private")
-
-        def try_job(job_id: str | None, request: gr.Request) -> list[Any]:
-            return playground_tab.with_body(playground_tab.source_choices(request, str(job_id) if job_id else None))
-
-        def share_job(job_id: str | None, request: gr.Request) -> list[Any]:
-            return export_tab.with_body(guide.keep_selection(export_tab.finished_jobs(request), job_id))
+        def picked_job(job_id: str | None) -> str | None:
+            return str(job_id) if job_id else None
 
         tab_blocks = {"models": models_tab_block, "data": data_tab_block, "train": train_tab_block, "jobs": jobs_tab_block,
                       "playground": play_tab_block, "export": export_tab_block}
-        guide.wire(guided, tabs, tab_blocks, lang, [train.base_model, train.train_file, data.path, jobs.selected, play.adapted_text],
-                   jobs.timer, try_job, [play.source, play.body], share_job, [export.job, export.body], jobs.selected, train.submit)
+        guide.wire(guided, tabs, tab_blocks, lang, [train.base_model, train.train_file, data.path, jobs.selected, play.answer],
+                   jobs.timer, picked_job, [play.wanted], picked_job, [export.wanted], jobs.selected, train.submit)
 
         def switch(name: str) -> list[Any]:
             code = LANGUAGES.get(name, DEFAULT_LANGUAGE)
@@ -170,7 +157,7 @@ def build_app(mode: AccessMode | str | None = None) -> gr.Blocks:
             demo.load(who_line, None, who, api_visibility="private")
         # Controls that write are greyed out for callers who may not write (demo visitors, anonymous Space visitors); the
         # server refuses their events anyway.
-        write_controls = [data.upload, train.submit, remote.send, export.push, export.merge, jobs.cancel, jobs.retry, jobs.up, jobs.down,
+        write_controls = [data.upload, train.submit, remote.send, jobs.cancel, jobs.retry, jobs.up, jobs.down,  # and Export's, as it is built
                           jobs.delete, jobs.duplicate, models.download, models.delete]
 
         def writable(request: gr.Request) -> list[Any]:

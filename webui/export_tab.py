@@ -6,8 +6,12 @@ also saved under ``<data home>/models/job-<id>-merged`` so that it appears in th
 answers like the merged model. Gradio copies every file it serves into its cache: :func:`build` gives the app a ``delete_cache``
 schedule (:data:`CACHE_CLEANUP`) so those copies do not pile up. Run it with the app: ``python launch.py``.
 
-Nothing empty is shown: the tab's body stays hidden until the caller has a finished job (the guide's empty state says why),
-and each file box appears with its first file.
+Nothing empty is shown: the tab has no body until the caller has a finished job (the guide's empty state says why), and each
+file box appears with its first file. The body is built when the tab opens (``gr.render`` on its ``select`` and on a language
+switch), not with the page: the page loads ~30 components and their events fewer. Opening the tab asks whether there is a job
+to offer (:attr:`ExportTab.offered`); the body is built when that answer changes (and again, in the new language, on a language
+switch), and each opening lists the finished jobs afresh. Its widgets carry keys, so what was typed survives a re-render; the
+picked job lives in :attr:`ExportTab.wanted`, which the guide's "Share it" sets before it opens the tab.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from storage.tables import JobStatus
 from webui.access import caller_hub_token, caller_of, require_writer
 from webui.api_caller import public_paths
 from webui.api_files import adapter_zip, export_folder, export_gguf_action, push_action, served_path, succeeded_run, zip_folder
+from webui.guide import keep_selection
 from webui.i18n import Registry, t
 
 GGUF_CHOICES = [(name.upper(), name) for name in QUANT_TYPES]
@@ -41,6 +46,17 @@ CACHE_CLEANUP = (900, 3600)
 
 @dataclass
 class ExportTab:
+    """What the page has from the start (its body is built when the tab opens): the job the body shows and whether there is
+    a finished job to offer."""
+
+    wanted: gr.State
+    offered: gr.State
+
+
+@dataclass
+class ExportBody:
+    """The tab's widgets, built by :func:`build`'s render each time the tab opens."""
+
     job: gr.Dropdown
     refresh: gr.Button
     zip_adapter: gr.Button
@@ -58,53 +74,75 @@ class ExportTab:
     push_gguf: gr.Checkbox
     push: gr.Button
     push_status: gr.Markdown
-    body: gr.Column | None = None
-    """Everything of the tab: hidden while there is no finished job."""
 
 
-def build(r: Registry) -> ExportTab:
-    with gr.Column(visible=False, elem_id="export-body") as body:
-        tab = _build_body(r)
-    tab.body = body
-    return tab
+def build(lang: gr.State, opened: gr.Tab) -> ExportTab:
+    """The tab: the remembered job now; the body once ``opened`` is selected with a finished job to offer, in ``lang``.
 
-
-def _build_body(r: Registry) -> ExportTab:
-    r.markdown("export.intro")
-    with gr.Row():
-        job = r.make(gr.Dropdown, "export.job", choices=[], elem_id="export-job", scale=4)
-        refresh = r.button("play.refresh", scale=1)
-    with gr.Row():
-        zip_adapter = r.button("export.zip", elem_id="export-zip")
-        merge = r.button("export.merge", elem_id="export-merge")
-    status = gr.Markdown(elem_id="export-status")
-    file = r.make(gr.File, "export.file", interactive=False, visible=False, elem_id="export-file")
-    r.markdown("gguf.title")
-    with gr.Row():
-        gguf_types = r.make(gr.CheckboxGroup, "gguf.types", info="gguf.types.info", choices=GGUF_CHOICES, value=["f16", "q8_0"],
-                            elem_id="gguf-types", scale=4)
-        gguf_export = r.button("gguf.export", elem_id="gguf-export", scale=1)
-    gguf_status = gr.Markdown(elem_id="gguf-status")
-    gguf_files = r.make(gr.File, "export.file", interactive=False, file_count="multiple", visible=False, elem_id="gguf-files")
-    r.markdown("share.title")
-    with gr.Row():
-        repo = r.make(gr.Textbox, "share.repo", elem_id="share-repo", scale=3)
-        token = r.make(gr.Textbox, "share.token", type="password", elem_id="share-token", scale=3)
-        private = r.make(gr.Checkbox, "share.private", value=True, elem_id="share-private", scale=1)
-        merged = r.make(gr.Checkbox, "share.merged", value=False, elem_id="share-merged", scale=1)
-        push_gguf = r.make(gr.Checkbox, "share.gguf", value=False, elem_id="share-gguf", scale=1)
-    push = r.button("share.push", elem_id="share-push")
-    push_status = gr.Markdown(elem_id="share-status")
+    A body that is never opened costs the page nothing. Its events are private (the HTTP API's export endpoints are
+    registered by :mod:`webui.api` at startup). Gradio's ``delete_cache`` schedule is set here, on the app."""
+    tab = ExportTab(wanted=gr.State(None), offered=gr.State(False))
     root = Context.root_block
     if root is not None and root.delete_cache is None:
         root.delete_cache = CACHE_CLEANUP
-    return ExportTab(job, refresh, zip_adapter, merge, status, file, repo, token, private, merged, gguf_types, gguf_export, gguf_status,
-                     gguf_files, push_gguf, push, push_status)
+
+    def offering(request: gr.Request) -> bool:
+        return bool(finished_jobs(request).get("choices"))
+
+    opened.select(offering, None, tab.offered, api_visibility="private", show_progress="hidden")
+
+    @gr.render(inputs=[tab.offered, lang, tab.wanted], triggers=[tab.offered.change, lang.change], show_progress="hidden",
+               concurrency_limit=None)
+    def body(offered: bool, language: str, job_id: str | None, request: gr.Request) -> None:
+        choices = keep_selection(finished_jobs(request), job_id)
+        if not offered or not choices.get("choices"):
+            return  # not opened yet, or nothing to export: the guide's empty state says why
+        with gr.Column(elem_id="export-body"):
+            parts = _build_body(Registry(language), choices, caller_of(request).can_write)
+        wire(parts, lang, tab, opened)
+
+    return tab
 
 
-def with_body(choices: Any) -> list[Any]:
-    """Outputs: job, body: the picker's ``choices`` update, and the tab's body shown only when it offers a job."""
-    return [choices, gr.update(visible=bool(choices.get("choices")))]
+def _build_body(r: Registry, choices: dict[str, Any], can_write: bool) -> ExportBody:
+    """The widgets, ``choices`` in the picker; the writing buttons greyed out for a caller who may not write (the server
+    refuses their events anyway). Every control says ``interactive=True``: Gradio's page decides a widget's interactivity from
+    the events it had at load, which do not include a later render's. A ``key`` makes Gradio keep a widget's value across
+    re-renders; the picker has none, so that the job the guide asks for (``choices``' value) wins."""
+    r.markdown("export.intro")
+    with gr.Row():
+        job = r.make(gr.Dropdown, "export.job", choices=choices["choices"], value=choices.get("value"), elem_id="export-job", scale=4,
+                     interactive=True)
+        refresh = r.button("play.refresh", scale=1)
+    with gr.Row():
+        zip_adapter = r.button("export.zip", elem_id="export-zip")
+        merge = r.button("export.merge", elem_id="export-merge", interactive=can_write)
+    status = gr.Markdown(elem_id="export-status", key="export-status")
+    file = r.make(keyed(gr.File, "export-file"), "export.file", interactive=False, visible=False, elem_id="export-file",
+                  preserved_by_key=["value", "visible"])
+    r.markdown("gguf.title")
+    with gr.Row():
+        gguf_types = r.make(keyed(gr.CheckboxGroup, "gguf-types"), "gguf.types", info="gguf.types.info", choices=GGUF_CHOICES,
+                            value=["f16", "q8_0"], elem_id="gguf-types", scale=4, interactive=True)
+        gguf_export = r.button("gguf.export", elem_id="gguf-export", scale=1)
+    gguf_status = gr.Markdown(elem_id="gguf-status", key="gguf-status")
+    gguf_files = r.make(keyed(gr.File, "gguf-files"), "export.file", interactive=False, file_count="multiple", visible=False,
+                        elem_id="gguf-files", preserved_by_key=["value", "visible"])
+    r.markdown("share.title")
+    with gr.Row():
+        repo = r.make(keyed(gr.Textbox, "share-repo"), "share.repo", elem_id="share-repo", scale=3, interactive=True)
+        token = r.make(keyed(gr.Textbox, "share-token"), "share.token", type="password", elem_id="share-token", scale=3,
+                      interactive=True)
+        private = r.make(keyed(gr.Checkbox, "share-private"), "share.private", value=True, elem_id="share-private", scale=1,
+                        interactive=True)
+        merged = r.make(keyed(gr.Checkbox, "share-merged"), "share.merged", value=False, elem_id="share-merged", scale=1,
+                       interactive=True)
+        push_gguf = r.make(keyed(gr.Checkbox, "share-gguf"), "share.gguf", value=False, elem_id="share-gguf", scale=1,
+                          interactive=True)
+    push = r.button("share.push", elem_id="share-push", interactive=can_write)
+    push_status = gr.Markdown(elem_id="share-status", key="share-status")
+    return ExportBody(job, refresh, zip_adapter, merge, status, file, repo, token, private, merged, gguf_types, gguf_export, gguf_status,
+                      gguf_files, push_gguf, push, push_status)
 
 
 def revealing(action: Callable[..., tuple[str, Any]]) -> Callable[..., tuple[str, Any]]:
@@ -156,6 +194,8 @@ def gguf_report(lang: str, number: int, result: Any) -> str:
                     f"{check.get('max_logit_difference', '')} | {check.get('greedy_identical', '')}/{check.get('greedy_prompts', '')} | "
                     f"{'✅' if file.passed else '❌'} {verdict} |")
     errors = [f"- `{file.path.name}`: {file.verification['error']}" for file in result.files if (file.verification or {}).get("error")]
+    errors += [f"- ⚠️ {note}" for note in dict.fromkeys([(result.report.get("tokenizer") or {}).get("warning"), result.report.get("tokenizer_note")])
+               if note]  # what llama.cpp still splits differently, never silently
     return (f"{'✅' if result.passed else '❌'} {head}\n\n" + "\n".join(rows) + "".join(f"\n\n{line}" for line in errors)
             + f"\n\n{t(lang, 'gguf.ollama', modelfile=result.modelfile.name)}")
 
@@ -202,11 +242,22 @@ def push_job(job_id: str | None, repo_id: str, token: str, private: bool, merged
         return f"⚠️ {error}"
 
 
-def wire(tab: ExportTab, lang: gr.State) -> None:
-    def refreshed(request: gr.Request) -> list[Any]:
-        return with_body(finished_jobs(request))
+def keyed(cls: type, key: str) -> Callable[..., Any]:
+    """``cls`` with a render ``key`` (for :meth:`webui.i18n.Registry.make`, whose own second argument is called ``key``)."""
+    return functools.partial(cls, key=key)
 
-    tab.refresh.click(refreshed, None, [tab.job, tab.body], api_visibility="private")
+
+def wire(tab: ExportBody, lang: gr.State, kept: ExportTab, opened: gr.Tab) -> None:
+    """The body's events (all private): the picker lists the finished jobs afresh each time ``opened`` is selected, shows the
+    job the guide asks for (``kept.wanted``) and remembers the pick there."""
+    def refreshed(current: str | None, request: gr.Request) -> Any:
+        return keep_selection(finished_jobs(request), current)
+
+    quiet: dict[str, Any] = {"api_visibility": "private", "show_progress": "hidden"}
+    tab.refresh.click(refreshed, tab.job, tab.job, **quiet)
+    opened.select(refreshed, tab.job, tab.job, **quiet)
+    kept.wanted.change(refreshed, kept.wanted, tab.job, **quiet)
+    tab.job.change(lambda job_id: job_id, tab.job, kept.wanted, **quiet)
     tab.zip_adapter.click(revealing(zip_adapter), [tab.job, lang], [tab.status, tab.file], api_visibility="private")
     tab.push.click(push_job, [tab.job, tab.repo, tab.token, tab.private, tab.merged, tab.push_gguf, tab.gguf_types, lang], tab.push_status,
                    api_visibility="private",

@@ -340,10 +340,11 @@ def wire(parts: GuideParts, tabs: gr.Tabs, tab_blocks: dict[str, gr.Tab], lang: 
          selected: gr.Component, ask_permission: gr.Button) -> None:
     """Keep the guide in sync and make its buttons move the person along.
 
-    ``fact_inputs``: the base model, train file, data path, selected job and Playground answer widgets (in that order). Every tab
-    switch (ours or the app's own: "Use this model", Submit ...) fires the tab's select, which re-renders; the Jobs ``timer``
-    re-renders too and drives the title and the end-of-job notices. ``on_try(selected, request)`` / ``on_share`` fill the
-    Playground / Export picker before their tab opens. ``ask_permission``: the button whose click asks for notifications.
+    ``fact_inputs``: the base model, train file, data path, selected job and the Playground's last adapted answer (in that
+    order). Every tab switch (ours or the app's own: "Use this model", Submit ...) fires the tab's select, which re-renders; the
+    Jobs ``timer`` re-renders too and drives the title and the end-of-job notices. ``on_try(selected)`` / ``on_share`` set the
+    job the Playground / Export tab shows (``try_outputs`` / ``share_outputs``) before that tab opens and builds its body.
+    ``ask_permission``: the button whose click asks for notifications.
     The first render needs no load event: Gradio fires the first tab's select as that tab mounts, on every page load.
     The tab headers are the steps: every re-render marks them (and translates them on a language switch)."""
     parts.tabs = dict(tab_blocks)

@@ -88,11 +88,4 @@ def test_the_data_report_hides_its_empty_tables_and_shows_once_there_is_a_file()
     assert unchanged[-1] == {"__type__": "update"}
 
 
-def test_playground_and_export_bodies_show_only_with_something_to_offer() -> None:
-    from webui import export_tab, playground_tab
-
-    for module in (playground_tab, export_tab):
-        empty = {"__type__": "update", "choices": [], "value": None}
-        assert module.with_body(empty)[1]["visible"] is False
-        offered = {"__type__": "update", "choices": [("#1 · a", "1")], "value": "1"}
-        assert module.with_body(offered) == [offered, {"__type__": "update", "visible": True}]
+# The Playground's and Export's bodies are built only when there is something to offer: tests/webui/test_lazy_parts.py.
