@@ -366,9 +366,8 @@ def wire(tab: DataTab, lang: gr.State, task: gr.Component, model_ref: gr.Compone
         return revealed(own_report(path, fmt, mapping, task_value, ref, language, request))
 
     remap_inputs = [tab.path, tab.format, task, model_ref, lang, tab.hub_config, tab.hub_split, *tab.role_list]
-    tab.format.input(remap, remap_inputs, shown_outputs, api_visibility="private")
-    for dropdown in tab.role_list:
-        dropdown.input(remap, remap_inputs, shown_outputs, api_visibility="private")
+    # one event for the format and every column role (one per dropdown would cost the page's start-up a scan each)
+    gr.on([tab.format.input, *(dropdown.input for dropdown in tab.role_list)], remap, remap_inputs, shown_outputs, api_visibility="private")
 
     def load_hub(ref_text: str, config: str, split: str, task_value: str, ref: str, language: str) -> list[Any]:
         return revealed(show_hub_report(ref_text, config, split, "auto", None, task_value, ref, language))

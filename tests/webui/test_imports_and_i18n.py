@@ -58,3 +58,17 @@ def test_form_is_built_from_the_schema_and_round_trips_a_spec() -> None:
     values = spec_to_values(fields, spec)
     again = parse_spec(values_to_spec(fields, values, base_model="m", train="d.jsonl", columns={"prompt": "q"}))
     assert again == spec
+
+
+def test_no_widget_shows_a_string_key_instead_of_its_text() -> None:
+    """A label made from a key missing in the string tables shows the raw key ("data.role.reasoning"): none may, in either language."""
+    import re
+
+    from webui.app import build_app
+
+    key_like = re.compile(r"^[a-z_]+(\.[a-z0-9_]+)+$")
+    config = build_app().get_config_file()
+    shown = [(component.get("props", {}).get("elem_id"), name, value) for component in config["components"]
+             for name, value in component.get("props", {}).items() if name in ("label", "info", "placeholder", "value")
+             and isinstance(value, str) and key_like.match(value) and not value.endswith((".jsonl", ".yaml", ".csv"))]
+    assert not shown, shown

@@ -76,6 +76,7 @@ EN_UI: dict[str, str] = {
     "data.role.rejected": "Worse answer (rejected) column",
     "data.role.completion": "Completion column",
     "data.role.reference": "Reference answer column",
+    "data.role.reasoning": "Reasoning (thinking) column",
     "data.histogram": "Token length per row",
     "data.use": "Use this data for training",
     "data.ok": "{name} is ready",

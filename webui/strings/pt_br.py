@@ -72,6 +72,7 @@ PT_UI: dict[str, str] = {
     "data.role.rejected": "Coluna da resposta pior (rejected)",
     "data.role.completion": "Coluna da resposta avaliada (completion)",
     "data.role.reference": "Coluna da resposta de referência",
+    "data.role.reasoning": "Coluna do raciocínio (thinking)",
     "data.histogram": "Tokens por linha",
     "data.use": "Usar estes dados no treino",
     "data.ok": "{name} está pronto",
