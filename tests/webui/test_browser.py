@@ -33,6 +33,22 @@ def wait_text(page: object, selector: str, text: str, timeout_s: float = 120) ->
     page.locator(selector).filter(has_text=text).first.wait_for(timeout=timeout_s * 1000)
 
 
+def choose_option(page: object, elem_id: str, option: str) -> None:
+    """Pick ``option`` in the dropdown ``elem_id`` and wait until its box shows it: the Jobs timer may refresh the list while it
+    is open (more so on a busy machine) and swallow the click, so it is tried again."""
+    box = page.locator(f"#{elem_id} input").first
+    for _ in range(3):
+        box.click()
+        try:
+            page.get_by_role("option", name=option, exact=True).click(timeout=5_000)
+            page.wait_for_function("([selector, value]) => document.querySelector(selector)?.value === value",
+                                   arg=[f"#{elem_id} input", option], timeout=3_000)
+            return
+        except Exception:  # noqa: BLE001 - the list was re-rendered under the click; open it again
+            page.keyboard.press("Escape")
+    assert box.input_value() == option, f"#{elem_id} shows {box.input_value()!r}, not {option!r}"
+
+
 def choose_language(page: object, name: str) -> None:
     """Pick the page language and wait until the radio shows it chosen (an open dropdown list may swallow the first click)."""
     page.keyboard.press("Escape")

@@ -13,7 +13,7 @@ from jobs.spec import parse_spec
 from tests.jobs.evaluation.test_eval_report import PARAPHRASES
 from tests.jobs.trainers.test_train_text import make_spec, write_jsonl
 from tests.webui.conftest import needs_chromium
-from tests.webui.test_browser import choose_language, open_tab, shot, wait_text
+from tests.webui.test_browser import choose_language, choose_option, open_tab, shot, wait_text
 
 pytestmark = needs_chromium
 
@@ -40,8 +40,7 @@ def test_report_panel_shows_metrics_and_flips_of_the_selected_job(page: object, 
     page.locator("#job-report").first.scroll_into_view_if_needed()
     shot(page, "report-panel")
 
-    page.locator("#jobs-selected input").first.click()
-    page.get_by_role("option", name=f"#{small_id} · no-holdout · succeeded").click()
+    choose_option(page, "jobs-selected", f"#{small_id} · no-holdout · succeeded")
     wait_text(page, "#job-report", "No before/after report", timeout_s=30)
     wait_text(page, "#job-report", "fewer than the 50 needed to hold some out automatically")
     choose_language(page, "Português")

@@ -1,6 +1,6 @@
 """Each family trains through the real trainer path with its own chat template: LoRA for 2 steps on a tiny model of the
-family's architecture saved with the family's real template (tests/jobs/data/chat_families.py), full fine-tuning for one
-family (QLoRA for every family: test_families_qlora.py); the adapter keeps the family's tokenizer, and the Playground answers from the
+family's architecture saved with the family's real template (tests/jobs/data/chat_families.py), and full fine-tuning for
+every family (QLoRA for every family: test_families_qlora.py); the adapter keeps the family's tokenizer, and the Playground answers from the
 same template and thinking setting as training."""
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from safetensors.torch import load_file
 from transformers import AutoTokenizer
 
 from jobs.inference.text import GenerationSettings, generate, open_run
@@ -50,10 +51,18 @@ def test_lora_trains_each_family_with_its_own_template(tmp_path: Path, family: s
         assert isinstance(generate(loaded, CHATS[0][:2], GenerationSettings(max_new_tokens=2)), str)
 
 
-def test_full_fine_tuning_of_a_family(tmp_path: Path) -> None:
-    model = family_model("gemma3", tmp_path / "gemma3")
-    _, summary = train_in_foreground(parse_spec(family_spec(tmp_path, model, "full")), show_progress=False)
-    assert summary["global_step"] == 2 and (Path(summary["output_folder"]) / "model.safetensors").is_file()
+@pytest.mark.parametrize("family", TRAINED_FAMILIES)
+def test_full_fine_tuning_of_each_family(tmp_path: Path, family: str) -> None:
+    """Every weight trains (a base weight changed, as saved) and the saved model keeps the family's template."""
+    model = family_model(family, tmp_path / family)
+    thinking = "off" if family == "qwen3" else "auto"
+    _, summary = train_in_foreground(parse_spec(family_spec(tmp_path, model, "full", thinking=thinking)), show_progress=False)
+    output = Path(summary["output_folder"])
+    assert summary["global_step"] == 2 and all(torch.isfinite(torch.tensor(loss)) for loss in _losses(output.parent))
+    before, after = load_file(model / "model.safetensors"), load_file(output / "model.safetensors")
+    name = next(key for key in before if key.endswith(("q_proj.weight", "qkv_proj.weight")))  # Phi-3 fuses q, k and v
+    assert not torch.equal(before[name], after[name]), f"{name} did not change in full fine-tuning"
+    assert AutoTokenizer.from_pretrained(output).chat_template == (TEMPLATES / f"{family}.jinja").read_text()
 
 
 def _losses(run_dir: Path) -> list[float]:
