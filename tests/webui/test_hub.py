@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from jobs.hub import search as hub
+from jobs.models.hardware import QLORA_CPU_NOTE
 from tests.fake_hub import FakeHub
 
 MODELS = [
@@ -45,6 +46,9 @@ def test_search_and_model_info_go_through_the_hub_api(fake_hub: FakeHub) -> None
     assert info["verdict"]["ok"] and info["parameters"] == 135_000_000 and info["license"] == "apache-2.0"
     # per method; LoRA on every linear layer keeps each layer's dropout output and mask, so at 8 x 512 on CPU it may pass full
     assert info["memory"]["prompt-tuning"]["bytes"] < info["memory"]["full"]["bytes"] and info["memory"]["lora"]["bytes"]
+    # no GPU here: QLoRA on the CPU is estimated as LoRA (it measured no 4-bit saving there) and its line says so
+    qlora = info["memory"]["qlora"]
+    assert qlora["bytes"] == info["memory"]["lora"]["bytes"] and QLORA_CPU_NOTE in qlora["human"] and qlora["fits"] is not None
     odd = hub.model_info("acme/odd-code")
     reasons = " ".join(odd["verdict"]["reasons"])
     assert not odd["verdict"]["ok"] and "trust_remote_code" in reasons and "pickle" in reasons and odd["gated"]
