@@ -17,6 +17,7 @@ tab opens, after its table is on the page, since drawing them is the costliest p
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,6 +69,8 @@ class JobsTab:
     objective_plot: gr.LinePlot
     body: gr.Column
     """Everything but the timer: hidden while the caller has no job."""
+    picker_shown: gr.State
+    """The picker's choices and value as last sent (:func:`refresh` sends them again only when they change)."""
 
     @property
     def actions(self) -> list[gr.Button]:
@@ -86,8 +89,8 @@ class JobsTab:
 
     @property
     def refresh_outputs(self) -> list[Any]:
-        """What :func:`refresh` updates: table, picker, body, then :attr:`detail_outputs`."""
-        return [self.table, self.selected, self.body, *self.detail_outputs]
+        """What :func:`refresh` updates: table, picker, body, then :attr:`detail_outputs`, then :attr:`picker_shown`."""
+        return [self.table, self.selected, self.body, *self.detail_outputs, self.picker_shown]
 
     @property
     def first_outputs(self) -> list[Any]:
@@ -120,7 +123,8 @@ def build(r: Registry) -> JobsTab:
     timer = gr.Timer(POLL_SECONDS)  # outside the body: it polls whether or not there is a job yet
     b = buttons
     return JobsTab(table, selected, detail, progress, loss_plot, lr_plot, log, b["cancel"], b["retry"], b["duplicate"], b["up"], b["down"],
-                   b["delete"], message, timer, samples, samples_shown, report, b["cancel_group"], b["delete_group"], compare, objective, body)
+                   b["delete"], message, timer, samples, samples_shown, report, b["cancel_group"], b["delete_group"], compare, objective, body,
+                   gr.State(""))
 
 
 def sample_gallery(job_id: str | None, shown: str, request: gr.Request) -> list[Any]:
@@ -281,20 +285,24 @@ def job_detail(job_id: str | None, lang: str, request: gr.Request, plots: bool =
             *[gr.update(visible=shown) for shown in action_visibility(status["status"], in_sweep)]]
 
 
-def refresh(selected: str | None, lang: str, request: gr.Request, plots: bool = True) -> list[Any]:
-    """Outputs: table, selected (choices), body (shown once there is a job), then :func:`job_detail`'s (``plots``: see there)."""
+def refresh(selected: str | None, lang: str, shown: str, request: gr.Request, plots: bool = True) -> list[Any]:
+    """Outputs: table, selected (choices), body (shown once there is a job), then :func:`job_detail`'s (``plots``: see there), then
+    the picker's key. The picker is updated only when its choices or value differ from ``shown`` (the key last sent): an update
+    re-renders the dropdown, which would close its list under the person's click every poll while a job runs."""
     frame, choices = jobs_table(caller_of(request))
     ids = [value for _, value in choices]
     if selected not in ids:
         selected = ids[0] if ids else None
-    return [frame, gr.update(choices=choices, value=selected), gr.update(visible=bool(ids)), *job_detail(selected, lang, request, plots)]
+    key = json.dumps([choices, selected])
+    picker = gr.update() if key == shown else gr.update(choices=choices, value=selected)
+    return [frame, picker, gr.update(visible=bool(ids)), *job_detail(selected, lang, request, plots), key]
 
 
 def first_view(lang: str, request: gr.Request) -> list[Any]:
     """Outputs: :attr:`JobsTab.first_outputs`, the page load's fill of the (not yet opened) tab: :func:`refresh`'s but the plots.
     Drawing two plots is the costliest part of opening the tab (a few hundred ms of the browser's time), so they come after the
     table, when the tab opens (:func:`wire_opened`)."""
-    table, picker, body, progress, detail, _loss, _rate, *rest = refresh(None, lang, request, plots=False)
+    table, picker, body, progress, detail, _loss, _rate, *rest, _key = refresh(None, lang, "", request, plots=False)
     return [table, picker, body, progress, detail, *rest]
 
 
@@ -336,7 +344,7 @@ def wire_opened(tab: JobsTab, opened: gr.Tab) -> None:
 
 def wire(tab: JobsTab, lang: gr.State) -> None:
     outputs, detail_outputs = tab.refresh_outputs, tab.detail_outputs
-    tab.timer.tick(refresh, [tab.selected, lang], outputs, api_visibility="private", show_progress="hidden", concurrency_limit=None)
+    tab.timer.tick(refresh, [tab.selected, lang, tab.picker_shown], outputs, api_visibility="private", show_progress="hidden", concurrency_limit=None)
     report_panel.wire(tab.report, tab.selected, tab.timer, lang)
     objective_plot.wire(tab.objective_plot, tab.selected, tab.timer, lang)
     gallery_io = ([tab.selected, tab.samples_shown], [tab.samples, tab.samples_shown])
@@ -353,4 +361,5 @@ def wire(tab: JobsTab, lang: gr.State) -> None:
             return act(name, job, language, caller_of(request))
 
         button.click(on_click, [tab.selected, lang], tab.message,
-                     api_visibility="private").then(refresh, [tab.selected, lang], outputs, api_visibility="private", show_progress="hidden")
+                     api_visibility="private").then(refresh, [tab.selected, lang, tab.picker_shown], outputs, api_visibility="private",
+                                                 show_progress="hidden")
