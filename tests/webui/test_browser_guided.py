@@ -90,6 +90,7 @@ def test_guided_path_from_a_fresh_home_to_a_playground_answer(page: object, app_
     assert any(title.endswith("· Adapta") and "%" in title for title in titles), titles
     wait_text(page, ".toast-body", t(lang, "guide.ended.succeeded", id=1, name="").split("·")[0].strip())
     wait_text(page, "#guide-finished", t(lang, "guide.try"))
+    wait_text(page, "#jobs-table", "succeeded", timeout_s=30)  # the table follows on the same poll as the notice, not before it
     assert page.locator("#jobs-table").filter(has_text="succeeded").count() == 1
     shot(page, f"guided-{name}-04-finished")
 

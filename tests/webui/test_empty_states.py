@@ -33,15 +33,16 @@ def _metrics(job: int, name: str, steps: range, attempt: int = 0, offset: float 
 
 
 def test_an_empty_jobs_tab_shows_only_its_empty_state() -> None:
-    outputs = refresh(None, "en", None)
-    table, picker, body, progress, _detail, loss, rate, log, *buttons = outputs
+    outputs = refresh(None, "en", "", None)
+    table, picker, body, progress, _detail, loss, rate, log, *buttons, _key = outputs
     assert table.empty and picker["choices"] == [] and body["visible"] is False
     assert [progress["visible"], loss["visible"], rate["visible"], log["visible"]] == [False] * 4
     assert len(buttons) == len(ACTIONS) and all(button["visible"] is False for button in buttons)
 
 
 def test_a_queued_job_shows_its_buttons_but_no_empty_plot_or_log(job_id: int) -> None:
-    table, picker, body, progress, detail, loss, rate, log, *buttons = refresh(None, "en", None)
+    table, picker, body, progress, detail, loss, rate, log, *buttons, key = refresh(None, "en", "", None)
+    assert refresh(str(job_id), "en", key, None)[1] == {"__type__": "update"}  # the poll leaves an unchanged picker alone
     assert body["visible"] is True and picker["value"] == str(job_id) and len(table) == 1
     assert progress["visible"] is True and f"#{job_id}" in detail
     assert loss["visible"] is False and rate["visible"] is False and log["visible"] is False  # nothing logged yet
