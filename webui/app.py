@@ -27,6 +27,8 @@ from webui.api_data import max_upload_bytes
 from webui.api_models import model_info_action
 from webui.front_door import FIRST_DELAY_S, FREE_FAILURES, MAX_DELAY_S, FrontDoor, throttled_sign_in
 from webui.i18n import DEFAULT_LANGUAGE, LANGUAGES, Registry, t
+from webui.page_config import AdaptaBlocks
+from webui.page_poll import Poll
 from webui.style import CSS, HEAD, THEME
 
 
@@ -46,7 +48,7 @@ def build_app(mode: AccessMode | str | None = None) -> gr.Blocks:
     if mode is not None:
         set_access_mode(mode)
     registry = Registry()
-    with gr.Blocks(title="Adapta") as demo:
+    with AdaptaBlocks(title="Adapta") as demo:
         lang = gr.State(DEFAULT_LANGUAGE)
         with gr.Row():
             registry.markdown("app.title")
@@ -97,7 +99,8 @@ def build_app(mode: AccessMode | str | None = None) -> gr.Blocks:
         train_tab.wire(train, lang, [tabs, jobs.selected, jobs.body], after_submit, hub_token=models.token)
         remote_section.wire(remote, train, lang, [tabs, jobs.selected, jobs.body], after_submit)
         reward_section.wire(rewards, train, lang)
-        jobs_tab.wire(jobs, lang)
+        poll = Poll()  # one event per tick of the Jobs timer for every part that follows the jobs (webui/page_poll.py)
+        jobs_tab.wire(jobs, lang, poll)
         jobs_tab.wire_opened(jobs, jobs_tab_block)
 
         def use_model(ref: str, language: str, token: str, oauth_token: gr.OAuthToken | None) -> list[Any]:
@@ -144,7 +147,8 @@ def build_app(mode: AccessMode | str | None = None) -> gr.Blocks:
         tab_blocks = {"models": models_tab_block, "data": data_tab_block, "train": train_tab_block, "jobs": jobs_tab_block,
                       "playground": play_tab_block, "export": export_tab_block}
         guide.wire(guided, tabs, tab_blocks, lang, [train.base_model, train.train_file, data.path, jobs.selected, play.answer],
-                   jobs.timer, picked_job, [play.wanted], picked_job, [export.wanted], jobs.selected, train.submit)
+                   poll, picked_job, [play.wanted], picked_job, [export.wanted], jobs.selected, train.submit)
+        poll.wire(jobs.timer)
 
         def switch(name: str) -> list[Any]:
             code = LANGUAGES.get(name, DEFAULT_LANGUAGE)

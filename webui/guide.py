@@ -30,6 +30,7 @@ from jobs.queue import list_jobs
 from storage.tables import Job, JobStatus
 from webui.access import caller_of
 from webui.i18n import DEFAULT_LANGUAGE, Registry, t
+from webui.page_poll import Poll, changed_only
 
 STEPS = ("models", "data", "train", "jobs", "playground", "export")
 """The path's steps, each named by the id of the tab that holds it."""
@@ -245,6 +246,8 @@ class GuideParts:
     current: gr.State
     seen: gr.State
     signal: gr.Textbox
+    sent: gr.State
+    """What the last poll or tab switch sent, a fingerprint per output (:func:`webui.page_poll.changed_only`)."""
     nav: dict[str, NavRow] = field(default_factory=dict)
     empty: dict[str, EmptyState] = field(default_factory=dict)
     finished: FinishedBanner | None = None
@@ -256,7 +259,7 @@ def build_line() -> GuideParts:
     """The status line, "✓ done · Next: …" (place above the tabs)."""
     line = gr.Markdown(guide_line(GuideFacts(), "en"), elem_id="guide-line")
     signal = gr.Textbox(visible="hidden", elem_id="guide-signal", show_label=False, container=False)
-    return GuideParts(line, gr.State("models"), gr.State(None), signal)
+    return GuideParts(line, gr.State("models"), gr.State(None), signal, gr.State(None))
 
 
 def step_tab(step: str) -> gr.Tab:
@@ -336,14 +339,15 @@ def view_outputs(parts: GuideParts) -> list[Any]:
 
 
 def wire(parts: GuideParts, tabs: gr.Tabs, tab_blocks: dict[str, gr.Tab], lang: gr.State, fact_inputs: list[Any],
-         timer: gr.Timer, on_try: Callable[..., Any], try_outputs: list[Any], on_share: Callable[..., Any], share_outputs: list[Any],
+         poll: Poll, on_try: Callable[..., Any], try_outputs: list[Any], on_share: Callable[..., Any], share_outputs: list[Any],
          selected: gr.Component, ask_permission: gr.Button) -> None:
     """Keep the guide in sync and make its buttons move the person along.
 
     ``fact_inputs``: the base model, train file, data path, selected job and the Playground's last adapted answer (in that
-    order). Every tab switch (ours or the app's own: "Use this model", Submit ...) fires the tab's select, which re-renders; the
-    Jobs ``timer`` re-renders too and drives the title and the end-of-job notices. ``on_try(selected)`` / ``on_share`` set the
-    job the Playground / Export tab shows (``try_outputs`` / ``share_outputs``) before that tab opens and builds its body.
+    order). Every tab switch (ours or the app's own: "Use this model", Submit ...) fires the tab's select, which re-renders; on
+    the page's ``poll`` (the Jobs timer) the guide re-renders what changed and drives the title and the end-of-job notices.
+    ``on_try(selected)`` / ``on_share`` set the job the Playground / Export tab shows (``try_outputs`` / ``share_outputs``) before
+    that tab opens and builds its body.
     ``ask_permission``: the button whose click asks for notifications.
     The first render needs no load event: Gradio fires the first tab's select as that tab mounts, on every page load.
     The tab headers are the steps: every re-render marks them (and translates them on a language switch)."""
@@ -356,16 +360,22 @@ def wire(parts: GuideParts, tabs: gr.Tabs, tab_blocks: dict[str, gr.Tab], lang: 
         facts = gather_facts(current, model, data_file, data_path, chosen, adapted, _caller_jobs(request))
         return view_updates(parts, facts, language)
 
+    def rerender(current: str, model: str, data_file: str, data_path: str, chosen: str | None, adapted: str, language: str,
+                 request: gr.Request) -> list[Any]:
+        """:func:`render`, and what it sent (a later poll sends only what differs from it)."""
+        views = render(current, model, data_file, data_path, chosen, adapted, language, request)
+        return [*views, changed_only(views, None)[1]]
+
     def arrival(tab: str) -> Callable[..., list[Any]]:
         """The handler of ``tab``'s select: remember it as the current tab and re-render."""
         def arrive(model: str, data_file: str, data_path: str, chosen: str | None, adapted: str, language: str,
                    request: gr.Request) -> list[Any]:
-            return [tab, *render(tab, model, data_file, data_path, chosen, adapted, language, request)]
+            return [tab, *rerender(tab, model, data_file, data_path, chosen, adapted, language, request)]
 
         return arrive
 
     def tick(current: str, model: str, data_file: str, data_path: str, chosen: str | None, adapted: str, language: str,
-             seen: dict[str, str] | None, request: gr.Request) -> list[Any]:
+             seen: dict[str, str] | None, sent: dict[str, str] | None, request: gr.Request) -> list[Any]:
         jobs = _caller_jobs(request)
         notify = []
         for job in ended_jobs(seen or {}, jobs):
@@ -374,14 +384,15 @@ def wire(parts: GuideParts, tabs: gr.Tabs, tab_blocks: dict[str, gr.Tab], lang: 
             notify.append({"key": f"{job.id}:{job.status}", "text": text})
         facts = gather_facts(current, model, data_file, data_path, chosen, adapted, jobs)
         signal = json.dumps({"title": tab_title(jobs), "notify": notify})
-        return [*view_updates(parts, facts, language), {str(job.id): job.status for job in jobs if job.status in ACTIVE}, signal]
+        views, now = changed_only(view_updates(parts, facts, language), sent)  # most polls change nothing: nothing re-rendered
+        return [*views, now, {str(job.id): job.status for job in jobs if job.status in ACTIVE}, signal]
 
     quiet: dict[str, Any] = {"api_visibility": "private", "show_progress": "hidden", "concurrency_limit": None}
     for tab, block in tab_blocks.items():
-        block.select(arrival(tab), fact_inputs + [lang], [parts.current, *outputs], **quiet)
-    lang.change(render, inputs, outputs, **quiet)
-    timer.tick(tick, [*inputs, parts.seen], [*outputs, parts.seen, parts.signal], **quiet).then(
-        None, parts.signal, None, js=SIGNAL_JS, api_visibility="private")
+        block.select(arrival(tab), fact_inputs + [lang], [parts.current, *outputs, parts.sent], **quiet)
+    lang.change(rerender, inputs, [*outputs, parts.sent], **quiet)
+    poll.add(tick, [*inputs, parts.seen, parts.sent], [*outputs, parts.sent, parts.seen, parts.signal])
+    poll.add_script(SIGNAL_JS, [parts.signal])
     ask_permission.click(None, None, None, js=ASK_PERMISSION_JS, api_visibility="private")
 
     def opener(tab: str) -> Callable[[], Any]:

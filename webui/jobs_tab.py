@@ -17,7 +17,6 @@ tab opens, after its table is on the page, since drawing them is the costliest p
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +35,7 @@ from webui.api import job_status_action
 from webui.api_caller import public_paths
 from webui.api_playground import job_samples
 from webui.i18n import Registry, t
+from webui.page_poll import Poll, changed_only
 
 JOB_COLUMNS = ["id", "name", "status", "progress", "eta", "attempt", "method", "base_model", "group"]
 POLL_SECONDS = 2.0
@@ -69,8 +69,10 @@ class JobsTab:
     objective_plot: gr.LinePlot
     body: gr.Column
     """Everything but the timer: hidden while the caller has no job."""
-    picker_shown: gr.State
-    """The picker's choices and value as last sent (:func:`refresh` sends them again only when they change)."""
+    sent: gr.State
+    """What the poll sent last, a fingerprint per output of :attr:`refresh_outputs` (:func:`refresh` sends only what changed)."""
+    objective_sent: gr.State
+    """The same for the objective plot (:func:`webui.objective_plot.wire`)."""
 
     @property
     def actions(self) -> list[gr.Button]:
@@ -89,13 +91,13 @@ class JobsTab:
 
     @property
     def refresh_outputs(self) -> list[Any]:
-        """What :func:`refresh` updates: table, picker, body, then :attr:`detail_outputs`, then :attr:`picker_shown`."""
-        return [self.table, self.selected, self.body, *self.detail_outputs, self.picker_shown]
+        """What :func:`refresh` updates: table, picker, body, then :attr:`detail_outputs`, then :attr:`sent`."""
+        return [self.table, self.selected, self.body, *self.detail_outputs, self.sent]
 
     @property
     def first_outputs(self) -> list[Any]:
         """What :func:`first_view` updates: :attr:`refresh_outputs` but the two plots."""
-        return [self.table, self.selected, self.body, self.progress, self.detail, self.log, *self.actions]
+        return [self.table, self.selected, self.body, self.progress, self.detail, self.log, *self.actions, self.sent]
 
 
 def build(r: Registry) -> JobsTab:
@@ -124,7 +126,7 @@ def build(r: Registry) -> JobsTab:
     b = buttons
     return JobsTab(table, selected, detail, progress, loss_plot, lr_plot, log, b["cancel"], b["retry"], b["duplicate"], b["up"], b["down"],
                    b["delete"], message, timer, samples, samples_shown, report, b["cancel_group"], b["delete_group"], compare, objective, body,
-                   gr.State(""))
+                   gr.State(None), gr.State(None))
 
 
 def sample_gallery(job_id: str | None, shown: str, request: gr.Request) -> list[Any]:
@@ -285,25 +287,27 @@ def job_detail(job_id: str | None, lang: str, request: gr.Request, plots: bool =
             *[gr.update(visible=shown) for shown in action_visibility(status["status"], in_sweep)]]
 
 
-def refresh(selected: str | None, lang: str, shown: str, request: gr.Request, plots: bool = True) -> list[Any]:
+def refresh(selected: str | None, lang: str, sent: dict[str, str] | str | None, request: gr.Request, plots: bool = True) -> list[Any]:
     """Outputs: table, selected (choices), body (shown once there is a job), then :func:`job_detail`'s (``plots``: see there), then
-    the picker's key. The picker is updated only when its choices or value differ from ``shown`` (the key last sent): an update
-    re-renders the dropdown, which would close its list under the person's click every poll while a job runs."""
+    what was sent (:attr:`JobsTab.sent`). Only the outputs that differ from what ``sent`` says was sent last carry a value
+    (:func:`webui.page_poll.changed_only`): a finished job's plots are not redrawn every poll, and the picker is not re-rendered
+    (which would close its list under the person's click) while only a running job's progress moves."""
     frame, choices = jobs_table(caller_of(request))
     ids = [value for _, value in choices]
     if selected not in ids:
         selected = ids[0] if ids else None
-    key = json.dumps([choices, selected])
-    picker = gr.update() if key == shown else gr.update(choices=choices, value=selected)
-    return [frame, picker, gr.update(visible=bool(ids)), *job_detail(selected, lang, request, plots), key]
+    values = [frame, gr.update(choices=choices, value=selected), gr.update(visible=bool(ids)), *job_detail(selected, lang, request, plots)]
+    updates, now = changed_only(values, sent)
+    return [*updates, now]
 
 
 def first_view(lang: str, request: gr.Request) -> list[Any]:
-    """Outputs: :attr:`JobsTab.first_outputs`, the page load's fill of the (not yet opened) tab: :func:`refresh`'s but the plots.
-    Drawing two plots is the costliest part of opening the tab (a few hundred ms of the browser's time), so they come after the
-    table, when the tab opens (:func:`wire_opened`)."""
-    table, picker, body, progress, detail, _loss, _rate, *rest, _key = refresh(None, lang, "", request, plots=False)
-    return [table, picker, body, progress, detail, *rest]
+    """Outputs: :attr:`JobsTab.first_outputs`, the page load's fill of the (not yet opened) tab: :func:`refresh`'s but the plots,
+    and what was sent. Drawing two plots is the costliest part of opening the tab (a few hundred ms of the browser's time), so
+    they come after the table, when the tab opens (:func:`wire_opened`)."""
+    table, picker, body, progress, detail, _loss, _rate, *rest, sent = refresh(None, lang, None, request, plots=False)
+    plot_positions = ("5", "6")  # not sent: the first poll sends them (to the tab, drawn when it opens)
+    return [table, picker, body, progress, detail, *rest, {key: value for key, value in sent.items() if key not in plot_positions}]
 
 
 def act(action: str, job_id: str | None, lang: str, caller: Caller) -> str:
@@ -342,13 +346,14 @@ def wire_opened(tab: JobsTab, opened: gr.Tab) -> None:
     opened.select(plot_view, tab.selected, tab.plot_outputs, api_visibility="private", show_progress="hidden", concurrency_limit=None)
 
 
-def wire(tab: JobsTab, lang: gr.State) -> None:
+def wire(tab: JobsTab, lang: gr.State, poll: Poll) -> None:
+    """The tab's events; its parts of the page's poll go to ``poll`` (the app wires it to :attr:`JobsTab.timer`)."""
     outputs, detail_outputs = tab.refresh_outputs, tab.detail_outputs
-    tab.timer.tick(refresh, [tab.selected, lang, tab.picker_shown], outputs, api_visibility="private", show_progress="hidden", concurrency_limit=None)
-    report_panel.wire(tab.report, tab.selected, tab.timer, lang)
-    objective_plot.wire(tab.objective_plot, tab.selected, tab.timer, lang)
+    poll.add(refresh, [tab.selected, lang, tab.sent], outputs)
+    report_panel.wire(tab.report, tab.selected, poll, lang)
+    objective_plot.wire(tab.objective_plot, tab.selected, poll, lang, tab.objective_sent)
     gallery_io = ([tab.selected, tab.samples_shown], [tab.samples, tab.samples_shown])
-    tab.timer.tick(sample_gallery, *gallery_io, api_visibility="private", show_progress="hidden", concurrency_limit=None)
+    poll.add(sample_gallery, *gallery_io)
     tab.selected.input(job_detail, [tab.selected, lang], detail_outputs, api_visibility="private", show_progress="hidden").then(
         sample_gallery, *gallery_io, api_visibility="private", show_progress="hidden")
     tab.table.select(pick_row, [tab.table], [tab.selected], api_visibility="private").then(
@@ -361,5 +366,5 @@ def wire(tab: JobsTab, lang: gr.State) -> None:
             return act(name, job, language, caller_of(request))
 
         button.click(on_click, [tab.selected, lang], tab.message,
-                     api_visibility="private").then(refresh, [tab.selected, lang, tab.picker_shown], outputs, api_visibility="private",
+                     api_visibility="private").then(refresh, [tab.selected, lang, tab.sent], outputs, api_visibility="private",
                                                  show_progress="hidden")

@@ -36,7 +36,7 @@ from jobs.hub.model_rows import (
     rows_from_search,
     split_hub_id,
 )
-from jobs.hub.prefetch import cancel_prefetch, downloaded_models
+from jobs.hub.prefetch import cancel_prefetch, downloaded_models, prefetch_state
 from jobs.models.hardware import MACHINE_LINE_EN, Hardware, detect_hardware, doctor_line
 from jobs.models.memory import format_bytes
 from jobs.spec import JobSpec, Task
@@ -116,7 +116,7 @@ def build(r: Registry) -> ModelsTab:
         download = r.button("models.download", size="sm", elem_id="model-download")
         cancel_download = r.button("models.cancel_download", size="sm", elem_id="model-download-cancel")
     download_status = gr.Markdown(elem_id="model-download-status")
-    download_timer = gr.Timer(DOWNLOAD_POLL_SECONDS, active=False)  # polls only while a model is named (see wire)
+    download_timer = gr.Timer(DOWNLOAD_POLL_SECONDS, active=False)  # polls only while the caller's download runs (see wire)
     with gr.Group(elem_id="model-detail"):
         info = r.markdown("models.detail_hint", elem_id="model-info")
         memory = gr.Dataframe(headers=MEMORY_COLUMNS, interactive=False, visible=False, elem_id="model-memory")
@@ -279,11 +279,25 @@ def pick_downloaded(evt: gr.SelectData) -> Any:
     return f"{cells[1]}/{cells[0]}" if cells[1] else cells[0]
 
 
-def start_download(ref: str, token: str | None, request: gr.Request, oauth_token: gr.OAuthToken | None) -> str:
+def download_running(ref: str, caller: Caller) -> bool:
+    """Whether the caller's own download of ``ref`` is still running (the Models tab polls its progress only then)."""
+    state = prefetch_state((ref or "").strip(), owner=caller.owner_filter) if (ref or "").strip() else None
+    return state is not None and state.running
+
+
+def polling(active: bool) -> gr.Timer:
+    """The download timer's update: ticking (every :data:`DOWNLOAD_POLL_SECONDS`) or stopped."""
+    return gr.Timer(DOWNLOAD_POLL_SECONDS, active=active)
+
+
+def start_download(ref: str, token: str | None, request: gr.Request, oauth_token: gr.OAuthToken | None) -> list[Any]:
+    """Outputs: the download line, the download timer (ticking while the download runs)."""
+    caller = caller_of(request)
     try:
-        return prefetch_action(ref, caller_of(request), caller_hub_token(token, oauth_token))
+        line = prefetch_action(ref, caller, caller_hub_token(token, oauth_token))
     except AdaptaError as error:
-        return f"⚠️ {error}"
+        return [f"⚠️ {error}", polling(False)]
+    return [line, polling(download_running(ref, caller))]
 
 
 def stop_download(ref: str, request: gr.Request) -> Any:
@@ -291,10 +305,12 @@ def stop_download(ref: str, request: gr.Request) -> Any:
     return "⏹️ stopping…" if cancel_prefetch(ref, owner=caller_of(request).owner_filter) else gr.update()
 
 
-def download_line(ref: str, request: gr.Request) -> Any:
-    """The selected model's download line while the caller's runs or just ended (unchanged otherwise, so the timer costs nothing)."""
-    line = prefetch_status_action(ref, caller_of(request)) if ref else ""
-    return line or gr.update()
+def download_line(ref: str, request: gr.Request) -> list[Any]:
+    """Outputs: the selected model's download line (unchanged when there is none), the download timer (stopped once the
+    caller's download of it ended: its last line stays)."""
+    caller = caller_of(request)
+    line = prefetch_status_action(ref, caller) if ref else ""
+    return [line or gr.update(), polling(download_running(ref, caller))]
 
 
 def downloaded_rows(caller: Caller) -> list[list[Any]]:
@@ -335,14 +351,13 @@ def wire(tab: ModelsTab, lang: gr.State) -> None:
     tab.downloaded.select(pick_downloaded, None, [tab.model_ref], api_visibility="private").then(check, *check_io, api_visibility="private")
     tab.check.click(check, *check_io, api_visibility="private")
     if tab.download_row is not None:  # download / stop, and the poll of its progress, only once there is a model to download
-        def named(ref: str) -> list[Any]:
-            shown = bool((ref or "").strip())
-            return [gr.update(visible=shown), gr.Timer(DOWNLOAD_POLL_SECONDS, active=shown)]
+        def named(ref: str, request: gr.Request) -> list[Any]:  # a download of this model may already run (started before a reload)
+            return [gr.update(visible=bool((ref or "").strip())), polling(download_running(ref, caller_of(request)))]
 
         tab.model_ref.change(named, tab.model_ref, [tab.download_row, tab.download_timer], api_visibility="private", show_progress="hidden")
-    tab.download.click(start_download, [tab.model_ref, tab.token], tab.download_status, api_visibility="private")
+    tab.download.click(start_download, [tab.model_ref, tab.token], [tab.download_status, tab.download_timer], api_visibility="private")
     tab.cancel_download.click(stop_download, tab.model_ref, tab.download_status, api_visibility="private")
-    tab.download_timer.tick(download_line, tab.model_ref, tab.download_status, api_visibility="private", show_progress="hidden",
+    tab.download_timer.tick(download_line, tab.model_ref, [tab.download_status, tab.download_timer], api_visibility="private", show_progress="hidden",
                             concurrency_limit=None)
     tab.refresh_downloaded.click(downloaded_frame, lang, tab.downloaded, api_visibility="private")
     if tab.downloaded_box is not None:

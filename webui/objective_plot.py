@@ -26,6 +26,7 @@ from jobs.spec import PREFERENCE_OBJECTIVES, JobSpec, Objective, Task
 from jobs.trainers.rewards import term_names
 from webui.access import Caller, caller_of
 from webui.i18n import Registry, t
+from webui.page_poll import Poll, changed_only
 
 PREFERENCE_METRICS = ("rewards/chosen", "rewards/rejected", "rewards/margins", "rewards/accuracies", "kl")
 """What TRL's DPO, ORPO and KTO trainers log about the preferred and rejected answers (each job logs a subset)."""
@@ -101,10 +102,15 @@ def build(r: Registry) -> gr.LinePlot:
     return r.make(gr.LinePlot, "objplot.title", x="step", y="value", color="series", elem_id="job-objective-plot", visible=False)
 
 
-def wire(plot: gr.LinePlot, selected: gr.Dropdown, timer: gr.Timer, lang: gr.State) -> None:
-    """Redraw on every poll of the Jobs tab and whenever another job is selected."""
+def wire(plot: gr.LinePlot, selected: gr.Dropdown, poll: Poll, lang: gr.State, sent: gr.State) -> None:
+    """Redraw whenever another job is selected, and on the page's ``poll`` when the curves changed (``sent`` keeps what the
+    poll sent last: :func:`webui.page_poll.changed_only`)."""
     def update(job_id: str | None, language: str, request: gr.Request) -> Any:
         return objective_plot_update(job_id, caller_of(request), language)
 
-    timer.tick(update, [selected, lang], plot, api_visibility="private", show_progress="hidden", concurrency_limit=None)
+    def changed(job_id: str | None, language: str, before: dict[str, str] | None, request: gr.Request) -> list[Any]:
+        updates, now = changed_only([update(job_id, language, request)], before)
+        return [*updates, now]
+
+    poll.add(changed, [selected, lang, sent], [plot, sent])
     selected.change(update, [selected, lang], plot, api_visibility="private", show_progress="hidden")

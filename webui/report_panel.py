@@ -26,6 +26,7 @@ from webui.access import Caller, caller_of
 from webui.api import job_report_action
 from webui.api_caller import public_paths
 from webui.i18n import Registry, string_table, t
+from webui.page_poll import Poll
 
 METRIC_COLUMNS = ["metric", "before", "after", "change"]
 EXAMPLE_COLUMNS = ["row", "input", "reference", "before", "after"]
@@ -111,9 +112,10 @@ def report_view(job_id: str | None, shown: str, lang: str, request: gr.Request) 
     return [gr.update(visible=True), headline, metrics, _examples_frame(wins), _examples_frame(losses), key]
 
 
-def wire(panel: ReportPanel, selected: gr.Dropdown, timer: gr.Timer, lang: gr.State) -> None:
-    """Refresh on every poll (cheap when unchanged), and at once when another job is picked or the language changes."""
+def wire(panel: ReportPanel, selected: gr.Dropdown, poll: Poll, lang: gr.State) -> None:
+    """Refresh on every poll of the page (nothing sent when unchanged), and at once when another job is picked or the language
+    changes."""
     io = ([selected, panel.shown, lang], [panel.box, panel.headline, panel.metrics, panel.wins, panel.losses, panel.shown])
-    timer.tick(report_view, *io, api_visibility="private", show_progress="hidden", concurrency_limit=None)
+    poll.add(report_view, *io)
     selected.change(report_view, *io, api_visibility="private", show_progress="hidden")
     lang.change(report_view, *io, api_visibility="private", show_progress="hidden")

@@ -33,10 +33,11 @@ def job_with_losses(tiny_llama: Path, tmp_path: Path) -> int:
 
 
 def test_the_page_load_fills_the_table_and_leaves_the_plots_for_the_tab_opening(job_with_losses: int) -> None:
-    table, picker, body, progress, detail, log, *buttons = first_view("en", None)  # no plots among them: hidden until the tab opens
+    table, picker, body, progress, detail, log, *buttons, sent = first_view("en", None)  # no plots among them: hidden until the tab opens
     assert len(table) == 1 and picker["value"] == str(job_with_losses) and body["visible"] is True
     assert progress["visible"] is True and f"#{job_with_losses}" in detail and log["visible"] is False
     assert len(buttons) == len(ACTIONS) and all(isinstance(button, dict) for button in buttons)
+    assert "5" not in sent and "6" not in sent  # what was sent, but the plots: the first poll sends those
     loss, rate = plot_view(str(job_with_losses), None)
     assert loss["visible"] is True and rate["visible"] is True and loss["value"]["step"].tolist() == [1, 2, 3, 4, 5]
     assert job_detail(str(job_with_losses), "en", None)[2]["visible"] is True  # a picked job still gets its plots at once
