@@ -341,6 +341,13 @@ def pick_row(frame: pd.DataFrame, evt: gr.SelectData) -> Any:
         return gr.update()
 
 
+def show_job(job_id: str | None, lang: str, samples_shown: str, report_shown: str, request: gr.Request) -> list[Any]:
+    """Outputs: :func:`job_detail`'s, :func:`sample_gallery`'s, :func:`webui.report_panel.report_view`'s and the objective plot, for
+    a job the person picked."""
+    return [*job_detail(job_id, lang, request), *sample_gallery(job_id, samples_shown, request),
+            *report_panel.report_view(job_id, report_shown, lang, request), objective_plot.objective_plot_update(job_id, caller_of(request), lang)]
+
+
 def wire_opened(tab: JobsTab, opened: gr.Tab) -> None:
     """Draw the plots when the tab opens (its ``select`` fires once its table is on the page): see :func:`first_view`."""
     opened.select(plot_view, tab.selected, tab.plot_outputs, api_visibility="private", show_progress="hidden", concurrency_limit=None)
@@ -354,11 +361,13 @@ def wire(tab: JobsTab, lang: gr.State, poll: Poll) -> None:
     objective_plot.wire(tab.objective_plot, tab.selected, poll, lang, tab.objective_sent)
     gallery_io = ([tab.selected, tab.samples_shown], [tab.samples, tab.samples_shown])
     poll.add(sample_gallery, *gallery_io)
-    tab.selected.input(job_detail, [tab.selected, lang], detail_outputs, api_visibility="private", show_progress="hidden").then(
-        sample_gallery, *gallery_io, api_visibility="private", show_progress="hidden")
+    # A job picked by the person (the picker or a table row): its detail, samples, report and objective curves in one event. A job
+    # picked by the app (the page load, Submit, a deleted job's successor) is shown by the next poll.
+    shown_inputs = [tab.selected, lang, tab.samples_shown, tab.report.shown]
+    shown_outputs = [*detail_outputs, tab.samples, tab.samples_shown, *tab.report.outputs, tab.objective_plot]
+    tab.selected.input(show_job, shown_inputs, shown_outputs, api_visibility="private", show_progress="hidden")
     tab.table.select(pick_row, [tab.table], [tab.selected], api_visibility="private").then(
-        job_detail, [tab.selected, lang], detail_outputs, api_visibility="private").then(
-        sample_gallery, *gallery_io, api_visibility="private", show_progress="hidden")
+        show_job, shown_inputs, shown_outputs, api_visibility="private", show_progress="hidden")
     compare_view.wire(tab.compare, lang)
     for button, action in ((tab.cancel, "cancel"), (tab.retry, "retry"), (tab.up, "up"), (tab.down, "down"), (tab.delete, "delete"),
                            (tab.cancel_group, "cancel_group"), (tab.delete_group, "delete_group")):

@@ -103,14 +103,10 @@ def build(r: Registry) -> gr.LinePlot:
 
 
 def wire(plot: gr.LinePlot, selected: gr.Dropdown, poll: Poll, lang: gr.State, sent: gr.State) -> None:
-    """Redraw whenever another job is selected, and on the page's ``poll`` when the curves changed (``sent`` keeps what the
-    poll sent last: :func:`webui.page_poll.changed_only`)."""
-    def update(job_id: str | None, language: str, request: gr.Request) -> Any:
-        return objective_plot_update(job_id, caller_of(request), language)
-
+    """Redraw on the page's ``poll`` when the curves changed (``sent`` keeps what the poll sent last:
+    :func:`webui.page_poll.changed_only`); a job the person picks is drawn at once by the Jobs tab (:func:`webui.jobs_tab.show_job`)."""
     def changed(job_id: str | None, language: str, before: dict[str, str] | None, request: gr.Request) -> list[Any]:
-        updates, now = changed_only([update(job_id, language, request)], before)
+        updates, now = changed_only([objective_plot_update(job_id, caller_of(request), language)], before)
         return [*updates, now]
 
     poll.add(changed, [selected, lang, sent], [plot, sent])
-    selected.change(update, [selected, lang], plot, api_visibility="private", show_progress="hidden")

@@ -42,6 +42,11 @@ class ReportPanel:
     losses: gr.Dataframe
     shown: gr.State
 
+    @property
+    def outputs(self) -> list[Any]:
+        """What :func:`report_view` updates: box, headline, metrics, wins, losses, shown-key."""
+        return [self.box, self.headline, self.metrics, self.wins, self.losses, self.shown]
+
 
 def build(r: Registry) -> ReportPanel:
     with gr.Group(visible=False, elem_id="job-report") as box:
@@ -113,9 +118,8 @@ def report_view(job_id: str | None, shown: str, lang: str, request: gr.Request) 
 
 
 def wire(panel: ReportPanel, selected: gr.Dropdown, poll: Poll, lang: gr.State) -> None:
-    """Refresh on every poll of the page (nothing sent when unchanged), and at once when another job is picked or the language
-    changes."""
-    io = ([selected, panel.shown, lang], [panel.box, panel.headline, panel.metrics, panel.wins, panel.losses, panel.shown])
+    """Refresh on every poll of the page (nothing sent when unchanged) and at once when the language changes; a job the person
+    picks is shown at once by the Jobs tab (:func:`webui.jobs_tab.show_job`)."""
+    io = ([selected, panel.shown, lang], panel.outputs)
     poll.add(report_view, *io)
-    selected.change(report_view, *io, api_visibility="private", show_progress="hidden")
     lang.change(report_view, *io, api_visibility="private", show_progress="hidden")
