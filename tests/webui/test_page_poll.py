@@ -78,19 +78,19 @@ def test_a_finished_jobs_poll_sends_nothing_until_a_step_is_logged(job_with_loss
 
 def test_the_download_timer_ticks_only_while_the_callers_download_runs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     files = tiny_causal_lm_repo(tmp_path / "llama")
-    with FakeHub(repos={"acme/slow": ModelRepo(files=files, throttle_bytes_per_second=100_000)}) as hub:
+    with FakeHub(repos={"acme/poll-slow": ModelRepo(files=files, throttle_bytes_per_second=100_000)}) as hub:
         use_fake_hub(monkeypatch, hub, tmp_path / "cache")
-        line, timer = download_line("acme/slow", None)
+        line, timer = download_line("acme/poll-slow", None)
         assert line == UNCHANGED and timer.active is False  # nothing to follow: the timer stops
-        start_prefetch("acme/slow", token=False)
-        line, timer = download_line("acme/slow", None)
-        assert "acme/slow" in line and timer.active is True
-        assert cancel_prefetch("acme/slow")
+        start_prefetch("acme/poll-slow", token=False)
+        line, timer = download_line("acme/poll-slow", None)
+        assert "acme/poll-slow" in line and timer.active is True
+        assert cancel_prefetch("acme/poll-slow")
         deadline = time.monotonic() + 30
-        while prefetch_state("acme/slow").running:
+        while prefetch_state("acme/poll-slow").running:
             assert time.monotonic() < deadline, "the download did not stop"
             time.sleep(0.05)
-        line, timer = download_line("acme/slow", None)
+        line, timer = download_line("acme/poll-slow", None)
         assert line.startswith("⏹️") and timer.active is False  # the last line stays; the polling ends
 
 
