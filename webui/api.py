@@ -91,6 +91,7 @@ def job_status_action(job_id: int, caller: Caller) -> dict[str, Any]:
         summary["progress"] = round(download["done_bytes"] / download["total_bytes"], 4)
         summary["eta_seconds"] = download["eta_seconds"]
     summary["phase_text"] = phase_text(job)
+    summary["phase_done"], summary["phase_total"] = (job.phase_done, job.phase_total) if job.status is JobStatus.RUNNING else (None, None)
     summary["loss"] = last_metric(int(job_id), "loss")
     live_log = Path(job.run_dir) / LOG_FILE if job.run_dir else None
     summary["log_tail"] = (log_tail(live_log, 20) if live_log is not None and live_log.is_file() else "") or (job.log_tail or "")

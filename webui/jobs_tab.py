@@ -267,7 +267,8 @@ def job_detail(job_id: str | None, lang: str, request: gr.Request, plots: bool =
     if status["download"] is not None:
         lines.append(f"⬇️ {status['phase_text']}")
     elif status["phase"] == "evaluating" and status["status"] == "running":
-        lines.append(f"📊 {status['phase_text']}")
+        done, total = int(status["phase_done"] or 0), int(status["phase_total"] or 0)
+        lines.append("📊 " + (t(lang, "jobs.evaluating", done=done, total=total, percent=f"{done / total:.0%}") if total else status["phase_text"]))
     if status["eta_seconds"] is not None:
         lines.append(t(lang, "jobs.eta", eta=_eta_text(status["eta_seconds"])))
     if status["loss"] is not None:

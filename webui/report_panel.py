@@ -20,13 +20,14 @@ import pandas as pd
 
 from jobs.data.doctor_notes import DATA_LINE_EN, data_check_line, read_data_check
 from jobs.errors import AdaptaError
-from jobs.evaluation.report import EvalReport, ExampleScore, metric_table_rows
+from jobs.evaluation.report import EvalReport, ExampleScore, MetricRow, metric_table_rows
 from jobs.queue import check_job_id, get_job
 from webui.access import Caller, caller_of
 from webui.api import job_report_action
 from webui.api_caller import public_paths
 from webui.i18n import Registry, string_table, t
 from webui.page_poll import Poll
+from webui.strings import EN_UI
 
 METRIC_COLUMNS = ["metric", "before", "after", "change"]
 EXAMPLE_COLUMNS = ["row", "input", "reference", "before", "after"]
@@ -60,8 +61,27 @@ def build(r: Registry) -> ReportPanel:
     return ReportPanel(box, headline, metrics, wins, losses, gr.State(""))
 
 
-def _examples_frame(examples: list[ExampleScore]) -> pd.DataFrame:
-    return pd.DataFrame([[e.row or "", e.input, e.reference, e.base_output, e.adapted_output] for e in examples], columns=EXAMPLE_COLUMNS)
+def column_headers(columns: list[str], lang: str) -> list[str]:
+    """The report tables' column headers in ``lang``."""
+    return [t(lang, f"report.col.{column}") for column in columns]
+
+
+def metric_label(row: MetricRow, lang: str) -> str:
+    """A metric's name in ``lang`` (by its stable key, ``metric.<name>``); a metric without a translation (a GRPO reward term's,
+    a per-timestep image loss) keeps the label its evaluator wrote."""
+    key = f"metric.{row.name}"
+    return t(lang, key) if key in EN_UI else row.label
+
+
+def metrics_frame(report: EvalReport, lang: str) -> pd.DataFrame:
+    """The metric table (metric, before, after, change), its metric names and headers in ``lang``."""
+    rows = [[metric_label(row, lang), *cells[1:]] for row, cells in zip(report.metrics, metric_table_rows(report), strict=True)]
+    return pd.DataFrame(rows, columns=column_headers(METRIC_COLUMNS, lang))
+
+
+def _examples_frame(examples: list[ExampleScore], lang: str) -> pd.DataFrame:
+    return pd.DataFrame([[e.row or "", e.input, e.reference, e.base_output, e.adapted_output] for e in examples],
+                        columns=column_headers(EXAMPLE_COLUMNS, lang))
 
 
 def data_line(record: dict[str, Any] | None, lang: str) -> str:
@@ -90,7 +110,7 @@ def headline_text(report: EvalReport, lang: str, data_check: dict[str, Any] | No
         lines.append(t(lang, "report.split_not_recorded"))
     main = report.main()
     if main is not None and main.improved is not None:
-        lines.append(t(lang, "report.better" if main.improved else "report.not_better", metric=main.label))
+        lines.append(t(lang, "report.better" if main.improved else "report.not_better", metric=metric_label(main, lang)))
     if report.examples:
         flips = report.flips
         lines.append(t(lang, "report.flips", better=flips["better"], worse=flips["worse"], same=flips["same"], score=report.score_name))
@@ -113,8 +133,7 @@ def report_view(job_id: str | None, shown: str, lang: str, request: gr.Request) 
     if report.skipped:
         return [gr.update(visible=True), headline, None, None, None, key]
     wins, losses = report.biggest_changes(5)
-    metrics = pd.DataFrame(metric_table_rows(report), columns=METRIC_COLUMNS)
-    return [gr.update(visible=True), headline, metrics, _examples_frame(wins), _examples_frame(losses), key]
+    return [gr.update(visible=True), headline, metrics_frame(report, lang), _examples_frame(wins, lang), _examples_frame(losses, lang), key]
 
 
 def wire(panel: ReportPanel, selected: gr.Dropdown, poll: Poll, lang: gr.State) -> None:

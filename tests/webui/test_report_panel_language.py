@@ -1,14 +1,17 @@
-"""The report panel's data line in the page's language, worded from the numbers in ``data_check.json`` (the model card and
+"""The report panel's data line, metric names and table headers in the page's language, worded from the numbers in ``data_check.json`` (the model card and
 ``summary.json`` keep the English line); and the Playground's image placement sentence, worded the same way."""
 
 from __future__ import annotations
 
+import pytest
+
 from jobs.data.doctor import Finding
 from jobs.data.doctor_notes import HUB_DATASET_NOT_CHECKED, data_check_line
-from jobs.evaluation.report import EvalReport
+from jobs.evaluation.report import EvalReport, MetricRow
 from jobs.inference.images import PLACEMENT_EN, choose_placement
-from webui.i18n import string_table
-from webui.report_panel import data_line, headline_text
+from webui.i18n import string_table, t
+from webui.jobs_tab import job_detail
+from webui.report_panel import data_line, headline_text, metrics_frame
 
 
 def finding(kind: str, rows: list[int], action: str) -> dict:
@@ -48,3 +51,38 @@ def test_the_playground_says_where_an_image_pipeline_runs_in_portuguese() -> Non
     portuguese = placement.reason_in(string_table("pt-BR", "placement.", PLACEMENT_EN))
     assert portuguese.startswith("o pipeline precisa de cerca de") and "menos que só o seu transformer (23.8 GB)" in portuguese
     assert placement.reason_in(string_table("en", "placement.", PLACEMENT_EN)) == placement.reason  # English: the same words as jobs/
+
+
+def test_the_metric_table_and_the_main_metric_are_named_in_the_pages_language() -> None:
+    report = EvalReport(task="causal-lm", measured_on="6 held-out rows", metrics=[
+        MetricRow("answer_loss", "Answer loss", 2.0, 1.0, higher_is_better=False),
+        MetricRow("exact_match", "Exact match", 0.0, 0.5, higher_is_better=True),
+        MetricRow("reward/format", "Mean format score (weight 1)", 0.1, 0.9, higher_is_better=True)])
+    portuguese = metrics_frame(report, "pt-BR")
+    assert list(portuguese.columns) == ["métrica", "antes", "depois", "mudança"]
+    assert portuguese["métrica"].tolist() == ["Perda na resposta", "Correspondência exata", "Mean format score (weight 1)"]  # a term: as written
+    english = metrics_frame(report, "en")
+    assert english["metric"].tolist() == ["Answer loss", "Exact match", "Mean format score (weight 1)"]
+    assert english.iloc[:, 1:].values.tolist() == portuguese.iloc[:, 1:].values.tolist()  # the same numbers
+    assert "(Perda na resposta)" in headline_text(report, "pt-BR") and "(Answer loss)" in headline_text(report, "en")
+
+
+def test_every_metric_an_evaluator_names_has_a_label_in_both_languages() -> None:
+    from jobs.evaluation.retrieval import METRICS
+
+    names = [name for name, _ in METRICS] + ["answer_loss", "perplexity", "exact_match", "rouge_l", "chrf", "accuracy", "macro_f1",
+                                             "preference_accuracy", "preference_margin", "preference_accuracy_per_token",
+                                             "feedback_margin", "reward", "val_loss"]
+    for name in names:
+        assert t("pt-BR", f"metric.{name}") != f"metric.{name}" and t("en", f"metric.{name}") != f"metric.{name}", name
+
+
+def test_a_running_evaluation_reads_in_portuguese(monkeypatch: pytest.MonkeyPatch) -> None:
+    status = {"id": 3, "name": "planets", "status": "running", "step": 48, "total_steps": 48, "attempt": 1, "max_attempts": 3,
+              "download": None, "phase": "evaluating", "phase_text": "evaluating …", "phase_done": 12, "phase_total": 48,
+              "eta_seconds": None, "loss": None, "remote_url": None, "error": None, "progress": 1.0, "log_tail": ""}
+    monkeypatch.setattr("webui.jobs_tab.job_status_action", lambda job_id, caller: status)
+    monkeypatch.setattr("webui.jobs_tab.group_of", lambda job, owner: None)
+    monkeypatch.setattr("webui.jobs_tab.plot_updates", lambda job: [None, None])
+    detail = job_detail("3", "pt-BR", None)[1]
+    assert "📊 Avaliando o modelo base e o adaptado nas linhas reservadas: 12 de 48 medidas (25%)" in detail
