@@ -148,7 +148,7 @@ def build_app(mode: AccessMode | str | None = None) -> gr.Blocks:
                       "playground": play_tab_block, "export": export_tab_block}
         guide.wire(guided, tabs, tab_blocks, lang, [train.base_model, train.train_file, data.path, jobs.selected, play.answer],
                    poll, picked_job, [play.wanted], picked_job, [export.wanted], jobs.selected, train.submit)
-        poll.wire(jobs.timer)
+        poll.wire()  # at the top level, not in the Jobs tab: a timer starts when its tab first opens
 
         def switch(name: str) -> list[Any]:
             code = LANGUAGES.get(name, DEFAULT_LANGUAGE)

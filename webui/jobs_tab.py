@@ -1,4 +1,4 @@
-"""Jobs tab: every job with status, progress, ETA and attempt; the selected one live (gr.Timer polls the database).
+"""Jobs tab: every job with status, progress, ETA and attempt; the selected one live (the page's poll reads the database).
 
 All state comes from the job and metric rows, so a reload or a server restart re-attaches to running jobs
 with their full history. A text-to-image job also shows its sample images (``runs/<job>/samples/``) as a gallery
@@ -38,7 +38,6 @@ from webui.i18n import Registry, t
 from webui.page_poll import Poll, changed_only
 
 JOB_COLUMNS = ["id", "name", "status", "progress", "eta", "attempt", "method", "base_model", "group"]
-POLL_SECONDS = 2.0
 ACTIONS = ("cancel", "retry", "duplicate", "up", "down", "delete", "cancel_group", "delete_group")
 """The action buttons, in :attr:`JobsTab.actions` order."""
 
@@ -59,7 +58,6 @@ class JobsTab:
     down: gr.Button
     delete: gr.Button
     message: gr.Markdown
-    timer: gr.Timer
     samples: gr.Gallery
     samples_shown: gr.State
     report: report_panel.ReportPanel
@@ -68,7 +66,7 @@ class JobsTab:
     compare: compare_view.CompareView
     objective_plot: gr.LinePlot
     body: gr.Column
-    """Everything but the timer: hidden while the caller has no job."""
+    """The tab's whole body: hidden while the caller has no job."""
     sent: gr.State
     """What the poll sent last, a fingerprint per output of :attr:`refresh_outputs` (:func:`refresh` sends only what changed)."""
     objective_sent: gr.State
@@ -122,10 +120,9 @@ def build(r: Registry) -> JobsTab:
         samples_shown = gr.State("")
         log = r.make(gr.Textbox, "jobs.log", lines=10, max_lines=14, interactive=False, visible=False, elem_id="job-log")
         compare = compare_view.build(r)
-    timer = gr.Timer(POLL_SECONDS)  # outside the body: it polls whether or not there is a job yet
     b = buttons
     return JobsTab(table, selected, detail, progress, loss_plot, lr_plot, log, b["cancel"], b["retry"], b["duplicate"], b["up"], b["down"],
-                   b["delete"], message, timer, samples, samples_shown, report, b["cancel_group"], b["delete_group"], compare, objective, body,
+                   b["delete"], message, samples, samples_shown, report, b["cancel_group"], b["delete_group"], compare, objective, body,
                    gr.State(None), gr.State(None))
 
 
@@ -355,7 +352,7 @@ def wire_opened(tab: JobsTab, opened: gr.Tab) -> None:
 
 
 def wire(tab: JobsTab, lang: gr.State, poll: Poll) -> None:
-    """The tab's events; its parts of the page's poll go to ``poll`` (the app wires it to :attr:`JobsTab.timer`)."""
+    """The tab's events; its parts of the page's poll go to ``poll`` (:class:`webui.page_poll.Poll`)."""
     outputs, detail_outputs = tab.refresh_outputs, tab.detail_outputs
     poll.add(refresh, [tab.selected, lang, tab.sent], outputs)
     report_panel.wire(tab.report, tab.selected, poll, lang)

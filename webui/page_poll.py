@@ -14,7 +14,7 @@ Two costs of a poll are paid in the browser, not on the server:
     poll = Poll()
     poll.add(refresh, [selected, lang, sent], [table, ..., sent])   # fn(*inputs, request) -> one value per output
     poll.add_script(SIGNAL_JS, [signal])                            # runs in the page after each answer
-    poll.wire(timer)
+    poll.wire()                                                     # at the Blocks' top level: the timer and its event
     updates, sent = changed_only([table, detail, plot], sent)       # sent: the State's dict, None or "" at first
 """
 
@@ -31,6 +31,8 @@ import gradio as gr
 import pandas as pd
 
 log = logging.getLogger(__name__)
+POLL_SECONDS = 2.0
+"""How often the page asks what changed."""
 
 
 def _encode(value: Any) -> Any:
@@ -104,14 +106,19 @@ class Poll:
                 answers += [gr.update() for _ in part.outputs]
         return answers
 
-    def wire(self, timer: gr.Timer) -> None:
-        """One ``timer.tick`` event for every part, then the scripts (in the page: no server event of their own)."""
+    def wire(self) -> gr.Timer:
+        """The page's timer (every :data:`POLL_SECONDS`) and its one ``tick`` event for every part, then the scripts (in the
+        page: no server event of their own). Call it at the top level of the Blocks, outside the tabs: a timer inside a tab
+        starts only once that tab has been opened, and the guide's title and end-of-job notices would wait for it."""
+        timer = gr.Timer(POLL_SECONDS)
+
         def tick(request: gr.Request, *values: Any) -> list[Any]:
             return self.answer(request, list(values))
 
         event = timer.tick(tick, self.inputs, self.outputs, api_visibility="private", show_progress="hidden", concurrency_limit=None)
         for code, inputs in self.scripts:
             event = event.then(None, inputs, None, js=code, api_visibility="private")
+        return timer
 
 
-__all__ = ["Poll", "PollPart", "changed_only", "fingerprint"]
+__all__ = ["POLL_SECONDS", "Poll", "PollPart", "changed_only", "fingerprint"]

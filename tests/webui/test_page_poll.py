@@ -8,6 +8,7 @@ Models tab's download timer ticks only while the caller's download runs.
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -20,11 +21,11 @@ from storage.db import session_scope
 from storage.tables import Metric
 from tests.fake_hub import FakeHub, ModelRepo, use_fake_hub
 from tests.hub_repos import tiny_causal_lm_repo
-from tests.webui.conftest import tiny_spec_yaml
+from tests.webui.conftest import needs_chromium, tiny_spec_yaml
 from webui.app import build_app
 from webui.jobs_tab import refresh
 from webui.models_tab import download_line
-from webui.page_poll import Poll, changed_only, fingerprint
+from webui.page_poll import POLL_SECONDS, Poll, changed_only, fingerprint
 
 UNCHANGED = {"__type__": "update"}
 
@@ -125,3 +126,23 @@ def test_the_http_apis_components_stay_out_of_the_pages_layout() -> None:
     assert len(api) >= 40  # one per parameter and result of the gr.api endpoints: still served (gradio_client reads them)
     assert not api & ids(config["layout"]) and not api & ids(config["page"][""]["layout"])
     assert all(component["props"]["visible"] is False for component in config["components"] if component["id"] in api)
+
+
+@needs_chromium
+def test_the_poll_runs_from_the_page_load_without_the_jobs_tab_opened(page: object, app_url: str) -> None:
+    """The timer sits at the page's top level: inside the Jobs tab it ticked only once that tab had been opened, so a page
+    reloaded on another tab showed no job progress in its title and no end-of-job notice."""
+    joins: list[int] = []
+    page.on("request", lambda request: joins.append(json.loads(request.post_data or "{}").get("fn_index"))
+            if "queue/join" in request.url else None)
+    page.goto(app_url)
+    page.locator("#tab-models-button").wait_for()
+    config = page.evaluate("window.gradio_config")
+    timer = next(component["id"] for component in config["components"]
+                 if component["type"] == "timer" and component["props"].get("value") == POLL_SECONDS)
+    poll_event = next(dependency["id"] for dependency in config["dependencies"] if [timer, "tick"] in [list(t) for t in dependency["targets"]])
+    deadline = time.monotonic() + 20
+    while joins.count(poll_event) < 2:  # still on the Models tab
+        assert time.monotonic() < deadline, f"no poll in 20 s on the first tab: {joins}"
+        page.evaluate("1")  # headless Chromium runs an idle page's timers late; a page someone looks at is not idle
+        time.sleep(0.2)
