@@ -5,7 +5,7 @@ Two costs of a poll are paid in the browser, not on the server:
   is an input or output of any event its loading status again, cloning its data (``update_loading_stati_state``): with the
   Train form's ~200 components on the page, five events per tick (the Jobs table, the report, the objective plot, the image
   samples, the guide) kept Chromium busy about half of the time and made every click wait. :class:`Poll` gathers the parts into
-  one event (``parts.add(fn, inputs, outputs)``, then ``parts.wire(timer)``).
+  one event (``poll.add(fn, inputs, outputs)``, then ``poll.wire()``).
 - **Each value sent.** A value makes the page re-render its component; two Vega plots redrawn every tick for a job that had
   finished long ago were the largest of these. Each part keeps, in a ``gr.State``, a fingerprint per output of what it sent
   last and answers ``gr.update()`` (Gradio leaves the component as it is) for the outputs whose fingerprint is the same
