@@ -9,7 +9,7 @@ that both languages have exactly the same keys, so a new spec field fails CI unt
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import gradio as gr
@@ -40,6 +40,11 @@ def t(lang: str | None, key: str, **values: Any) -> str:
     table = STRINGS.get(lang or DEFAULT_LANGUAGE, STRINGS[DEFAULT_LANGUAGE])
     text = table.get(key) or STRINGS[DEFAULT_LANGUAGE].get(key) or key
     return text.format(**values) if values else text
+
+
+def labels(lang: str | None, prefix: str, keys: Iterable[str]) -> list[str]:
+    """The strings ``<prefix><key>`` in ``lang``, in the order of ``keys`` (a table's column headers, say)."""
+    return [t(lang, f"{prefix}{key}") for key in keys]
 
 
 def string_table(lang: str | None, prefix: str, english: dict[str, str]) -> dict[str, str]:

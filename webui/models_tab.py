@@ -48,7 +48,7 @@ from webui.api_models import (
     prefetch_status_action,
     search_models_action,
 )
-from webui.i18n import DEFAULT_LANGUAGE, Registry, string_table, t
+from webui.i18n import DEFAULT_LANGUAGE, Registry, labels, string_table, t
 
 RESULT_COLUMNS = ["name", "owner", "parameters", "size", "license", "task", "where", "downloads", "likes"]
 """The results table's columns (``models.col.<name>`` is each header); a row's reference is kept out of the table."""
@@ -104,7 +104,7 @@ def build(r: Registry) -> ModelsTab:
                       elem_id="model-task")
         sort = r.make(gr.Radio, "models.sort", choices=list(hub.SORTS), value="downloads", scale=1)
     search = r.button("models.search", variant="secondary")
-    results = gr.Dataframe(headers=column_labels(RESULT_COLUMNS, DEFAULT_LANGUAGE), interactive=False, wrap=True, visible=False,
+    results = gr.Dataframe(headers=labels(DEFAULT_LANGUAGE, "models.col.", RESULT_COLUMNS), interactive=False, wrap=True, visible=False,
                            elem_id="model-results")
     result_rows = gr.State([])
     with gr.Row():
@@ -121,7 +121,7 @@ def build(r: Registry) -> ModelsTab:
         info = r.markdown("models.detail_hint", elem_id="model-info")
         memory = gr.Dataframe(headers=MEMORY_COLUMNS, interactive=False, visible=False, elem_id="model-memory")
     with r.make(gr.Accordion, "models.downloaded", open=False, elem_id="downloaded-box") as downloaded_box:
-        downloaded = gr.Dataframe(headers=column_labels(DOWNLOADED_COLUMNS, DEFAULT_LANGUAGE), interactive=False, elem_id="downloaded-models")
+        downloaded = gr.Dataframe(headers=labels(DEFAULT_LANGUAGE, "models.col.", DOWNLOADED_COLUMNS), interactive=False, elem_id="downloaded-models")
         with gr.Row():
             refresh_downloaded = r.button("models.refresh_downloaded", size="sm")
             delete = r.button("models.delete", size="sm", variant="stop", elem_id="model-delete")
@@ -149,10 +149,6 @@ def task_choices(lang: str) -> list[tuple[str, str]]:
     return [(t(lang, "models.all_tasks"), ""), *[(task, search_filter) for task, search_filter in TRAIN_TASK_FILTERS.items()]]
 
 
-def column_labels(columns: list[str], lang: str) -> list[str]:
-    return [t(lang, f"models.col.{column}") for column in columns]
-
-
 def where_badge(row: ModelRow, lang: str) -> str:
     """packaged / downloaded / local folder / Hub, with "· ready" for a packaged GGUF model already converted."""
     badge = t(lang, f"models.where.{_WHERE_KEYS.get(row.where, 'local')}")
@@ -171,7 +167,7 @@ def row_cells(row: ModelRow, lang: str) -> list[str]:
 def results_frame(rows: list[ModelRow], lang: str) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
     """The table (translated headers) and the state that maps each row back to its model reference."""
     cells = [row_cells(row, lang) for row in rows]
-    return pd.DataFrame(cells, columns=column_labels(RESULT_COLUMNS, lang)), [{"ref": row.ref, "cells": row_cells} for row, row_cells in
+    return pd.DataFrame(cells, columns=labels(lang, "models.col.", RESULT_COLUMNS)), [{"ref": row.ref, "cells": row_cells} for row, row_cells in
                                                                               zip(rows, cells, strict=True)]
 
 
@@ -180,7 +176,7 @@ def run_search(query: str, task: str, sort: str, lang: str, token: str | None = 
     try:
         found = search_models_action(query, task, sort, caller_hub_token(token, oauth_token))
     except AdaptaError as error:
-        return f"⚠️ {error}", pd.DataFrame(columns=column_labels(RESULT_COLUMNS, lang)), []
+        return f"⚠️ {error}", pd.DataFrame(columns=labels(lang, "models.col.", RESULT_COLUMNS)), []
     notice = f"⚠️ **{t(lang, 'models.offline')}**" if found["offline"] else t(lang, "models.online", count=len(found["models"]))
     frame, refs = results_frame(rows_from_search(found["models"]), lang)
     return notice, frame, refs
@@ -322,7 +318,7 @@ def downloaded_rows(caller: Caller) -> list[list[Any]]:
 def downloaded_frame(lang: str | None = None, request: gr.Request | None = None) -> pd.DataFrame:
     """The Hugging Face cache by model name and owner (no cache path), sizes and last use; on a shared server only the caller's
     own downloads."""
-    return pd.DataFrame(downloaded_rows(caller_of(request)), columns=column_labels(DOWNLOADED_COLUMNS, lang or DEFAULT_LANGUAGE))
+    return pd.DataFrame(downloaded_rows(caller_of(request)), columns=labels(lang or DEFAULT_LANGUAGE, "models.col.", DOWNLOADED_COLUMNS))
 
 
 def delete_selected(ref: str, lang: str, request: gr.Request) -> tuple[str, pd.DataFrame]:

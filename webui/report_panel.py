@@ -25,7 +25,7 @@ from jobs.queue import check_job_id, get_job
 from webui.access import Caller, caller_of
 from webui.api import job_report_action
 from webui.api_caller import public_paths
-from webui.i18n import Registry, string_table, t
+from webui.i18n import Registry, labels, string_table, t
 from webui.page_poll import Poll
 from webui.strings import EN_UI
 
@@ -61,11 +61,6 @@ def build(r: Registry) -> ReportPanel:
     return ReportPanel(box, headline, metrics, wins, losses, gr.State(""))
 
 
-def column_headers(columns: list[str], lang: str) -> list[str]:
-    """The report tables' column headers in ``lang``."""
-    return [t(lang, f"report.col.{column}") for column in columns]
-
-
 def metric_label(row: MetricRow, lang: str) -> str:
     """A metric's name in ``lang`` (by its stable key, ``metric.<name>``); a metric without a translation (a GRPO reward term's,
     a per-timestep image loss) keeps the label its evaluator wrote."""
@@ -76,12 +71,12 @@ def metric_label(row: MetricRow, lang: str) -> str:
 def metrics_frame(report: EvalReport, lang: str) -> pd.DataFrame:
     """The metric table (metric, before, after, change), its metric names and headers in ``lang``."""
     rows = [[metric_label(row, lang), *cells[1:]] for row, cells in zip(report.metrics, metric_table_rows(report), strict=True)]
-    return pd.DataFrame(rows, columns=column_headers(METRIC_COLUMNS, lang))
+    return pd.DataFrame(rows, columns=labels(lang, "report.col.", METRIC_COLUMNS))
 
 
 def _examples_frame(examples: list[ExampleScore], lang: str) -> pd.DataFrame:
     return pd.DataFrame([[e.row or "", e.input, e.reference, e.base_output, e.adapted_output] for e in examples],
-                        columns=column_headers(EXAMPLE_COLUMNS, lang))
+                        columns=labels(lang, "report.col.", EXAMPLE_COLUMNS))
 
 
 def data_line(record: dict[str, Any] | None, lang: str) -> str:

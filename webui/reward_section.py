@@ -28,7 +28,7 @@ from jobs.trainers.rewards import term_names
 from webui.access import caller_of
 from webui.api import checked_for
 from webui.api_caller import report_unexpected
-from webui.i18n import Registry, t
+from webui.i18n import Registry, labels, t
 from webui.spec_form import records_text, records_value
 from webui.train_tab import form_spec
 
@@ -159,7 +159,7 @@ def term_settings(term: RewardTerm) -> str:
 
 def terms_frame(terms: list[RewardTerm], lang: str) -> pd.DataFrame:
     """The terms table: number, name (as in the metrics and the preview), kind, weight, settings."""
-    columns = [t(lang, f"rewards.col.{name}") for name in ("number", "name", "kind", "weight", "settings")]
+    columns = labels(lang, "rewards.col.", ("number", "name", "kind", "weight", "settings"))
     rows = [[number, name, term.kind.value, term.weight, term_settings(term)]
             for number, (name, term) in enumerate(zip(term_names(terms), terms, strict=True), start=1)]
     return pd.DataFrame(rows, columns=columns)
