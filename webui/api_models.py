@@ -15,7 +15,7 @@ import gradio as gr
 
 from jobs.errors import AdaptaError
 from jobs.hub import search as hub
-from jobs.hub.prefetch import delete_downloaded, prefetch_state, start_prefetch
+from jobs.hub.prefetch import PrefetchState, delete_downloaded, prefetch_state, start_prefetch
 from jobs.hub.repo_access import known_readable, require_read_access
 from jobs.hub.tokens import token_for_request
 from jobs.models.catalog import hub_id_for_packaged, local_catalog, model_visible_to
@@ -92,9 +92,15 @@ def prefetch_action(model: str, caller: Caller, hub_token: str | None = None) ->
     return start_prefetch(model, token=token_for_request(hub_token), owner=caller.owner_filter).line()
 
 
+def callers_download(model: str, caller: Caller) -> PrefetchState | None:
+    """The caller's own latest download of ``model`` (another user's download is not theirs to see), or None."""
+    model = (model or "").strip()
+    return prefetch_state(model, owner=caller.owner_filter) if model else None
+
+
 def prefetch_status_action(model: str, caller: Caller) -> str:
-    """The caller's own latest download of ``model`` (another user's download is not theirs to see)."""
-    state = prefetch_state(model, owner=caller.owner_filter)
+    """The line of the caller's own latest download of ``model`` ("" without one)."""
+    state = callers_download(model, caller)
     return state.line() if state is not None else ""
 
 

@@ -355,15 +355,10 @@ def wire(parts: GuideParts, tabs: gr.Tabs, tab_blocks: dict[str, gr.Tab], lang: 
     inputs = [parts.current, *fact_inputs, lang]
     outputs = view_outputs(parts)
 
-    def render(current: str, model: str, data_file: str, data_path: str, chosen: str | None, adapted: str, language: str,
-               request: gr.Request) -> list[Any]:
-        facts = gather_facts(current, model, data_file, data_path, chosen, adapted, _caller_jobs(request))
-        return view_updates(parts, facts, language)
-
     def rerender(current: str, model: str, data_file: str, data_path: str, chosen: str | None, adapted: str, language: str,
                  request: gr.Request) -> list[Any]:
-        """:func:`render`, and what it sent (a later poll sends only what differs from it)."""
-        views = render(current, model, data_file, data_path, chosen, adapted, language, request)
+        """The guide's whole view, and what it sent (a later poll sends only what differs from it)."""
+        views = view_updates(parts, gather_facts(current, model, data_file, data_path, chosen, adapted, _caller_jobs(request)), language)
         return [*views, changed_only(views, None)[1]]
 
     def arrival(tab: str) -> Callable[..., list[Any]]:

@@ -36,16 +36,16 @@ from jobs.hub.model_rows import (
     rows_from_search,
     split_hub_id,
 )
-from jobs.hub.prefetch import cancel_prefetch, downloaded_models, prefetch_state
+from jobs.hub.prefetch import cancel_prefetch, downloaded_models
 from jobs.models.hardware import MACHINE_LINE_EN, Hardware, detect_hardware, doctor_line
 from jobs.models.memory import format_bytes
 from jobs.spec import JobSpec, Task
 from webui.access import Caller, caller_hub_token, caller_of
 from webui.api_models import (
+    callers_download,
     delete_downloaded_action,
     model_info_action,
     prefetch_action,
-    prefetch_status_action,
     search_models_action,
 )
 from webui.i18n import DEFAULT_LANGUAGE, Registry, labels, string_table, t
@@ -277,7 +277,7 @@ def pick_downloaded(evt: gr.SelectData) -> Any:
 
 def download_running(ref: str, caller: Caller) -> bool:
     """Whether the caller's own download of ``ref`` is still running (the Models tab polls its progress only then)."""
-    state = prefetch_state((ref or "").strip(), owner=caller.owner_filter) if (ref or "").strip() else None
+    state = callers_download(ref, caller)
     return state is not None and state.running
 
 
@@ -304,9 +304,8 @@ def stop_download(ref: str, request: gr.Request) -> Any:
 def download_line(ref: str, request: gr.Request) -> list[Any]:
     """Outputs: the selected model's download line (unchanged when there is none), the download timer (stopped once the
     caller's download of it ended: its last line stays)."""
-    caller = caller_of(request)
-    line = prefetch_status_action(ref, caller) if ref else ""
-    return [line or gr.update(), polling(download_running(ref, caller))]
+    state = callers_download(ref, caller_of(request))  # read once: its line, and whether it still runs
+    return [state.line() if state is not None else gr.update(), polling(state is not None and state.running)]
 
 
 def downloaded_rows(caller: Caller) -> list[list[Any]]:

@@ -92,15 +92,19 @@ class Poll:
     def outputs(self) -> list[Any]:
         return [component for part in self.parts for component in part.outputs]
 
-    def answer(self, request: gr.Request | None, values: list[Any]) -> list[Any]:
-        """Every part's outputs for ``values`` (one per :attr:`inputs`); a part that fails leaves its outputs as they are
-        (logged), so one broken part never stops the others."""
+    def positions(self) -> list[list[int]]:
+        """For each part, where its inputs stand in :attr:`inputs`."""
         inputs = self.inputs
+        return [[next(index for index, component in enumerate(inputs) if component is wanted) for wanted in part.inputs]
+                for part in self.parts]
+
+    def answer(self, request: gr.Request | None, values: list[Any], positions: list[list[int]] | None = None) -> list[Any]:
+        """Every part's outputs for ``values`` (one per :attr:`inputs`; ``positions``: :meth:`positions`, worked out once by
+        :meth:`wire`); a part that fails leaves its outputs as they are (logged), so one broken part never stops the others."""
         answers: list[Any] = []
-        for part in self.parts:
-            mine = [values[next(index for index, component in enumerate(inputs) if component is wanted)] for wanted in part.inputs]
+        for part, places in zip(self.parts, positions if positions is not None else self.positions(), strict=True):
             try:
-                answers += list(part.fn(*mine, request))
+                answers += list(part.fn(*[values[place] for place in places], request))
             except Exception:  # noqa: BLE001 - a part's bug must not freeze the rest of the page
                 log.exception("the poll's part %s failed", getattr(part.fn, "__qualname__", part.fn))
                 answers += [gr.update() for _ in part.outputs]
@@ -111,9 +115,10 @@ class Poll:
         page: no server event of their own). Call it at the top level of the Blocks, outside the tabs: a timer inside a tab
         starts only once that tab has been opened, and the guide's title and end-of-job notices would wait for it."""
         timer = gr.Timer(POLL_SECONDS)
+        positions = self.positions()
 
         def tick(request: gr.Request, *values: Any) -> list[Any]:
-            return self.answer(request, list(values))
+            return self.answer(request, list(values), positions)
 
         event = timer.tick(tick, self.inputs, self.outputs, api_visibility="private", show_progress="hidden", concurrency_limit=None)
         for code, inputs in self.scripts:
