@@ -37,6 +37,19 @@ def write_planet_questions(path: Path) -> Path:
     return path
 
 
+def train_counting_job(model: Path, folder: Path, name: str, max_steps: int = 2) -> tuple[int, dict[str, Any]]:
+    """A LoRA job on ``model`` trained in the foreground, in the current data home, on eight "What is N plus one?" rows written
+    under ``folder`` (``max_steps`` steps, no report): (job id, summary), for tests that need a finished run to export."""
+    from jobs.queue.run import train_in_foreground
+    from jobs.spec import parse_spec
+
+    data = folder / "qa.jsonl"
+    data.write_text("".join(json.dumps({"question": f"What is {i} plus one?", "answer": f"It is {i + 1}."}) + "\n" for i in range(8)))
+    return train_in_foreground(parse_spec({"name": name, "base_model": str(model), "data": {"train": str(data)},
+                                           "training": {"max_steps": max_steps, "batch_size": 4}, "evaluation": {"enabled": False}}),
+                               show_progress=False)
+
+
 @dataclass
 class FinishedJobs:
     """Jobs finished in the data home ``home``: their ids (oldest first) and, for a foreground run, its summary (``output_folder``

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import tempfile
 from pathlib import Path
 
 import pytest
 from gradio.processing_utils import save_file_to_cache
 
-from jobs.queue.run import train_in_foreground
-from jobs.spec import parse_spec
+from tests.finished_jobs import train_counting_job
 from webui.access import LOCAL_CALLER
 from webui.api_files import adapter_zip, export_folder
 
@@ -21,12 +19,7 @@ def folder_bytes(folder: Path) -> int:
 
 @pytest.fixture
 def finished_job(tiny_llama: Path, tmp_path: Path) -> int:
-    data = tmp_path / "qa.jsonl"
-    data.write_text("".join(json.dumps({"question": f"What is {i} plus one?", "answer": f"It is {i + 1}."}) + "\n" for i in range(8)))
-    job_id, _ = train_in_foreground(parse_spec({"name": "export-me", "base_model": str(tiny_llama), "data": {"train": str(data)},
-                                                "training": {"max_steps": 2, "batch_size": 4}, "evaluation": {"enabled": False}}),
-                                    show_progress=False)
-    return job_id
+    return train_counting_job(tiny_llama, tmp_path, "export-me")[0]
 
 
 def test_repeated_zip_exports_do_not_grow_the_disk(finished_job: int, tmp_path: Path) -> None:

@@ -6,12 +6,12 @@ and once opened they work, follow the language switch and keep what the person t
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.finished_jobs import train_counting_job
 from tests.webui.conftest import needs_chromium
 from tests.webui.test_browser import choose_language, fill, wait_text
 from webui.i18n import t
@@ -58,15 +58,7 @@ def test_a_body_is_built_only_when_there_is_something_to_offer(monkeypatch: pyte
 
 @pytest.fixture
 def finished_job(tiny_llama: Path, tmp_path: Path) -> int:
-    from jobs.queue.run import train_in_foreground
-    from jobs.spec import parse_spec
-
-    data = tmp_path / "qa.jsonl"
-    data.write_text("".join(json.dumps({"question": f"What is {i} plus one?", "answer": f"It is {i + 1}."}) + "\n" for i in range(8)))
-    job_id, _ = train_in_foreground(parse_spec({"name": "lazy-export", "base_model": str(tiny_llama), "data": {"train": str(data)},
-                                                "training": {"max_steps": 1, "batch_size": 4}, "evaluation": {"enabled": False}}),
-                                    show_progress=False)
-    return job_id
+    return train_counting_job(tiny_llama, tmp_path, "lazy-export", max_steps=1)[0]
 
 
 @needs_chromium

@@ -8,17 +8,12 @@ from pathlib import Path
 import pytest
 
 import launch
-from jobs.queue.run import train_in_foreground
-from jobs.spec import parse_spec
+from tests.finished_jobs import train_counting_job
 
 
 def test_export_command_writes_verified_gguf_and_explains_bad_types(tiny_llama: Path, tmp_path: Path,
                                                                     capsys: pytest.CaptureFixture[str]) -> None:
-    data = tmp_path / "qa.jsonl"
-    data.write_text("".join(json.dumps({"question": f"What is {i} plus one?", "answer": f"It is {i + 1}."}) + "\n" for i in range(8)))
-    job_id, summary = train_in_foreground(parse_spec({"name": "cli-gguf", "base_model": str(tiny_llama), "data": {"train": str(data)},
-                                                      "training": {"max_steps": 2, "batch_size": 4}, "evaluation": {"enabled": False}}),
-                                          show_progress=False)
+    job_id, summary = train_counting_job(tiny_llama, tmp_path, "cli-gguf")
     assert launch.main(["export", str(job_id), "--gguf", "q8_0"]) == 0
     out = capsys.readouterr().out
     gguf = Path(summary["output_folder"]).parent / "gguf"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -10,9 +9,8 @@ import yaml
 
 from jobs.errors import AdaptaError
 from jobs.export.hub_push import push_gguf_run
-from jobs.queue.run import train_in_foreground
-from jobs.spec import parse_spec
 from tests.fake_hub import FakeHub
+from tests.finished_jobs import train_counting_job
 
 TOKEN = "hf_test_token"
 
@@ -26,11 +24,7 @@ def online(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def run_dir(tiny_llama: Path, tmp_path: Path) -> Path:
-    data = tmp_path / "qa.jsonl"
-    data.write_text("".join(json.dumps({"question": f"What is {i} plus one?", "answer": f"It is {i + 1}."}) + "\n" for i in range(8)))
-    _, summary = train_in_foreground(parse_spec({"name": "tiny-gguf", "base_model": str(tiny_llama), "data": {"train": str(data)},
-                                                 "training": {"max_steps": 2, "batch_size": 4}, "evaluation": {"enabled": False}}),
-                                     show_progress=False)
+    _, summary = train_counting_job(tiny_llama, tmp_path, "tiny-gguf")
     return Path(summary["output_folder"]).parent
 
 
