@@ -37,7 +37,7 @@ from webui.access import caller_hub_token, caller_of, require_writer
 from webui.api_caller import public_paths
 from webui.api_files import adapter_zip, export_folder, export_gguf_action, push_action, served_path, succeeded_run, zip_folder
 from webui.guide import keep_selection
-from webui.i18n import Registry, t
+from webui.i18n import Registry, keyed, t
 
 GGUF_CHOICES = [(name.upper(), name) for name in QUANT_TYPES]
 CACHE_CLEANUP = (900, 3600)
@@ -240,11 +240,6 @@ def push_job(job_id: str | None, repo_id: str, token: str, private: bool, merged
         return f"✅ {t(lang, 'share.pushed', url=url)}"
     except AdaptaError as error:
         return f"⚠️ {error}"
-
-
-def keyed(cls: type, key: str) -> Callable[..., Any]:
-    """``cls`` with a render ``key`` (for :meth:`webui.i18n.Registry.make`, whose own second argument is called ``key``)."""
-    return functools.partial(cls, key=key)
 
 
 def wire(tab: ExportBody, lang: gr.State, kept: ExportTab, opened: gr.Tab) -> None:

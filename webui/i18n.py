@@ -9,6 +9,7 @@ that both languages have exactly the same keys, so a new spec field fails CI unt
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -51,6 +52,12 @@ def string_table(lang: str | None, prefix: str, english: dict[str, str]) -> dict
     """``english`` (a sentence's words kept in jobs/, e.g. :data:`jobs.data.doctor_notes.DATA_LINE_EN`) in ``lang``: each key
     looked up as ``<prefix><key>``, so one function in jobs/ words its sentence in the page's language."""
     return {key: t(lang, f"{prefix}{key}") for key in english}
+
+
+def keyed(cls: type, key: str, **kwargs: Any) -> Callable[..., Any]:
+    """``cls`` with a render ``key`` (Gradio keeps a keyed widget's value across re-renders of a ``gr.render`` body) and
+    ``kwargs``, for :meth:`Registry.make`, whose own second argument is called ``key``."""
+    return functools.partial(cls, key=key, **kwargs)
 
 
 class Registry:

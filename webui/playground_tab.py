@@ -19,8 +19,6 @@ reads it) and which answer boxes are shown in :attr:`PlaygroundTab.shown`.
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,7 +32,7 @@ from webui import search_section
 from webui.access import Caller, caller_of
 from webui.api_playground import IMAGE_STEPS_DEFAULT, MAX_IMAGE_STEPS, generate_action, generate_image_action, image_placement_reason, job_task
 from webui.guide import keep_selection
-from webui.i18n import Registry, t
+from webui.i18n import Registry, keyed, t
 from webui.spec_form import IMAGE_TASK
 
 
@@ -78,12 +76,6 @@ class PlaygroundBody:
     image_row: gr.Row
     text_outputs: gr.Column
     search: search_section.SearchSection
-
-
-def keyed(cls: type, key: str, **kwargs: Any) -> Callable[..., Any]:
-    """``cls`` with a render ``key`` (Gradio keeps its value across re-renders) and ``kwargs``, for
-    :meth:`webui.i18n.Registry.make`, whose own second argument is called ``key``."""
-    return functools.partial(cls, key=key, **kwargs)
 
 
 def build(lang: gr.State, opened: gr.Tab) -> PlaygroundTab:
